@@ -1,0 +1,27 @@
+"""User-facing errors. Every message says what went wrong and how to fix it.
+
+The CLI turns any ``DimScopeError`` into exit code 2 with the one-line message on
+stderr; the dashboard shows it with ``st.error``. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class DimScopeError(Exception):
+    """An expected failure caused by input or environment, with an actionable message."""
+
+
+class ModelUnavailableError(DimScopeError):
+    """The model cannot be found or loaded here (offline, unknown id, not a model folder)."""
+
+
+class CorpusError(DimScopeError):
+    """A corpus cannot be read: bad file, wrong format, no usable text."""
+
+
+class OptionError(DimScopeError):
+    """A parameter value is out of range or unknown."""
+
+
+class CacheUnavailableError(DimScopeError):
+    """The cache directory cannot be used (read-only, full); work continues uncached."""

@@ -1,0 +1,315 @@
+"""The cached path from (model, corpus) to embeddings and statistics.
+
+Every result is looked up in the disk cache first; only a miss loads the model. Keys are
+``v<schema>/<kind>/...`` strings built from the model fingerprint, the corpus content hash,
+the view and the encoding options. A miss is computed under a cross-process lock, so two
+processes asking for the same key compute it once.
+
+Incremental corpora: for each (model, options) the cache keeps an index of recent corpora
+and the 64-bit hashes of their texts. A new corpus reuses every row already computed for an
+identical text and encodes only the rest.
+
+>>> result = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"))  # doctest: +SKIP
+>>> result.dead_dims                                                            # doctest: +SKIP
+[127, 223, 319]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import stats as stats_module
+from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.corpora import Corpus
+from analysis.embeddings import ProgressCallback, encode_raw, view_of
+from analysis.errors import OptionError
+from analysis.models import ResolvedModel, resolve_model
+
+_INDEX_LENGTH = 16  # recent corpora remembered per (model, options) for row reuse
+_STREAM_CHUNK_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Options that change the embeddings, and therefore the cache key (batch size does not)."""
+
+    prompt: str | None = None  # None: the catalog's analysis prompt for the model (nomic: "clustering: ")
+    batch_size: int = 32
+    backend: str = "torch"
+
+    def effective_prompt(self, model: ResolvedModel) -> str:
+        return model.analysis_prompt if self.prompt is None else self.prompt
+
+    def key_parts(self, model: ResolvedModel) -> dict[str, str]:
+        return {"prompt": self.effective_prompt(model), "backend": self.backend}
+
+    def validate(self) -> None:
+        if not 1 <= int(self.batch_size) <= 1024:
+            raise OptionError(f"batch size must be between 1 and 1024, got {self.batch_size}.")
+        if self.backend not in ("torch",):
+            raise OptionError(f"Unknown encoding backend '{self.backend}'; available here: torch.")
+
+
+@dataclass
+class EmbeddingResult:
+    model: ResolvedModel
+    corpus: Corpus
+    raw: np.ndarray
+    key: str
+    from_cache: bool
+    n_encoded: int
+    n_reused: int
+
+    def view(self, name: str) -> np.ndarray:
+        return view_of(self.raw, name)
+
+
+@dataclass
+class StatsResult:
+    model_name: str
+    fingerprint: str
+    corpus_name: str
+    corpus_hash: str
+    n_texts: int
+    dimension: int
+    raw: pd.DataFrame
+    normalized: pd.DataFrame
+    dead_dims: list[int]
+    from_cache: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def view(self, name: str) -> pd.DataFrame:
+        if name not in ("raw", "normalized"):
+            raise OptionError(f"Unknown view '{name}'; choose raw or normalized.")
+        return self.raw if name == "raw" else self.normalized
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "fingerprint": self.fingerprint,
+            "corpus": self.corpus_name,
+            "corpus_hash": self.corpus_hash,
+            "dimension": self.dimension,
+            "n_texts": self.n_texts,
+            "dead_dims": self.dead_dims,
+            "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
+            "raw": _records(self.raw),
+            "normalized": _records(self.normalized),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append({k: (int(v) if k == "dim" else (None if v != v else float(v))) for k, v in row.items()})
+    return out
+
+
+def _as_resolved(model: str | ResolvedModel, allow_trust_remote_code: bool = False) -> ResolvedModel:
+    return model if isinstance(model, ResolvedModel) else resolve_model(model, allow_trust_remote_code=allow_trust_remote_code)
+
+
+def text_hashes(texts: Sequence[str]) -> np.ndarray:
+    """64-bit BLAKE2b of each text, as uint64: the identity used to reuse rows across corpora."""
+    return np.array(
+        [int.from_bytes(hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") for t in texts],
+        dtype=np.uint64,
+    )
+
+
+def embeddings_key(model: ResolvedModel, corpus: Corpus, options: EncodeOptions) -> str:
+    return build_key("emb", model=model.fingerprint, corpus=corpus.content_hash, view="raw", **options.key_parts(model))
+
+
+def _index_key(model: ResolvedModel, options: EncodeOptions) -> str:
+    return build_key("emb-index", model=model.fingerprint, **options.key_parts(model))
+
+
+def cached_embeddings(
+    model: str | ResolvedModel, corpus: Corpus, *, options: EncodeOptions | None = None, store: EmbeddingStore | None = None
+) -> np.ndarray | None:
+    """The raw matrix if it is cached, else None. Never loads the model."""
+    resolved = _as_resolved(model)
+    store = store or default_store()
+    return store.get_array(embeddings_key(resolved, corpus, options or EncodeOptions()))
+
+
+def get_embeddings(
+    model: str | ResolvedModel,
+    corpus: Corpus,
+    *,
+    options: EncodeOptions | None = None,
+    store: EmbeddingStore | None = None,
+    progress: ProgressCallback | None = None,
+) -> EmbeddingResult:
+    """Raw (pre-Normalize) embeddings of every text, from the cache or computed and stored."""
+    options = options or EncodeOptions()
+    options.validate()
+    resolved = _as_resolved(model)
+    store = store or default_store()
+    key = embeddings_key(resolved, corpus, options)
+    cached = store.get_array(key)
+    if cached is not None and cached.shape[0] == len(corpus):
+        if progress:
+            progress(len(corpus), len(corpus))
+        return EmbeddingResult(resolved, corpus, cached, key, True, 0, 0)
+    with store.lock(key):
+        cached = store.get_array(key)  # another process may have finished while we waited
+        if cached is not None and cached.shape[0] == len(corpus):
+            if progress:
+                progress(len(corpus), len(corpus))
+            return EmbeddingResult(resolved, corpus, cached, key, True, 0, 0)
+        raw, n_encoded, n_reused = _compute_with_reuse(resolved, corpus, options, store, progress)
+        store.put_array(key, raw)
+        _remember_in_index(store, resolved, corpus, options, raw)
+    return EmbeddingResult(resolved, corpus, raw, key, False, n_encoded, n_reused)
+
+
+def _compute_with_reuse(
+    model: ResolvedModel,
+    corpus: Corpus,
+    options: EncodeOptions,
+    store: EmbeddingStore,
+    progress: ProgressCallback | None,
+) -> tuple[np.ndarray, int, int]:
+    texts = list(corpus.texts)
+    prompt = options.effective_prompt(model)
+    hashes = text_hashes(texts)
+    reused_rows: dict[int, np.ndarray] = {}
+    wanted = {int(h): i for i, h in enumerate(hashes)}
+    for entry in store.get_json(_index_key(model, options)) or []:
+        if len(reused_rows) == len(texts):
+            break
+        other_hashes = store.get_array(entry["hashes_key"])
+        if other_hashes is None:
+            continue
+        matches = [(wanted[int(h)], j) for j, h in enumerate(other_hashes) if int(h) in wanted and wanted[int(h)] not in reused_rows]
+        if not matches:
+            continue
+        other = store.get_array(entry["emb_key"])
+        if other is None or other.shape[0] != other_hashes.shape[0]:
+            continue
+        for i, j in matches:
+            reused_rows[i] = other[j]
+    missing = [i for i in range(len(texts)) if i not in reused_rows]
+    n_reused = len(reused_rows)
+
+    def shifted_progress(done: int, total: int) -> None:
+        if progress:
+            progress(n_reused + done, len(texts))
+
+    if missing or not texts:
+        fresh = encode_raw(
+            model, [texts[i] for i in missing], prompt=prompt, batch_size=options.batch_size, progress=shifted_progress
+        )
+        dimension = fresh.shape[1]
+    else:  # every row reused: no model load at all
+        fresh, dimension = None, next(iter(reused_rows.values())).shape[0]
+        shifted_progress(0, 0)
+    raw = np.empty((len(texts), dimension), dtype=np.float32)
+    if fresh is not None and missing:
+        raw[missing] = fresh
+    for i, row in reused_rows.items():
+        raw[i] = row
+    return raw, len(missing), n_reused
+
+
+def _remember_in_index(
+    store: EmbeddingStore, model: ResolvedModel, corpus: Corpus, options: EncodeOptions, raw: np.ndarray
+) -> None:
+    hashes_key = build_key("text-hashes", corpus=corpus.content_hash)
+    if hashes_key not in store:
+        store.put_array(hashes_key, text_hashes(corpus.texts))
+    index_key = _index_key(model, options)
+    entries = [e for e in (store.get_json(index_key) or []) if e.get("corpus") != corpus.content_hash]
+    entries.insert(0, {"corpus": corpus.content_hash, "emb_key": embeddings_key(model, corpus, options), "hashes_key": hashes_key})
+    store.put_json(index_key, entries[:_INDEX_LENGTH])
+
+
+def stats_key(model: ResolvedModel, corpus: Corpus, options: EncodeOptions, view: str) -> str:
+    return build_key("stats", model=model.fingerprint, corpus=corpus.content_hash, view=view, **options.key_parts(model))
+
+
+def get_stats(
+    model: str | ResolvedModel,
+    corpus: Corpus,
+    *,
+    options: EncodeOptions | None = None,
+    store: EmbeddingStore | None = None,
+    progress: ProgressCallback | None = None,
+) -> StatsResult:
+    """Per-dimension statistics of both views plus dead dimensions.
+
+    Served from the cache when possible (no embeddings read, no model loaded); otherwise
+    streamed from cached embeddings in row chunks, or computed after encoding.
+    """
+    options = options or EncodeOptions()
+    options.validate()
+    resolved = _as_resolved(model)
+    store = store or default_store()
+    keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
+    frames = _cached_frames(store, keys)
+    from_cache = frames is not None
+    if frames is None:
+        frames = _stream_stats(store, embeddings_key(resolved, corpus, options), len(corpus))
+        if frames is None:
+            result = get_embeddings(resolved, corpus, options=options, store=store, progress=progress)
+            frames = stats_module.dimension_stats_both_views(
+                stats_module.iter_row_chunks(result.raw, _STREAM_CHUNK_ROWS), result.raw.shape[1]
+            )
+        for view, frame in frames.items():
+            store.put_json(keys[view], frame.to_dict(orient="list"))
+    elif progress:
+        progress(len(corpus), len(corpus))
+    dead = stats_module.dead_dimensions(frames["normalized"]["std"])
+    return StatsResult(
+        model_name=resolved.name,
+        fingerprint=resolved.fingerprint,
+        corpus_name=corpus.name,
+        corpus_hash=corpus.content_hash,
+        n_texts=len(corpus),
+        dimension=len(frames["raw"]),
+        raw=frames["raw"],
+        normalized=frames["normalized"],
+        dead_dims=dead,
+        from_cache=from_cache,
+        warnings=list(store.warnings),
+    )
+
+
+def _cached_frames(store: EmbeddingStore, keys: dict[str, str]) -> dict[str, pd.DataFrame] | None:
+    frames = {}
+    for view, key in keys.items():
+        record = store.get_json(key)
+        if not isinstance(record, dict) or list(record) != stats_module.STAT_COLUMNS:
+            return None
+        try:
+            frames[view] = pd.DataFrame(record, columns=stats_module.STAT_COLUMNS)
+        except ValueError:
+            store.delete(key)
+            return None
+    if len({len(f) for f in frames.values()}) != 1:
+        return None
+    return frames
+
+
+def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, pd.DataFrame] | None:
+    """Statistics from cached embeddings, read a chunk at a time (bounded memory)."""
+    from analysis.cache import CorruptEntry
+
+    stream = store.stream_array(key)
+    if stream is None or stream.shape[0] != n_rows:
+        return None
+    try:
+        frames = stats_module.dimension_stats_both_views(stream.chunks(_STREAM_CHUNK_ROWS), stream.shape[1])
+    except CorruptEntry as exc:
+        store.warn(f"A cached array was damaged ({exc}); it was removed and will be recomputed.")
+        store.delete(key)
+        return None
+    return frames if stream.verified else None

@@ -1,0 +1,41 @@
+"""Process-wide settings read from the environment.
+
+Kept tiny and import-free so that every module (and the CLI's cold start) can use it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CACHE_DIR = PROJECT_ROOT / "cache"
+# Bump when the layout of anything stored in the cache changes; old entries are then ignored.
+CACHE_SCHEMA_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """The on-disk cache folder: ``$DIMSCOPE_CACHE_DIR`` or ``<project>/cache``."""
+    configured = os.environ.get("DIMSCOPE_CACHE_DIR", "").strip()
+    return Path(configured).expanduser() if configured else DEFAULT_CACHE_DIR
+
+
+def models_dir() -> Path:
+    """Where packaged models are extracted: ``$DIMSCOPE_MODELS_DIR`` or ``<cache>/models``."""
+    configured = os.environ.get("DIMSCOPE_MODELS_DIR", "").strip()
+    return Path(configured).expanduser() if configured else cache_dir() / "models"
+
+
+def cache_size_limit_bytes() -> int:
+    """Eviction starts above this size (``$DIMSCOPE_CACHE_SIZE_GB``, default 4 GB)."""
+    raw = os.environ.get("DIMSCOPE_CACHE_SIZE_GB", "").strip()
+    try:
+        gigabytes = float(raw) if raw else 4.0
+    except ValueError:
+        gigabytes = 4.0
+    return int(max(gigabytes, 0.01) * 1024**3)
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face hub must not be contacted."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}

