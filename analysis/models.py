@@ -158,8 +158,10 @@ def resolve_model(
                 f"'{spec}' is not offered in this public demo. Choose one of: {', '.join(sorted(allowed))}."
             )
     else:
+        if len(spec) > 4096 or "\0" in spec:
+            raise OptionError("The model name is too long or contains a NUL byte; give a hub id or a folder path.")
         folder = Path(spec).expanduser()
-        if folder.is_dir():
+        if _is_dir(folder):
             return _resolve_folder(spec, folder)
         if spec.startswith((".", "/", "~")) or "\\" in spec or spec.count("/") > 1:
             raise ModelUnavailableError(
@@ -186,6 +188,13 @@ def resolve_model(
     return ResolvedModel(
         spec, hub_id, "hub", folder, f"hub:{hub_id}@{commit}", info, needs_code and allow_trust_remote_code
     )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # name too long, permission denied...
+        return False
 
 
 def _resolve_folder(spec: str, folder: Path) -> ResolvedModel:

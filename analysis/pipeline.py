@@ -82,6 +82,8 @@ class StatsResult:
     normalized: pd.DataFrame
     dead_dims: list[int]
     from_cache: bool
+    # Raw-view std near zero but not dead: the dimension never varies, at a non-zero value.
+    constant_dims: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def view(self, name: str) -> pd.DataFrame:
@@ -98,6 +100,7 @@ class StatsResult:
             "dimension": self.dimension,
             "n_texts": self.n_texts,
             "dead_dims": self.dead_dims,
+            "constant_dims": self.constant_dims,
             "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
             "raw": _records(self.raw),
             "normalized": _records(self.normalized),
@@ -268,6 +271,7 @@ def get_stats(
     elif progress:
         progress(len(corpus), len(corpus))
     dead = stats_module.dead_dimensions(frames["normalized"]["std"])
+    constant = [d for d in stats_module.dead_dimensions(frames["raw"]["std"]) if d not in set(dead)]
     return StatsResult(
         model_name=resolved.name,
         fingerprint=resolved.fingerprint,
@@ -279,6 +283,7 @@ def get_stats(
         normalized=frames["normalized"],
         dead_dims=dead,
         from_cache=from_cache,
+        constant_dims=constant,
         warnings=list(store.warnings),
     )
 
