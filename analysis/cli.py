@@ -123,7 +123,9 @@ def resolve_model_from_args(args: argparse.Namespace):
 def encode_options_from_args(args: argparse.Namespace):
     from analysis.pipeline import EncodeOptions
 
-    return EncodeOptions(prompt=args.prompt, batch_size=args.batch_size)
+    options = EncodeOptions(prompt=args.prompt, batch_size=args.batch_size)
+    options.validate()
+    return options
 
 
 def _check_output_path(path: str | None, allowed: Sequence[str]) -> Path | None:
@@ -188,11 +190,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from analysis.pipeline import get_embeddings
 
     output = _check_output_path(args.output, (".npy", ".parquet"))
+    options = encode_options_from_args(args)
     corpus = load_corpus_from_args(args)
     model = resolve_model_from_args(args)
     _report_corpus(corpus, args.quiet)
     result = get_embeddings(
-        model, corpus, options=encode_options_from_args(args), progress=None if args.quiet else _Progress("Encoding")
+        model, corpus, options=options, progress=None if args.quiet else _Progress("Encoding")
     )
     matrix = view_of(result.raw, args.view)
     source = "cache" if result.from_cache else f"encoded {result.n_encoded}, reused {result.n_reused}"
@@ -219,10 +222,11 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     output = _check_output_path(args.output, allowed)
     if args.format == "parquet" and output is None:
         raise OptionError("--format parquet needs --output FILE.parquet.")
+    options = encode_options_from_args(args)
     corpus = load_corpus_from_args(args)
     model = resolve_model_from_args(args)
     _report_corpus(corpus, args.quiet)
-    result = get_stats(model, corpus, options=encode_options_from_args(args), progress=None if args.quiet else _Progress("Encoding"))
+    result = get_stats(model, corpus, options=options, progress=None if args.quiet else _Progress("Encoding"))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.format == "json":

@@ -1,0 +1,137 @@
+"""``python -m analysis`` as a user runs it: real processes, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), lines[0]
+
+
+def test_models_lists_catalog_with_availability():
+    result = run_cli("models", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["all-MiniLM-L6-v2"]["available"] is True
+    assert rows["nomic-embed-text-v1.5"]["trust_remote_code"] is True
+    table = run_cli("models")
+    assert "sentence-transformers/all-MiniLM-L6-v2" in table.stdout
+
+
+def test_corpora_lists_builtins():
+    result = run_cli("corpora", "--format", "json")
+    names = [r["name"] for r in json.loads(result.stdout)]
+    assert names[0] == "chatterbot-english" and "chatterbot-multilingual" in names and "wordnet-glosses" in names
+
+
+@pytest.fixture()
+def tiny_csv(tmp_path) -> Path:
+    from tests.tiny_models import tiny_corpus
+
+    texts = list(dict.fromkeys(tiny_corpus(200, seed=3)))
+    path = tmp_path / "corpus.csv"
+    pd.DataFrame({"sentence": texts, "topic": ["a", "b"] * (len(texts) // 2) + ["a"] * (len(texts) % 2)}).to_csv(path, index=False)
+    return path
+
+
+def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_path, isolated_cache):
+    env = {"DIMSCOPE_CACHE_DIR": str(isolated_cache)}
+    stats = run_cli("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--text-column", "sentence", env=env)
+    assert stats.returncode == 0, stats.stderr
+    report = json.loads(stats.stdout)
+    assert {"model", "dimension", "n_texts", "dead_dims", "raw", "normalized"} <= set(report)
+    assert report["dead_dims"] == [3, 17] and report["dimension"] == 32
+    assert {"dim", "mean", "std", "min", "max", "abs_mean"} <= set(report["raw"][0])
+    # Export both views and check them against the reported statistics.
+    for view in ("raw", "normalized"):
+        out = tmp_path / f"{view}.npy"
+        embed = run_cli("embed", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--view", view, "--output", str(out), env=env)
+        assert embed.returncode == 0, embed.stderr
+        assert "cache" in embed.stderr  # served from what `stats` computed
+        matrix = np.load(out)
+        assert matrix.dtype == np.float32 and matrix.shape == (report["n_texts"], 32)
+        np.testing.assert_allclose([r["std"] for r in report[view]], matrix.astype(np.float64).std(0), atol=1e-6)
+    parquet = tmp_path / "e.parquet"
+    assert run_cli("embed", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "-o", str(parquet), env=env).returncode == 0
+    frame = pd.read_parquet(parquet)
+    assert list(frame.columns[:2]) == ["text", "label"] and frame.shape[1] == 2 + 32
+    for fmt, suffix in (("csv", ".csv"), ("parquet", ".parquet")):
+        out = tmp_path / f"stats{suffix}"
+        assert run_cli("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--format", fmt, "-o", str(out), env=env).returncode == 0
+        table = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+        assert set(table["view"]) == {"raw", "normalized"} and table["dead"].sum() == 4
+
+
+def test_warm_request_imports_neither_torch_nor_sentence_transformers(tiny_model_dir, tiny_csv, isolated_cache):
+    env = {"DIMSCOPE_CACHE_DIR": str(isolated_cache)}
+    args = ("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "-q")
+    assert run_cli(*args, env=env).returncode == 0
+    warm = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "analysis", *args],
+        cwd=ROOT, env={**os.environ, **env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120,
+    )
+    assert warm.returncode == 0, warm.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in warm.stderr.splitlines() if line.startswith("import time:")}
+    assert "numpy" in imported  # the check itself works
+    assert "torch" not in imported and "sentence_transformers" not in imported and "streamlit" not in imported
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+BAD_CORPORA = {
+    "random bytes named .csv": ("junk.csv", os.urandom(4096) + b"\x00\x01", "binary"),
+    "empty file": ("empty.txt", b"", "empty"),
+    "csv with no text column": ("numbers.csv", b"a,b\n1,2\n3,4\n", "text column"),
+    "text file named .parquet": ("notes.parquet", b"hello world\nsecond line\n", "parquet"),
+    "blank lines only": ("blank.txt", b"\n   \n\t\n\n", "no text"),
+    "broken JSON lines": ("broken.jsonl", b'{"text": "ok"}\n{"text": \n', "line 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CORPORA))
+def test_bad_corpus_files_exit_2_with_one_line(case, tmp_path):
+    name, data, fragment = BAD_CORPORA[case]
+    path = _write(tmp_path / name, data)
+    assert_bad_input(run_cli("stats", "--corpus", str(path)), fragment)
+
+
+def test_missing_file_unknown_model_and_non_model_folder(tmp_path):
+    assert_bad_input(run_cli("stats", "--corpus", str(tmp_path / "nope.csv")), "nope.csv")
+    assert_bad_input(run_cli("stats", "--model", "acme/no-such-model"), "cannot be loaded here")
+    (tmp_path / "readme.txt").write_text("not a model")
+    assert_bad_input(run_cli("stats", "--model", str(tmp_path)), "not a sentence-transformers model")
+
+
+def test_bad_options_exit_2(tmp_path):
+    assert_bad_input(run_cli("stats", "--format", "xml"), "invalid choice")
+    assert_bad_input(run_cli("embed", "--output", str(tmp_path / "x.txt")), ".npy")
+    assert_bad_input(run_cli("stats", "--max-texts", "0"), "max-texts")
+    assert_bad_input(run_cli("stats", "--format", "parquet"), "--output")
+    assert_bad_input(run_cli("frobnicate"), "invalid choice")
+    assert_bad_input(run_cli("stats", "--batch-size", "0"), "batch size")
