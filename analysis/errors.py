@@ -25,3 +25,7 @@ class OptionError(DimScopeError):
 
 class CacheUnavailableError(DimScopeError):
     """The cache directory cannot be used (read-only, full); work continues uncached."""
+
+
+class BudgetExceededError(DimScopeError):
+    """A request needs more encoding time than the deployment allows."""

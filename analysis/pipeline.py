@@ -17,6 +17,7 @@ identical text and encodes only the rest.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,8 @@ import pandas as pd
 from analysis import stats as stats_module
 from analysis.cache import EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus
-from analysis.embeddings import ProgressCallback, encode_raw, view_of
-from analysis.errors import OptionError
+from analysis.embeddings import ProgressCallback, count_truncated, encode_raw, view_of
+from analysis.errors import BudgetExceededError, OptionError
 from analysis.models import ResolvedModel, resolve_model
 
 _INDEX_LENGTH = 16  # recent corpora remembered per (model, options) for row reuse
@@ -65,6 +66,8 @@ class EmbeddingResult:
     from_cache: bool
     n_encoded: int
     n_reused: int
+    # Texts longer than the model's max sequence length (cut by the tokenizer); None if unknown.
+    n_truncated_tokens: int | None = None
 
     def view(self, name: str) -> np.ndarray:
         return view_of(self.raw, name)
@@ -84,6 +87,7 @@ class StatsResult:
     from_cache: bool
     # Raw-view std near zero but not dead: the dimension never varies, at a non-zero value.
     constant_dims: list[int] = field(default_factory=list)
+    n_truncated_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
 
     def view(self, name: str) -> pd.DataFrame:
@@ -101,6 +105,7 @@ class StatsResult:
             "n_texts": self.n_texts,
             "dead_dims": self.dead_dims,
             "constant_dims": self.constant_dims,
+            "n_truncated_tokens": self.n_truncated_tokens,
             "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
             "raw": _records(self.raw),
             "normalized": _records(self.normalized),
@@ -150,28 +155,50 @@ def get_embeddings(
     options: EncodeOptions | None = None,
     store: EmbeddingStore | None = None,
     progress: ProgressCallback | None = None,
+    time_budget_s: float | None = None,
 ) -> EmbeddingResult:
-    """Raw (pre-Normalize) embeddings of every text, from the cache or computed and stored."""
+    """Raw (pre-Normalize) embeddings of every text, from the cache or computed and stored.
+
+    ``time_budget_s`` (public demos) stops encoding with ``BudgetExceededError`` as soon as the
+    projected or elapsed time passes the budget; nothing partial is stored.
+    """
     options = options or EncodeOptions()
     options.validate()
     resolved = _as_resolved(model)
     store = store or default_store()
     key = embeddings_key(resolved, corpus, options)
-    cached = store.get_array(key)
-    if cached is not None and cached.shape[0] == len(corpus):
-        if progress:
-            progress(len(corpus), len(corpus))
-        return EmbeddingResult(resolved, corpus, cached, key, True, 0, 0)
+    meta_key = build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
+    hit = _cached_result(store, resolved, corpus, key, meta_key, progress)
+    if hit is not None:
+        return hit
     with store.lock(key):
-        cached = store.get_array(key)  # another process may have finished while we waited
-        if cached is not None and cached.shape[0] == len(corpus):
-            if progress:
-                progress(len(corpus), len(corpus))
-            return EmbeddingResult(resolved, corpus, cached, key, True, 0, 0)
-        raw, n_encoded, n_reused = _compute_with_reuse(resolved, corpus, options, store, progress)
+        hit = _cached_result(store, resolved, corpus, key, meta_key, progress)  # another process may have finished
+        if hit is not None:
+            return hit
+        raw, n_encoded, n_reused = _compute_with_reuse(resolved, corpus, options, store, progress, time_budget_s)
+        truncated = count_truncated(resolved, corpus.texts, options.effective_prompt(resolved)) if n_encoded else None
         store.put_array(key, raw)
+        if truncated is not None:
+            store.put_json(meta_key, {"n_truncated_tokens": truncated})
         _remember_in_index(store, resolved, corpus, options, raw)
-    return EmbeddingResult(resolved, corpus, raw, key, False, n_encoded, n_reused)
+    return EmbeddingResult(resolved, corpus, raw, key, False, n_encoded, n_reused, truncated)
+
+
+def _cached_result(
+    store: EmbeddingStore,
+    model: ResolvedModel,
+    corpus: Corpus,
+    key: str,
+    meta_key: str,
+    progress: ProgressCallback | None,
+) -> EmbeddingResult | None:
+    cached = store.get_array(key)
+    if cached is None or cached.shape[0] != len(corpus):
+        return None
+    if progress:
+        progress(len(corpus), len(corpus))
+    meta = store.get_json(meta_key) or {}
+    return EmbeddingResult(model, corpus, cached, key, True, 0, 0, meta.get("n_truncated_tokens"))
 
 
 def _compute_with_reuse(
@@ -180,6 +207,7 @@ def _compute_with_reuse(
     options: EncodeOptions,
     store: EmbeddingStore,
     progress: ProgressCallback | None,
+    time_budget_s: float | None = None,
 ) -> tuple[np.ndarray, int, int]:
     texts = list(corpus.texts)
     prompt = options.effective_prompt(model)
@@ -203,7 +231,17 @@ def _compute_with_reuse(
     missing = [i for i in range(len(texts)) if i not in reused_rows]
     n_reused = len(reused_rows)
 
+    started = time.monotonic()
+
     def shifted_progress(done: int, total: int) -> None:
+        if time_budget_s is not None and 0 < done < total:
+            elapsed = time.monotonic() - started
+            projected = elapsed * total / done
+            if elapsed > time_budget_s or (done >= 256 and projected > 1.5 * time_budget_s):
+                raise BudgetExceededError(
+                    f"Encoding {total} texts would take about {projected:.0f} s, over this server's limit of "
+                    f"{time_budget_s:.0f} s per request. Use fewer or shorter texts, or run DimScope locally."
+                )
         if progress:
             progress(n_reused + done, len(texts))
 
@@ -246,6 +284,7 @@ def get_stats(
     options: EncodeOptions | None = None,
     store: EmbeddingStore | None = None,
     progress: ProgressCallback | None = None,
+    time_budget_s: float | None = None,
 ) -> StatsResult:
     """Per-dimension statistics of both views plus dead dimensions.
 
@@ -262,7 +301,9 @@ def get_stats(
     if frames is None:
         frames = _stream_stats(store, embeddings_key(resolved, corpus, options), len(corpus))
         if frames is None:
-            result = get_embeddings(resolved, corpus, options=options, store=store, progress=progress)
+            result = get_embeddings(
+                resolved, corpus, options=options, store=store, progress=progress, time_budget_s=time_budget_s
+            )
             frames = stats_module.dimension_stats_both_views(
                 stats_module.iter_row_chunks(result.raw, _STREAM_CHUNK_ROWS), result.raw.shape[1]
             )
@@ -271,6 +312,9 @@ def get_stats(
     elif progress:
         progress(len(corpus), len(corpus))
     dead = stats_module.dead_dimensions(frames["normalized"]["std"])
+    meta = store.get_json(
+        build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
+    ) or {}
     constant = [d for d in stats_module.dead_dimensions(frames["raw"]["std"]) if d not in set(dead)]
     return StatsResult(
         model_name=resolved.name,
@@ -284,6 +328,7 @@ def get_stats(
         dead_dims=dead,
         from_cache=from_cache,
         constant_dims=constant,
+        n_truncated_tokens=meta.get("n_truncated_tokens"),
         warnings=list(store.warnings),
     )
 

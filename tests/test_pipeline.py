@@ -159,3 +159,27 @@ def test_two_processes_compute_once_and_agree(tiny_model_dir, tmp_path):
         results.append(json.loads(out.strip().splitlines()[-1]))
     assert sorted(r["from_cache"] for r in results) == [False, True]
     assert results[0]["sum"] == results[1]["sum"]
+
+
+def test_time_budget_stops_encoding_and_stores_nothing(tiny_model_dir, tmp_path):
+    from analysis.errors import BudgetExceededError
+
+    store = EmbeddingStore(tmp_path / "c")
+    corpus = _tiny_corpus(1500)
+    with pytest.raises(BudgetExceededError, match="limit"):
+        pipeline.get_embeddings(str(tiny_model_dir), corpus, store=store, time_budget_s=1e-9)
+    assert pipeline.cached_embeddings(str(tiny_model_dir), corpus, store=store) is None
+    # Without the budget the same request completes.
+    assert pipeline.get_embeddings(str(tiny_model_dir), corpus, store=store).raw.shape[0] == len(corpus)
+
+
+def test_texts_over_the_token_limit_are_counted(tiny_model_dir, tmp_path):
+    from analysis.embeddings import load_model
+
+    limit = load_model(resolve_model(str(tiny_model_dir))).max_seq_length
+    long_text = " ".join(["the cat sees the garden"] * (limit // 2 + 10))
+    corpus = Corpus(name="long", texts=("short one", long_text, long_text + " again"))
+    store = EmbeddingStore(tmp_path / "c")
+    first = pipeline.get_embeddings(str(tiny_model_dir), corpus, store=store)
+    assert first.n_truncated_tokens == 2
+    assert pipeline.get_stats(str(tiny_model_dir), corpus, store=store).n_truncated_tokens == 2

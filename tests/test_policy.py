@@ -1,0 +1,57 @@
+"""Private vs public deployment policy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.errors import ModelUnavailableError, OptionError
+from analysis.policy import PUBLIC_DEFAULT_MODELS, Policy, load_policy
+
+
+def test_private_by_default_is_open():
+    policy = load_policy({})
+    assert not policy.public and policy.allowed_set is None and policy.max_texts is None
+    assert policy.encode_budget_seconds is None and policy.may_trust_remote_code("anything/at-all")
+
+
+def test_public_env_sets_the_documented_limits():
+    policy = load_policy({"DIMSCOPE_PUBLIC": "1"})
+    assert policy.public and policy.allowed_models == PUBLIC_DEFAULT_MODELS
+    assert policy.max_upload_bytes == 10 * 1024 * 1024 and policy.max_texts == 5000
+    assert policy.encode_budget_seconds and policy.encode_budget_seconds > 0
+
+
+def test_public_refuses_free_text_models_and_folders(tiny_clean_dir):
+    policy = load_policy({"DIMSCOPE_PUBLIC": "1"})
+    assert policy.resolve("all-MiniLM-L6-v2").source == "pypi"
+    for spec in ("BAAI/bge-small-en-v1.5", str(tiny_clean_dir), "../../etc"):
+        with pytest.raises(ModelUnavailableError, match="not offered"):
+            policy.resolve(spec)
+
+
+def test_trust_remote_code_needs_allow_list_and_pinned_revision():
+    nomic = "nomic-ai/nomic-embed-text-v1.5"
+    unpinned = Policy(public=True, allowed_models=(nomic,))
+    assert not unpinned.may_trust_remote_code(nomic)
+    with pytest.raises(ModelUnavailableError, match="pinned"):
+        unpinned.resolve(nomic, allow_trust_remote_code=True)
+    pinned = Policy(public=True, allowed_models=(nomic,), pinned_revisions={nomic: "abc123"})
+    assert pinned.may_trust_remote_code(nomic)
+    # Allowed and pinned: it gets as far as the hub, which is offline here.
+    with pytest.raises(ModelUnavailableError, match="offline"):
+        pinned.resolve(nomic)
+
+
+def test_config_file(tmp_path):
+    config = tmp_path / "dimscope.json"
+    config.write_text(json.dumps({"public": True, "allowed_models": ["sentence-transformers/all-MiniLM-L6-v2"], "max_texts": 100}))
+    policy = load_policy({"DIMSCOPE_CONFIG": str(config)})
+    assert policy.public and policy.max_texts == 100 and policy.allowed_models == ("sentence-transformers/all-MiniLM-L6-v2",)
+    for bad in ("{", "[1]", json.dumps({"public": True, "max_texts": -1}), json.dumps({"public": True, "allowed_models": "x"})):
+        config.write_text(bad)
+        with pytest.raises(OptionError):
+            load_policy({"DIMSCOPE_CONFIG": str(config)})
+    with pytest.raises(OptionError, match="cannot be read"):
+        load_policy({"DIMSCOPE_CONFIG": str(tmp_path / "missing.json")})
