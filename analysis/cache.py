@@ -20,6 +20,7 @@ import logging
 import os
 import sqlite3
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -68,6 +69,12 @@ def encode_array(array: np.ndarray) -> bytes:
     payload = array.tobytes()
     header = json.dumps({"dtype": array.dtype.name, "shape": list(array.shape), "crc32": zlib.crc32(payload)}).encode()
     return _MAGIC + _HEADER_LEN.pack(len(header)) + header + payload
+
+
+def _is_corruption(exc: Exception) -> bool:
+    """True for SQLite errors that mean the database file itself is damaged."""
+    text = str(exc).lower()
+    return any(sign in text for sign in ("not a database", "malformed", "encrypted"))
 
 
 class CorruptEntry(Exception):
@@ -156,18 +163,22 @@ class EmbeddingStore:
         self.directory = Path(directory) if directory is not None else settings.cache_dir()
         self.size_limit = size_limit if size_limit is not None else settings.cache_size_limit_bytes()
         self.warnings: list[str] = []
+        self._reopen_lock = threading.Lock()
+        self._reopens_left = 3
         self._cache = self._open()
 
     # -- opening and health -------------------------------------------------------------------
     def _open(self):
         import diskcache
 
+        probe = self.directory / f".write-probe-{os.getpid()}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            probe = self.directory / f".write-probe-{os.getpid()}"
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                probe.unlink()  # created on a full disk, but not written
             self.warn(f"The cache folder {self.directory} cannot be written ({exc.strerror or exc}); working uncached.")
             return None
         for attempt in range(2):
@@ -181,7 +192,9 @@ class EmbeddingStore:
                     timeout=60,
                 )
             except sqlite3.DatabaseError as exc:
-                if attempt == 0 and self._quarantine_database(exc):
+                # Only a damaged file is moved aside; a full disk or a read-only file is not
+                # damage, and moving it would throw a good (warm) cache away.
+                if attempt == 0 and _is_corruption(exc) and self._quarantine_database(exc):
                     continue
                 self.warn(f"The cache database in {self.directory} is unusable ({exc}); working uncached.")
                 return None
@@ -205,6 +218,29 @@ class EmbeddingStore:
         self.warn(f"The cache database was corrupt ({exc}); it was moved to {aside.name} and a new one started.")
         return True
 
+    def _recover(self, exc: Exception, cache: Any) -> bool:
+        """After a database error: if the database file was deleted or replaced while open
+        ("no such table" on a new connection, "not a database", "malformed"), start a new one
+        and return True so the caller retries once. Transient errors ("locked") return False."""
+        text = str(exc).lower()
+        if "no such table" not in text and not _is_corruption(exc):
+            return False
+        with self._reopen_lock:
+            if self._cache is not cache:  # another thread already reopened it
+                return self._cache is not None
+            if self._reopens_left <= 0:
+                return False
+            self._reopens_left -= 1
+            with contextlib.suppress(Exception):
+                cache.close()
+            if "no such table" not in text:
+                self._quarantine_database(exc)
+            self._cache = self._open()
+            if self._cache is not None:
+                self.warn(f"The cache database in {self.directory} was deleted or damaged while in use "
+                          f"({exc}); a new, empty one was started.")
+            return self._cache is not None
+
     def warn(self, message: str) -> None:
         log.warning(message)
         if message not in self.warnings:
@@ -219,12 +255,15 @@ class EmbeddingStore:
             self._cache.close()
 
     # -- raw access with fault tolerance -------------------------------------------------------
-    def _get_handle(self, key: str):
-        if self._cache is None:
+    def _get_handle(self, key: str, _retry: bool = True):
+        cache = self._cache
+        if cache is None:
             return None
         try:
-            value = self._cache.get(key, default=None, read=True, retry=True)
+            value = cache.get(key, default=None, read=True, retry=True)
         except (sqlite3.DatabaseError, OSError) as exc:
+            if _retry and isinstance(exc, sqlite3.DatabaseError) and self._recover(exc, cache):
+                return self._get_handle(key, _retry=False)
             self.warn(f"Cache read failed ({exc}); recomputing.")
             return None
         if value is None:
@@ -236,13 +275,16 @@ class EmbeddingStore:
         self.delete(key)  # something that is not ours
         return None
 
-    def _set(self, key: str, value: bytes) -> bool:
-        if self._cache is None:
+    def _set(self, key: str, value: bytes, _retry: bool = True) -> bool:
+        cache = self._cache
+        if cache is None:
             return False
         try:
-            self._cache.set(key, value, retry=True)
+            cache.set(key, value, retry=True)
             return True
         except (sqlite3.DatabaseError, OSError) as exc:
+            if _retry and isinstance(exc, sqlite3.DatabaseError) and self._recover(exc, cache):
+                return self._set(key, value, _retry=False)
             # Disk full or read-only mid-run: keep working, remember why nothing is cached.
             self.warn(f"Could not write to the cache ({exc}); results are not cached.")
             with contextlib.suppress(Exception):

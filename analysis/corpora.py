@@ -17,6 +17,7 @@ only when a built-in chatterbot corpus or a Parquet file is read.
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import importlib.util
@@ -25,6 +26,7 @@ import json
 import os
 import random
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -82,6 +84,13 @@ _LABEL_COLUMN_NAMES = (
 _LANGUAGE_COLUMN_NAMES = ("language", "lang", "languages", "locale", "language_code", "lang_code")
 
 _BINARY_PROBE_BYTES = 8192
+# Hostile-input bounds: how many columns a table may have, how long a displayed name may be,
+# how much a compressed Parquet file may expand, and how long a preview cell may be.
+_MAX_COLUMNS = 1_000
+_MAX_NAME_CHARS = 120
+_PARQUET_EXPANSION = 8
+_PREVIEW_CELL_CHARS = 1_000
+_MESSAGE_COLUMNS = 20
 _CONTROL_CHAR_RATIO = 0.10
 _REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -700,10 +709,52 @@ def _load_builtin_cached(name: str, per_label: int | None, seed: int) -> Corpus:
 # ---------------------------------------------------------------------------------------
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line: control and format characters (NUL, newlines, ANSI escapes,
+    bidi overrides) dropped, other whitespace runs made one space, lone surrogates replaced."""
+    out: list[str] = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            out.append(_REPLACEMENT)
+        elif ch.isspace():
+            out.append(" ")
+        elif category[0] == "C":
+            continue
+        else:
+            out.append(ch)
+    return " ".join("".join(out).split())
+
+
+def _shorten(text: str, limit: int = _MAX_NAME_CHARS) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters, keeping its end (the extension)."""
+    if len(text) <= limit:
+        return text
+    tail = min(40, limit // 3)
+    return text[: limit - tail - 1] + "…" + text[-tail:]
+
+
 def _display_name(filename: str) -> str:
-    """The last path component of a user-supplied name (for display and the extension)."""
-    name = PureWindowsPath(PurePosixPath(str(filename)).name).name
-    return name or "upload"
+    """The last path component of a user-supplied name (for display and the extension),
+    on one line, without control characters and at most ``_MAX_NAME_CHARS`` long."""
+    raw = _printable(str(filename)[-4096:])
+    name = PureWindowsPath(PurePosixPath(raw).name).name.strip()
+    return _shorten(name) or "upload"
+
+
+def _shown_columns(columns: Iterable[Any]) -> str:
+    """Column names for a message: printable, short, at most ``_MESSAGE_COLUMNS`` of them."""
+    names = [_shorten(_printable(str(c)), 60) for c in columns]
+    shown = ", ".join(names[:_MESSAGE_COLUMNS])
+    if len(names) > _MESSAGE_COLUMNS:
+        shown += f" and {len(names) - _MESSAGE_COLUMNS:,} more"
+    return shown or "(none)"
+
+
+def _check_columns(name: str, n_columns: int, what: str = "columns") -> None:
+    if n_columns > _MAX_COLUMNS:
+        raise CorpusError(f"{name} has {n_columns:,} {what}; DimScope reads at most {_MAX_COLUMNS:,}. "
+                          "Keep only the text column (and a label column) and upload it again.")
 
 
 def _format_of(name: str) -> str:
@@ -754,6 +805,16 @@ def _decode(data: bytes, name: str) -> tuple[str, bool]:
         except UnicodeDecodeError:
             return data.decode("utf-16", "replace"), True
     probe = data[:_BINARY_PROBE_BYTES]
+    encoding = _utf16_without_bom(probe)
+    if encoding is not None:
+        try:
+            text, lossy = data.decode(encoding), False
+        except UnicodeDecodeError:  # an odd byte count or a broken surrogate pair
+            text, lossy = data.decode(encoding, "replace"), True
+        sample = text[: _BINARY_PROBE_BYTES // 2]
+        if sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\v\f\r") <= (
+                _CONTROL_CHAR_RATIO * len(sample)):
+            return text, lossy
     control = sum(1 for b in probe if b < 32 and b not in (9, 10, 11, 12, 13)) + probe.count(127)
     if b"\x00" in probe or control > _CONTROL_CHAR_RATIO * len(probe):
         raise CorpusError(f"{name} looks like a binary file, not text; upload UTF-8 text "
@@ -762,6 +823,19 @@ def _decode(data: bytes, name: str) -> tuple[str, bool]:
         return data.decode("utf-8-sig"), False
     except UnicodeDecodeError:
         return data.decode("utf-8-sig", "replace"), True
+
+
+def _utf16_without_bom(probe: bytes) -> str | None:
+    """"utf-16-le"/"utf-16-be" when the bytes look like UTF-16 text without a byte-order
+    mark (mostly-Latin text: every other byte is zero), else None."""
+    even, odd = probe[0::2], probe[1::2]
+    if len(odd) < 8:
+        return None
+    if odd.count(0) >= 0.5 * len(odd) and even.count(0) <= 0.05 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.5 * len(even) and odd.count(0) <= 0.05 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -774,24 +848,43 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-def _records_frame(items: list[Any], name: str, what: str) -> pd.DataFrame:
-    """JSON values -> DataFrame; strings (and other scalars) become a ``text`` column."""
-    records: list[dict[str, Any]] = []
+def _records_frame(items: list[Any], name: str, what: str, max_cells: int) -> pd.DataFrame:
+    """JSON values -> DataFrame; strings (and other scalars) become a ``text`` column.
+
+    The table is built column by column. Objects with many different keys would make a table
+    far larger than the file (rows x distinct keys), so more than ``_MAX_COLUMNS`` keys or more
+    than ``max_cells`` cells is a CorpusError rather than an out-of-memory kill.
+    """
+    keys: dict[str, None] = {}
     for n, item in enumerate(items, 1):
         if isinstance(item, dict):
-            records.append({str(k): v for k, v in item.items()})
+            for k in item:
+                if k not in keys:
+                    keys[str(k)] = None
+                    _check_columns(name, len(keys), "different keys")
         elif isinstance(item, list):
             raise CorpusError(f"{name}: {what} {n} is a list; expected a string or an object "
                               'such as {"text": "...", "label": "..."}.')
-        else:  # a bare string (or number, or null) is one text
-            records.append({"text": item if item is None or isinstance(item, str) else str(item)})
-    if not records:
+    if not items:
         return pd.DataFrame({"text": []})
-    try:
-        return pd.DataFrame(records, dtype=object)
-    except Exception as exc:  # noqa: BLE001 - pandas raises many types on odd input
-        raise CorpusError(f"{name}: cannot build a table from the JSON records "
-                          f"({_first_line(exc)}).") from None
+
+    def scalar_text(item: Any) -> Any:  # a bare string (or number, or null) is one text
+        return item if item is None or isinstance(item, str) else str(item)
+
+    n_dicts = sum(isinstance(item, dict) for item in items)
+    if not n_dicts:  # only bare values: one text column
+        return pd.DataFrame({"text": [scalar_text(item) for item in items]}, dtype=object)
+    if n_dicts < len(items) or not keys:
+        keys = {"text": None, **keys}
+    cells = len(items) * len(keys)
+    if cells > max_cells:
+        raise CorpusError(f"{name}: {len(items):,} {what}s with {len(keys):,} different keys make a "
+                          f"table of {cells:,} cells, far more than the file holds; give every "
+                          f"{what} the same few keys (such as text and label).")
+    columns = {key: [item.get(key) if isinstance(item, dict)
+                     else (scalar_text(item) if key == "text" else None) for item in items]
+               for key in keys}
+    return pd.DataFrame(columns, dtype=object)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -803,31 +896,47 @@ _PREFERRED_LIST_KEYS = ("texts", "text", "data", "sentences", "documents", "item
                         "records", "rows", "examples", "corpus")
 
 
+def _parse_int(digits: str) -> int | str:
+    """JSON integers; one longer than Python converts (4,300 digits) stays its digits, the same
+    text a shorter number would become."""
+    return int(digits) if len(digits) <= 4000 else digits
+
+
+_loads = json.JSONDecoder(parse_int=_parse_int).decode
+
+
+_TOO_DEEP = "nested too deeply: over about 1,000 levels of [ or {"
+
+
 def _json_frame(text: str, name: str) -> pd.DataFrame:
+    max_cells = max(len(text), 100_000)
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except json.JSONDecodeError as exc:
         hint = ("; if it holds one JSON value per line, name it .jsonl"
                 if exc.msg == "Extra data" else "")
         raise CorpusError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
                           f"column {exc.colno}{hint}.") from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise CorpusError(f"{name} is not valid JSON ({_TOO_DEEP}).") from None
+    except ValueError as exc:
         raise CorpusError(f"{name} is not valid JSON ({_first_line(exc)}).") from None
     if isinstance(doc, list):
-        return _records_frame(doc, name, "item")
+        return _records_frame(doc, name, "item", max_cells)
     if isinstance(doc, dict):
         lists = {k: v for k, v in doc.items() if isinstance(v, list)}
         scalar = (str, int, float, bool, type(None))
         if (lists and len(lists) == len(doc) and len({len(v) for v in lists.values()}) == 1
                 and all(isinstance(x, scalar) for v in lists.values() for x in v)):
             # Columns: {"text": [...], "label": [...]}
+            _check_columns(name, len(lists))
             return pd.DataFrame({str(k): v for k, v in lists.items()}, dtype=object)
         for key in _PREFERRED_LIST_KEYS:
             for k, v in lists.items():
                 if k.lower() == key:
-                    return _records_frame(v, name, "item")
+                    return _records_frame(v, name, "item", max_cells)
         if len(lists) == 1:
-            return _records_frame(next(iter(lists.values())), name, "item")
+            return _records_frame(next(iter(lists.values())), name, "item", max_cells)
     raise CorpusError(f"{name}: expected a list of strings, a list of objects, or an object "
                       'with a list under a key such as "texts" or "data".')
 
@@ -839,18 +948,28 @@ def _jsonl_frame(text: str, name: str) -> pd.DataFrame:
             items.append(None)  # counted as a blank row
             continue
         try:
-            value = json.loads(line)
+            value = _loads(line)
         except json.JSONDecodeError as exc:
             hint = ("; if the file is one JSON document, name it .json"
                     if n == 1 or line.lstrip()[:1] in ("}", "]", '"') else "")
             raise CorpusError(f"{name}: line {n} is not valid JSON ({exc.msg}){hint}.") from None
-        except (ValueError, RecursionError) as exc:
+        except RecursionError:
+            raise CorpusError(f"{name}: line {n} is not valid JSON ({_TOO_DEEP}).") from None
+        except ValueError as exc:
             raise CorpusError(f"{name}: line {n} is not valid JSON ({_first_line(exc)}).") from None
         if isinstance(value, list):
             raise CorpusError(f"{name}: line {n} is a list; expected a string or an object "
                               'such as {"text": "...", "label": "..."}.')
         items.append(value)
-    return _records_frame(items, name, "line")
+    return _records_frame(items, name, "line", max(len(text), 100_000))
+
+
+def _header_width(text: str, sep: str) -> int:
+    """The number of fields in the header row (read from the first 1 MB only; 0 if unsure)."""
+    try:
+        return len(next(csv.reader(io.StringIO(text[:1_000_000]), delimiter=sep), []))
+    except csv.Error:  # a header field over the csv module's size limit: let pandas judge
+        return 0
 
 
 def _csv_frame(text: str, name: str, fmt: str) -> pd.DataFrame:
@@ -859,6 +978,7 @@ def _csv_frame(text: str, name: str, fmt: str) -> pd.DataFrame:
     else:
         header = text.split("\n", 1)[0]
         sep = ";" if "," not in header and ";" in header else ","
+    _check_columns(name, _header_width(text, sep))
     try:
         with warnings.catch_warnings():
             # A row longer than the header would otherwise be cut silently.
@@ -873,7 +993,7 @@ def _csv_frame(text: str, name: str, fmt: str) -> pd.DataFrame:
                           f"{_first_line(exc)}.") from None
 
 
-def _parquet_frame(data: bytes, name: str) -> pd.DataFrame:
+def _parquet_frame(data: bytes, name: str, max_bytes: int) -> pd.DataFrame:
     if not data.startswith(b"PAR1"):
         probe = data[:_BINARY_PROBE_BYTES]
         textual = b"\x00" not in probe
@@ -884,12 +1004,63 @@ def _parquet_frame(data: bytes, name: str) -> pd.DataFrame:
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - pyarrow is a requirement
         raise CorpusError("Reading Parquet needs pyarrow (pip install pyarrow).") from None
+    # Compression (and dictionary encoding) can hide a huge table in a small file, so the
+    # table is bounded from the metadata before reading, and text columns are read as
+    # dictionaries and measured before they are expanded.
+    budget = _PARQUET_EXPANSION * max_bytes
+    too_big = (f"{name} unpacks to more than {_human_size(budget)}, over {_PARQUET_EXPANSION} times "
+               f"the {_human_size(max_bytes)} upload limit; upload fewer or shorter rows.")
     try:
-        table = pq.ParquetFile(pa.BufferReader(data)).read()
+        meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+        n_rows, n_leaves = meta.num_rows, meta.num_columns
+        _check_columns(name, n_leaves)
+        if n_rows * max(n_leaves, 1) > max_bytes:
+            raise CorpusError(f"{name} holds {n_rows:,} rows x {n_leaves:,} columns, more cells "
+                              f"than a {_human_size(max_bytes)} text file could; upload fewer rows.")
+        pages = sum(meta.row_group(i).column(j).total_uncompressed_size
+                    for i in range(meta.num_row_groups) for j in range(n_leaves))
+        if pages > budget:
+            raise CorpusError(too_big)
+        byte_arrays = [j for j in range(n_leaves) if meta.schema.column(j).physical_type == "BYTE_ARRAY"]
+        # Read whole (iter_batches would repeat the growing dictionary in every batch).
+        table = pq.ParquetFile(pa.BufferReader(data), read_dictionary=byte_arrays).read()
+        unpacked = sum(_plain_nbytes(chunk) for column in table.columns for chunk in column.chunks)
+        if unpacked > budget:
+            raise CorpusError(too_big)
+        # Measured and within the budget: only now expand the dictionaries.
+        table = pa.Table.from_arrays(
+            [pa.chunked_array([c.dictionary_decode() for c in column.chunks], type=column.type.value_type)
+             if pa.types.is_dictionary(column.type) else column for column in table.columns],
+            names=table.column_names)
         table = table.rename_columns(_unique_names([str(c) for c in table.column_names]))
         return table.to_pandas()
+    except CorpusError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types on corrupt files
         raise CorpusError(f"{name} is not a valid Parquet file ({_first_line(exc)}).") from None
+
+
+def _plain_nbytes(array: Any) -> int:
+    """The bytes an Arrow array takes once its dictionaries are expanded (computed, not done)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        values = array.dictionary
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+                or pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
+            return len(array) * 16
+        lengths = pc.take(pc.binary_length(values), array.indices)
+        return int(pc.sum(lengths).as_py() or 0) + 8 * len(array)
+    if pa.types.is_struct(kind):
+        return sum(_plain_nbytes(field) for field in array.flatten()) + len(array)
+    if pa.types.is_map(kind):
+        return _plain_nbytes(array.keys) + _plain_nbytes(array.items) + 8 * len(array)
+    if (pa.types.is_list(kind) or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind)):
+        return _plain_nbytes(array.flatten()) + 8 * len(array)
+    return array.nbytes
 
 
 @dataclass
@@ -909,7 +1080,7 @@ def _read_table(data: bytes, filename: str, max_bytes: int) -> _Table:
     _check_size(name, len(data), max_bytes)
     lossy = False
     if fmt == "parquet":
-        frame = _parquet_frame(data, name)
+        frame = _parquet_frame(data, name, max_bytes)
     else:
         text, lossy = _decode(data, name)
         if fmt == "txt":
@@ -946,6 +1117,8 @@ def _column_profile(series: pd.Series, sample: int = 2000) -> tuple[float, float
     """(fraction of non-missing values that are str, their mean length, mostly numeric,
     number of non-missing values), over the first ``sample`` values."""
     values = [v for v in series.head(sample).tolist() if not _is_missing(v)]
+    # Bytes (a Parquet binary column) are read as UTF-8 text, like _to_text does.
+    values = [_to_text(v)[0] if isinstance(v, (bytes, bytearray)) else v for v in values]
     strings = [v for v in values if isinstance(v, str)]
     if not values or not strings:
         return 0.0, 0.0, False, len(values)
@@ -1008,8 +1181,8 @@ def _resolve_column(df: pd.DataFrame, wanted: str, role: str, name: str) -> str:
     folded = [c for c in columns if c.lower() == str(wanted).lower()]
     if len(folded) == 1:
         return folded[0]
-    raise CorpusError(f"{name} has no column {wanted!r} for the {role}; available columns: "
-                      f"{', '.join(columns) or '(none)'}.")
+    raise CorpusError(f"{name} has no column {_shorten(_printable(str(wanted)), 60)!r} for the "
+                      f"{role}; available columns: {_shown_columns(columns)}.")
 
 
 def _columns_of(table: _Table, name: str, text_column: str | None, label_column: str | None,
@@ -1023,7 +1196,7 @@ def _columns_of(table: _Table, name: str, text_column: str | None, label_column:
         inferred = infer_text_column(df)
         if inferred is None:
             raise CorpusError(f"{name} has no column of text (columns: "
-                              f"{', '.join(map(str, df.columns)) or '(none)'}); choose one with "
+                              f"{_shown_columns(df.columns)}); choose one with "
                               "--text-column (or the text column picker).")
         text_col = inferred
     label_col = (_resolve_column(df, label_column, "labels", name) if label_column is not None
@@ -1057,7 +1230,8 @@ def parse_corpus_bytes(data: bytes, filename: str, *, text_column: str | None = 
                        df[lang_col].tolist() if lang_col is not None else None,
                        lossy=table.lossy)
     if not rows.texts:
-        where = f"the column {text_col!r} of {name}" if table.format != "txt" else name
+        where = (f"the column {_shorten(_printable(text_col), 60)!r} of {name}"
+                 if table.format != "txt" else name)
         raise CorpusError(f"No text left in {where} after dropping {rows.n_blank:,} blank "
                           f"{'row' if rows.n_blank == 1 else 'rows'}; check that the file "
                           "holds text.")
@@ -1072,10 +1246,16 @@ def preview_corpus_bytes(data: bytes, filename: str, n_rows: int = 20,
     text_col = infer_text_column(df)
     label_col = infer_label_column(df, exclude=[text_col] if text_col else [])
     lang_col = infer_language_column(df, exclude=[c for c in (text_col, label_col) if c])
+    head = df.head(max(0, n_rows)).reset_index(drop=True)
+    for column in range(head.shape[1]):
+        # A 10 MB cell is not sent to the browser whole, and a lone surrogate (a "\ud800"
+        # escape in JSON) would make Arrow, and so st.dataframe, fail.
+        head.isetitem(column, pd.Series(
+            [_shorten(_SURROGATE.sub(_REPLACEMENT, v), _PREVIEW_CELL_CHARS) if isinstance(v, str) else v
+             for v in head.iloc[:, column]], index=head.index, dtype=object))
     return TablePreview(columns=[str(c) for c in df.columns], text_column=text_col,
                         label_column=label_col, language_column=lang_col,
-                        head=df.head(max(0, n_rows)).reset_index(drop=True), n_rows=len(df),
-                        format=table.format)
+                        head=head, n_rows=len(df), format=table.format)
 
 
 def read_corpus_file(path: str | os.PathLike[str], *, text_column: str | None = None,
@@ -1085,18 +1265,20 @@ def read_corpus_file(path: str | os.PathLike[str], *, text_column: str | None = 
     """Read a corpus file from disk (same formats and options as :func:`parse_corpus_bytes`)."""
     _check_max_bytes(max_bytes)
     p = Path(path)
-    shown = os.fspath(path)
+    shown = _shorten(_printable(os.fspath(path)), 300)
     try:
         st = p.stat()
     except FileNotFoundError:
         raise CorpusError(f"No such file: {shown}; check the path.") from None
     except OSError as exc:
         raise CorpusError(f"Cannot read {shown}: {exc.strerror or exc}.") from None
+    except ValueError:  # an embedded NUL byte
+        raise CorpusError(f"Cannot read {shown}: the path contains a NUL byte.") from None
     if p.is_dir():
         raise CorpusError(f"{shown} is a directory, not a file; pass one "
                           f"{'/'.join(SUPPORTED_EXTENSIONS)} file.")
-    _format_of(p.name)
-    _check_size(p.name, st.st_size, max_bytes)
+    _format_of(_display_name(p.name))
+    _check_size(_display_name(p.name), st.st_size, max_bytes)
     try:
         with open(p, "rb") as fh:
             data = fh.read(max_bytes + 1)
@@ -1134,5 +1316,5 @@ def load_corpus(spec: str, *, per_label: int | None = None, seed: int = 0,
         return read_corpus_file(path, text_column=text_column, label_column=label_column,
                                 language_column=language_column, max_bytes=max_bytes,
                                 max_texts=max_texts, max_chars=max_chars)
-    raise CorpusError(f"Unknown corpus {spec!r}: not a built-in corpus ({', '.join(names)}) "
-                      "and no such file.")
+    raise CorpusError(f"Unknown corpus {_shorten(_printable(spec), 200)!r}: not a built-in corpus "
+                      f"({', '.join(names)}) and no such file.")
