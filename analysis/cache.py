@@ -131,6 +131,9 @@ class ArrayStream:
     _crc_expected: int
     verified: bool = False
 
+    def close(self) -> None:
+        self._handle.close()
+
     def chunks(self, rows_per_chunk: int) -> Iterator[np.ndarray]:
         n_rows = self.shape[0]
         row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
@@ -163,6 +166,7 @@ class EmbeddingStore:
         self.directory = Path(directory) if directory is not None else settings.cache_dir()
         self.size_limit = size_limit if size_limit is not None else settings.cache_size_limit_bytes()
         self.warnings: list[str] = []
+        self.warnings_total = 0
         self._reopen_lock = threading.Lock()
         self._reopens_left = 3
         self._cache = self._open()
@@ -242,9 +246,12 @@ class EmbeddingStore:
             return self._cache is not None
 
     def warn(self, message: str) -> None:
+        """Record a warning; ``warnings_total`` lets a caller pick out those raised during its request."""
         log.warning(message)
-        if message not in self.warnings:
-            self.warnings.append(message)
+        self.warnings_total += 1
+        self.warnings.append(message)
+        if len(self.warnings) > 200:  # a long-running server must not grow this forever
+            del self.warnings[:100]
 
     @property
     def enabled(self) -> bool:
