@@ -1,0 +1,150 @@
+"""Corpus: browse the built-in corpora, upload your own, and pick what every page analyses."""
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from analysis import figures
+from analysis.corpora import (
+    SUPPORTED_EXTENSIONS,
+    builtin_corpora,
+    load_builtin_corpus,
+    parse_corpus_bytes,
+    preview_corpus_bytes,
+)
+from analysis.errors import DimScopeError
+from analysis.urlstate import UPLOAD_PREFIX
+from pages import _common as common
+
+ctx = common.context()
+st.title("Corpus")
+st.markdown(f"Every page analyses the corpus chosen in the sidebar, now **{ctx.corpus.name}** "
+            f"({len(ctx.corpus):,} texts).")
+
+UPLOAD_KEY = "corpus_upload"
+NONE = "(none)"
+
+
+def _use(name: str) -> None:
+    common.set_widget("corpus", name)
+
+
+def _on_upload() -> None:
+    """A new file becomes the corpus of every page at once (columns as inferred; the mapping below
+    can change them). Runs before the script, so the sidebar already shows it."""
+    upload = st.session_state.get(UPLOAD_KEY)
+    if upload is None:
+        return
+    try:
+        corpus = parse_corpus_bytes(upload.getvalue(), upload.name)
+    except DimScopeError:
+        return  # the page body shows the reason with the preview
+    common.uploads()[corpus.name] = corpus
+    _use(UPLOAD_PREFIX + corpus.name)
+
+
+def _describe(corpus, where: str) -> None:
+    """Counts, cleaning report, label distribution and the texts of one corpus."""
+    labels = corpus.labels
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Texts", f"{len(corpus):,}")
+    c2.metric("Labels", f"{len(set(labels)):,}" if labels else "none")
+    c3.metric("Languages", f"{len(set(corpus.languages)):,}" if corpus.languages else "not given")
+    for message in corpus.report.messages():
+        st.caption(f":material/info: {message}")
+    left, right = st.columns([1, 1])
+    with left:
+        if labels:
+            common.plot(figures.label_counts_chart(labels, title=f"Texts per label in {corpus.name}"),
+                        key=f"labels_{where}")
+        else:
+            st.info("No labels: pages that group by label will say so.")
+    with right:
+        st.dataframe(corpus.to_frame(), height=min(420, 40 + 35 * len(corpus)), hide_index=False, key=f"texts_{where}")
+
+
+# Upload first: it is the action this page exists for, and it stays visible (not in a hidden tab).
+st.subheader("Your own corpus")
+st.markdown(
+    "One text per line (.txt), a table with a header row (.csv, .tsv), JSON lines, JSON or Parquet. "
+    "Blank rows and duplicates are dropped and counted. The upload stays in this browser session only: "
+    "it is never shared with other sessions and cannot travel in a link."
+)
+upload = st.file_uploader("Corpus file", type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS], key=UPLOAD_KEY,
+                          on_change=_on_upload, help="A new file becomes the corpus of every page right away.")
+if upload is not None:
+    data = upload.getvalue()
+    try:
+        preview = preview_corpus_bytes(data, upload.name)
+    except DimScopeError as exc:
+        st.error(str(exc))
+        preview = None
+    if preview is not None:
+        st.caption(f"{upload.name}: {preview.format.upper()}, {preview.n_rows:,} rows, "
+                   f"columns: {', '.join(preview.columns)}")
+        st.dataframe(preview.head, hide_index=True, height=220)
+        columns = preview.columns
+        text_col = label_col = lang_col = None
+        if preview.format != "txt":
+            m1, m2, m3 = st.columns(3)
+            text_col = m1.selectbox("Text column", columns, index=columns.index(preview.text_column)
+                                    if preview.text_column in columns else 0, key="map_text")
+            others = [NONE] + columns
+            label_col = m2.selectbox("Label column", others, index=others.index(preview.label_column)
+                                     if preview.label_column in others else 0, key="map_label")
+            lang_col = m3.selectbox("Language column", others, index=others.index(preview.language_column)
+                                    if preview.language_column in others else 0, key="map_language")
+        try:
+            corpus = parse_corpus_bytes(
+                data, upload.name, text_column=text_col,
+                label_column=None if label_col in (None, NONE) else label_col,
+                language_column=None if lang_col in (None, NONE) else lang_col,
+            )
+        except DimScopeError as exc:
+            st.error(str(exc))
+        else:
+            # "(none)" must mean none: parse_corpus_bytes infers a column when given None.
+            if label_col == NONE and corpus.labels is not None:
+                corpus = dataclasses.replace(corpus, labels=None)
+            if lang_col == NONE and corpus.languages is not None:
+                corpus = dataclasses.replace(corpus, languages=None)
+            name = corpus.name
+            stored = common.uploads().get(name)
+            if (stored is None or stored.content_hash != corpus.content_hash or stored.labels != corpus.labels
+                    or stored.languages != corpus.languages):
+                common.uploads()[name] = corpus
+            if ctx.state.corpus != UPLOAD_PREFIX + name:
+                st.button("Use this corpus", on_click=_use, args=(UPLOAD_PREFIX + name,), type="primary",
+                          icon=":material/check:", key="use_upload", help=f"Analyse {name} on every page")
+            else:
+                st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
+            _describe(corpus, "upload")
+if common.uploads():
+    st.markdown("**Uploaded in this session** (selectable in the sidebar on every page)")
+    st.dataframe(
+        pd.DataFrame([{"name": n, "texts": len(c), "labels": len(set(c.labels)) if c.labels else 0}
+                      for n, c in common.uploads().items()]),
+        hide_index=True,
+    )
+
+st.subheader("Built-in corpora")
+infos = builtin_corpora()
+st.dataframe(
+    pd.DataFrame([{"name": i.name, "title": i.title, "available": i.available, "labels": i.has_labels,
+                   "languages": i.has_languages, "description": i.description or i.reason} for i in infos]),
+    hide_index=True, height=240, column_config={"description": st.column_config.TextColumn(width="large")},
+)
+names = [i.name for i in infos if i.available]
+current = ctx.state.corpus if ctx.state.corpus in names else names[0]
+browse = st.selectbox("Browse", names, index=names.index(current), key="corpus_browse",
+                      format_func={i.name: i.title for i in infos}.get)
+try:
+    corpus = load_builtin_corpus(browse)
+except DimScopeError as exc:
+    st.error(str(exc))
+else:
+    if browse != ctx.state.corpus:
+        st.button(f"Analyse {browse} on every page", on_click=_use, args=(browse,), type="primary",
+                  icon=":material/check:")
+    _describe(corpus, "builtin")

@@ -1,0 +1,96 @@
+"""Dimension detail: one dimension's distribution, its extreme texts, per-label means, and its rank."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from analysis import figures, stats, tables
+from pages import _common as common
+
+ctx = common.context()
+st.title("Dimension detail")
+
+# Guard and compute.
+result = common.stats_or_stop(ctx)
+embeddings = common.embeddings_or_stop(ctx)
+corpus = ctx.corpus
+frame = result.view(ctx.view)
+dead = result.dead_dims
+n_dims = result.dimension
+if common.state().dim >= n_dims:
+    st.info(f"Dimension {common.state().dim} does not exist in this {n_dims}-dimensional model; showing dimension 0.")
+    common.set_widget("dim", 0)
+
+
+def _pick_from_chart() -> None:
+    """on_select callback: a clicked point of the overview chart becomes the chosen dimension."""
+    selection = st.session_state.get("dimension_pick")
+    points = (selection or {}).get("selection", {}).get("points", [])
+    if points:
+        dim = points[0].get("x")  # the chart's x axis is the dimension index
+        if isinstance(dim, (int, float)) and float(dim).is_integer() and 0 <= int(dim) < n_dims:
+            common.set_widget("dim", int(dim))
+
+
+# Inputs.
+c1, c2 = st.columns([1, 3])
+with c1:
+    dim = int(common.bind("dim", st.number_input, "Dimension", min_value=0, max_value=n_dims - 1, step=1))
+with c2:
+    if dead:
+        st.markdown("Dead dimensions of this model: jump to one")
+        jumps = st.container(horizontal=True)
+        for d in dead[:12]:
+            jumps.button(str(d), key=f"jump_{d}", on_click=common.set_widget, args=("dim", d), icon=":material/block:")
+    else:
+        st.caption("This model has no dead dimension on this corpus. "
+                   "Click any point in the chart below to pick a dimension.")
+
+values = tables.ViewMatrix(embeddings.raw, ctx.view).column(dim)
+row = frame.set_index("dim").loc[dim]
+ratio = stats.std_ratio(frame["std"].to_numpy())[dim]
+rank = int(np.sum(frame["std"].to_numpy() > row["std"])) + 1
+is_dead = dim in dead
+
+st.subheader(f"Dimension {dim}" + (" · dead" if is_dead else ""))
+m = st.columns(5)
+m[0].metric("Mean", f"{row['mean']:.4g}")
+m[1].metric("Std", f"{row['std']:.4g}")
+m[2].metric("Std / median", f"{ratio:.3g}")
+m[3].metric("Std rank", f"{rank} of {n_dims}")
+m[4].metric("Near-zero share", f"{row['near_zero_share']:.0%}",
+            help="Share of texts where |x| < 0.1% of the vector's length.")
+
+g1, g2 = st.columns(2)
+with g1:
+    common.plot(figures.dimension_distribution(values, dim=dim, view_name=ctx.view, dead=is_dead), key="dimension_hist")
+with g2:
+    common.plot(
+        figures.dimension_vs_others(frame, dim, dead_dims=dead, view_name=ctx.view),
+        key="dimension_pick", on_select=_pick_from_chart, selection_mode="points",
+    )
+    st.caption("Click a point to inspect that dimension.")
+
+st.subheader("Texts with the highest and lowest values")
+n = st.slider("How many", min_value=5, max_value=50, value=10, step=5, key="dimension_top_n")
+top, bottom = tables.top_bottom_texts(values, corpus.texts, corpus.labels, n)
+if is_dead:
+    st.caption("A dead dimension's values are almost equal for every text, so this ranking is mostly noise.")
+t1, t2 = st.columns(2)
+config = {"value": st.column_config.NumberColumn("value", format="%.4g"),
+          "text": st.column_config.TextColumn("text", width="large")}
+t1.markdown("**Highest**")
+t1.dataframe(top, hide_index=True, column_config=config)
+t2.markdown("**Lowest**")
+t2.dataframe(bottom, hide_index=True, column_config=config)
+both = pd.concat([top.assign(end="highest"), bottom.assign(end="lowest")], ignore_index=True)
+st.download_button(
+    "Download these texts (CSV)", tables.safe_csv_bytes(both), file_name=f"dimscope-dim{dim}-texts.csv",
+    mime="text/csv", on_click="ignore", icon=":material/download:",
+)
+
+st.subheader("Mean per label")
+if corpus.labels is None:
+    st.info("This corpus has no labels. Built-in corpora carry topic labels; an upload can map a label column.")
+else:
+    common.plot(figures.per_label_means(values, corpus.labels, dim=dim, view_name=ctx.view), key="dimension_labels")

@@ -1,0 +1,137 @@
+"""Explore a model: heatmap of texts x dimensions, per-dimension spread, statistics table."""
+
+import numpy as np
+import streamlit as st
+
+from analysis import figures, stats, tables, urlstate
+from pages import _common as common
+
+ctx = common.context()
+st.title("Explore a model")
+
+# Guard and compute: statistics first (cheap when cached), then the embeddings for the heatmap.
+result = common.stats_or_stop(ctx)
+embeddings = common.embeddings_or_stop(ctx)
+corpus = ctx.corpus
+frame = result.view(ctx.view)
+dead = result.dead_dims
+head = stats.headline(frame, dead)
+
+st.caption(f"{result.model_name} on {result.corpus_name} · {ctx.view} view")
+m1, m2, m3, m4, m5 = st.columns(5)
+m1.metric("Dimensions", f"{head['dimension']:,}")
+m2.metric("Texts", f"{result.n_texts:,}")
+m3.metric("Dead dimensions", len(dead), help=", ".join(map(str, dead)) or "none")
+m4.metric("Median std", f"{head['median_std']:.4g}")
+m5.metric("Smallest std / median", f"{head['min_std'] / head['median_std']:.2g}" if head["median_std"] else "n/a")
+
+# --- heatmap ---------------------------------------------------------------------------------------
+st.subheader("Every text, every dimension")
+c1, c2, c3, c4 = st.columns([1.5, 1, 1, 1.2])
+with c1:
+    heat = common.bind(
+        "heat", st.segmented_control, "Values", list(urlstate.HEAT_VIEWS), required=True,
+        help="Standardized: each dimension z-scored over the corpus (normalized view); dead dimensions "
+        "keep a floor on their std so their noise is not blown up.",
+    )
+with c2:
+    sort = common.bind(
+        "sort", st.selectbox, "Order dimensions by", list(urlstate.DIM_SORTS),
+        format_func={"index": "index", "std": "std (largest first)", "abs_mean": "mean |x| (largest first)"}.get,
+    )
+with c3:
+    rows_how = common.bind(
+        "rows", st.selectbox, "Order texts by", list(urlstate.ROW_ORDERS),
+        format_func={"corpus": "corpus order", "label": "label"}.get,
+        disabled=corpus.labels is None, help=None if corpus.labels is not None else "This corpus has no labels.",
+    )
+with c4:
+    key = "w_dims"
+    if key not in st.session_state:
+        st.session_state[key] = ctx.state.dims
+    typed = st.text_input("Dimensions", key=key, placeholder=f"all (0-{result.dimension - 1}); e.g. 0-63,127")
+    try:
+        wanted = urlstate.parse_dims(typed.strip()) if typed.strip() else None
+        common.update(dims=urlstate.dims_to_spec(wanted) if wanted else "")
+    except ValueError as exc:
+        st.error(f"{exc}.")
+        wanted = urlstate.parse_dims(common.state().dims) if common.state().dims else None
+
+dims_shown = None
+if wanted is not None:
+    dims_shown = [d for d in wanted if d < result.dimension]
+    if len(dims_shown) < len(wanted):
+        st.info(f"This model has {result.dimension} dimensions (0-{result.dimension - 1}); "
+                f"{len(wanted) - len(dims_shown)} requested dimension(s) left out.")
+    if not dims_shown:
+        st.info("None of the requested dimensions exists in this model; showing all.")
+        dims_shown = None
+
+stats_for_order = result.raw if heat == "raw" else result.normalized
+normalized = result.normalized
+matrix = tables.ViewMatrix(
+    embeddings.raw, heat, mean=normalized["mean"].to_numpy(), std=normalized["std"].to_numpy(),
+)
+common.plot(
+    figures.dimension_heatmap(
+        matrix, texts=corpus.texts, labels=corpus.labels, view_name=heat, dead_dims=dead,
+        dims=tables.dimension_order(stats_for_order, sort, dims_shown),
+        row_order=tables.row_order(len(corpus), corpus.labels, rows_how if corpus.labels is not None else "corpus"),
+        dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
+    ),
+    key="explore_heatmap",
+)
+
+# --- per-dimension spread ----------------------------------------------------------------------------
+st.subheader("How much each dimension varies")
+b1, b2, b3, b4 = st.columns(4)
+with b1:
+    metric = common.bind("metric", st.radio, "Measure", list(urlstate.METRICS), horizontal=True)
+with b2:
+    bars = common.bind("bars", st.radio, "Order", list(urlstate.BAR_ORDERS), horizontal=True,
+                       format_func={"index": "by index", "sorted": "sorted"}.get)
+with b3:
+    log_y = common.bind("log", st.toggle, "Log scale")
+with b4:
+    threshold = common.bind(
+        "threshold", st.number_input, "Threshold (× median)", min_value=urlstate.THRESHOLD_RANGE[0],
+        max_value=urlstate.THRESHOLD_RANGE[1], step=0.01, format="%.4g",
+        help="Draws a line at this multiple of the median and colours the dimensions below it. "
+        "The dead rule is 0.01 × the median std of the normalized view.",
+    )
+values = frame[metric].to_numpy(dtype=np.float64)
+line = float(threshold) * float(np.nanmedian(values))
+common.plot(
+    figures.std_bar_chart(
+        frame, dead_dims=dead, sort=bars == "sorted", log_y=log_y, threshold=line, metric=metric,
+        view_name=ctx.view, threshold_label=f"{threshold:g} × median {metric}",
+    ),
+    key="explore_bars",
+)
+below = int(np.sum(values < line))
+st.caption(f"{below} dimension(s) below {threshold:g} × the median {metric} ({line:.3g}); "
+           f"{len(dead)} dead by the rule ({', '.join(map(str, dead)) or 'none'}).")
+
+# --- table -------------------------------------------------------------------------------------------
+st.subheader("Per-dimension statistics")
+table = tables.stats_table(frame, dead)
+st.dataframe(
+    table, hide_index=True, height=360,
+    column_config={
+        "dim": st.column_config.NumberColumn("dim", format="%d"),
+        "dead": st.column_config.CheckboxColumn("dead"),
+        "near_zero_share": st.column_config.ProgressColumn(
+            "near-zero share", min_value=0.0, max_value=1.0, format="percent"
+        ),
+    },
+)
+export = table.copy()
+export.insert(0, "model", result.model_name)
+export.insert(1, "corpus", result.corpus_name)
+export.insert(2, "view", ctx.view)
+stem = f"dimscope-{result.model_name.split('/')[-1]}-{ctx.view}-stats"
+downloads = st.container(horizontal=True)
+downloads.download_button("Download CSV", tables.safe_csv_bytes(export), file_name=f"{stem}.csv", mime="text/csv",
+                          on_click="ignore", icon=":material/download:")
+downloads.download_button("Download Parquet", tables.parquet_bytes(export), file_name=f"{stem}.parquet",
+                          mime="application/vnd.apache.parquet", on_click="ignore", icon=":material/download:")

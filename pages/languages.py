@@ -1,0 +1,99 @@
+"""Languages: per-language spread of the dimensions and how close translations land."""
+
+import streamlit as st
+
+from analysis import figures_geometry as figs
+from analysis.corpora import Corpus
+from analysis.errors import DimScopeError
+from analysis.models import resolve_model
+from analysis.multilingual import multilingual_report
+from pages import _common as common
+
+MAX_PER_LANGUAGE = 300
+MULTILINGUAL = "chatterbot-multilingual"
+
+
+def sample_per_language(corpus: Corpus, cap: int) -> Corpus:
+    """At most ``cap`` texts per language: translated rows first, groups spanning the most languages first (so every
+    language keeps the same groups and parallel pairs survive), then the rest in corpus order. Deterministic."""
+    assert corpus.languages is not None
+    groups = corpus.groups or ("",) * len(corpus)
+    by_language: dict[str, list[int]] = {}
+    span: dict[str, set[str]] = {}
+    for row, language in enumerate(corpus.languages):
+        by_language.setdefault(language, []).append(row)
+        if groups[row]:
+            span.setdefault(groups[row], set()).add(language)
+    keep: list[int] = []
+    for rows in by_language.values():
+        rows = sorted(rows, key=lambda r: (groups[r] == "", -len(span.get(groups[r], ())), groups[r], r))
+        keep.extend(rows[:cap])
+    if len(keep) == len(corpus):
+        return corpus
+    keep.sort()
+
+    def pick(values):
+        return None if values is None else [values[r] for r in keep]
+
+    return Corpus(f"{corpus.name} (≤{cap} per language)", [corpus.texts[r] for r in keep], labels=pick(corpus.labels),
+                  languages=pick(corpus.languages), groups=pick(corpus.groups), source=corpus.source)
+
+
+ctx = common.context()
+st.title("Languages")
+st.caption("For a corpus with a language column: how each language spreads over the dimensions, and how close a "
+           "sentence lands to its translation.")
+
+# Guard: a language column.
+if ctx.corpus.languages is None:
+    st.info(f"**{ctx.corpus.name}** has no language column. Use the built-in multilingual corpus (28 languages, "
+            "with line-for-line translations), or upload a file with a language column.", icon=":material/translate:")
+    if MULTILINGUAL in common.builtin_names():
+        st.button("Use ChatterBot multilingual", key="languages_use", on_click=common.set_widget,
+                  args=("corpus", MULTILINGUAL), icon=":material/swap_horiz:")
+    st.stop()
+
+corpus = sample_per_language(ctx.corpus, MAX_PER_LANGUAGE)
+if corpus is not ctx.corpus:
+    st.caption(f"Sampled to at most {MAX_PER_LANGUAGE} texts per language (translated sentences first): "
+               f"{len(corpus):,} of {len(ctx.corpus):,} texts.")
+
+try:
+    why = common.pending_reason(ctx.model, corpus, trust=ctx.trust_remote_code)
+    if why:
+        box = st.container(border=True, horizontal=True, vertical_alignment="center")
+        box.markdown(f"**{ctx.model}** has not been run on this sample yet: {why}.")
+        box.button("Compute", key="languages_compute", on_click=common.approve,
+                   args=(ctx.model, corpus, ctx.trust_remote_code), icon=":material/play_arrow:")
+        st.stop()
+    resolved = resolve_model(ctx.model, allow_trust_remote_code=ctx.trust_remote_code)
+    progress = common.Progress(f"{resolved.name} on {corpus.name}")
+    try:
+        report = multilingual_report(resolved, corpus, progress=progress)
+    finally:
+        progress.close()
+except DimScopeError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+languages = report["languages"]
+parallel = report["parallel"]
+m1, m2, m3 = st.columns(3)
+m1.metric("Languages", len(languages))
+m2.metric("Parallel pairs", f"{parallel['n_pairs']:,}" if parallel else "0")
+m3.metric("Mean cosine with the translation", f"{parallel['mean_cosine']:.3f}" if parallel else "n/a")
+
+common.plot(figs.language_std_chart(languages), key="languages_std")
+everywhere = sorted(set.intersection(*(set(row["dead_dims"]) for row in languages))) if languages else []
+extra = {row["language"]: sorted(set(row["dead_dims"]) - set(everywhere)) for row in languages}
+st.caption("Median over dimensions of each dimension's std within one language. Dead in every language: "
+           + (", ".join(map(str, everywhere)) or "none") + "."
+           + "".join(f" Also dead in {k}: {', '.join(map(str, v))}." for k, v in extra.items() if v))
+
+if parallel:
+    common.plot(figs.language_parallel_chart(parallel), key="languages_parallel")
+    st.caption(f"Rows that share a group id are translations of one utterance; each is compared with its "
+               f"{parallel['pivot']} version. A multilingual model puts translations close (cosine near 1); an "
+               "English-only model does not.")
+else:
+    st.info("No parallel sentences in this corpus (no shared group ids), so no translation cosines.")

@@ -1,0 +1,209 @@
+"""AppTest for the insight pages (issue 4): Why dimensions die, Geometry, Which dimensions matter, Languages.
+
+One cache folder per session, warmed once with all-MiniLM-L6-v2 on the default corpus: the
+statistics and embeddings (copied from the developer's cache when it holds them), the geometry
+report and the selection report with the page's defaults, so each page run reads from disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis import settings
+from analysis.cache import EmbeddingStore
+from analysis.corpora import DEFAULT_CORPUS, Corpus, load_builtin_corpus
+from analysis.pipeline import EncodeOptions, embeddings_key, get_stats, stats_key
+from analysis.reports import geometry_report, selection_report
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TIMEOUT = 180
+NEW_PAGES = ["pages/diagnosis.py", "pages/geometry.py", "pages/selection.py", "pages/languages.py"]
+UNLOADABLE = "bge-small-en-v1.5"  # in the catalog, not packaged: offline it cannot be loaded
+
+
+@pytest.fixture(scope="session")
+def insight_cache_dir(tmp_path_factory, minilm) -> Path:
+    directory = tmp_path_factory.mktemp("apptest-insight-cache")
+    corpus = load_builtin_corpus(DEFAULT_CORPUS)
+    store = EmbeddingStore(directory)
+    project = settings.DEFAULT_CACHE_DIR
+    if (project / "cache.db").is_file():
+        source = EmbeddingStore(project)
+        options = EncodeOptions()
+        key = embeddings_key(minilm, corpus, options)
+        array = source.get_array(key)
+        if array is not None and array.shape[0] == len(corpus):
+            store.put_array(key, array)
+            for view in ("raw", "normalized"):
+                record = source.get_json(stats_key(minilm, corpus, options, view))
+                if record is not None:
+                    store.put_json(stats_key(minilm, corpus, options, view), record)
+        source.close()
+    assert get_stats(minilm, corpus, store=store).dead_dims == [127, 223, 319]
+    geometry_report(minilm, corpus, store=store)
+    selection_report(minilm, corpus, n_random_seeds=5, view="normalized", store=store)  # the page's default
+    store.close()
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(insight_cache_dir, monkeypatch) -> Path:
+    """Overrides conftest's per-test cache: every test here reads the shared warm cache."""
+    monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(insight_cache_dir))
+    return insight_cache_dir
+
+
+def open_page(page: str, params: dict[str, str] | None = None, session: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params.update(params or {})
+    for key, value in (session or {}).items():
+        at.session_state[key] = value
+    at.run()
+    ok(at)
+    at.switch_page(page).run()
+    return at
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def charts(at: AppTest) -> list:
+    return list(at.get("plotly_chart"))
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+# --- default runs ----------------------------------------------------------------------------------
+
+
+def test_diagnosis_default_names_the_dead_dims_and_agrees_with_the_corpus():
+    at = open_page("pages/diagnosis.py")
+    ok(at)
+    assert texts(at.title) == ["Why dimensions die"]
+    m = metrics(at)
+    assert m["Forced constant"] == "3"
+    assert any("`encoder.layer.5.output.LayerNorm`" in s for s in texts(at.markdown))
+    assert (m["Both"], m["Weights only"], m["Corpus only"]) == ("3", "0", "0")
+    assert any("127, 223, 319" in s for s in texts(at.success))
+    assert len(charts(at)) == 1
+    table = at.dataframe[0].value
+    assert table["dim"].tolist() == [127, 223, 319] and set(table["agreement"]) == {"both"}
+    assert set(table["verdict"]) == {"zero"} and (table["weight"].abs() < 1e-6).all()
+    assert not at.error and not at.get("progress")
+
+
+def test_geometry_default_shows_metrics_and_three_charts():
+    at = open_page("pages/geometry.py")
+    ok(at)
+    assert texts(at.title) == ["Geometry"]
+    m = metrics(at)
+    assert 0 < float(m["Anisotropy"]) < 1 and 0 <= float(m["IsoScore"]) <= 1
+    assert float(m["Effective rank"]) > 1
+    assert len(charts(at)) == 3  # spectrum, rogue dims, cosine histogram
+    table = at.dataframe[0].value
+    assert table.columns.tolist() == ["metric", "raw", "normalized"] and len(table) >= 6
+    assert at.selectbox(key="geometry_post").value == "none"
+    assert not at.error and not at.get("progress")
+
+
+def test_selection_default_shows_curves_verdict_and_downloads():
+    at = open_page("pages/selection.py")
+    ok(at)
+    assert texts(at.title) == ["Which dimensions matter"]
+    assert any("highest-variance dimensions" in s for s in texts(at.info))
+    assert len(charts(at)) == 1
+    assert at.selectbox(key="selection_score").value == "knn_accuracy"
+    downloads = list(at.get("download_button"))
+    assert len(downloads) == 2
+    assert not at.error and not at.get("progress")  # read from the warm cache
+    at.slider(key="selection_k").set_value(3).run()
+    ok(at)
+    assert any(c.startswith("Top 3 of 384: ") for c in texts(at.caption))
+    at.selectbox(key="selection_score").set_value("ari").run()
+    ok(at)
+    assert len(charts(at)) == 1
+
+
+def test_languages_default_corpus_has_no_language_column():
+    at = open_page("pages/languages.py")
+    ok(at)
+    assert texts(at.title) == ["Languages"]
+    assert any("no language column" in s for s in texts(at.info))
+    at.button(key="languages_use").click().run()
+    ok(at)
+    assert at.query_params["corpus"] == "chatterbot-multilingual"
+    # ~5,000 sampled texts are not cached here: the page asks before encoding them.
+    assert any(b.key == "languages_compute" for b in at.button)
+    assert any("300 texts per language" in c for c in texts(at.caption))
+
+
+# --- failures --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", NEW_PAGES[:3])
+def test_an_unloadable_model_shows_an_error_not_an_exception(page):
+    at = open_page(page, {"model": UNLOADABLE})
+    ok(at)
+    errors = texts(at.error)
+    assert len(errors) == 1 and "cannot be loaded here" in errors[0], errors
+    assert not charts(at)
+
+
+def test_languages_with_an_unloadable_model_shows_an_error():
+    at = open_page("pages/languages.py", {"model": UNLOADABLE, "corpus": "chatterbot-multilingual"})
+    ok(at)
+    assert any("cannot be loaded here" in e for e in texts(at.error))
+
+
+def test_selection_on_an_unlabeled_corpus_shows_info():
+    corpus = Corpus("plain.txt", ["hello there", "how are you", "good morning", "see you later"])
+    at = open_page("pages/selection.py", {"corpus": "upload:plain.txt"}, session={"ds_uploads": {"plain.txt": corpus}})
+    ok(at)
+    assert any("needs a labeled corpus" in s for s in texts(at.info))
+    assert not charts(at) and not at.error
+
+
+def test_diagnosis_says_plainly_when_the_architecture_is_not_understood(monkeypatch):
+    import analysis.reports
+
+    def not_understood(model, corpus_dead_dims=None):
+        return {"model": "m", "understood": False, "architecture": "GPT2Model", "model_type": "gpt2",
+                "message": "GPT2Model (model_type 'gpt2') is not a known post-LayerNorm encoder.",
+                "final_layer": None, "dead_dims_from_weights": [], "evidence": [], "weight_abs": [], "bias_abs": [],
+                "threshold": 1e-3}
+
+    monkeypatch.setattr(analysis.reports, "diagnosis_report", not_understood)
+    at = open_page("pages/diagnosis.py")
+    ok(at)
+    assert any("Architecture not understood" in w and "GPT2Model" in w for w in texts(at.warning))
+    assert not charts(at) and not at.error
+
+
+# --- post-processing -------------------------------------------------------------------------------
+
+
+def test_postprocessing_switch_rerenders_every_metric():
+    at = open_page("pages/geometry.py")
+    before = metrics(at)
+    at.selectbox(key="geometry_post").set_value("whiten").run()
+    ok(at)
+    after = metrics(at)
+    assert after["Anisotropy"] != before["Anisotropy"] and after["IsoScore"] != before["IsoScore"]
+    assert abs(float(after["Anisotropy"])) < 0.05  # whitening removes the common direction
+    assert len(at.dataframe) == 2  # metrics table plus the before/after comparison
+    comparison = at.dataframe[1].value
+    assert comparison.columns.tolist() == ["metric", "none", "whiten", "change"]
+    assert len(charts(at)) == 3
+    at.selectbox(key="geometry_post").set_value("none").run()
+    ok(at)
+    assert metrics(at)["Anisotropy"] == before["Anisotropy"] and len(at.dataframe) == 1

@@ -1,0 +1,196 @@
+"""Query parameters <-> UrlState: good values round-trip, bad and hostile ones fall back with a note."""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import urlstate
+from analysis.urlstate import DEFAULTS, UrlState, parse, to_params
+
+CORPORA = ["chatterbot-english", "wordnet-glosses", "chatterbot-french"]
+
+
+def parse_ok(params, **kwargs):
+    return parse(params, corpora=CORPORA, **kwargs)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(urlstate)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_empty_params_give_defaults_and_no_notes():
+    state, notes = parse_ok({})
+    assert state == DEFAULTS and notes == []
+    assert state.model == "all-MiniLM-L6-v2" and state.corpus == "chatterbot-english"
+    assert to_params(state) == {}
+
+
+def test_good_values_are_read_and_canonicalised():
+    state, notes = parse_ok({
+        "model": "sentence-transformers/all-mpnet-base-v2",
+        "models": "all-MiniLM-L6-v2, BAAI/bge-small-en-v1.5,all-minilm-l6-v2",
+        "corpus": "wordnet-glosses", "view": "RAW", "heat": "standardized", "sort": "abs_mean", "rows": "label",
+        "dims": "10-12, 0-3,11", "dim": "127", "metric": "variance", "bars": "sorted", "log": "true",
+        "threshold": "0.05",
+    })
+    assert notes == []
+    assert state == UrlState(
+        model="all-mpnet-base-v2", models=("all-MiniLM-L6-v2", "bge-small-en-v1.5"), corpus="wordnet-glosses",
+        view="raw", heat="standardized", sort="abs_mean", rows="label", dims="0-3,10-12", dim=127,
+        metric="variance", bars="sorted", log=True, threshold=0.05,
+    )
+    assert parse_ok(to_params(state)) == (state, [])
+
+
+def test_hub_ids_and_folders_are_accepted_as_models():
+    assert parse_ok({"model": "someone/some-model_v1.5"})[0].model == "someone/some-model_v1.5"
+    assert parse_ok({"model": "/models/my model"})[0].model == "/models/my model"
+    assert parse_ok({"model": "~/models/mine"})[0].model == "~/models/mine"
+
+
+def test_list_values_take_the_last_one():
+    state, notes = parse_ok({"dim": ["3", "9"], "log": ["0", "1"]})
+    assert (state.dim, state.log, notes) == (9, True, [])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("model", "../../etc/passwd", "not a catalog name"),
+        ("model", "/models/../../etc", "not a catalog name"),
+        ("model", "<script>alert(1)</script>", "not a catalog name"),
+        ("model", "a" * 5000, "longer than"),
+        ("model", "", "no model given"),
+        ("corpus", "nope", "not a built-in corpus"),
+        ("corpus", "upload:notes.csv", "cannot travel in a link"),
+        ("corpus", "'; DROP TABLE corpora; --", "not a built-in corpus"),
+        ("view", "standardized", "expected one of normalized, raw"),
+        ("heat", "rainbow", "expected one of"),
+        ("sort", "random()", "expected one of"),
+        ("rows", "", "expected one of"),
+        ("metric", "mean", "expected one of"),
+        ("bars", "1", "expected one of"),
+        ("dims", "0-99999999", "expected dimensions"),
+        ("dims", "30-10", "runs backwards"),
+        ("dims", "0-9000", "more than 4096"),
+        ("dims", "1;2", "expected dimensions"),
+        ("dim", "-3", "whole number"),
+        ("dim", "1e3", "whole number"),
+        ("dim", "99999", "whole number"),
+        ("dim", "NaN", "whole number"),
+        ("log", "maybe", "expected 1 or 0"),
+        ("threshold", "NaN", "threshold"),
+        ("threshold", "inf", "threshold"),
+        ("threshold", "-0.5", "threshold"),
+        ("threshold", "0", "threshold"),
+        ("threshold", "1e308", "threshold"),
+        ("threshold", "0x10", "threshold"),
+        ("threshold", "1" * 600, "longer than"),
+    ],
+)
+def test_bad_values_fall_back_with_a_note(key, value, fragment):
+    state, notes = parse_ok({key: value})
+    assert getattr(state, key) == getattr(DEFAULTS, key)
+    assert len(notes) == 1 and fragment in notes[0], notes
+    assert notes[0].startswith(f"Ignored `{key}=")
+    assert len(notes[0]) < 300  # a huge value is shortened in the note
+    assert notes[0].count("`") == 2  # the value cannot break out of its code span
+
+
+def test_uploaded_corpus_is_accepted_only_in_its_session():
+    assert parse_ok({"corpus": "upload:notes.csv"}, uploaded=["notes.csv"])[0].corpus == "upload:notes.csv"
+    state, notes = parse_ok({"corpus": "upload:other.csv"}, uploaded=["notes.csv"])
+    assert state.corpus == "chatterbot-english" and "upload it again" in notes[0]
+
+
+def test_models_list_drops_bad_entries_and_caps_length():
+    state, notes = parse_ok({"models": "all-MiniLM-L6-v2,../x,<b>"})
+    assert state.models == ("all-MiniLM-L6-v2",)
+    assert len(notes) == 1 and "`../x`" in notes[0]
+    many = ",".join(f"org/m{i}" for i in range(10))
+    state, notes = parse_ok({"models": many})
+    assert len(state.models) == urlstate.MAX_MODELS and "first 6" in notes[0]
+    assert parse_ok({"models": " , ,"})[0].models == ()
+
+
+def test_unknown_keys_are_ignored_and_base_is_kept():
+    base = DEFAULTS.with_(dim=5)
+    state, notes = parse_ok({"utm_source": "mail", "x": "<script>"}, base=base)
+    assert state == base and notes == []
+
+
+def test_dims_helpers():
+    assert urlstate.parse_dims("5, 1-3,2") == [1, 2, 3, 5]
+    assert urlstate.dims_to_spec([5, 1, 2, 3, 9, 10]) == "1-3,5,9-10"
+    assert urlstate.dims_to_spec([]) == ""
+    with pytest.raises(ValueError):
+        urlstate.parse_dims("")
+
+
+def test_model_problem():
+    assert urlstate.model_problem("all-MiniLM-L6-v2") is None
+    assert urlstate.model_problem("org/name") is None
+    assert urlstate.model_problem("relative/path/to/model") is not None
+    assert urlstate.model_problem("C:\\models") is not None
+
+
+# --- property tests ------------------------------------------------------------------------------
+
+KEYS = [f.name for f in urlstate.fields(UrlState)] + ["other", ""]
+hostile_text = st.one_of(
+    st.text(max_size=80),
+    st.text(alphabet="0123456789-,. eE+naifNI", max_size=30),
+    st.sampled_from(["NaN", "-inf", "1e999", "0-65535", "../..", "upload:x", "\x00", "﷽" * 10, "a" * 2000, "%00"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), st.one_of(hostile_text, st.lists(hostile_text, max_size=3)), max_size=8))
+def test_parse_never_raises_and_always_gives_a_valid_state(params):
+    state, notes = parse(params, corpora=CORPORA, uploaded=["x"])
+    assert isinstance(state, UrlState)
+    assert all(isinstance(n, str) and "\n" not in n and len(n) < 600 for n in notes)
+    assert state.view in urlstate.VIEWS and state.heat in urlstate.HEAT_VIEWS
+    assert state.sort in urlstate.DIM_SORTS and state.rows in urlstate.ROW_ORDERS
+    assert state.metric in urlstate.METRICS and state.bars in urlstate.BAR_ORDERS
+    assert isinstance(state.dim, int) and 0 <= state.dim <= urlstate.MAX_DIM
+    assert math.isfinite(state.threshold) and state.threshold > 0
+    assert state.corpus in CORPORA or state.corpus == "upload:x"
+    assert urlstate.model_problem(state.model) is None
+    assert len(state.models) <= urlstate.MAX_MODELS
+    # Whatever came in, what goes back out is clean and stable.
+    again, again_notes = parse(to_params(state), corpora=CORPORA, uploaded=["x"])
+    assert again == state and again_notes == []
+
+
+valid_states = st.builds(
+    UrlState,
+    model=st.sampled_from(["all-MiniLM-L6-v2", "all-mpnet-base-v2", "org/name-1.5", "/models/m"]),
+    models=st.lists(st.sampled_from(["all-MiniLM-L6-v2", "bge-small-en-v1.5", "a/b"]), unique=True, max_size=3)
+    .map(tuple),
+    corpus=st.sampled_from(CORPORA),
+    view=st.sampled_from(urlstate.VIEWS),
+    heat=st.sampled_from(urlstate.HEAT_VIEWS),
+    sort=st.sampled_from(urlstate.DIM_SORTS),
+    rows=st.sampled_from(urlstate.ROW_ORDERS),
+    dims=st.lists(st.integers(0, 2000), max_size=20).map(urlstate.dims_to_spec),
+    dim=st.integers(0, urlstate.MAX_DIM),
+    metric=st.sampled_from(urlstate.METRICS),
+    bars=st.sampled_from(urlstate.BAR_ORDERS),
+    log=st.booleans(),
+    threshold=st.floats(1e-6, 10.0, allow_nan=False),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_states)
+def test_valid_states_round_trip(state):
+    params = to_params(state)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+    assert parse(params, corpora=CORPORA) == (state, [])
