@@ -470,9 +470,8 @@ def dimension_distribution(
         fig.add_annotation(x=mean, y=1, yref="paper", yanchor="bottom", text=f"mean {mean:.3g}", showarrow=False)
         if edges[0] <= 0 <= edges[-1]:
             fig.add_vline(x=0.0, line={"color": "rgba(128,128,128,0.8)", "width": 1})
-    title = f"Dimension {dim} ({view_name} view): distribution over {v.size:,} texts"
-    if dead:
-        title += " — a dead dimension"
+    title = f"Distribution of dimension {dim} ({view_name} view)<br><sup>{v.size:,} texts"
+    title += "; a dead dimension: every value is near zero</sup>" if dead else "</sup>"
     _layout(fig, title=title, height=height, bargap=0, showlegend=False)
     fig.update_xaxes(title={"text": f"value of dimension {dim}"})
     fig.update_yaxes(title={"text": "number of texts"})
