@@ -13,6 +13,7 @@ State flow on every run
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,9 @@ import streamlit as st
 from analysis import urlstate
 from analysis.corpora import DEFAULT_CORPUS, Corpus, builtin_corpora, load_builtin_corpus
 from analysis.errors import DimScopeError
-from analysis.models import CATALOG, catalog_info, list_models, resolve_model
 from analysis.cache import default_store
+from analysis.models import CATALOG, ResolvedModel, catalog_info, list_models
+from analysis.policy import Policy, current_policy
 from analysis.pipeline import (
     EmbeddingResult,
     EncodeOptions,
@@ -85,11 +87,30 @@ def sync_from_url() -> None:
     first = STATE not in st.session_state
     if first or (params and params != st.session_state.get(WRITTEN)):
         parsed, notes = urlstate.parse(params, corpora=builtin_names(), uploaded=uploads().keys())
+        parsed, notes = _apply_public_limits(parsed, notes)
         st.session_state[STATE] = parsed
         st.session_state[NOTES] = notes
         for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith("w_")]:
             del st.session_state[key]  # widgets start again from the new state
     write_url()
+
+
+def _apply_public_limits(parsed: UrlState, notes: list[str]) -> tuple[UrlState, list[str]]:
+    """In a public demo a shared link may name models it does not offer: fall back, and say so."""
+    rules = policy()
+    if not rules.public:
+        return parsed, notes
+    offered = [info.short_name for info in CATALOG if info.hub_id in rules.allowed_models]
+    notes = list(notes)
+    changes: dict[str, Any] = {}
+    if parsed.model not in offered:
+        notes.append(f"This public demo offers only {', '.join(offered)}; showing {offered[0]} instead.")
+        changes["model"] = offered[0]
+    kept = tuple(m for m in parsed.models if m in offered)
+    if kept != tuple(parsed.models):
+        notes.append(f"Left out models this public demo does not offer; it offers {', '.join(offered)}.")
+        changes["models"] = kept
+    return (dataclasses.replace(parsed, **changes) if changes else parsed), notes
 
 
 def write_url() -> None:
@@ -190,17 +211,21 @@ def _corpus_label(name: str) -> str:
 def sidebar() -> Context:
     """The shared sidebar: model, corpus and view, each bound to the URL. Returns the context."""
     availability = _availability()
-    catalog_names = [info.short_name for info in CATALOG]
+    rules = policy()
+    catalog_names = [info.short_name for info in CATALOG if not rules.public or info.hub_id in rules.allowed_models]
     sb = st.sidebar
     sb.markdown("#### Model")
     current = state().model
+    if rules.public and current not in catalog_names:  # not reachable through sync_from_url; a guard
+        update(model=catalog_names[0])
+        current = catalog_names[0]
     choice_key, other_key = "w_model_choice", "w_model_other"
     if choice_key not in st.session_state:
         st.session_state[choice_key] = current if current in catalog_names else OTHER
     if other_key not in st.session_state:
         st.session_state[other_key] = "" if current in catalog_names else current
     choice = sb.selectbox(
-        "Model", catalog_names + [OTHER], key=choice_key, format_func=_model_label(availability),
+        "Model", catalog_names + ([] if rules.public else [OTHER]), key=choice_key, format_func=_model_label(availability),
         help="Catalog models, or any sentence-transformers model by hub id or folder.",
     )
     if choice == OTHER:
@@ -284,6 +309,16 @@ def context() -> Context:
 # --- computation ---------------------------------------------------------------------------------
 
 
+def policy() -> Policy:
+    """Private (everything open) or public demo limits, from DIMSCOPE_PUBLIC / DIMSCOPE_CONFIG."""
+    return current_policy()
+
+
+def resolve(model: str, *, trust: bool = False) -> ResolvedModel:
+    """resolve_model under the deployment policy (public mode: allow-listed models only)."""
+    return policy().resolve(model, allow_trust_remote_code=trust)
+
+
 class Progress:
     """A progress callback that draws nothing until real work starts (a cache hit stays silent)."""
 
@@ -306,24 +341,24 @@ class Progress:
 
 def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResult:
     """Statistics from the disk cache, or computed with a progress bar. Raises DimScopeError."""
-    resolved = resolve_model(model, allow_trust_remote_code=trust)
+    resolved = resolve(model, trust=trust)
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
-        return get_stats(resolved, corpus, progress=progress)
+        return get_stats(resolved, corpus, progress=progress, time_budget_s=policy().encode_budget_seconds)
     finally:
         progress.close()
 
 
 def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> EmbeddingResult:
     """Raw embeddings, remembered for this session only (keyed by model fingerprint and corpus hash)."""
-    resolved = resolve_model(model, allow_trust_remote_code=trust)
+    resolved = resolve(model, trust=trust)
     memo: dict[tuple[str, str], EmbeddingResult] = st.session_state.setdefault(MEMO, {})
     key = (resolved.fingerprint, corpus.content_hash)
     if key in memo:
         return memo[key]
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
-        result = get_embeddings(resolved, corpus, progress=progress)
+        result = get_embeddings(resolved, corpus, progress=progress, time_budget_s=policy().encode_budget_seconds)
     finally:
         progress.close()
     while len(memo) >= _MEMO_SIZE:
@@ -336,7 +371,7 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     """None when a model's statistics can be shown right away: already cached (or computable from
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
     of the work, for a page to ask before starting it. Raises DimScopeError for unloadable models."""
-    resolved = resolve_model(model, allow_trust_remote_code=trust)
+    resolved = resolve(model, trust=trust)
     store, options = default_store(), EncodeOptions()
     if all(stats_key(resolved, corpus, options, view) in store for view in ("raw", "normalized")):
         return None
@@ -353,7 +388,7 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
 
 def approve(model: str, corpus: Corpus, trust: bool = False) -> None:
     """Callback: allow computing ``model`` on ``corpus`` in this session."""
-    resolved = resolve_model(model, allow_trust_remote_code=trust)
+    resolved = resolve(model, trust=trust)
     st.session_state.setdefault(APPROVED, set()).add((resolved.fingerprint, corpus.content_hash))
 
 

@@ -19,7 +19,7 @@ from pages import _common as common
 
 ctx = common.context()
 st.title("Corpus")
-st.markdown(f"Every page analyses the corpus chosen in the sidebar, now **{ctx.corpus.name}** "
+st.markdown(f"Every page analyses the corpus chosen in the sidebar, now `{ctx.corpus.name.replace('`', '')}` "
             f"({len(ctx.corpus):,} texts).")
 
 UPLOAD_KEY = "corpus_upload"
@@ -30,6 +30,15 @@ def _use(name: str) -> None:
     common.set_widget("corpus", name)
 
 
+def _limits() -> dict:
+    """Upload limits of the deployment (public demo: 10 MB, 5,000 texts, texts cut at 2,000 characters)."""
+    rules = common.policy()
+    limits = {"max_bytes": rules.max_upload_bytes, "max_chars": rules.max_chars}
+    if rules.max_texts is not None:
+        limits["max_texts"] = rules.max_texts
+    return limits
+
+
 def _on_upload() -> None:
     """A new file becomes the corpus of every page at once (columns as inferred; the mapping below
     can change them). Runs before the script, so the sidebar already shows it."""
@@ -37,7 +46,7 @@ def _on_upload() -> None:
     if upload is None:
         return
     try:
-        corpus = parse_corpus_bytes(upload.getvalue(), upload.name)
+        corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
     except DimScopeError:
         return  # the page body shows the reason with the preview
     common.uploads()[corpus.name] = corpus
@@ -76,13 +85,13 @@ upload = st.file_uploader("Corpus file", type=[ext.lstrip(".") for ext in SUPPOR
 if upload is not None:
     data = upload.getvalue()
     try:
-        preview = preview_corpus_bytes(data, upload.name)
+        preview = preview_corpus_bytes(data, upload.name, max_bytes=common.policy().max_upload_bytes)
     except DimScopeError as exc:
         st.error(str(exc))
         preview = None
     if preview is not None:
-        st.caption(f"{upload.name}: {preview.format.upper()}, {preview.n_rows:,} rows, "
-                   f"columns: {', '.join(preview.columns)}")
+        st.caption(f"{preview.format.upper()}, {preview.n_rows:,} rows, columns: "
+                   + ", ".join(f"`{c.replace('`', '')}`" for c in preview.columns[:50]))
         st.dataframe(preview.head, hide_index=True, height=220)
         columns = preview.columns
         text_col = label_col = lang_col = None
@@ -99,7 +108,7 @@ if upload is not None:
             corpus = parse_corpus_bytes(
                 data, upload.name, text_column=text_col,
                 label_column=None if label_col in (None, NONE) else label_col,
-                language_column=None if lang_col in (None, NONE) else lang_col,
+                language_column=None if lang_col in (None, NONE) else lang_col, **_limits(),
             )
         except DimScopeError as exc:
             st.error(str(exc))

@@ -4,7 +4,6 @@ import streamlit as st
 
 from analysis import figures_geometry as figs
 from analysis.errors import DimScopeError
-from analysis.models import resolve_model
 from analysis.reports import diagnosis_report
 from pages import _common as common
 
@@ -15,7 +14,7 @@ st.caption("A scan of the model's weights, without reading any text: which outpu
 
 # Guard: the model must be loadable (the scan reads its weight files).
 try:
-    resolved = resolve_model(ctx.model, allow_trust_remote_code=ctx.trust_remote_code)
+    resolved = common.resolve(ctx.model, trust=ctx.trust_remote_code)
     report = diagnosis_report(resolved)
 except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")

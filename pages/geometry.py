@@ -6,7 +6,6 @@ from analysis import figures_geometry as figs
 from analysis.embeddings import view_of
 from analysis.errors import DimScopeError
 from analysis.metrics import pairwise_cosine_sample
-from analysis.models import resolve_model
 from analysis.postprocess import apply_postprocessing
 from analysis.reports import POSTPROCESSING, geometry_report
 from pages import _common as common
@@ -34,7 +33,7 @@ post = st.selectbox(
 # Guard and compute: statistics first (encodes with a progress bar, or reads the cache).
 common.stats_or_stop(ctx)
 try:
-    resolved = resolve_model(ctx.model, allow_trust_remote_code=ctx.trust_remote_code)
+    resolved = common.resolve(ctx.model, trust=ctx.trust_remote_code)
     base = geometry_report(resolved, ctx.corpus)
     report = base if post == "none" else geometry_report(resolved, ctx.corpus, postprocessing=post)
 except DimScopeError as exc:

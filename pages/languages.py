@@ -5,7 +5,6 @@ import streamlit as st
 from analysis import figures_geometry as figs
 from analysis.corpora import Corpus
 from analysis.errors import DimScopeError
-from analysis.models import resolve_model
 from analysis.multilingual import multilingual_report
 from pages import _common as common
 
@@ -66,7 +65,7 @@ try:
         box.button("Compute", key="languages_compute", on_click=common.approve,
                    args=(ctx.model, corpus, ctx.trust_remote_code), icon=":material/play_arrow:")
         st.stop()
-    resolved = resolve_model(ctx.model, allow_trust_remote_code=ctx.trust_remote_code)
+    resolved = common.resolve(ctx.model, trust=ctx.trust_remote_code)
     progress = common.Progress(f"{resolved.name} on {corpus.name}")
     try:
         report = multilingual_report(resolved, corpus, progress=progress)

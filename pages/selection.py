@@ -8,7 +8,6 @@ import streamlit as st
 from analysis import figures_geometry as figs
 from analysis import tables
 from analysis.errors import DimScopeError
-from analysis.models import resolve_model
 from analysis.reports import selection_report
 from analysis.selection import summarize_selection
 from pages import _common as common
@@ -47,7 +46,7 @@ def progress(done: int, total: int) -> None:
 
 
 try:
-    resolved = resolve_model(ctx.model, allow_trust_remote_code=ctx.trust_remote_code)
+    resolved = common.resolve(ctx.model, trust=ctx.trust_remote_code)
     report = selection_report(resolved, ctx.corpus, n_random_seeds=seeds, view=ctx.view, progress=progress)
 except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")

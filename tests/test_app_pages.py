@@ -424,3 +424,51 @@ def test_progress_appears_only_for_real_work():
     bars = list(at.get("progress"))
     assert len(bars) == 1 and "encoded 4 of 10 texts" in bars[0].proto.text
     assert texts(at.markdown) == ["cached-bars 0"]
+
+
+# --- public demo mode -------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def public_mode(monkeypatch):
+    from analysis import policy
+
+    monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
+    policy.reset_policy()
+    yield policy.current_policy()
+    monkeypatch.delenv("DIMSCOPE_PUBLIC")
+    policy.reset_policy()
+
+
+def test_public_mode_offers_only_allow_listed_models_and_no_free_text(public_mode):
+    at = open_page("pages/overview.py", {"model": "BAAI/bge-small-en-v1.5"})
+    ok(at)
+    options = at.sidebar.selectbox(key="w_model_choice").options
+    assert "bge-small-en-v1.5" not in options and not any("other" in o.lower() for o in options)
+    assert at.sidebar.selectbox(key="w_model_choice").value == "all-MiniLM-L6-v2"
+    # A shared link to a model the demo does not offer falls back with a visible note.
+    notes = " ".join(texts(at.warning) + texts(at.info) + texts(at.sidebar.warning) + texts(at.sidebar.info))
+    assert "public demo offers only" in notes or "Ignored" in notes
+
+
+def test_public_mode_caps_uploads(public_mode):
+    at = open_page("pages/corpus.py")
+    big = b"text\n" + b"".join(f"line number {i}\n".encode() for i in range(6000))
+    at.file_uploader(key="corpus_upload").set_value(("big.csv", big, "text/csv")).run()
+    ok(at)
+    corpus = at.session_state["ds_uploads"]["big.csv"]
+    assert len(corpus) == public_mode.max_texts == 5000
+    assert corpus.report.n_over_limit == 1000
+
+
+def test_an_upload_never_reaches_another_session():
+    first = open_page("pages/corpus.py")
+    first.file_uploader(key="corpus_upload").set_value(("private.csv", CSV.encode(), "text/csv")).run()
+    ok(first)
+    assert "private.csv" in first.session_state["ds_uploads"]
+    # A second visitor, even one given the first visitor's link, gets the default corpus and a note.
+    second = open_page("pages/explore.py", {"corpus": "upload:private.csv"})
+    ok(second)
+    assert "ds_uploads" not in second.session_state or "private.csv" not in second.session_state["ds_uploads"]
+    assert second.sidebar.selectbox(key="w_corpus").value == DEFAULT_CORPUS
+    assert {m.label: m.value for m in second.metric}["Texts"] == f"{len(load_builtin_corpus(DEFAULT_CORPUS)):,}"
