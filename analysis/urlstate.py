@@ -51,6 +51,9 @@ ROW_ORDERS = ("corpus", "label")
 METRICS = ("std", "variance")
 BAR_ORDERS = ("index", "sorted")
 THRESHOLD_RANGE = (1e-6, 10.0)
+POSTPROCESSING = ("none", "standardize", "all_but_the_top", "whiten")
+SCORES = ("knn_accuracy", "ari", "nmi", "silhouette", "neighbour_overlap")
+DRAWS = (2, 3, 5, 10)
 
 _HUB_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 # Local folders: absolute or home-relative, plain characters only, no '..' segments.
@@ -77,6 +80,10 @@ class UrlState:
     bars: str = "index"  # bar chart order: index | sorted
     log: bool = False  # bar chart log scale
     threshold: float = 0.01  # bar chart threshold, relative to the median
+    post: str = "none"  # Geometry page post-processing preview
+    score: str = "knn_accuracy"  # Which dimensions matter: the plotted score
+    draws: int = 5  # Which dimensions matter: random-k draws
+    topk: int = 64  # Which dimensions matter: size of the exported dimension list
 
     def with_(self, **changes: Any) -> "UrlState":
         return replace(self, **changes)
@@ -234,9 +241,9 @@ def parse(
                        "name (upload it again on the Corpus page)", default)
             else:
                 reject(key, raw, "not a built-in corpus here", default)
-        elif key in ("view", "heat", "sort", "rows", "metric", "bars"):
+        elif key in ("view", "heat", "sort", "rows", "metric", "bars", "post", "score"):
             allowed = {"view": VIEWS, "heat": HEAT_VIEWS, "sort": DIM_SORTS, "rows": ROW_ORDERS,
-                       "metric": METRICS, "bars": BAR_ORDERS}[key]
+                       "metric": METRICS, "bars": BAR_ORDERS, "post": POSTPROCESSING, "score": SCORES}[key]
             if value.lower() in allowed:
                 values[key] = value.lower()
             else:
@@ -254,6 +261,16 @@ def parse(
                 values[key] = int(value)
             else:
                 reject(key, raw, f"a dimension is a whole number from 0 to {MAX_DIM}", default)
+        elif key == "draws":
+            if value in {str(n) for n in DRAWS}:
+                values[key] = int(value)
+            else:
+                reject(key, raw, "expected one of " + ", ".join(map(str, DRAWS)), default)
+        elif key == "topk":
+            if re.fullmatch(r"[0-9]{1,5}", value) and 1 <= int(value) <= MAX_DIM:
+                values[key] = int(value)
+            else:
+                reject(key, raw, f"a dimension count is a whole number from 1 to {MAX_DIM}", default)
         elif key == "log":
             if value.lower() in _TRUE | _FALSE:
                 values[key] = value.lower() in _TRUE

@@ -23,8 +23,8 @@ st.caption("How the embeddings fill their space: do all texts point the same way
            "variance spread (IsoScore, effective rank), and which dimensions dominate the cosine similarity.")
 
 # Inputs.
-post = st.selectbox(
-    "Post-processing preview", list(POSTPROCESSING), format_func=POST_LABELS.get, key="geometry_post",
+post = common.bind(
+    "post", st.selectbox, "Post-processing preview", list(POSTPROCESSING), format_func=POST_LABELS.get,
     help="Applied to each view before measuring. Standardize: per-dimension z-score. All-but-the-top: center and "
     "remove the top d/100 principal components (Mu & Viswanath 2018). Whitening: center and rotate to unit "
     "variance (Su et al. 2021).",

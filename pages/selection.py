@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from analysis import figures_geometry as figs
+from analysis import figures_geometry as figs, urlstate
 from analysis import tables
 from analysis.errors import DimScopeError
 from analysis.reports import selection_report
@@ -27,9 +27,11 @@ if ctx.corpus.labels is None:
 
 # Inputs.
 i1, i2 = st.columns([2, 1])
-score = i1.selectbox("Score", list(figs.SCORE_LABELS), format_func=figs.SCORE_LABELS.get, key="selection_score")
-seeds = i2.select_slider("Random draws", [2, 3, 5, 10], value=5, key="selection_seeds",
-                         help="How many random-k draws give the mean and the ± std band; more is slower.")
+with i1:
+    score = common.bind("score", st.selectbox, "Score", list(figs.SCORE_LABELS), format_func=figs.SCORE_LABELS.get)
+with i2:
+    seeds = common.bind("draws", st.select_slider, "Random draws", list(urlstate.DRAWS),
+                        help="How many random-k draws give the mean and the ± std band; more is slower.")
 
 # Compute: statistics first (encodes with a progress bar), then the scoring with its own bar.
 stats = common.stats_or_stop(ctx)
@@ -73,8 +75,10 @@ with st.expander("All scores (mean and std over random draws)"):
 # Export the selected dimension list.
 st.subheader("Export the top-k dimensions by variance")
 d = int(attrs["d"])
-k = st.slider("k", min_value=1, max_value=d, value=min(64, d), key="selection_k",
-              help="The k dimensions with the largest variance on this corpus, largest first.")
+if common.state().topk > d:
+    common.update(topk=d)
+k = common.bind("topk", st.slider, "k", min_value=1, max_value=d,
+                help="The k dimensions with the largest variance on this corpus, largest first.")
 export = figs.selected_dims_export(report["top_variance_order"], k, model=report["model"], corpus=report["corpus"],
                                    view=ctx.view)
 st.caption(f"Top {k} of {d}: " + ", ".join(map(str, export["dim"].head(24))) + (" …" if k > 24 else ""))

@@ -112,7 +112,7 @@ def test_geometry_default_shows_metrics_and_three_charts():
     assert len(charts(at)) == 3  # spectrum, rogue dims, cosine histogram
     table = at.dataframe[0].value
     assert table.columns.tolist() == ["metric", "raw", "normalized"] and len(table) >= 6
-    assert at.selectbox(key="geometry_post").value == "none"
+    assert at.selectbox(key="w_post").value == "none"
     assert not at.error and not at.get("progress")
 
 
@@ -122,14 +122,14 @@ def test_selection_default_shows_curves_verdict_and_downloads():
     assert texts(at.title) == ["Which dimensions matter"]
     assert any("highest-variance dimensions" in s for s in texts(at.info))
     assert len(charts(at)) == 1
-    assert at.selectbox(key="selection_score").value == "knn_accuracy"
+    assert at.selectbox(key="w_score").value == "knn_accuracy"
     downloads = list(at.get("download_button"))
     assert len(downloads) == 2
     assert not at.error and not at.get("progress")  # read from the warm cache
-    at.slider(key="selection_k").set_value(3).run()
+    at.slider(key="w_topk").set_value(3).run()
     ok(at)
     assert any(c.startswith("Top 3 of 384: ") for c in texts(at.caption))
-    at.selectbox(key="selection_score").set_value("ari").run()
+    at.selectbox(key="w_score").set_value("ari").run()
     ok(at)
     assert len(charts(at)) == 1
 
@@ -195,7 +195,7 @@ def test_diagnosis_says_plainly_when_the_architecture_is_not_understood(monkeypa
 def test_postprocessing_switch_rerenders_every_metric():
     at = open_page("pages/geometry.py")
     before = metrics(at)
-    at.selectbox(key="geometry_post").set_value("whiten").run()
+    at.selectbox(key="w_post").set_value("whiten").run()
     ok(at)
     after = metrics(at)
     assert after["Anisotropy"] != before["Anisotropy"] and after["IsoScore"] != before["IsoScore"]
@@ -204,6 +204,6 @@ def test_postprocessing_switch_rerenders_every_metric():
     comparison = at.dataframe[1].value
     assert comparison.columns.tolist() == ["metric", "none", "whiten", "change"]
     assert len(charts(at)) == 3
-    at.selectbox(key="geometry_post").set_value("none").run()
+    at.selectbox(key="w_post").set_value("none").run()
     ok(at)
     assert metrics(at)["Anisotropy"] == before["Anisotropy"] and len(at.dataframe) == 1

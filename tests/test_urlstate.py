@@ -194,3 +194,13 @@ def test_valid_states_round_trip(state):
     params = to_params(state)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
     assert parse(params, corpora=CORPORA) == (state, [])
+
+
+def test_insight_page_controls_travel_in_the_url():
+    from analysis import urlstate
+
+    state, notes = urlstate.parse({"post": "whiten", "score": "ari", "draws": "10", "topk": "32"}, corpora=["chatterbot-english"])
+    assert (state.post, state.score, state.draws, state.topk) == ("whiten", "ari", 10, 32) and notes == []
+    assert urlstate.parse(urlstate.to_params(state), corpora=["chatterbot-english"])[0] == state
+    bad, notes = urlstate.parse({"post": "rm -rf", "score": "<b>", "draws": "7", "topk": "0"}, corpora=["chatterbot-english"])
+    assert (bad.post, bad.score, bad.draws, bad.topk) == ("none", "knn_accuracy", 5, 64) and len(notes) == 4
