@@ -53,8 +53,11 @@ class EncodeOptions:
     def validate(self) -> None:
         if not 1 <= int(self.batch_size) <= 1024:
             raise OptionError(f"batch size must be between 1 and 1024, got {self.batch_size}.")
-        if self.backend not in ("torch",):
-            raise OptionError(f"Unknown encoding backend '{self.backend}'; available here: torch.")
+        from analysis.embeddings import available_backends
+
+        backends = available_backends()
+        if self.backend not in backends:
+            raise OptionError(f"Unknown encoding backend '{self.backend}'; available here: {', '.join(backends)}.")
 
 
 @dataclass
@@ -247,7 +250,8 @@ def _compute_with_reuse(
 
     if missing or not texts:
         fresh = encode_raw(
-            model, [texts[i] for i in missing], prompt=prompt, batch_size=options.batch_size, progress=shifted_progress
+            model, [texts[i] for i in missing], prompt=prompt, batch_size=options.batch_size, progress=shifted_progress,
+            backend=options.backend,
         )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
@@ -296,6 +300,7 @@ def get_stats(
     resolved = _as_resolved(model)
     store = store or default_store()
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
+    warnings_before = store.warnings_total  # the store is shared: report only this request's warnings
     frames = _cached_frames(store, keys)
     from_cache = frames is not None
     if frames is None:
@@ -329,8 +334,17 @@ def get_stats(
         from_cache=from_cache,
         constant_dims=constant,
         n_truncated_tokens=meta.get("n_truncated_tokens"),
-        warnings=list(store.warnings),
+        warnings=_request_warnings(store, warnings_before),
     )
+
+
+def _request_warnings(store: EmbeddingStore, start: int) -> list[str]:
+    """Warnings raised during this request (deduplicated), plus a standing one if the cache is unusable."""
+    count = store.warnings_total - start
+    fresh = list(dict.fromkeys(store.warnings[-count:])) if count > 0 else []
+    if not store.enabled and store.warnings and store.warnings[0] not in fresh:
+        fresh = [store.warnings[0], *fresh]
+    return fresh
 
 
 def _cached_frames(store: EmbeddingStore, keys: dict[str, str]) -> dict[str, pd.DataFrame] | None:
@@ -354,7 +368,10 @@ def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, pd.
     from analysis.cache import CorruptEntry
 
     stream = store.stream_array(key)
-    if stream is None or stream.shape[0] != n_rows:
+    if stream is None:
+        return None
+    if stream.shape[0] != n_rows:
+        stream.close()
         return None
     try:
         frames = stats_module.dimension_stats_both_views(stream.chunks(_STREAM_CHUNK_ROWS), stream.shape[1])

@@ -19,20 +19,255 @@ A dimension is *dead* when its standard deviation in the **normalized** view is 
 ``near_zero_share`` is the share of texts in which ``|x_j| < NEAR_ZERO_EPS * ||x||``: a component
 below 0.1% of its own vector's length. Being relative to the row norm, it is scale-free and the
 same in both views.
+
+Two implementations compute the same numbers:
+
+* a fast path for float32 input (what the cache stores), cut into L2-sized blocks with reused
+  buffers, float32 arithmetic on block-centered values, float64 accumulation, and up to two
+  threads (``$DIMSCOPE_STATS_THREADS``);
+* the straightforward float64 accumulation, used for any other dtype and kept as the reference
+  the fast path is tested against (``tests/test_perf_paths.py``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas costs about a second to import; only the frame builders need it
+    import pandas as pd
 
 STAT_COLUMNS = ["dim", "mean", "std", "variance", "min", "max", "abs_mean", "near_zero_share"]
 DEAD_RELATIVE_THRESHOLD = 0.01
 NEAR_ZERO_EPS = 1e-3
 DEFAULT_CHUNK_ROWS = 4096
+
+# Speed notes (profiled on a 2-core EPYC, see benchmarks/README.md):
+# * Every numpy call over a large fresh array pays page faults and a trip to main memory. The
+#   fast path therefore cuts each incoming chunk into blocks of about 1 MB (float32) and reuses
+#   preallocated buffers, so the dozen passes a block needs run out of the L2 cache.
+# * float32 -> float64 casts inside reductions (``sum(dtype=float64)``, ``einsum(dtype=...)``) are
+#   3-5x slower than the float32 operation itself. Blocks are centered on their own float32 mean,
+#   squared in float32 (exact enough: the values are already small) and summed 16 rows at a time
+#   before the float64 accumulation, then merged across blocks with Chan's parallel formula in
+#   float64. This keeps the variance of a dimension whose mean is 1e4 x its spread accurate to
+#   ~1e-7 relative, like the straightforward float64 computation (see tests/test_perf_paths.py).
+_BLOCK_BYTES = 1 << 20
+_SUM_GROUP = 16  # rows summed in float32 before the float64 accumulation
+_MIN_ROWS_PER_WORKER = 4096  # below this a second thread costs more than it saves
+
+
+def _block_rows(dimension: int) -> int:
+    return int(max(_SUM_GROUP, min(8192, (_BLOCK_BYTES // (4 * max(dimension, 1))) // _SUM_GROUP * _SUM_GROUP)))
+
+
+def stats_workers() -> int:
+    """Threads used for large float32 inputs (``$DIMSCOPE_STATS_THREADS``, default: up to 2 cores)."""
+    raw = os.environ.get("DIMSCOPE_STATS_THREADS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+@dataclass
+class _Moments:
+    """Count, mean and centered sum of squares per column (float64), merged block by block."""
+
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+    abs_sum: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+
+    @classmethod
+    def empty(cls, d: int) -> _Moments:
+        return cls(0, np.zeros(d), np.zeros(d), np.zeros(d), np.full(d, np.inf), np.full(d, -np.inf))
+
+    def merge(self, n: int, mean: np.ndarray, m2: np.ndarray) -> None:
+        """Chan et al.'s pairwise update: exact in exact arithmetic, stable in floating point."""
+        if n == 0:
+            return
+        if self.count == 0:
+            self.count, self.mean, self.m2 = n, mean, m2
+            return
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + m2 + delta * delta * (self.count * n / total)
+        self.count = total
+
+    def absorb(self, other: _Moments) -> None:
+        self.merge(other.count, other.mean, other.m2)
+        self.abs_sum += other.abs_sum
+        np.minimum(self.minimum, other.minimum, out=self.minimum)
+        np.maximum(self.maximum, other.maximum, out=self.maximum)
+
+    def columns(self, near_zero: np.ndarray) -> dict[str, np.ndarray]:
+        d = len(self.mean)
+        if self.count == 0:
+            nan = np.full(d, np.nan)
+            return {"dim": np.arange(d, dtype=np.int64), **{c: nan for c in STAT_COLUMNS[1:]}}
+        n = self.count
+        variance = np.maximum(self.m2 / n, 0.0)
+        return {
+            "dim": np.arange(d, dtype=np.int64),
+            "mean": self.mean.astype(np.float64),
+            "std": np.sqrt(variance),
+            "variance": variance,
+            "min": self.minimum.astype(np.float64),
+            "max": self.maximum.astype(np.float64),
+            "abs_mean": self.abs_sum / n,
+            "near_zero_share": near_zero / n,
+        }
+
+
+class _Float32Worker:
+    """Per-thread buffers and moments for the fast float32 path (one or both views)."""
+
+    def __init__(self, d: int, rows: int, both_views: bool) -> None:
+        self.rows, self.both = rows, both_views
+        self.raw = _Moments.empty(d)
+        self.norm = _Moments.empty(d) if both_views else None
+        self.near_zero = np.zeros(d, dtype=np.int64)
+        self._sq = np.empty((rows, d), dtype=np.float32)
+        self._xn = np.empty((rows, d), dtype=np.float32)
+        self._work = np.empty((rows, d), dtype=np.float32)
+        self._mask = np.empty((rows, d), dtype=bool)
+        self._ones_cols = np.ones(d, dtype=np.float32)
+        self._ones_rows = np.ones(rows, dtype=np.float32)
+
+    def reset(self) -> None:
+        d = len(self.near_zero)
+        self.raw = _Moments.empty(d)
+        self.norm = _Moments.empty(d) if self.both else None
+        self.near_zero = np.zeros(d, dtype=np.int64)
+
+    def absorb(self, other: _Float32Worker) -> None:
+        self.raw.absorb(other.raw)
+        if self.both:
+            self.norm.absorb(other.norm)
+        self.near_zero += other.near_zero
+
+    def run(self, matrix: np.ndarray) -> _Float32Worker:
+        for start in range(0, matrix.shape[0], self.rows):
+            self._block(matrix[start : start + self.rows])
+        return self
+
+    def _sum_sq64(self, centered: np.ndarray) -> np.ndarray:
+        """Column sums of squares in float64: float32 over groups of 16 rows, then float64."""
+        r = centered.shape[0]
+        full = r - r % _SUM_GROUP
+        total = np.zeros(centered.shape[1])
+        if full:
+            groups = centered[:full].reshape(full // _SUM_GROUP, _SUM_GROUP, -1)
+            total += np.einsum("gij,gij->gj", groups, groups).sum(axis=0, dtype=np.float64)
+        if full < r:
+            rest = centered[full:]
+            total += np.einsum("ij,ij->j", rest, rest, dtype=np.float64)
+        return total
+
+    def _count_true(self, mask: np.ndarray) -> np.ndarray:
+        """Per-column count of True, summing uint8 over at most 255 rows at a time (fast)."""
+        as_bytes = mask.view(np.uint8)
+        total = np.zeros(mask.shape[1], dtype=np.int64)
+        for start in range(0, mask.shape[0], 255):
+            total += np.add.reduce(as_bytes[start : start + 255], axis=0, dtype=np.uint8)
+        return total
+
+    def _centered(self, x: np.ndarray, acc: _Moments) -> None:
+        """Merge one block's mean and centered sum of squares into ``acc``, plus min and max."""
+        r = x.shape[0]
+        work, ones = self._work[:r], self._ones_rows[:r]
+        block_mean = (ones @ x) / np.float32(r)  # float32; its rounding error is recovered below
+        np.subtract(x, block_mean, out=work)
+        residual = (ones @ work).astype(np.float64)  # small values: float32 sums are plenty
+        m2 = self._sum_sq64(work) - residual * residual / r
+        acc.merge(r, block_mean.astype(np.float64) + residual / r, np.maximum(m2, 0.0))
+        np.minimum(acc.minimum, x.min(axis=0), out=acc.minimum)
+        np.maximum(acc.maximum, x.max(axis=0), out=acc.maximum)
+
+    def _block(self, x: np.ndarray) -> None:
+        r = x.shape[0]
+        if r == 0:
+            return
+        sq, xn, work, mask = self._sq[:r], self._xn[:r], self._work[:r], self._mask[:r]
+        # Row norms: square in float32, sum each row with BLAS, root in float64.
+        np.square(x, out=sq)
+        norms = np.sqrt((sq @ self._ones_cols).astype(np.float64))
+        zero_rows = norms == 0
+        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=~zero_rows).astype(np.float32)
+        # Normalized rows (zero rows stay zero, as with a norm of 1).
+        np.multiply(x, inv[:, None], out=xn)
+        # |x_j| < eps * ||x||  <=>  |x_j / ||x||| < eps: one mask serves both views.
+        np.abs(xn, out=work)
+        np.less(work, np.float32(NEAR_ZERO_EPS), out=mask)
+        if zero_rows.any():
+            mask[zero_rows] = False
+        self.near_zero += self._count_true(mask)
+        # Sums of positive terms lose nothing to cancellation: float32 BLAS sums are accurate to
+        # ~1e-7 relative (at worst rows x 6e-8). |x| = ||x|| * |x / ||x|||.
+        if self.both:
+            self.norm.abs_sum += (self._ones_rows[:r] @ work).astype(np.float64)
+        self.raw.abs_sum += (norms.astype(np.float32) @ work).astype(np.float64)
+        self._centered(x, self.raw)
+        if self.both:
+            self._centered(xn, self.norm)
+
+
+def _fast_float32(
+    first: np.ndarray, rest: Iterator[np.ndarray], both_views: bool, workers: int | None
+) -> dict[str, dict[str, np.ndarray]]:
+    """The fast path. ``first`` is float32; later chunks of another dtype are cast to float32."""
+    width = first.shape[1]
+    main = _Float32Worker(width, _block_rows(width), both_views)
+    helpers: list[_Float32Worker] = []
+    n_workers = workers if workers is not None else stats_workers()
+    pool: ThreadPoolExecutor | None = None
+    chunk: np.ndarray | None = first
+    try:
+        while chunk is not None:
+            if chunk.ndim != 2:
+                raise ValueError("expected 2-D chunks")
+            if chunk.shape[1] != width:
+                raise ValueError(f"chunks differ in width ({chunk.shape[1]} after {width})")
+            if chunk.dtype != np.float32:
+                chunk = chunk.astype(np.float32)
+            parts = max(1, min(n_workers, chunk.shape[0] // _MIN_ROWS_PER_WORKER))
+            if parts == 1:
+                main.run(chunk)
+            else:
+                # Contiguous row ranges, one per thread (numpy and BLAS release the GIL in their
+                # loops). Helpers start empty and are merged in order: the result is deterministic.
+                while len(helpers) < parts - 1:
+                    helpers.append(_Float32Worker(width, main.rows, both_views))
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="dimscope-stats")
+                bounds = np.linspace(0, chunk.shape[0], parts + 1).astype(int)
+                futures = []
+                for i, helper in enumerate(helpers[: parts - 1], start=1):
+                    helper.reset()
+                    futures.append(pool.submit(helper.run, chunk[bounds[i] : bounds[i + 1]]))
+                main.run(chunk[bounds[0] : bounds[1]])
+                for future in futures:
+                    main.absorb(future.result())
+            nxt = next(rest, None)
+            chunk = None if nxt is None else np.asarray(nxt)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    out = {"raw": main.raw.columns(main.near_zero)}
+    if both_views:
+        out["normalized"] = main.norm.columns(main.near_zero)
+    return out
+
+
+# --- the straightforward float64 accumulation (reference; any dtype) ---------------------------
 
 
 @dataclass
@@ -68,32 +303,93 @@ class _Accumulator:
         np.minimum(self.minimum, chunk.min(axis=0), out=self.minimum)
         np.maximum(self.maximum, chunk.max(axis=0), out=self.maximum)
 
-    def frame(self, dimension: int) -> pd.DataFrame:
+    def columns(self, dimension: int) -> dict[str, np.ndarray]:
         if self.count == 0 or self.shift is None:
             nan = np.full(dimension, np.nan)
-            return pd.DataFrame({"dim": np.arange(dimension), **{c: nan for c in STAT_COLUMNS[1:]}})
+            return {"dim": np.arange(dimension, dtype=np.int64), **{c: nan for c in STAT_COLUMNS[1:]}}
         n = self.count
         mean_offset = self.sum / n
         variance = np.maximum(self.sum_sq / n - mean_offset**2, 0.0)
-        return pd.DataFrame(
-            {
-                "dim": np.arange(len(self.shift), dtype=np.int64),
-                "mean": self.shift + mean_offset,
-                "std": np.sqrt(variance),
-                "variance": variance,
-                "min": self.minimum.astype(np.float64),
-                "max": self.maximum.astype(np.float64),
-                "abs_mean": self.abs_sum / n,
-                "near_zero_share": self.near_zero / n,
-            },
-            columns=STAT_COLUMNS,
-        )
+        return {
+            "dim": np.arange(len(self.shift), dtype=np.int64),
+            "mean": self.shift + mean_offset,
+            "std": np.sqrt(variance),
+            "variance": variance,
+            "min": self.minimum.astype(np.float64),
+            "max": self.maximum.astype(np.float64),
+            "abs_mean": self.abs_sum / n,
+            "near_zero_share": self.near_zero / n,
+        }
+
+
+def _reference_columns(chunks: Iterable[np.ndarray], dimension: int | None, both_views: bool) -> dict[str, dict[str, np.ndarray]]:
+    raw_acc, norm_acc = _Accumulator(), _Accumulator()
+    width = dimension
+    for chunk in chunks:
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 2:
+            raise ValueError("expected 2-D chunks")
+        width = chunk.shape[1]
+        norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64))
+        near_zero = np.abs(chunk) < (NEAR_ZERO_EPS * norms)[:, None]
+        raw_acc.add(chunk, near_zero)
+        if both_views:
+            safe = np.where(norms > 0, norms, 1.0)
+            norm_acc.add((chunk / safe[:, None]).astype(chunk.dtype, copy=False), near_zero)
+    width = width or 0
+    out = {"raw": raw_acc.columns(width)}
+    if both_views:
+        out["normalized"] = norm_acc.columns(width)
+    return out
+
+
+# --- public API ---------------------------------------------------------------------------------
 
 
 def iter_row_chunks(matrix: np.ndarray, rows_per_chunk: int = DEFAULT_CHUNK_ROWS) -> Iterator[np.ndarray]:
     """Row slices of an in-memory matrix (views, no copies)."""
     for start in range(0, matrix.shape[0], rows_per_chunk):
         yield matrix[start : start + rows_per_chunk]
+
+
+def stats_columns(
+    chunks: Iterable[np.ndarray],
+    dimension: int | None = None,
+    *,
+    both_views: bool = True,
+    method: str = "auto",
+    workers: int | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Like :func:`dimension_stats_both_views` but returns plain numpy columns (no pandas import).
+
+    ``{"raw": {column: array}, "normalized": {...}}`` with the keys of ``STAT_COLUMNS``.
+    ``method``: ``"auto"`` (fast path for float32 chunks), ``"fast"`` (cast to float32) or
+    ``"reference"`` (the straightforward float64 accumulation).
+    """
+    if method not in ("auto", "fast", "reference"):
+        raise ValueError(f"unknown method {method!r}")
+    iterator = iter(chunks)
+    first = next(iterator, None)
+    if first is None:
+        return _reference_columns([], dimension, both_views)
+    first = np.asarray(first)
+    if first.ndim != 2:
+        raise ValueError("expected 2-D chunks")
+    if method == "fast" or (method == "auto" and first.dtype == np.float32):
+        return _fast_float32(first, iterator, both_views, workers)
+    return _reference_columns(_chain(first, iterator), dimension, both_views)
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest
+
+
+def frame_from_columns(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A ``STAT_COLUMNS`` DataFrame from :func:`stats_columns` output (imports pandas here)."""
+    import pandas as pd
+
+    return pd.DataFrame({c: columns[c] for c in STAT_COLUMNS}, columns=STAT_COLUMNS)
 
 
 def dimension_stats_both_views(
@@ -104,29 +400,15 @@ def dimension_stats_both_views(
     Population statistics (ddof=0). ``chunks`` yields 2-D float arrays of raw embeddings.
     Returns ``{"raw": DataFrame, "normalized": DataFrame}`` with columns ``STAT_COLUMNS``.
     """
-    raw_acc, norm_acc = _Accumulator(), _Accumulator()
-    width = dimension
-    for chunk in chunks:
-        chunk = np.asarray(chunk)
-        if chunk.ndim != 2:
-            raise ValueError("expected 2-D chunks")
-        width = chunk.shape[1]
-        norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64))
-        safe = np.where(norms > 0, norms, 1.0)
-        near_zero = np.abs(chunk) < (NEAR_ZERO_EPS * norms)[:, None]
-        raw_acc.add(chunk, near_zero)
-        norm_acc.add((chunk / safe[:, None]).astype(chunk.dtype, copy=False), near_zero)
-    width = width or 0
-    return {"raw": raw_acc.frame(width), "normalized": norm_acc.frame(width)}
+    columns = stats_columns(chunks, dimension)
+    return {view: frame_from_columns(cols) for view, cols in columns.items()}
 
 
 def dimension_stats(matrix: np.ndarray, rows_per_chunk: int = DEFAULT_CHUNK_ROWS) -> pd.DataFrame:
     """Per-dimension statistics of one matrix as it is (no normalization)."""
-    acc = _Accumulator()
-    for chunk in iter_row_chunks(np.asarray(matrix), rows_per_chunk):
-        norms = np.sqrt(np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64))
-        acc.add(chunk, np.abs(chunk) < (NEAR_ZERO_EPS * norms)[:, None])
-    return acc.frame(matrix.shape[1])
+    matrix = np.asarray(matrix)
+    columns = stats_columns(iter_row_chunks(matrix, rows_per_chunk), matrix.shape[1], both_views=False)
+    return frame_from_columns(columns["raw"])
 
 
 def dead_dimensions(std: np.ndarray | pd.Series, relative_threshold: float = DEAD_RELATIVE_THRESHOLD) -> list[int]:
