@@ -62,6 +62,8 @@ def _add_corpus_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-texts", type=int, default=None, help="keep at most this many texts")
     parser.add_argument("--prompt", default=None, help="text prepended to every input (default: the model's analysis prompt)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--backend", default="torch",
+                        help="encoding backend: torch (exact) or onnx-int8 (faster, std within ~1e-3; see benchmarks/README.md)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -123,7 +125,7 @@ def resolve_model_from_args(args: argparse.Namespace):
 def encode_options_from_args(args: argparse.Namespace):
     from analysis.pipeline import EncodeOptions
 
-    options = EncodeOptions(prompt=args.prompt, batch_size=args.batch_size)
+    options = EncodeOptions(prompt=args.prompt, batch_size=args.batch_size, backend=args.backend)
     options.validate()
     return options
 

@@ -135,3 +135,18 @@ def test_bad_options_exit_2(tmp_path):
     assert_bad_input(run_cli("stats", "--format", "parquet"), "--output")
     assert_bad_input(run_cli("frobnicate"), "invalid choice")
     assert_bad_input(run_cli("stats", "--batch-size", "0"), "batch size")
+
+
+def test_backend_flag_is_validated_and_keyed_separately(tiny_model_dir, tiny_csv, isolated_cache):
+    assert_bad_input(run_cli("stats", "--backend", "tpu"), "backend")
+    env = {"DIMSCOPE_CACHE_DIR": str(isolated_cache)}
+    base = ("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--text-column", "sentence", "-q")
+    torch_run = run_cli(*base, env=env)
+    int8_run = run_cli(*base, "--backend", "onnx-int8", env=env)
+    assert torch_run.returncode == 0 and int8_run.returncode == 0, int8_run.stderr
+    torch_report, int8_report = json.loads(torch_run.stdout), json.loads(int8_run.stdout)
+    assert int8_report["dead_dims"] == torch_report["dead_dims"] == [3, 17]
+    # A different backend is a different cache entry, not the torch numbers served again.
+    torch_std = np.array([r["std"] for r in torch_report["normalized"]])
+    int8_std = np.array([r["std"] for r in int8_report["normalized"]])
+    assert not np.array_equal(torch_std, int8_std) and np.allclose(torch_std, int8_std, atol=0.05)
