@@ -37,10 +37,10 @@ __all__ = [
     "weight_scan_chart",
 ]
 
-ALIVE_COLOR = "#0072B2"  # blue
-DEAD_COLOR = "#D55E00"  # vermillion
-SECOND_COLOR = "#E69F00"  # orange
-THIRD_COLOR = "#009E73"  # bluish green
+from analysis.figures import ALIVE_COLOR, DEAD_COLOR  # noqa: E402  one palette for every chart
+
+SECOND_COLOR = "#E69F00"  # orange (Okabe-Ito)
+THIRD_COLOR = "#009E73"  # bluish green (Okabe-Ito)
 GREY = "#999999"
 _TRANSPARENT = "rgba(0,0,0,0)"
 

@@ -58,3 +58,36 @@ def tiny_clean_dir(tmp_path_factory) -> Path:
     from tests.tiny_models import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "bert-clean", normalize=False, seed=1)
+
+
+@pytest.fixture(scope="session")
+def warm_cache_dir(tmp_path_factory, minilm) -> Path:
+    """A cache holding all-MiniLM-L6-v2 on the default corpus, shared by the AppTest modules.
+
+    Copies the developer's own cache entries when present, else computes them once.
+    """
+    from analysis import settings
+    from analysis.cache import EmbeddingStore
+    from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus
+    from analysis.pipeline import EncodeOptions, embeddings_key, get_stats, stats_key
+
+    directory = tmp_path_factory.mktemp("apptest-cache")
+    corpus = load_builtin_corpus(DEFAULT_CORPUS)
+    store = EmbeddingStore(directory)
+    project = settings.DEFAULT_CACHE_DIR
+    if (project / "cache.db").is_file():
+        source = EmbeddingStore(project)
+        options = EncodeOptions()
+        key = embeddings_key(minilm, corpus, options)
+        array = source.get_array(key)
+        if array is not None and array.shape[0] == len(corpus):
+            store.put_array(key, array)
+            for view in ("raw", "normalized"):
+                record = source.get_json(stats_key(minilm, corpus, options, view))
+                if record is not None:
+                    store.put_json(stats_key(minilm, corpus, options, view), record)
+        source.close()
+    result = get_stats(minilm, corpus, store=store)  # computes only what was not copied
+    assert result.dead_dims == [127, 223, 319]
+    store.close()
+    return directory

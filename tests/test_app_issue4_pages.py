@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import settings
 from analysis.cache import EmbeddingStore
 from analysis.corpora import DEFAULT_CORPUS, Corpus, load_builtin_corpus
-from analysis.pipeline import EncodeOptions, embeddings_key, get_stats, stats_key
+from analysis.pipeline import get_stats
 from analysis.reports import geometry_report, selection_report
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -25,23 +24,11 @@ UNLOADABLE = "bge-small-en-v1.5"  # in the catalog, not packaged: offline it can
 
 
 @pytest.fixture(scope="session")
-def insight_cache_dir(tmp_path_factory, minilm) -> Path:
-    directory = tmp_path_factory.mktemp("apptest-insight-cache")
+def insight_cache_dir(warm_cache_dir, minilm) -> Path:
+    """The shared warm cache, plus the reports these pages show by default."""
+    directory = warm_cache_dir
     corpus = load_builtin_corpus(DEFAULT_CORPUS)
     store = EmbeddingStore(directory)
-    project = settings.DEFAULT_CACHE_DIR
-    if (project / "cache.db").is_file():
-        source = EmbeddingStore(project)
-        options = EncodeOptions()
-        key = embeddings_key(minilm, corpus, options)
-        array = source.get_array(key)
-        if array is not None and array.shape[0] == len(corpus):
-            store.put_array(key, array)
-            for view in ("raw", "normalized"):
-                record = source.get_json(stats_key(minilm, corpus, options, view))
-                if record is not None:
-                    store.put_json(stats_key(minilm, corpus, options, view), record)
-        source.close()
     assert get_stats(minilm, corpus, store=store).dead_dims == [127, 223, 319]
     geometry_report(minilm, corpus, store=store)
     selection_report(minilm, corpus, n_random_seeds=5, view="normalized", store=store)  # the page's default

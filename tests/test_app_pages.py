@@ -15,39 +15,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis import settings
-from analysis.cache import EmbeddingStore
 from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus, parse_corpus_bytes
 from analysis.models import list_models
-from analysis.pipeline import EncodeOptions, embeddings_key, get_stats, stats_key
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TIMEOUT = 180
 PAGES = ["pages/overview.py", "pages/explore.py", "pages/dimension.py", "pages/compare.py", "pages/corpus.py"]
-
-
-@pytest.fixture(scope="session")
-def warm_cache_dir(tmp_path_factory, minilm) -> Path:
-    directory = tmp_path_factory.mktemp("apptest-cache")
-    corpus = load_builtin_corpus(DEFAULT_CORPUS)
-    store = EmbeddingStore(directory)
-    project = settings.DEFAULT_CACHE_DIR
-    if (project / "cache.db").is_file():
-        source = EmbeddingStore(project)
-        options = EncodeOptions()
-        key = embeddings_key(minilm, corpus, options)
-        array = source.get_array(key)
-        if array is not None and array.shape[0] == len(corpus):
-            store.put_array(key, array)
-            for view in ("raw", "normalized"):
-                record = source.get_json(stats_key(minilm, corpus, options, view))
-                if record is not None:
-                    store.put_json(stats_key(minilm, corpus, options, view), record)
-        source.close()
-    result = get_stats(minilm, corpus, store=store)  # computes only what was not copied
-    assert result.dead_dims == [127, 223, 319]
-    store.close()
-    return directory
 
 
 @pytest.fixture(autouse=True)
