@@ -164,8 +164,9 @@ def test_onnxruntime_side_effects_stay_in_the_models_folder(tiny_model_dir, tmp_
     assert run.returncode == 0, run.stderr[-2000:]
     assert not (home / ".cache" / "Microsoft").exists()
     assert not (tmp / ".ses").exists()
-    runtime = models / "onnx" / ".runtime"
-    assert (runtime / "home" / ".cache" / "Microsoft").is_dir()
+    # Whether onnxruntime writes its cache at all depends on the environment (it did not under CI=true),
+    # so only containment is asserted: nothing under the real HOME or TMPDIR.
+    assert not [p for p in home.rglob("*")] and not [p for p in tmp.rglob("*")], (list(home.rglob("*")), list(tmp.rglob("*")))
     exported = list((models / "onnx").glob("*/model.int8.onnx"))
     assert len(exported) == 1 and (exported[0].parent / "model.onnx").is_file()
     assert not list(Path(tiny_model_dir).rglob("*.onnx"))
