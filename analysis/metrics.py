@@ -99,6 +99,17 @@ def _column_mean(X: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
     return acc / total
 
 
+def _column_variance(X: np.ndarray, mu: np.ndarray | None = None) -> np.ndarray:
+    """Population variance per column, chunked with float64 accumulation."""
+    n, d = X.shape
+    mu = _column_mean(X) if mu is None else mu
+    ss = np.zeros(d)
+    for a, b in _chunks(n, d):
+        A = _f64(X[a:b]) - mu
+        ss += np.einsum("ij,ij->j", A, A)
+    return ss / n
+
+
 def _scatter(X: np.ndarray, mu: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
     """Scatter matrix sum_i w_i (x_i - mu)(x_i - mu)^T (d x d, float64), chunked.
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from analysis import settings
 from analysis.errors import ModelUnavailableError
-from analysis.models import ResolvedModel
+from analysis.models import ResolvedModel, _read_json
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -134,14 +134,6 @@ class ModelLayout:
     ends_with_normalize: bool
     pad_token: str
     padding_side: str
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def model_layout(folder: Path) -> ModelLayout:

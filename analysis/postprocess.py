@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import OptionError
-from analysis.metrics import _as_matrix, _chunks, _column_mean, _f64, _pca_basis
+from analysis.metrics import _as_matrix, _chunks, _column_mean, _column_variance, _f64, _pca_basis
 
 __all__ = [
     "POSTPROCESSING_NAMES",
@@ -43,11 +43,7 @@ def standardize(X: np.ndarray) -> np.ndarray:
     X = _as_matrix(X, min_rows=1)
     n, d = X.shape
     mu = _column_mean(X)
-    ss = np.zeros(d)
-    for a, b in _chunks(n, d):
-        A = _f64(X[a:b]) - mu
-        ss += np.einsum("ij,ij->j", A, A)
-    std = np.sqrt(ss / n)
+    std = np.sqrt(_column_variance(X, mu))
     dead = (std == 0) | (std <= 1e-12 * np.abs(mu))
     inv = np.where(dead, 0.0, 1.0 / np.where(dead, 1.0, std))
     out = np.empty((n, d), dtype=np.float32)

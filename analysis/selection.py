@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import OptionError
-from analysis.metrics import _as_matrix, _chunks, _column_mean, _f64
+from analysis.metrics import _as_matrix, _column_variance, _f64
 
 __all__ = [
     "SELECTION_METHODS",
@@ -40,16 +40,6 @@ __all__ = [
 SELECTION_METHODS: tuple[str, ...] = ("top_variance", "pca", "random", "all")
 METRIC_COLUMNS: tuple[str, ...] = ("ari", "nmi", "silhouette", "knn_accuracy", "neighbour_overlap")
 _SILHOUETTE_SAMPLE = 1000
-
-
-def _column_variance(X: np.ndarray) -> np.ndarray:
-    n, d = X.shape
-    mu = _column_mean(X)
-    ss = np.zeros(d)
-    for a, b in _chunks(n, d):
-        A = _f64(X[a:b]) - mu
-        ss += np.einsum("ij,ij->j", A, A)
-    return ss / n
 
 
 def select_top_variance(X: np.ndarray, k: int) -> np.ndarray:
