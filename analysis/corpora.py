@@ -26,16 +26,19 @@ import json
 import os
 import random
 import re
+import sys
 import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from analysis.errors import CorpusError, OptionError
+
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import; only file parsing and frames need it
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_CORPUS",
@@ -221,6 +224,8 @@ class Corpus:
 
     def to_frame(self) -> pd.DataFrame:
         """A DataFrame with a ``text`` column, plus ``label``/``language``/``group`` when present."""
+        import pandas as pd
+
         columns: dict[str, list[str]] = {"text": list(self.texts)}
         for column, values in (("label", self.labels), ("language", self.languages),
                                ("group", self.groups)):
@@ -306,6 +311,11 @@ def _is_missing(value: Any) -> bool:
     if value is None:
         return True
     if isinstance(value, (str, bytes)):
+        return False
+    if isinstance(value, (float, np.floating)):
+        return bool(value != value)
+    pd = sys.modules.get("pandas")
+    if pd is None:  # not imported: no cell can be one of pandas' missing markers
         return False
     try:
         result = pd.isna(value)
@@ -855,6 +865,8 @@ def _records_frame(items: list[Any], name: str, what: str, max_cells: int) -> pd
     far larger than the file (rows x distinct keys), so more than ``_MAX_COLUMNS`` keys or more
     than ``max_cells`` cells is a CorpusError rather than an out-of-memory kill.
     """
+    import pandas as pd
+
     keys: dict[str, None] = {}
     for n, item in enumerate(items, 1):
         if isinstance(item, dict):
@@ -909,6 +921,8 @@ _TOO_DEEP = "nested too deeply: over about 1,000 levels of [ or {"
 
 
 def _json_frame(text: str, name: str) -> pd.DataFrame:
+    import pandas as pd
+
     max_cells = max(len(text), 100_000)
     try:
         doc = _loads(text)
@@ -973,6 +987,8 @@ def _header_width(text: str, sep: str) -> int:
 
 
 def _csv_frame(text: str, name: str, fmt: str) -> pd.DataFrame:
+    import pandas as pd
+
     if fmt == "tsv":
         sep = "\t"
     else:
@@ -1071,6 +1087,8 @@ class _Table:
 
 
 def _read_table(data: bytes, filename: str, max_bytes: int) -> _Table:
+    import pandas as pd
+
     name = _display_name(filename)
     fmt = _format_of(name)
     _check_max_bytes(max_bytes)
@@ -1241,6 +1259,8 @@ def parse_corpus_bytes(data: bytes, filename: str, *, text_column: str | None = 
 def preview_corpus_bytes(data: bytes, filename: str, n_rows: int = 20,
                          max_bytes: int = MAX_FILE_BYTES_DEFAULT) -> TablePreview:
     """Parse an upload far enough to show its columns, the inferred roles and the first rows."""
+    import pandas as pd
+
     table = _read_table(data, filename, max_bytes)
     df = table.frame
     text_col = infer_text_column(df)

@@ -23,14 +23,16 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analysis import tables
+
+if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
+    import pandas as pd
 
 __all__ = [
     "ALIVE_COLOR",
@@ -326,7 +328,7 @@ def _is_grouped(values: Sequence[str]) -> bool:
 
 
 def std_bar_chart(
-    stats: pd.DataFrame,
+    stats: pd.DataFrame | Mapping[str, np.ndarray],
     *,
     dead_dims: Sequence[int],
     sort: bool = False,
@@ -348,8 +350,8 @@ def std_bar_chart(
     """
     if metric not in ("std", "variance"):
         raise ValueError("metric must be 'std' or 'variance'")
-    dims = stats["dim"].to_numpy(dtype=np.int64)
-    values = stats[metric].to_numpy(dtype=np.float64)
+    dims = np.asarray(stats["dim"], dtype=np.int64)
+    values = np.asarray(stats[metric], dtype=np.float64)
     if sort:
         order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
         dims, values = dims[order], values[order]
@@ -496,6 +498,8 @@ def per_label_means(
     n_labels = len(table)
     if n_labels > max_labels:
         half = max(1, max_labels // 2)
+        import pandas as pd
+
         table = pd.concat([table.head(half), table.tail(half)])
     means = table["mean"].to_numpy(dtype=np.float64)
     fig = go.Figure(
@@ -760,6 +764,8 @@ def raw_vs_normalized(
 
 def label_counts_chart(labels: Sequence[str], *, title: str = "Texts per label", max_labels: int = 60) -> go.Figure:
     """Horizontal bars of how many texts carry each label (largest first)."""
+    import pandas as pd
+
     counts = pd.Series([label or "(none)" for label in labels], dtype=object).value_counts()
     total = len(counts)
     if total > max_labels:

@@ -20,10 +20,9 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from analysis import stats as stats_module
 from analysis.cache import EmbeddingStore, build_key, default_store
@@ -31,6 +30,12 @@ from analysis.corpora import Corpus
 from analysis.embeddings import ProgressCallback, count_truncated, encode_raw, view_of
 from analysis.errors import BudgetExceededError, OptionError
 from analysis.models import ResolvedModel, resolve_model
+
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import; a page served from the cache may not need it
+    import pandas as pd
+
+# One view's statistics as plain numpy columns, keyed by ``stats.STAT_COLUMNS``.
+StatColumns = dict[str, np.ndarray]
 
 _INDEX_LENGTH = 16  # recent corpora remembered per (model, options) for row reuse
 _STREAM_CHUNK_ROWS = 8192
@@ -78,25 +83,49 @@ class EmbeddingResult:
 
 @dataclass
 class StatsResult:
+    """Per-dimension statistics of both views of one (model, corpus, options).
+
+    The statistics are kept as numpy columns (:meth:`columns`); :meth:`view`, ``raw`` and
+    ``normalized`` build pandas DataFrames on first use, so that callers which only need the
+    numbers never import pandas.
+    """
+
     model_name: str
     fingerprint: str
     corpus_name: str
     corpus_hash: str
     n_texts: int
     dimension: int
-    raw: pd.DataFrame
-    normalized: pd.DataFrame
+    raw_columns: StatColumns
+    normalized_columns: StatColumns
     dead_dims: list[int]
     from_cache: bool
     # Raw-view std near zero but not dead: the dimension never varies, at a non-zero value.
     constant_dims: list[int] = field(default_factory=list)
     n_truncated_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def view(self, name: str) -> pd.DataFrame:
+    def columns(self, name: str) -> StatColumns:
+        """One view's statistics as numpy arrays (``dim``, ``mean``, ``std``, ...)."""
         if name not in ("raw", "normalized"):
             raise OptionError(f"Unknown view '{name}'; choose raw or normalized.")
-        return self.raw if name == "raw" else self.normalized
+        return self.raw_columns if name == "raw" else self.normalized_columns
+
+    def view(self, name: str) -> pd.DataFrame:
+        """One view's statistics as a DataFrame with columns ``stats.STAT_COLUMNS``."""
+        columns = self.columns(name)
+        if name not in self._frames:
+            self._frames[name] = stats_module.frame_from_columns(columns)
+        return self._frames[name]
+
+    @property
+    def raw(self) -> pd.DataFrame:
+        return self.view("raw")
+
+    @property
+    def normalized(self) -> pd.DataFrame:
+        return self.view("normalized")
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -110,16 +139,19 @@ class StatsResult:
             "constant_dims": self.constant_dims,
             "n_truncated_tokens": self.n_truncated_tokens,
             "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
-            "raw": _records(self.raw),
-            "normalized": _records(self.normalized),
+            "raw": _records(self.raw_columns),
+            "normalized": _records(self.normalized_columns),
         }
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append({k: (int(v) if k == "dim" else (None if v != v else float(v))) for k, v in row.items()})
-    return out
+def _records(columns: StatColumns) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (NaN -> None), in ``STAT_COLUMNS`` order."""
+    lists = {name: np.asarray(columns[name]).tolist() for name in stats_module.STAT_COLUMNS}
+    return [
+        {name: (int(lists[name][i]) if name == "dim" else (None if lists[name][i] != lists[name][i] else float(lists[name][i])))
+         for name in stats_module.STAT_COLUMNS}
+        for i in range(len(lists["dim"]))
+    ]
 
 
 def _as_resolved(model: str | ResolvedModel, allow_trust_remote_code: bool = False) -> ResolvedModel:
@@ -301,35 +333,35 @@ def get_stats(
     store = store or default_store()
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
     warnings_before = store.warnings_total  # the store is shared: report only this request's warnings
-    frames = _cached_frames(store, keys)
-    from_cache = frames is not None
-    if frames is None:
-        frames = _stream_stats(store, embeddings_key(resolved, corpus, options), len(corpus))
-        if frames is None:
+    columns = _cached_columns(store, keys)
+    from_cache = columns is not None
+    if columns is None:
+        columns = _stream_stats(store, embeddings_key(resolved, corpus, options), len(corpus))
+        if columns is None:
             result = get_embeddings(
                 resolved, corpus, options=options, store=store, progress=progress, time_budget_s=time_budget_s
             )
-            frames = stats_module.dimension_stats_both_views(
+            columns = stats_module.stats_columns(
                 stats_module.iter_row_chunks(result.raw, _STREAM_CHUNK_ROWS), result.raw.shape[1]
             )
-        for view, frame in frames.items():
-            store.put_json(keys[view], frame.to_dict(orient="list"))
+        for view, view_columns in columns.items():
+            store.put_json(keys[view], {name: view_columns[name].tolist() for name in stats_module.STAT_COLUMNS})
     elif progress:
         progress(len(corpus), len(corpus))
-    dead = stats_module.dead_dimensions(frames["normalized"]["std"])
+    dead = stats_module.dead_dimensions(columns["normalized"]["std"])
     meta = store.get_json(
         build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
     ) or {}
-    constant = [d for d in stats_module.dead_dimensions(frames["raw"]["std"]) if d not in set(dead)]
+    constant = [d for d in stats_module.dead_dimensions(columns["raw"]["std"]) if d not in set(dead)]
     return StatsResult(
         model_name=resolved.name,
         fingerprint=resolved.fingerprint,
         corpus_name=corpus.name,
         corpus_hash=corpus.content_hash,
         n_texts=len(corpus),
-        dimension=len(frames["raw"]),
-        raw=frames["raw"],
-        normalized=frames["normalized"],
+        dimension=len(columns["raw"]["dim"]),
+        raw_columns=columns["raw"],
+        normalized_columns=columns["normalized"],
         dead_dims=dead,
         from_cache=from_cache,
         constant_dims=constant,
@@ -347,23 +379,30 @@ def _request_warnings(store: EmbeddingStore, start: int) -> list[str]:
     return fresh
 
 
-def _cached_frames(store: EmbeddingStore, keys: dict[str, str]) -> dict[str, pd.DataFrame] | None:
-    frames = {}
+def _cached_columns(store: EmbeddingStore, keys: dict[str, str]) -> dict[str, StatColumns] | None:
+    """Both views' statistics from the cache, or None when either is missing or malformed."""
+    out = {}
     for view, key in keys.items():
         record = store.get_json(key)
         if not isinstance(record, dict) or list(record) != stats_module.STAT_COLUMNS:
             return None
         try:
-            frames[view] = pd.DataFrame(record, columns=stats_module.STAT_COLUMNS)
-        except ValueError:
+            columns = {
+                name: np.asarray(record[name], dtype=np.int64 if name == "dim" else np.float64)
+                for name in stats_module.STAT_COLUMNS
+            }
+        except (TypeError, ValueError):
+            columns = None
+        if columns is None or len({c.shape for c in columns.values()}) != 1 or columns["dim"].ndim != 1:
             store.delete(key)
             return None
-    if len({len(f) for f in frames.values()}) != 1:
+        out[view] = columns
+    if len({len(c["dim"]) for c in out.values()}) != 1:
         return None
-    return frames
+    return out
 
 
-def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, pd.DataFrame] | None:
+def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, StatColumns] | None:
     """Statistics from cached embeddings, read a chunk at a time (bounded memory)."""
     from analysis.cache import CorruptEntry
 
@@ -374,9 +413,9 @@ def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, pd.
         stream.close()
         return None
     try:
-        frames = stats_module.dimension_stats_both_views(stream.chunks(_STREAM_CHUNK_ROWS), stream.shape[1])
+        columns = stats_module.stats_columns(stream.chunks(_STREAM_CHUNK_ROWS), stream.shape[1])
     except CorruptEntry as exc:
         store.warn(f"A cached array was damaged ({exc}); it was removed and will be recomputed.")
         store.delete(key)
         return None
-    return frames if stream.verified else None
+    return columns if stream.verified else None

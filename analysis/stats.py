@@ -32,7 +32,7 @@ Two implementations compute the same numbers:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -430,11 +430,14 @@ def std_ratio(std: np.ndarray | pd.Series) -> np.ndarray:
     return std / median if median > 0 else np.full_like(std, np.nan)
 
 
-def headline(stats: pd.DataFrame, dead: list[int]) -> dict[str, float | int]:
-    """The few numbers a page shows at the top: dimension, dead count, median/mean/min std."""
-    std = stats["std"].to_numpy()
+def headline(stats: pd.DataFrame | Mapping[str, np.ndarray], dead: list[int]) -> dict[str, float | int]:
+    """The few numbers a page shows at the top: dimension, dead count, median/mean/min std.
+
+    ``stats``: a ``STAT_COLUMNS`` DataFrame or the same columns as numpy arrays.
+    """
+    std = np.asarray(stats["std"], dtype=np.float64)
     return {
-        "dimension": int(len(stats)),
+        "dimension": int(len(std)),
         "dead_count": len(dead),
         "median_std": float(np.median(std)) if len(std) else float("nan"),
         "mean_std": float(np.mean(std)) if len(std) else float("nan"),

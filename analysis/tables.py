@@ -20,12 +20,14 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from analysis import stats as stats_module
+
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import; imported by the functions that build frames
+    import pandas as pd
 
 __all__ = [
     "DIM_ORDERS",
@@ -164,6 +166,8 @@ def top_bottom_texts(
     bottom = np.argsort(filled_lo, kind="stable")[:n]
 
     def frame(idx: np.ndarray) -> pd.DataFrame:
+        import pandas as pd
+
         data: dict[str, Any] = {"rank": np.arange(1, idx.size + 1), "value": v[idx], "text": [texts[i] for i in idx]}
         if labels is not None:
             data["label"] = [labels[i] for i in idx]
@@ -175,6 +179,8 @@ def top_bottom_texts(
 
 def label_means(values: Any, labels: Sequence[str]) -> pd.DataFrame:
     """Per label: ``count``, ``mean``, ``std`` (population) and ``sem``, sorted by mean ascending."""
+    import pandas as pd
+
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if v.size != len(labels):
         raise ValueError(f"{v.size} values for {len(labels)} labels")
@@ -197,6 +203,8 @@ def stats_table(stats: pd.DataFrame, dead_dims: Sequence[int]) -> pd.DataFrame:
 
 def compare_summary(results: Mapping[str, Any]) -> pd.DataFrame:
     """One row per model from ``StatsResult``-like objects (``raw``, ``normalized``, ``dead_dims``, ...)."""
+    import pandas as pd
+
     rows = []
     for name, result in results.items():
         raw_std = result.raw["std"].to_numpy(dtype=np.float64)
@@ -219,6 +227,8 @@ def compare_summary(results: Mapping[str, Any]) -> pd.DataFrame:
 
 def dead_dims_table(results: Mapping[str, Any]) -> pd.DataFrame:
     """One row per dead dimension per model, with its std in both views and relative to the median."""
+    import pandas as pd
+
     rows = []
     for name, result in results.items():
         ratio = stats_module.std_ratio(result.normalized["std"].to_numpy())
@@ -245,6 +255,8 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
     Only strings are touched: a negative *number* stays a number.
     """
+    import pandas as pd
+
     out = frame.copy()
     for position in range(out.shape[1]):  # by position: column names may repeat
         series = out.iloc[:, position]

@@ -20,8 +20,8 @@ st.markdown(
 
 # Guard and compute.
 result = common.stats_or_stop(ctx)
-frame = result.view(ctx.view)
-head = stats.headline(frame, result.dead_dims)
+columns = result.columns(ctx.view)  # numpy columns: this page never needs pandas
+head = stats.headline(columns, result.dead_dims)
 dead = result.dead_dims
 
 # Render.
@@ -53,10 +53,10 @@ if dead:
     st.markdown("Dead here: " + ", ".join(f"**{d}**" for d in dead) + ". They sit far below every other dimension:")
 else:
     st.markdown("No dead dimension in this model on this corpus.")
-median = float(frame["std"].median())
+median = head["median_std"]
 common.plot(
     figures.std_bar_chart(
-        frame, dead_dims=dead, sort=False, log_y=True, view_name=ctx.view,
+        columns, dead_dims=dead, sort=False, log_y=True, view_name=ctx.view,
         threshold=stats.DEAD_RELATIVE_THRESHOLD * median,
         threshold_label=f"{stats.DEAD_RELATIVE_THRESHOLD:.0%} of the median std",
     ),
