@@ -6,19 +6,15 @@ shared sidebar; every page lives in ``pages/`` and every computation in ``analys
 
 import streamlit as st
 
-from pages import _boot
+from pages import _common as common
 
-_boot.ensure_navigation()
+common.ensure_navigation()
 st.set_page_config(
     page_title="DimScope",
     page_icon=":material/view_column:",
     layout="wide",
     menu_items={"About": "DimScope: per-dimension statistics of sentence-embedding models."},
 )
-_boot.prefetch_chart_renderer()
-
-# Imported after the prefetch on purpose: the browser fetches the chart code while this loads.
-from pages import _common as common  # noqa: E402
 
 navigation = st.navigation(
     {

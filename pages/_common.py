@@ -36,7 +36,6 @@ from analysis.pipeline import (
     stats_key,
 )
 from analysis.urlstate import UPLOAD_PREFIX, UrlState
-from pages._boot import ensure_navigation
 
 STATE = "ds_state"
 WRITTEN = "ds_written"
@@ -277,6 +276,24 @@ def corpus_for(name: str) -> Corpus:
             return found
         name = DEFAULT_CORPUS
     return load_builtin_corpus(name)
+
+
+def ensure_navigation() -> None:
+    """Make sure this run goes through app.py's ``st.navigation``, not Streamlit's legacy mode.
+
+    Streamlit starts in its v1 multipage mode whenever a folder named ``pages/`` sits next to the
+    entry point, and leaves it only once ``st.navigation`` has run. Until then a request for a
+    sub-page (the first request to a fresh server, or every ``AppTest.switch_page``) executes the
+    page file alone: no page config, no sidebar, a navigation menu listing every file. When that
+    happens, switch the flag off and rerun: the rerun goes through app.py and its navigation.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - a Streamlit without the legacy mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def context() -> Context:
