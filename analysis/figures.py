@@ -65,7 +65,11 @@ POSITIVE_COLOR = "#B2182B"  # the red end of RdBu
 # ColorBrewer RdBu is colour-blind safe; reversed so that negative is blue and positive red.
 DIVERGING_SCALE = "RdBu_r"
 
-DEFAULT_MAX_ROWS = 2_000
+# About one row per pixel of the default 640-px heatmap: more rows draw no more detail, and
+# Streamlit's front end re-serializes a chart's whole spec ~40 times to theme it, so every MB of
+# heatmap costs ~0.4 s in the browser on 2 cores. FULL_MAX_ROWS is the "every text" option.
+DEFAULT_MAX_ROWS = 600
+FULL_MAX_ROWS = 2_000
 # 650k float32 cells are ~3.5 MB of JSON: the default corpus (1,629 texts x 384 dims) fits whole.
 DEFAULT_MAX_CELLS = 650_000
 # What the heatmap may weigh serialized; leaves room for the other charts of a page within 5 MB.
@@ -236,7 +240,8 @@ def dimension_heatmap(
         step = order.size / max(1, rows.size)
         title += (
             f"<br><sup>Rows sampled evenly (about 1 in {step:.1f}) to keep the chart light "
-            f"(at most {max_cells:,} cells, ~{max_bytes / 1e6:.0f} MB); statistics use every text.</sup>"
+            f"(at most {max_rows:,} rows, {max_cells:,} cells, ~{max_bytes / 1e6:.0f} MB); "
+            f"statistics use every text.</sup>"
         )
     _layout(fig, title=title, height=height)
     fig.update_layout(margin={"l": 60, "t": 90})

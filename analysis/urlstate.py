@@ -75,6 +75,7 @@ class UrlState:
     sort: str = "index"  # heatmap dimension order: index | std | abs_mean
     rows: str = "corpus"  # heatmap text order: corpus | label
     dims: str = ""  # heatmap dimension selection, e.g. "0-63,127"; "" = all
+    full: bool = False  # heatmap: draw every text (up to figures.FULL_MAX_ROWS), not a screen's worth
     dim: int = 0  # Dimension detail page
     metric: str = "std"  # bar chart: std | variance
     bars: str = "index"  # bar chart order: index | sorted
@@ -271,7 +272,7 @@ def parse(
                 values[key] = int(value)
             else:
                 reject(key, raw, f"a dimension count is a whole number from 1 to {MAX_DIM}", default)
-        elif key == "log":
+        elif key in ("log", "full"):
             if value.lower() in _TRUE | _FALSE:
                 values[key] = value.lower() in _TRUE
             else:

@@ -27,7 +27,7 @@ m5.metric("Smallest std / median", f"{head['min_std'] / head['median_std']:.2g}"
 
 # --- heatmap ---------------------------------------------------------------------------------------
 st.subheader("Every text, every dimension")
-c1, c2, c3, c4 = st.columns([1.5, 1, 1, 1.2])
+c1, c2, c3, c4, c5 = st.columns([1.5, 1, 1, 1.2, 0.8])
 with c1:
     heat = common.bind(
         "heat", st.segmented_control, "Values", list(urlstate.HEAT_VIEWS), required=True,
@@ -57,6 +57,13 @@ with c4:
         st.error(f"{exc}.")
         wanted = urlstate.parse_dims(common.state().dims) if common.state().dims else None
 
+with c5:
+    every_text = common.bind(
+        "full", st.toggle, "Every text",
+        help=f"Draw up to {figures.FULL_MAX_ROWS:,} texts instead of about one per pixel row "
+        f"({figures.DEFAULT_MAX_ROWS:,}); slower to draw in the browser.",
+    )
+
 dims_shown = None
 if wanted is not None:
     dims_shown = [d for d in wanted if d < result.dimension]
@@ -78,6 +85,7 @@ common.plot(
         dims=tables.dimension_order(stats_for_order, sort, dims_shown),
         row_order=tables.row_order(len(corpus), corpus.labels, rows_how if corpus.labels is not None else "corpus"),
         dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
+        max_rows=figures.FULL_MAX_ROWS if every_text else figures.DEFAULT_MAX_ROWS,
     ),
     key="explore_heatmap",
 )

@@ -9,12 +9,14 @@ they are computed once.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis import figures
 from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus, parse_corpus_bytes
 from analysis.models import list_models
 
@@ -145,6 +147,20 @@ def test_explore_widgets_are_mirrored_into_the_url():
     ok(at)
     assert any("backwards" in e for e in texts(at.error))
     assert at.query_params["dims"] == "0-63,127"
+
+
+def test_explore_draws_a_screen_of_texts_unless_every_text_is_asked_for():
+    at = open_page("pages/explore.py")
+    ok(at)
+    heatmap = json.loads(charts(at)[0].proto.spec)["data"][0]
+    n_texts = len(load_builtin_corpus(DEFAULT_CORPUS))
+    assert n_texts > figures.DEFAULT_MAX_ROWS and len(heatmap["y"]) <= figures.DEFAULT_MAX_ROWS
+    at.toggle(key="w_full").set_value(True).run()
+    ok(at)
+    assert at.query_params == {"full": "1"}
+    heatmap = json.loads(charts(at)[0].proto.spec)["data"][0]
+    assert len(heatmap["y"]) == n_texts  # 1,629 < FULL_MAX_ROWS: every text
+    assert "all 1,629 texts" in json.dumps(json.loads(charts(at)[0].proto.spec)["layout"]["title"])
 
 
 def test_a_link_reproduces_the_view():

@@ -37,13 +37,13 @@ def test_good_values_are_read_and_canonicalised():
         "models": "all-MiniLM-L6-v2, BAAI/bge-small-en-v1.5,all-minilm-l6-v2",
         "corpus": "wordnet-glosses", "view": "RAW", "heat": "standardized", "sort": "abs_mean", "rows": "label",
         "dims": "10-12, 0-3,11", "dim": "127", "metric": "variance", "bars": "sorted", "log": "true",
-        "threshold": "0.05",
+        "threshold": "0.05", "full": "yes",
     })
     assert notes == []
     assert state == UrlState(
         model="all-mpnet-base-v2", models=("all-MiniLM-L6-v2", "bge-small-en-v1.5"), corpus="wordnet-glosses",
         view="raw", heat="standardized", sort="abs_mean", rows="label", dims="0-3,10-12", dim=127,
-        metric="variance", bars="sorted", log=True, threshold=0.05,
+        metric="variance", bars="sorted", log=True, threshold=0.05, full=True,
     )
     assert parse_ok(to_params(state)) == (state, [])
 
