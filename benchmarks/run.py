@@ -116,8 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     json_dump(payload, out_dir / f"{stamp}{'-quick' if args.quick else ''}.json")
-    json_dump(payload, out_dir / "latest.json")
-    print(f"wrote {out_dir / 'latest.json'}", file=sys.stderr)
+    written = out_dir / f"{stamp}{'-quick' if args.quick else ''}.json"
+    if not args.only:  # a partial run must not replace the last complete record
+        written = out_dir / ("latest-quick.json" if args.quick else "latest.json")
+        json_dump(payload, written)
+    print(f"wrote {written}", file=sys.stderr)
     if args.update_readme and not args.quick:
         update_readme(format_table(figures, markdown=True), info, command, stamp)
     # Exit 0 even when a target is missed: the verdicts are the report. Errors are not.

@@ -19,9 +19,10 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    latest = json.loads((tmp_path / "latest.json").read_text())
+    assert not (tmp_path / "latest.json").exists()  # a quick run never replaces the full record
+    latest = json.loads((tmp_path / "latest-quick.json").read_text())
     assert latest["quick"] is True and latest["machine"]["cores"]
-    assert len(list(tmp_path.glob("*-quick.json"))) == 1
+    assert len(list(tmp_path.glob("2*-quick.json"))) == 1  # the timestamped record
     figures = latest["figures"]
     assert {f["target"] for f in figures} == {1, 2, 3, 4, 5, 6, 7}
     assert not [f for f in figures if f["verdict"] == "ERROR"], [f["details"] for f in figures if f["verdict"] == "ERROR"]
