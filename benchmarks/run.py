@@ -3,7 +3,7 @@
     python -m benchmarks              # full sizes (about 15-30 minutes on 2 shared cores)
     python -m benchmarks --quick      # small sizes, for the smoke test (well under a minute idle)
     python -m benchmarks --only 4 7   # some targets only
-    python -m benchmarks --update-readme   # also rewrite the table in benchmarks/README.md
+    python -m benchmarks --update-readme   # also rewrite the tables in benchmarks/README.md and README.md
 
 A benchmark that raises is reported as ERROR with its message; the others still run.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.common import ERROR, FAIL, RESULTS_DIR, Figure, json_dump, load_average, machine
 
-README = Path(__file__).resolve().parent / "README.md"
+READMES = (Path(__file__).resolve().parent / "README.md", Path(__file__).resolve().parent.parent / "README.md")
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -58,15 +58,15 @@ def machine_line(info: dict) -> str:
 
 
 def update_readme(text_table: str, info: dict, command: str, when: str) -> None:
-    if not README.is_file():
-        return
-    content = README.read_text(encoding="utf-8")
-    if TABLE_START not in content or TABLE_END not in content:
-        return
+    """Rewrite the results table between the markers of benchmarks/README.md and README.md."""
     block = (f"{TABLE_START}\nMeasured {when} with `{command}` on: {machine_line(info)}.\n\n{text_table}\n{TABLE_END}")
-    head, rest = content.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    README.write_text(head + block + tail, encoding="utf-8")
+    for readme in READMES:
+        content = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+        if TABLE_START not in content or TABLE_END not in content:
+            continue
+        head, rest = content.split(TABLE_START, 1)
+        _, tail = rest.split(TABLE_END, 1)
+        readme.write_text(head + block + tail, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test); verdicts are not meaningful")
     parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-7)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
-    parser.add_argument("--update-readme", action="store_true", help="rewrite the table in benchmarks/README.md")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite the tables in benchmarks/README.md and README.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
