@@ -63,7 +63,8 @@ def _add_corpus_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", default=None, help="text prepended to every input (default: the model's analysis prompt)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", default="torch",
-                        help="encoding backend: torch (exact) or onnx-int8 (faster, std within ~1e-3; see benchmarks/README.md)")
+                        help="encoding backend: torch (the reference), onnx (fp32: faster, same statistics to ~1e-8) or "
+                             "onnx-int8 (fastest, std within ~1e-3); see benchmarks/README.md")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 

@@ -142,6 +142,9 @@ def test_pipeline_offers_only_the_measured_backends(tiny_model_dir, tmp_path):
     assert not onnx_stats.from_cache  # its own cache entry: the key includes the backend
     assert onnx_stats.dead_dims == torch_stats.dead_dims == [3, 17]
     np.testing.assert_allclose(onnx_stats.normalized["std"], torch_stats.normalized["std"], atol=5e-3)
+    fp32_stats = pipeline.get_stats(model, corpus, store=store, options=pipeline.EncodeOptions(backend="onnx"))
+    assert not fp32_stats.from_cache and fp32_stats.dead_dims == [3, 17]
+    np.testing.assert_allclose(fp32_stats.normalized["std"], torch_stats.normalized["std"], rtol=1e-4, atol=1e-7)
 
 
 _CONTAINED = """
