@@ -26,8 +26,8 @@ m4.metric("Median std", f"{head['median_std']:.4g}")
 m5.metric("Smallest std / median", f"{head['min_std'] / head['median_std']:.2g}" if head["median_std"] else "n/a")
 
 # --- heatmap ---------------------------------------------------------------------------------------
-st.subheader("Every text, every dimension")
-c1, c2, c3, c4, c5 = st.columns([1.5, 1, 1, 1.2, 0.8])
+st.subheader("Texts × dimensions")
+c1, c2, c3, c4, c5 = st.columns([1.8, 0.9, 0.9, 1.1, 0.9], vertical_alignment="bottom")
 with c1:
     heat = common.bind(
         "heat", st.segmented_control, "Values", list(urlstate.HEAT_VIEWS), required=True,
