@@ -1086,16 +1086,21 @@ class _Table:
     lossy: bool
 
 
-def _read_table(data: bytes, filename: str, max_bytes: int) -> _Table:
-    import pandas as pd
-
-    name = _display_name(filename)
-    fmt = _format_of(name)
+def _checked_bytes(data: bytes, name: str, max_bytes: int) -> bytes:
     _check_max_bytes(max_bytes)
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("data must be bytes")
     data = bytes(data)
     _check_size(name, len(data), max_bytes)
+    return data
+
+
+def _read_table(data: bytes, filename: str, max_bytes: int) -> _Table:
+    import pandas as pd
+
+    name = _display_name(filename)
+    fmt = _format_of(name)
+    data = _checked_bytes(data, name, max_bytes)
     lossy = False
     if fmt == "parquet":
         frame = _parquet_frame(data, name, max_bytes)
@@ -1239,17 +1244,27 @@ def parse_corpus_bytes(data: bytes, filename: str, *, text_column: str | None = 
     _check_max_chars(max_chars)
     _check_max_texts(max_texts)
     name = _display_name(filename)
-    table = _read_table(data, filename, max_bytes)
-    text_col, label_col, lang_col = _columns_of(table, name, text_column, label_column,
-                                                language_column)
-    df = table.frame
-    rows = _clean_rows(df[text_col].tolist(),
-                       df[label_col].tolist() if label_col is not None else None,
-                       df[lang_col].tolist() if lang_col is not None else None,
-                       lossy=table.lossy)
+    if _format_of(name) == "txt" and (text_column, label_column, language_column) == (None, None, None):
+        # One text per line needs no table: the same rows as the table path, without pandas.
+        text, lossy = _decode(_checked_bytes(data, name, max_bytes), name)
+        lines = _split_lines(text)
+        if not lines:
+            raise CorpusError(f"{name} has no rows of data.")
+        fmt, text_col = "txt", "text"
+        rows = _clean_rows(lines, None, None, lossy=lossy)
+    else:
+        table = _read_table(data, filename, max_bytes)
+        text_col, label_col, lang_col = _columns_of(table, name, text_column, label_column,
+                                                    language_column)
+        df = table.frame
+        fmt = table.format
+        rows = _clean_rows(df[text_col].tolist(),
+                           df[label_col].tolist() if label_col is not None else None,
+                           df[lang_col].tolist() if lang_col is not None else None,
+                           lossy=table.lossy)
     if not rows.texts:
         where = (f"the column {_shorten(_printable(text_col), 60)!r} of {name}"
-                 if table.format != "txt" else name)
+                 if fmt != "txt" else name)
         raise CorpusError(f"No text left in {where} after dropping {rows.n_blank:,} blank "
                           f"{'row' if rows.n_blank == 1 else 'rows'}; check that the file "
                           "holds text.")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis import stats
 
@@ -232,3 +234,51 @@ def test_missing_cells_are_recognised_without_pandas():
             " 'pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[True, True, True, False, False, False, False] False"
+
+
+_TXT_SAMPLES = [
+    b"", b"\n", b"one\ntwo\n\ntwo\r\nthree\rfour", "caf\u00e9 \u2014 na\u00efve\n\u00fcber".encode("utf-8"),
+    "\ufeffwith a BOM\nsecond".encode("utf-8"), "utf sixteen\nline".encode("utf-16"), b"\xff\xfe\x00bad\x80bytes\n",
+    b"  padded  \n\t\n" + b"x" * 5000 + b"\n", b"1\n2\n3\n", b"=SUM(A1)\n+cmd\n", b"a\x00b\nc\n",
+]
+
+
+@pytest.mark.parametrize("data", _TXT_SAMPLES)
+def test_text_files_skip_pandas_and_give_the_table_paths_corpus(data):
+    """A .txt upload is read without pandas; the result is the one the table path gives."""
+    from analysis.corpora import CorpusError, parse_corpus_bytes
+
+    def parse(**kwargs):
+        try:
+            return parse_corpus_bytes(data, "notes.txt", max_chars=1000, **kwargs)
+        except CorpusError:
+            return CorpusError
+
+    fast = parse()
+    table = parse(text_column="text")  # naming the column takes the table path
+    assert fast == table
+
+
+def test_text_file_parsing_imports_no_pandas():
+    code = ("import sys; from analysis.corpora import parse_corpus_bytes; "
+            "c = parse_corpus_bytes(b'first\\nsecond\\n\\nsecond\\n', 'a.txt'); "
+            "print(list(c.texts), c.report.n_duplicates, 'pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['first', 'second'] 1 False"
+
+
+@given(st.lists(st.text(max_size=40), max_size=30), st.sampled_from(["\n", "\r\n", "\r"]),
+       st.sampled_from(["utf-8", "utf-16", "latin-1"]))
+@settings(max_examples=120, deadline=None, derandomize=True)
+def test_text_file_fast_path_matches_the_table_path_on_generated_files(lines, newline, encoding):
+    from analysis.corpora import CorpusError, parse_corpus_bytes
+
+    data = newline.join(lines).encode(encoding, errors="replace")
+
+    def parse(**kwargs):
+        try:
+            return parse_corpus_bytes(data, "generated.txt", **kwargs)
+        except CorpusError:
+            return CorpusError
+
+    assert parse() == parse(text_column="text")
