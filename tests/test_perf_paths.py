@@ -112,10 +112,13 @@ def test_mixed_dtypes_and_public_frames():
     np.testing.assert_allclose(frames["normalized"]["std"], ref["normalized"]["std"], rtol=1e-5, atol=1e-8)
 
 
+def _fresh_python_stdout(code: str) -> str:
+    """What ``code`` prints in a new interpreter (so that sys.modules shows only its own imports)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def test_importing_stats_does_not_import_pandas():
-    code = "import sys, analysis.stats; print('pandas' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert _fresh_python_stdout("import sys, analysis.stats; print('pandas' in sys.modules)") == "False"
 
 
 def test_warm_cli_request_imports_no_torch(tiny_model_dir, tmp_path):
@@ -232,8 +235,7 @@ def test_missing_cells_are_recognised_without_pandas():
     code = ("import sys, numpy as np; from analysis.corpora import _is_missing; "
             "print([_is_missing(v) for v in (None, float('nan'), np.float32('nan'), np.float64(1.0), 'nan', b'', 0)],"
             " 'pandas' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[True, True, True, False, False, False, False] False"
+    assert _fresh_python_stdout(code) == "[True, True, True, False, False, False, False] False"
 
 
 _TXT_SAMPLES = [
@@ -243,19 +245,24 @@ _TXT_SAMPLES = [
 ]
 
 
-@pytest.mark.parametrize("data", _TXT_SAMPLES)
-def test_text_files_skip_pandas_and_give_the_table_paths_corpus(data):
-    """A .txt upload is read without pandas; the result is the one the table path gives."""
+def _txt_fast_and_table_paths(data: bytes, filename: str, **kwargs):
+    """``parse_corpus_bytes`` of a .txt file as is (the line splitter) and with the text column named
+    (the table path); CorpusError stands for a refusal."""
     from analysis.corpora import CorpusError, parse_corpus_bytes
 
-    def parse(**kwargs):
+    def parse(**extra):
         try:
-            return parse_corpus_bytes(data, "notes.txt", max_chars=1000, **kwargs)
+            return parse_corpus_bytes(data, filename, **kwargs, **extra)
         except CorpusError:
             return CorpusError
 
-    fast = parse()
-    table = parse(text_column="text")  # naming the column takes the table path
+    return parse(), parse(text_column="text")
+
+
+@pytest.mark.parametrize("data", _TXT_SAMPLES)
+def test_text_files_skip_pandas_and_give_the_table_paths_corpus(data):
+    """A .txt upload is read without pandas; the result is the one the table path gives."""
+    fast, table = _txt_fast_and_table_paths(data, "notes.txt", max_chars=1000)
     assert fast == table
 
 
@@ -263,22 +270,12 @@ def test_text_file_parsing_imports_no_pandas():
     code = ("import sys; from analysis.corpora import parse_corpus_bytes; "
             "c = parse_corpus_bytes(b'first\\nsecond\\n\\nsecond\\n', 'a.txt'); "
             "print(list(c.texts), c.report.n_duplicates, 'pandas' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['first', 'second'] 1 False"
+    assert _fresh_python_stdout(code) == "['first', 'second'] 1 False"
 
 
 @given(st.lists(st.text(max_size=40), max_size=30), st.sampled_from(["\n", "\r\n", "\r"]),
        st.sampled_from(["utf-8", "utf-16", "latin-1"]))
 @settings(max_examples=120, deadline=None, derandomize=True)
 def test_text_file_fast_path_matches_the_table_path_on_generated_files(lines, newline, encoding):
-    from analysis.corpora import CorpusError, parse_corpus_bytes
-
-    data = newline.join(lines).encode(encoding, errors="replace")
-
-    def parse(**kwargs):
-        try:
-            return parse_corpus_bytes(data, "generated.txt", **kwargs)
-        except CorpusError:
-            return CorpusError
-
-    assert parse() == parse(text_column="text")
+    fast, table = _txt_fast_and_table_paths(newline.join(lines).encode(encoding, errors="replace"), "generated.txt")
+    assert fast == table
