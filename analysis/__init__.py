@@ -1,11 +1,22 @@
-"""DimScope's analysis library: models, corpora, cached embeddings and per-dimension statistics.
+"""DimScope's analysis library: look inside sentence-embedding models one dimension at a time.
 
-Pure Python, no Streamlit. Heavy dependencies (torch, sentence_transformers) load only when
-an embedding must actually be computed.
+Pure Python, no Streamlit. Heavy dependencies (torch, sentence_transformers, pandas) load only
+when they are needed, so ``import analysis`` is instant and a cached request never encodes.
 
->>> from analysis import get_stats, load_corpus            # doctest: +SKIP
->>> get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english")).dead_dims  # doctest: +SKIP
-[127, 223, 319]
+>>> import analysis
+>>> "stats" in dir(analysis) and "stats" in analysis.__all__
+True
+
+Three lines in a notebook (run for real in ``tests/test_docs.py`` through the README)::
+
+    result = analysis.stats("all-MiniLM-L6-v2", "chatterbot-english")
+    result.dead_dims                  # [127, 223, 319]
+    result.plot_std(); result.plot_heatmap()
+
+Subpackages, from the bottom up: :mod:`~analysis.models`, :mod:`~analysis.corpora`,
+:mod:`~analysis.encoding`, :mod:`~analysis.measures` (the dimension math), the cache and the
+cached :mod:`~analysis.pipeline`, :mod:`~analysis.reports`, :mod:`~analysis.figures` and
+:mod:`~analysis.cli`. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -13,18 +24,34 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+__version__ = "0.2.0"
+
 # Public names and the module each lives in; imported on first use to keep start-up cheap.
-_EXPORTS = {
+_EXPORTS: dict[str, str] = {
+    "stats": "analysis.api",
+    "get_stats": "analysis.pipeline",
+    "get_embeddings": "analysis.pipeline",
+    "EncodeOptions": "analysis.pipeline",
+    "StatsResult": "analysis.pipeline",
+    "EmbeddingResult": "analysis.pipeline",
     "resolve_model": "analysis.models",
     "list_models": "analysis.models",
+    "ResolvedModel": "analysis.models",
     "CATALOG": "analysis.models",
     "DEFAULT_MODEL": "analysis.models",
+    "Corpus": "analysis.corpora",
     "load_corpus": "analysis.corpora",
+    "corpus_from_texts": "analysis.corpora",
     "parse_corpus_bytes": "analysis.corpora",
     "DEFAULT_CORPUS": "analysis.corpora",
-    "get_embeddings": "analysis.pipeline",
-    "get_stats": "analysis.pipeline",
-    "EncodeOptions": "analysis.pipeline",
+    "geometry_report": "analysis.reports.geometry",
+    "selection_report": "analysis.reports.selection",
+    "diagnosis_report": "analysis.reports.diagnosis",
+    "multilingual_report": "analysis.reports.multilingual",
+    "GeometryReport": "analysis.reports.geometry",
+    "SelectionReport": "analysis.reports.selection",
+    "DiagnosisReport": "analysis.reports.diagnosis",
+    "MultilingualReport": "analysis.reports.multilingual",
     "DimScopeError": "analysis.errors",
 }
 
@@ -35,4 +62,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

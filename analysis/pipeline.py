@@ -24,15 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis import stats as stats_module
-from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus
-from analysis.embeddings import ProgressCallback, count_truncated, encode_raw, view_of
+from analysis.encoding import ProgressCallback, available_backends, count_truncated, encode_raw, view_of
 from analysis.errors import BudgetExceededError, OptionError
-from analysis.models import ResolvedModel, resolve_model
+from analysis.measures import stats as stats_module
+from analysis.models import ResolvedModel, as_resolved
+from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
 
-if TYPE_CHECKING:  # pandas costs ~0.5 s to import; a page served from the cache may not need it
+if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page may not need them
     import pandas as pd
+    import plotly.graph_objects as go
 
 # One view's statistics as plain numpy columns, keyed by ``stats.STAT_COLUMNS``.
 StatColumns = dict[str, np.ndarray]
@@ -58,8 +60,6 @@ class EncodeOptions:
     def validate(self) -> None:
         if not 1 <= int(self.batch_size) <= 1024:
             raise OptionError(f"batch size must be between 1 and 1024, got {self.batch_size}.")
-        from analysis.embeddings import available_backends
-
         backends = available_backends()
         if self.backend not in backends:
             raise OptionError(f"Unknown encoding backend '{self.backend}'; available here: {', '.join(backends)}.")
@@ -79,6 +79,16 @@ class EmbeddingResult:
 
     def view(self, name: str) -> np.ndarray:
         return view_of(self.raw, name)
+
+
+@dataclass(frozen=True)
+class EmbeddingSource:
+    """The (model, corpus, options, store) a result was computed from."""
+
+    model: ResolvedModel
+    corpus: Corpus
+    options: EncodeOptions
+    store: EmbeddingStore
 
 
 @dataclass
@@ -104,13 +114,13 @@ class StatsResult:
     constant_dims: list[int] = field(default_factory=list)
     n_truncated_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # Where the statistics came from, so that the embeddings can be read back for a heatmap.
+    source: EmbeddingSource | None = field(default=None, repr=False, compare=False)
     _frames: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def columns(self, name: str) -> StatColumns:
         """One view's statistics as numpy arrays (``dim``, ``mean``, ``std``, ...)."""
-        if name not in ("raw", "normalized"):
-            raise OptionError(f"Unknown view '{name}'; choose raw or normalized.")
-        return self.raw_columns if name == "raw" else self.normalized_columns
+        return self.raw_columns if check_choice(name, VIEWS, "view") == "raw" else self.normalized_columns
 
     def view(self, name: str) -> pd.DataFrame:
         """One view's statistics as a DataFrame with columns ``stats.STAT_COLUMNS``."""
@@ -126,6 +136,37 @@ class StatsResult:
     @property
     def normalized(self) -> pd.DataFrame:
         return self.view("normalized")
+
+    def plot_std(self, view: str = "normalized", *, sort: bool = False, log_y: bool = True) -> go.Figure:
+        """Each dimension's std in ``view`` (a plotly figure), dead dimensions marked.
+
+        The dashboard's Overview chart: log scale, with the dead rule's threshold drawn.
+        """
+        from analysis.figures.spread import std_bar_chart
+
+        median = float(np.median(self.columns(view)["std"])) if self.dimension else 0.0
+        threshold = stats_module.DEAD_RELATIVE_THRESHOLD
+        return std_bar_chart(
+            self.columns(view), dead_dims=self.dead_dims, sort=sort, log_y=log_y, view_name=view,
+            threshold=threshold * median, threshold_label=f"{threshold:.0%} of the median std",
+        )
+
+    def plot_heatmap(self, view: str = "normalized", *, every_text: bool = False) -> go.Figure:
+        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings."""
+        from analysis.figures.heatmap import HeatmapBudget, dimension_heatmap
+        from analysis.figures.tables import ViewMatrix
+
+        if self.source is None:
+            raise OptionError("These statistics were built by hand: no embeddings to draw a heatmap from.")
+        corpus = self.source.corpus
+        raw = get_embeddings(self.source.model, corpus, options=self.source.options, store=self.source.store).raw
+        normalized = self.normalized_columns
+        matrix = ViewMatrix(raw, check_choice(view, HEATMAP_VIEWS, "view"),
+                            mean=normalized["mean"], std=normalized["std"])
+        return dimension_heatmap(
+            matrix, texts=corpus.texts, labels=corpus.labels, view_name=view, dead_dims=self.dead_dims,
+            budget=HeatmapBudget.every_text() if every_text else HeatmapBudget(),
+        )
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -154,10 +195,6 @@ def _records(columns: StatColumns) -> list[dict[str, Any]]:
     ]
 
 
-def _as_resolved(model: str | ResolvedModel, allow_trust_remote_code: bool = False) -> ResolvedModel:
-    return model if isinstance(model, ResolvedModel) else resolve_model(model, allow_trust_remote_code=allow_trust_remote_code)
-
-
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
     """64-bit BLAKE2b of each text, as uint64: the identity used to reuse rows across corpora."""
     return np.array(
@@ -178,7 +215,7 @@ def cached_embeddings(
     model: str | ResolvedModel, corpus: Corpus, *, options: EncodeOptions | None = None, store: EmbeddingStore | None = None
 ) -> np.ndarray | None:
     """The raw matrix if it is cached, else None. Never loads the model."""
-    resolved = _as_resolved(model)
+    resolved = as_resolved(model)
     store = store or default_store()
     return store.get_array(embeddings_key(resolved, corpus, options or EncodeOptions()))
 
@@ -199,7 +236,7 @@ def get_embeddings(
     """
     options = options or EncodeOptions()
     options.validate()
-    resolved = _as_resolved(model)
+    resolved = as_resolved(model)
     store = store or default_store()
     key = embeddings_key(resolved, corpus, options)
     meta_key = build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
@@ -329,7 +366,7 @@ def get_stats(
     """
     options = options or EncodeOptions()
     options.validate()
-    resolved = _as_resolved(model)
+    resolved = as_resolved(model)
     store = store or default_store()
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
     warnings_before = store.warnings_total  # the store is shared: report only this request's warnings
@@ -367,6 +404,7 @@ def get_stats(
         constant_dims=constant,
         n_truncated_tokens=meta.get("n_truncated_tokens"),
         warnings=_request_warnings(store, warnings_before),
+        source=EmbeddingSource(resolved, corpus, options, store),
     )
 
 
@@ -404,8 +442,6 @@ def _cached_columns(store: EmbeddingStore, keys: dict[str, str]) -> dict[str, St
 
 def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, StatColumns] | None:
     """Statistics from cached embeddings, read a chunk at a time (bounded memory)."""
-    from analysis.cache import CorruptEntry
-
     stream = store.stream_array(key)
     if stream is None:
         return None

@@ -9,13 +9,24 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CACHE_DIR = PROJECT_ROOT / "cache"
+
+
+def _default_cache_dir() -> Path:
+    """``<checkout>/cache`` when running from the repository; a user cache folder when installed."""
+    if (PROJECT_ROOT / "app.py").is_file() and (PROJECT_ROOT / "analysis").is_dir():
+        return PROJECT_ROOT / "cache"
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "dimscope"
+
+
+DEFAULT_CACHE_DIR = _default_cache_dir()
 # Bump when the layout of anything stored in the cache changes; old entries are then ignored.
 CACHE_SCHEMA_VERSION = 1
 
 
 def cache_dir() -> Path:
-    """The on-disk cache folder: ``$DIMSCOPE_CACHE_DIR`` or ``<project>/cache``."""
+    """The on-disk cache folder: ``$DIMSCOPE_CACHE_DIR``, else ``<checkout>/cache`` (or, for an
+    installed package, ``$XDG_CACHE_HOME/dimscope``, by default ``~/.cache/dimscope``)."""
     configured = os.environ.get("DIMSCOPE_CACHE_DIR", "").strip()
     return Path(configured).expanduser() if configured else DEFAULT_CACHE_DIR
 

@@ -28,13 +28,14 @@ PAGES = ("pages/overview.py", "pages/explore.py", "pages/dimension.py", "pages/c
 
 
 def app_pages() -> list[str]:
-    """Every page app.py registers (``common.PAGE_*`` constants it uses), the default page first."""
+    """Every page app.py registers (``ui.PAGE_*`` constants it uses), the default page first."""
     import re
 
-    common = (ROOT / "pages" / "_common.py").read_text(encoding="utf-8")
+    navigation = (ROOT / "pages" / "dashboard" / "navigation.py").read_text(encoding="utf-8")
+    navigation += (ROOT / "pages" / "dashboard" / "sidebar.py").read_text(encoding="utf-8")
     app = (ROOT / "app.py").read_text(encoding="utf-8")
-    constants = dict(re.findall(r'^(PAGE_\w+)\s*=\s*"(pages/[^"]+\.py)"', common, re.M))
-    found = [constants[name] for name in re.findall(r"common\.(PAGE_\w+)", app) if name in constants]
+    constants = dict(re.findall(r'^(PAGE_\w+)\s*=\s*"(pages/[^"]+\.py)"', navigation, re.M))
+    found = [constants[name] for name in re.findall(r"ui\.(PAGE_\w+)", app) if name in constants]
     pages = list(dict.fromkeys(found)) or list(PAGES)
     return sorted(pages, key=lambda p: p != "pages/overview.py")
 PAYLOAD_LIMIT_MB = 5.0
@@ -132,9 +133,9 @@ def _warm_cache(cache: Path, n_big: int) -> str:
 
 
 def payloads(quick: bool) -> list[Figure]:
-    if not (ROOT / "app.py").is_file() or not (ROOT / "analysis" / "figures.py").is_file():
+    if not (ROOT / "app.py").is_file():
         return [Figure(5, "page payloads", None, "MB", f"<= {PAYLOAD_LIMIT_MB} MB per page", TODO,
-                       {"reason": "app.py or analysis/figures.py not there yet"})]
+                       {"reason": "app.py not there yet"})]
     n_big = 2_000 if quick else 100_000
     pages = app_pages()[:1] if quick else app_pages()
     with tempfile.TemporaryDirectory(prefix="dimscope-payload-") as tmp:

@@ -34,7 +34,8 @@ def _model(quick: bool, tmp: Path):
 
 
 def incremental(quick: bool, tmp: Path) -> list[Figure]:
-    from analysis import embeddings, pipeline
+    from analysis import encoding as embeddings
+    from analysis import pipeline
     from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
 
@@ -72,16 +73,18 @@ def incremental(quick: bool, tmp: Path) -> list[Figure]:
 
 
 def _dead(std: np.ndarray) -> list[int]:
-    from analysis.stats import dead_dimensions
+    from analysis.measures.stats import dead_dimensions
 
     return dead_dimensions(std)
 
 
 def onnx_speed(quick: bool, tmp: Path) -> list[Figure]:
-    from analysis import embeddings, onnx_backend
-    from analysis.stats import iter_row_chunks, stats_columns
+    from analysis import encoding as embeddings
+    from analysis.encoding import onnx_backend
+    from analysis.encoding.backends import onnxruntime_installed
+    from analysis.measures.stats import iter_row_chunks, stats_columns
 
-    if not onnx_backend.onnxruntime_installed():
+    if not onnxruntime_installed():
         return [Figure(7, "ONNX backend", None, "", ">= 1.3x to be offered", "skip", {"reason": "onnxruntime not installed"})]
     model = _model(quick, tmp)
     n = 64 if quick else 2000
@@ -138,7 +141,7 @@ def onnx_speed(quick: bool, tmp: Path) -> list[Figure]:
 
 
 def run(quick: bool = False) -> list[Figure]:
-    from analysis import embeddings
+    from analysis import encoding as embeddings
 
     embeddings.prefer_passive_openmp()  # what the CLI and the app get: set before torch loads
     saved = os.environ.get("DIMSCOPE_MODELS_DIR")

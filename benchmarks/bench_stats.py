@@ -39,7 +39,7 @@ def embedding_like(n: int, d: int, seed: int = 0) -> np.ndarray:
 
 
 def _in_memory(n: int, d: int) -> list[Figure]:
-    from analysis import stats
+    from analysis.measures import stats
 
     matrix = embedding_like(n, d)
     chunk_rows = 8192  # what the pipeline passes
@@ -77,7 +77,7 @@ def _in_memory(n: int, d: int) -> list[Figure]:
 _STREAM_CHILD = r"""
 import json, sys, time
 from analysis.cache import EmbeddingStore
-from analysis import stats
+from analysis.measures import stats
 
 def status_mb(field):
     # VmHWM is this process's own high-water mark; ru_maxrss would include the parent's RSS at fork.

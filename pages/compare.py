@@ -3,20 +3,21 @@
 import pandas as pd
 import streamlit as st
 
-from analysis import figures, tables, urlstate
+from analysis.figures import comparison, tables
 from analysis.errors import DimScopeError
 from analysis.models import CATALOG
-from pages import _common as common
+from pages import dashboard as ui
+from pages.dashboard import urlstate
 
-ctx = common.context()
+ctx = ui.context()
 st.title("Compare models")
 st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
 
 # Inputs: the models available here by default; () in the URL means exactly that.
-available = common.available_models()
+available = ui.available_models()
 options = [info.short_name for info in CATALOG]
-options += [m for m in common.state().models if m not in options]
-common.bind(
+options += [m for m in ui.state().models if m not in options]
+ui.bind(
     "models", st.multiselect, "Models", options, max_selections=urlstate.MAX_MODELS,
     to_widget=lambda v: list(v) if v else list(available),
     from_widget=lambda v: () if list(v) in ([], list(available)) else tuple(v),
@@ -37,18 +38,18 @@ pending = []
 for name in models:
     trust = ctx.trust_remote_code and name == ctx.model
     try:
-        why = None if name == ctx.model else common.pending_reason(name, ctx.corpus, trust=trust)
+        why = None if name == ctx.model else ui.pending_reason(name, ctx.corpus, trust=trust)
         if why:
             pending.append((name, why))
             continue
-        results[name] = common.load_stats(name, ctx.corpus, trust=trust)
+        results[name] = ui.load_stats(name, ctx.corpus, trust=trust)
     except DimScopeError as exc:
         failures.append({"model": name, "reason": str(exc)})
 
 for name, why in pending:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
     box.markdown(f"**{name}** has not been run on {ctx.corpus.name} yet: {why}.")
-    box.button(f"Compute {name}", key=f"compute_{name}", on_click=common.approve, args=(name, ctx.corpus),
+    box.button(f"Compute {name}", key=f"compute_{name}", on_click=ui.approve, args=(name, ctx.corpus),
                icon=":material/play_arrow:")
 if failures:
     st.warning(f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts.")
@@ -73,7 +74,7 @@ normalized = {name: r.normalized for name, r in results.items()}
 dead = {name: r.dead_dims for name, r in results.items()}
 
 st.subheader("Sorted std, raw and normalized")
-common.plot(figures.raw_vs_normalized(raw, normalized, dead=dead), key="compare_curves")
+ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead), key="compare_curves")
 st.caption("Each curve is one model's per-dimension std, largest first; the x axis is the rank divided by "
            "the dimension count, so models of different sizes line up. Dead dimensions are the vermillion marks at the "
            "tail; on the log axis they are drawn at the floor because their std is many orders of magnitude lower.")
@@ -81,9 +82,9 @@ st.caption("Each curve is one model's per-dimension std, largest first; the x ax
 st.subheader("Distribution of per-dimension std")
 b1, b2 = st.columns(2)
 with b1:
-    common.plot(figures.std_distribution_by_model(raw, view_name="raw", dead=dead), key="compare_box_raw")
+    ui.plot(comparison.std_distribution_by_model(raw, view_name="raw", dead=dead), key="compare_box_raw")
 with b2:
-    common.plot(figures.std_distribution_by_model(normalized, view_name="normalized", dead=dead),
+    ui.plot(comparison.std_distribution_by_model(normalized, view_name="normalized", dead=dead),
                 key="compare_box_norm")
 
 st.subheader("Dead dimensions")

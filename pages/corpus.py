@@ -5,7 +5,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from analysis import figures
+from analysis.figures.corpus import label_counts_chart
 from analysis.corpora import (
     SUPPORTED_EXTENSIONS,
     builtin_corpora,
@@ -14,10 +14,10 @@ from analysis.corpora import (
     preview_corpus_bytes,
 )
 from analysis.errors import DimScopeError
-from analysis.urlstate import UPLOAD_PREFIX
-from pages import _common as common
+from pages import dashboard as ui
+from pages.dashboard.urlstate import UPLOAD_PREFIX
 
-ctx = common.context()
+ctx = ui.context()
 st.title("Corpus")
 st.markdown(f"Every page analyses the corpus chosen in the sidebar, now `{ctx.corpus.name.replace('`', '')}` "
             f"({len(ctx.corpus):,} texts).")
@@ -27,12 +27,12 @@ NONE = "(none)"
 
 
 def _use(name: str) -> None:
-    common.set_widget("corpus", name)
+    ui.set_widget("corpus", name)
 
 
 def _limits() -> dict:
     """Upload limits of the deployment (public demo: 10 MB, 5,000 texts, texts cut at 2,000 characters)."""
-    rules = common.policy()
+    rules = ui.deployment_policy()
     limits = {"max_bytes": rules.max_upload_bytes, "max_chars": rules.max_chars}
     if rules.max_texts is not None:
         limits["max_texts"] = rules.max_texts
@@ -49,7 +49,7 @@ def _on_upload() -> None:
         corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
     except DimScopeError:
         return  # the page body shows the reason with the preview
-    common.uploads()[corpus.name] = corpus
+    ui.uploads()[corpus.name] = corpus
     _use(UPLOAD_PREFIX + corpus.name)
 
 
@@ -65,7 +65,7 @@ def _describe(corpus, where: str) -> None:
     left, right = st.columns([1, 1])
     with left:
         if labels:
-            common.plot(figures.label_counts_chart(labels, title=f"Texts per label in {corpus.name}"),
+            ui.plot(label_counts_chart(labels, title=f"Texts per label in {corpus.name}"),
                         key=f"labels_{where}")
         else:
             st.info("No labels: pages that group by label will say so.")
@@ -85,7 +85,7 @@ upload = st.file_uploader("Corpus file", type=[ext.lstrip(".") for ext in SUPPOR
 if upload is not None:
     data = upload.getvalue()
     try:
-        preview = preview_corpus_bytes(data, upload.name, max_bytes=common.policy().max_upload_bytes)
+        preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
     except DimScopeError as exc:
         st.error(str(exc))
         preview = None
@@ -119,21 +119,21 @@ if upload is not None:
             if lang_col == NONE and corpus.languages is not None:
                 corpus = dataclasses.replace(corpus, languages=None)
             name = corpus.name
-            stored = common.uploads().get(name)
+            stored = ui.uploads().get(name)
             if (stored is None or stored.content_hash != corpus.content_hash or stored.labels != corpus.labels
                     or stored.languages != corpus.languages):
-                common.uploads()[name] = corpus
+                ui.uploads()[name] = corpus
             if ctx.state.corpus != UPLOAD_PREFIX + name:
                 st.button("Use this corpus", on_click=_use, args=(UPLOAD_PREFIX + name,), type="primary",
                           icon=":material/check:", key="use_upload", help=f"Analyse {name} on every page")
             else:
                 st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
             _describe(corpus, "upload")
-if common.uploads():
+if ui.uploads():
     st.markdown("**Uploaded in this session** (selectable in the sidebar on every page)")
     st.dataframe(
         pd.DataFrame([{"name": n, "texts": len(c), "labels": len(set(c.labels)) if c.labels else 0}
-                      for n, c in common.uploads().items()]),
+                      for n, c in ui.uploads().items()]),
         hide_index=True,
     )
 

@@ -2,19 +2,20 @@
 
 import streamlit as st
 
-from analysis import figures_geometry as figs
+from analysis.figures import geometry as figs
+from analysis.figures import report_tables
 from analysis.errors import DimScopeError
-from analysis.reports import diagnosis_report
-from pages import _common as common
+from analysis.reports.diagnosis import diagnosis_report
+from pages import dashboard as ui
 
-ctx = common.context()
+ctx = ui.context()
 st.title("Why dimensions die")
 st.caption("A scan of the model's weights, without reading any text: which output dimensions does the final "
            "layer force to a constant, and with which values?")
 
 # Guard: the model must be loadable (the scan reads its weight files).
 try:
-    resolved = common.resolve(ctx.model, trust=ctx.trust_remote_code)
+    resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     report = diagnosis_report(resolved)
 except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")
@@ -23,16 +24,16 @@ except DimScopeError as exc:
 # The corpus side, only when it is cheap (cached or small): the scan itself never needs it.
 corpus_dead = None
 try:
-    pending = common.pending_reason(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
+    pending = ui.pending_reason(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
     if pending is None:
-        stats = common.load_stats(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
+        stats = ui.load_stats(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
         corpus_dead = sorted(set(stats.dead_dims) | set(stats.constant_dims))
 except DimScopeError as exc:
     pending = None
     st.warning(f"The corpus comparison is not available: {exc}", icon=":material/warning:")
 
-if not report["understood"]:
-    st.warning(f"**Architecture not understood.** {report['message']}", icon=":material/help:")
+if not report.understood:
+    st.warning(f"**Architecture not understood.** {report.message}", icon=":material/help:")
     st.markdown("The scan only reads architectures whose final layer it knows (BERT, RoBERTa, XLM-R, MPNet, "
                 "ELECTRA, DistilBERT and the usual sentence-transformers pooling/Dense modules); it never guesses. "
                 "The corpus-based detection on **Explore a model** still works for this model.")
@@ -40,39 +41,40 @@ if not report["understood"]:
         st.caption(f"Dead or constant on {ctx.corpus.name}: {', '.join(map(str, corpus_dead)) or 'none'}.")
     st.stop()
 
-flagged = report["dead_dims_from_weights"]
+flagged = report.dead_dims_from_weights
 m1, m2, m3 = st.columns(3)
-m1.metric("Architecture", report["architecture"] or report["model_type"] or "?")
-m2.metric("Output dimensions", f"{len(report['weight_abs']):,}")
+m1.metric("Architecture", report.architecture or report.model_type or "?")
+m2.metric("Output dimensions", f"{len(report.weight_abs):,}")
 m3.metric("Forced constant", len(flagged), help=", ".join(map(str, flagged)) or "none")
-st.markdown(f"Layer responsible: `{report['final_layer'] or 'none'}`")
-(st.success if flagged else st.info)(report["message"], icon=":material/biotech:")
+st.markdown(f"Layer responsible: `{report.final_layer or 'none'}`")
+(st.success if flagged else st.info)(report.message, icon=":material/biotech:")
 
-common.plot(
-    figs.weight_scan_chart(report["weight_abs"], report["bias_abs"], flagged=flagged, layer=report["final_layer"],
-                           relative_threshold=report["threshold"]),
+ui.plot(
+    figs.weight_scan_chart(report.weight_abs, report.bias_abs, flagged=flagged, layer=report.final_layer,
+                           relative_threshold=report.threshold),
     key="diagnosis_weights",
 )
 st.caption(f"Each dimension's |weight| (gamma) and |bias| (beta) in the final layer. A dimension is flagged when "
-           f"|gamma| is below {report['threshold']:g} × the median |gamma| (dotted line): the LayerNorm then outputs "
+           f"|gamma| is below {report.threshold:g} × the median |gamma| (dotted line): the LayerNorm then outputs "
            "beta for every token of every input, so pooling cannot make it vary.")
 
 st.subheader("Evidence, and agreement with the corpus")
-table = figs.evidence_table(report, corpus_dead)
+table = report_tables.evidence_table(report, corpus_dead)
 if corpus_dead is not None:
-    comparison = diagnosis_report(resolved, corpus_dead)["corpus_comparison"]
+    comparison = diagnosis_report(resolved, corpus_dead).corpus_comparison
+    assert comparison is not None  # asked for with the corpus's dead dims
     a1, a2, a3 = st.columns(3)
-    a1.metric("Both", len(comparison["both"]), help=", ".join(map(str, comparison["both"])) or "none")
-    a2.metric("Weights only", len(comparison["weights_only"]),
-              help=", ".join(map(str, comparison["weights_only"])) or "none")
-    a3.metric("Corpus only", len(comparison["corpus_only"]),
-              help=", ".join(map(str, comparison["corpus_only"])) or "none")
-    (st.success if comparison["agree"] else st.info)(comparison["explanation"], icon=":material/compare_arrows:")
+    a1.metric("Both", len(comparison.both), help=", ".join(map(str, comparison.both)) or "none")
+    a2.metric("Weights only", len(comparison.weights_only),
+              help=", ".join(map(str, comparison.weights_only)) or "none")
+    a3.metric("Corpus only", len(comparison.corpus_only),
+              help=", ".join(map(str, comparison.corpus_only)) or "none")
+    (st.success if comparison.agree else st.info)(comparison.explanation, icon=":material/compare_arrows:")
     st.caption(f"Corpus side: dimensions that are dead or constant on {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
 else:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
     box.markdown(f"The corpus comparison needs {ctx.model} run on {ctx.corpus.name}: {pending}.")
-    box.button("Compute", key="diagnosis_compute", on_click=common.approve,
+    box.button("Compute", key="diagnosis_compute", on_click=ui.approve,
                args=(ctx.model, ctx.corpus, ctx.trust_remote_code), icon=":material/play_arrow:")
 
 if table.empty:

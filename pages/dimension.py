@@ -4,22 +4,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis import figures, stats, tables
-from pages import _common as common
+from analysis.figures import spread, tables
+from analysis.measures import stats
+from pages import dashboard as ui
 
-ctx = common.context()
+ctx = ui.context()
 st.title("Dimension detail")
 
 # Guard and compute.
-result = common.stats_or_stop(ctx)
-embeddings = common.embeddings_or_stop(ctx)
+result = ui.stats_or_stop(ctx)
+embeddings = ui.embeddings_or_stop(ctx)
 corpus = ctx.corpus
 frame = result.view(ctx.view)
 dead = result.dead_dims
 n_dims = result.dimension
-if common.state().dim >= n_dims:
-    st.info(f"Dimension {common.state().dim} does not exist in this {n_dims}-dimensional model; showing dimension 0.")
-    common.set_widget("dim", 0)
+if ui.state().dim >= n_dims:
+    st.info(f"Dimension {ui.state().dim} does not exist in this {n_dims}-dimensional model; showing dimension 0.")
+    ui.set_widget("dim", 0)
 
 
 def _pick_from_chart() -> None:
@@ -29,19 +30,19 @@ def _pick_from_chart() -> None:
     if points:
         dim = points[0].get("x")  # the chart's x axis is the dimension index
         if isinstance(dim, (int, float)) and float(dim).is_integer() and 0 <= int(dim) < n_dims:
-            common.set_widget("dim", int(dim))
+            ui.set_widget("dim", int(dim))
 
 
 # Inputs.
 c1, c2 = st.columns([1, 3])
 with c1:
-    dim = int(common.bind("dim", st.number_input, "Dimension", min_value=0, max_value=n_dims - 1, step=1))
+    dim = int(ui.bind("dim", st.number_input, "Dimension", min_value=0, max_value=n_dims - 1, step=1))
 with c2:
     if dead:
         st.markdown("Dead dimensions of this model: jump to one")
         jumps = st.container(horizontal=True)
         for d in dead[:12]:
-            jumps.button(str(d), key=f"jump_{d}", on_click=common.set_widget, args=("dim", d), icon=":material/block:")
+            jumps.button(str(d), key=f"jump_{d}", on_click=ui.set_widget, args=("dim", d), icon=":material/block:")
     else:
         st.caption("This model has no dead dimension on this corpus. "
                    "Click any point in the chart below to pick a dimension.")
@@ -63,10 +64,10 @@ m[4].metric("Near-zero share", f"{row['near_zero_share']:.0%}",
 
 g1, g2 = st.columns(2)
 with g1:
-    common.plot(figures.dimension_distribution(values, dim=dim, view_name=ctx.view, dead=is_dead), key="dimension_hist")
+    ui.plot(spread.dimension_distribution(values, dim=dim, view_name=ctx.view, dead=is_dead), key="dimension_hist")
 with g2:
-    common.plot(
-        figures.dimension_vs_others(frame, dim, dead_dims=dead, view_name=ctx.view),
+    ui.plot(
+        spread.dimension_vs_others(frame, dim, dead_dims=dead, view_name=ctx.view),
         key="dimension_pick", on_select=_pick_from_chart, selection_mode="points",
     )
     st.caption("Click a point to inspect that dimension.")
@@ -93,4 +94,4 @@ st.subheader("Mean per label")
 if corpus.labels is None:
     st.info("This corpus has no labels. Built-in corpora carry topic labels; an upload can map a label column.")
 else:
-    common.plot(figures.per_label_means(values, corpus.labels, dim=dim, view_name=ctx.view), key="dimension_labels")
+    ui.plot(spread.per_label_means(values, corpus.labels, dim=dim, view_name=ctx.view), key="dimension_labels")

@@ -3,15 +3,19 @@
 import numpy as np
 import streamlit as st
 
-from analysis import figures, stats, tables, urlstate
-from pages import _common as common
+from analysis import options
+from analysis.figures import heatmap, tables
+from analysis.figures.spread import std_bar_chart
+from analysis.measures import stats
+from pages import dashboard as ui
+from pages.dashboard import urlstate
 
-ctx = common.context()
+ctx = ui.context()
 st.title("Explore a model")
 
 # Guard and compute: statistics first (cheap when cached), then the embeddings for the heatmap.
-result = common.stats_or_stop(ctx)
-embeddings = common.embeddings_or_stop(ctx)
+result = ui.stats_or_stop(ctx)
+embeddings = ui.embeddings_or_stop(ctx)
 corpus = ctx.corpus
 frame = result.view(ctx.view)
 dead = result.dead_dims
@@ -29,19 +33,19 @@ m5.metric("Smallest std / median", f"{head['min_std'] / head['median_std']:.2g}"
 st.subheader("Texts × dimensions")
 c1, c2, c3, c4, c5 = st.columns([1.8, 0.9, 0.9, 1.1, 0.9], vertical_alignment="bottom")
 with c1:
-    heat = common.bind(
-        "heat", st.segmented_control, "Values", list(urlstate.HEAT_VIEWS), required=True,
+    heat = ui.bind(
+        "heat", st.segmented_control, "Values", list(options.HEATMAP_VIEWS), required=True,
         help="Standardized: each dimension z-scored over the corpus (normalized view); dead dimensions "
         "keep a floor on their std so their noise is not blown up.",
     )
 with c2:
-    sort = common.bind(
-        "sort", st.selectbox, "Order dimensions by", list(urlstate.DIM_SORTS),
+    sort = ui.bind(
+        "sort", st.selectbox, "Order dimensions by", list(options.DIM_ORDERS),
         format_func={"index": "index", "std": "std (largest first)", "abs_mean": "mean |x| (largest first)"}.get,
     )
 with c3:
-    rows_how = common.bind(
-        "rows", st.selectbox, "Order texts by", list(urlstate.ROW_ORDERS),
+    rows_how = ui.bind(
+        "rows", st.selectbox, "Order texts by", list(options.ROW_ORDERS),
         format_func={"corpus": "corpus order", "label": "label"}.get,
         disabled=corpus.labels is None, help=None if corpus.labels is not None else "This corpus has no labels.",
     )
@@ -52,16 +56,16 @@ with c4:
     typed = st.text_input("Dimensions", key=key, placeholder=f"all (0-{result.dimension - 1}); e.g. 0-63,127")
     try:
         wanted = urlstate.parse_dims(typed.strip()) if typed.strip() else None
-        common.update(dims=urlstate.dims_to_spec(wanted) if wanted else "")
+        ui.update(dims=urlstate.dims_to_spec(wanted) if wanted else "")
     except ValueError as exc:
         st.error(f"{exc}.")
-        wanted = urlstate.parse_dims(common.state().dims) if common.state().dims else None
+        wanted = urlstate.parse_dims(ui.state().dims) if ui.state().dims else None
 
 with c5:
-    every_text = common.bind(
+    every_text = ui.bind(
         "full", st.toggle, "Every text",
-        help=f"Draw up to {figures.FULL_MAX_ROWS:,} texts instead of about one per pixel row "
-        f"({figures.DEFAULT_MAX_ROWS:,}); slower to draw in the browser.",
+        help=f"Draw up to {heatmap.FULL_MAX_ROWS:,} texts instead of about one per pixel row "
+        f"({heatmap.DEFAULT_MAX_ROWS:,}); slower to draw in the browser.",
     )
 
 dims_shown = None
@@ -79,13 +83,13 @@ normalized = result.normalized
 matrix = tables.ViewMatrix(
     embeddings.raw, heat, mean=normalized["mean"].to_numpy(), std=normalized["std"].to_numpy(),
 )
-common.plot(
-    figures.dimension_heatmap(
+ui.plot(
+    heatmap.dimension_heatmap(
         matrix, texts=corpus.texts, labels=corpus.labels, view_name=heat, dead_dims=dead,
         dims=tables.dimension_order(stats_for_order, sort, dims_shown),
         row_order=tables.row_order(len(corpus), corpus.labels, rows_how if corpus.labels is not None else "corpus"),
         dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
-        max_rows=figures.FULL_MAX_ROWS if every_text else figures.DEFAULT_MAX_ROWS,
+        budget=heatmap.HeatmapBudget.every_text() if every_text else heatmap.HeatmapBudget(),
     ),
     key="explore_heatmap",
 )
@@ -94,14 +98,14 @@ common.plot(
 st.subheader("How much each dimension varies")
 b1, b2, b3, b4 = st.columns(4)
 with b1:
-    metric = common.bind("metric", st.radio, "Measure", list(urlstate.METRICS), horizontal=True)
+    metric = ui.bind("metric", st.radio, "Measure", list(options.SPREAD_METRICS), horizontal=True)
 with b2:
-    bars = common.bind("bars", st.radio, "Order", list(urlstate.BAR_ORDERS), horizontal=True,
+    bars = ui.bind("bars", st.radio, "Order", list(urlstate.BAR_ORDERS), horizontal=True,
                        format_func={"index": "by index", "sorted": "sorted"}.get)
 with b3:
-    log_y = common.bind("log", st.toggle, "Log scale")
+    log_y = ui.bind("log", st.toggle, "Log scale")
 with b4:
-    threshold = common.bind(
+    threshold = ui.bind(
         "threshold", st.number_input, "Threshold (× median)", min_value=urlstate.THRESHOLD_RANGE[0],
         max_value=urlstate.THRESHOLD_RANGE[1], step=0.01, format="%.4g",
         help="Draws a line at this multiple of the median and colours the dimensions below it. "
@@ -109,8 +113,8 @@ with b4:
     )
 values = frame[metric].to_numpy(dtype=np.float64)
 line = float(threshold) * float(np.nanmedian(values))
-common.plot(
-    figures.std_bar_chart(
+ui.plot(
+    std_bar_chart(
         frame, dead_dims=dead, sort=bars == "sorted", log_y=log_y, threshold=line, metric=metric,
         view_name=ctx.view, threshold_label=f"{threshold:g} × median {metric}",
     ),

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from analysis import figures_geometry as figs
+from analysis.figures import geometry as figs
 from analysis.corpora import Corpus
 from analysis.errors import DimScopeError
-from analysis.multilingual import multilingual_report
-from pages import _common as common
+from analysis.reports.multilingual import multilingual_report
+from pages import dashboard as ui
 
 MAX_PER_LANGUAGE = 300
 MULTILINGUAL = "chatterbot-multilingual"
@@ -38,7 +38,7 @@ def sample_per_language(corpus: Corpus, cap: int) -> Corpus:
                   languages=pick(corpus.languages), groups=pick(corpus.groups), source=corpus.source)
 
 
-ctx = common.context()
+ctx = ui.context()
 st.title("Languages")
 st.caption("For a corpus with a language column: how each language spreads over the dimensions, and how close a "
            "sentence lands to its translation.")
@@ -47,8 +47,8 @@ st.caption("For a corpus with a language column: how each language spreads over 
 if ctx.corpus.languages is None:
     st.info(f"**{ctx.corpus.name}** has no language column. Use the built-in multilingual corpus (28 languages, "
             "with line-for-line translations), or upload a file with a language column.", icon=":material/translate:")
-    if MULTILINGUAL in common.builtin_names():
-        st.button("Use ChatterBot multilingual", key="languages_use", on_click=common.set_widget,
+    if MULTILINGUAL in ui.builtin_names():
+        st.button("Use ChatterBot multilingual", key="languages_use", on_click=ui.set_widget,
                   args=("corpus", MULTILINGUAL), icon=":material/swap_horiz:")
     st.stop()
 
@@ -58,15 +58,15 @@ if corpus is not ctx.corpus:
                f"{len(corpus):,} of {len(ctx.corpus):,} texts.")
 
 try:
-    why = common.pending_reason(ctx.model, corpus, trust=ctx.trust_remote_code)
+    why = ui.pending_reason(ctx.model, corpus, trust=ctx.trust_remote_code)
     if why:
         box = st.container(border=True, horizontal=True, vertical_alignment="center")
         box.markdown(f"**{ctx.model}** has not been run on this sample yet: {why}.")
-        box.button("Compute", key="languages_compute", on_click=common.approve,
+        box.button("Compute", key="languages_compute", on_click=ui.approve,
                    args=(ctx.model, corpus, ctx.trust_remote_code), icon=":material/play_arrow:")
         st.stop()
-    resolved = common.resolve(ctx.model, trust=ctx.trust_remote_code)
-    progress = common.Progress(f"{resolved.name} on {corpus.name}")
+    resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
+    progress = ui.Progress(f"{resolved.name} on {corpus.name}")
     try:
         report = multilingual_report(resolved, corpus, progress=progress)
     finally:
@@ -75,24 +75,24 @@ except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
 
-languages = report["languages"]
-parallel = report["parallel"]
+languages = report.languages
+parallel = report.parallel
 m1, m2, m3 = st.columns(3)
 m1.metric("Languages", len(languages))
-m2.metric("Parallel pairs", f"{parallel['n_pairs']:,}" if parallel else "0")
-m3.metric("Mean cosine with the translation", f"{parallel['mean_cosine']:.3f}" if parallel else "n/a")
+m2.metric("Parallel pairs", f"{parallel.n_pairs:,}" if parallel else "0")
+m3.metric("Mean cosine with the translation", f"{parallel.mean_cosine:.3f}" if parallel else "n/a")
 
-common.plot(figs.language_std_chart(languages), key="languages_std")
-everywhere = sorted(set.intersection(*(set(row["dead_dims"]) for row in languages))) if languages else []
-extra = {row["language"]: sorted(set(row["dead_dims"]) - set(everywhere)) for row in languages}
+ui.plot(figs.language_std_chart(languages), key="languages_std")
+everywhere = sorted(set.intersection(*(set(row.dead_dims) for row in languages))) if languages else []
+extra = {row.language: sorted(set(row.dead_dims) - set(everywhere)) for row in languages}
 st.caption("Median over dimensions of each dimension's std within one language. Dead in every language: "
            + (", ".join(map(str, everywhere)) or "none") + "."
            + "".join(f" Also dead in {k}: {', '.join(map(str, v))}." for k, v in extra.items() if v))
 
 if parallel:
-    common.plot(figs.language_parallel_chart(parallel), key="languages_parallel")
+    ui.plot(figs.language_parallel_chart(parallel), key="languages_parallel")
     st.caption(f"Rows that share a group id are translations of one utterance; each is compared with its "
-               f"{parallel['pivot']} version. A multilingual model puts translations close (cosine near 1); an "
+               f"{parallel.pivot} version. A multilingual model puts translations close (cosine near 1); an "
                "English-only model does not.")
 else:
     st.info("No parallel sentences in this corpus (no shared group ids), so no translation cosines.")

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from analysis import figures, stats
-from pages import _common as common
+from analysis.measures import stats
+from pages import dashboard as ui
 
-ctx = common.context()
+ctx = ui.context()
 st.title("DimScope")
 st.markdown(
     "DimScope looks inside a sentence-embedding model **one dimension at a time**: it embeds a corpus "
@@ -19,7 +19,7 @@ st.markdown(
 )
 
 # Guard and compute.
-result = common.stats_or_stop(ctx)
+result = ui.stats_or_stop(ctx)
 columns = result.columns(ctx.view)  # numpy columns: this page never needs pandas
 head = stats.headline(columns, result.dead_dims)
 dead = result.dead_dims
@@ -29,39 +29,31 @@ st.subheader(f"{result.model_name} on {result.corpus_name}")
 c1, c2, c3, c4 = st.columns(4)
 with c1:
     st.metric("Dimensions", f"{head['dimension']:,}", border=True)
-    st.page_link(common.PAGE_EXPLORE, label="See every dimension", icon=":material/grid_on:",
-                 query_params=common.link_params())
+    st.page_link(ui.PAGE_EXPLORE, label="See every dimension", icon=":material/grid_on:",
+                 query_params=ui.link_params())
 with c2:
     st.metric("Dead dimensions", f"{len(dead)}", border=True,
               help="Dead: std below 1% of the median std (normalized view).")
     if dead:
-        st.page_link(common.PAGE_DIMENSION, label=f"Inspect dimension {dead[0]}", icon=":material/query_stats:",
-                     query_params=common.link_params(dim=dead[0]))
+        st.page_link(ui.PAGE_DIMENSION, label=f"Inspect dimension {dead[0]}", icon=":material/query_stats:",
+                     query_params=ui.link_params(dim=dead[0]))
     else:
-        st.page_link(common.PAGE_COMPARE, label="Compare with other models", icon=":material/compare_arrows:",
-                     query_params=common.link_params())
+        st.page_link(ui.PAGE_COMPARE, label="Compare with other models", icon=":material/compare_arrows:",
+                     query_params=ui.link_params())
 with c3:
     st.metric(f"Median std ({ctx.view})", f"{head['median_std']:.4g}", border=True)
-    st.page_link(common.PAGE_EXPLORE, label="Std of each dimension", icon=":material/bar_chart:",
-                 query_params=common.link_params(bars="sorted", log=True))
+    st.page_link(ui.PAGE_EXPLORE, label="Std of each dimension", icon=":material/bar_chart:",
+                 query_params=ui.link_params(bars="sorted", log=True))
 with c4:
     st.metric("Texts", f"{result.n_texts:,}", border=True)
-    st.page_link(common.PAGE_CORPUS, label="About the corpus", icon=":material/table_rows:",
-                 query_params=common.link_params())
+    st.page_link(ui.PAGE_CORPUS, label="About the corpus", icon=":material/table_rows:",
+                 query_params=ui.link_params())
 
 if dead:
     st.markdown("Dead here: " + ", ".join(f"**{d}**" for d in dead) + ". They sit far below every other dimension:")
 else:
     st.markdown("No dead dimension in this model on this corpus.")
-median = head["median_std"]
-common.plot(
-    figures.std_bar_chart(
-        columns, dead_dims=dead, sort=False, log_y=True, view_name=ctx.view,
-        threshold=stats.DEAD_RELATIVE_THRESHOLD * median,
-        threshold_label=f"{stats.DEAD_RELATIVE_THRESHOLD:.0%} of the median std",
-    ),
-    key="overview_std",
-)
+ui.plot(result.plot_std(ctx.view), key="overview_std")
 st.caption(
     "Log scale: each bar is one dimension's standard deviation over the corpus. "
     "Pick another model or corpus in the sidebar; every choice is kept in the page's URL, so a link reproduces it."

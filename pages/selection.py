@@ -2,17 +2,17 @@
 
 import json
 
-import pandas as pd
 import streamlit as st
 
-from analysis import figures_geometry as figs, urlstate
-from analysis import tables
 from analysis.errors import DimScopeError
-from analysis.reports import selection_report
-from analysis.selection import summarize_selection
-from pages import _common as common
+from analysis.figures import geometry as figs
+from analysis.figures import tables
+from analysis.measures.selection import summarize_selection
+from analysis.reports.selection import selection_report
+from pages import dashboard as ui
+from pages.dashboard import urlstate
 
-ctx = common.context()
+ctx = ui.context()
 st.title("Which dimensions matter")
 st.caption("Keep only k dimensions: chosen by variance, by PCA or at random. How much of the label structure and "
            "of each text's nearest neighbours survives?")
@@ -22,19 +22,19 @@ if ctx.corpus.labels is None:
     st.info(f"Dimension selection needs a labeled corpus, and **{ctx.corpus.name}** has no labels. Pick a built-in "
             "corpus in the sidebar (all have topic labels) or upload a file with a label column.",
             icon=":material/label_off:")
-    st.page_link(common.PAGE_CORPUS, label="Browse or upload corpora", icon=":material/upload_file:")
+    st.page_link(ui.PAGE_CORPUS, label="Browse or upload corpora", icon=":material/upload_file:")
     st.stop()
 
 # Inputs.
 i1, i2 = st.columns([2, 1])
 with i1:
-    score = common.bind("score", st.selectbox, "Score", list(figs.SCORE_LABELS), format_func=figs.SCORE_LABELS.get)
+    score = ui.bind("score", st.selectbox, "Score", list(figs.SCORE_LABELS), format_func=figs.SCORE_LABELS.get)
 with i2:
-    seeds = common.bind("draws", st.select_slider, "Random draws", list(urlstate.DRAWS),
+    seeds = ui.bind("draws", st.select_slider, "Random draws", list(urlstate.DRAWS),
                         help="How many random-k draws give the mean and the ± std band; more is slower.")
 
 # Compute: statistics first (encodes with a progress bar), then the scoring with its own bar.
-stats = common.stats_or_stop(ctx)
+stats = ui.stats_or_stop(ctx)
 bar = None
 
 
@@ -48,7 +48,7 @@ def progress(done: int, total: int) -> None:
 
 
 try:
-    resolved = common.resolve(ctx.model, trust=ctx.trust_remote_code)
+    resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     report = selection_report(resolved, ctx.corpus, n_random_seeds=seeds, view=ctx.view, progress=progress)
 except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")
@@ -57,17 +57,17 @@ finally:
     if bar is not None:
         bar.empty()
 
-attrs = report["attrs"]
-st.caption(f"{report['model']} on {report['corpus']} · {ctx.view} view · {attrs['n_samples']:,} texts, "
+attrs = report.attrs
+st.caption(f"{report.model} on {report.corpus} · {ctx.view} view · {attrs['n_samples']:,} texts, "
            f"{attrs['n_classes']} labels (largest label {attrs['majority_rate']:.0%} of texts)")
-st.info(report["verdict"], icon=":material/gavel:")
-common.plot(figs.selection_curves(report["table"], score), key="selection_curves")
+st.info(report.verdict, icon=":material/gavel:")
+ui.plot(figs.selection_curves(report.table, score), key="selection_curves")
 st.caption("Each k keeps that many dimensions, then L2-normalizes. k-means ARI/NMI cluster the texts and compare "
            "with the labels; kNN accuracy votes among the 10 cosine-nearest texts; the overlap counts how many of "
            "each text's 10 nearest neighbours stay the same as with all dimensions.")
 
 with st.expander("All scores (mean and std over random draws)"):
-    summary = summarize_selection(pd.DataFrame(report["table"]))
+    summary = summarize_selection(report.frame())
     st.dataframe(summary, hide_index=True, column_config={
         c: st.column_config.NumberColumn(format="%.3f") for c in summary.columns if c.endswith(("_mean", "_std"))
     })
@@ -75,14 +75,14 @@ with st.expander("All scores (mean and std over random draws)"):
 # Export the selected dimension list.
 st.subheader("Export the top-k dimensions by variance")
 d = int(attrs["d"])
-if common.state().topk > d:
-    common.update(topk=d)
-k = common.bind("topk", st.slider, "k", min_value=1, max_value=d,
+if ui.state().topk > d:
+    ui.update(topk=d)
+k = ui.bind("topk", st.slider, "k", min_value=1, max_value=d,
                 help="The k dimensions with the largest variance on this corpus, largest first.")
-export = figs.selected_dims_export(report["top_variance_order"], k, model=report["model"], corpus=report["corpus"],
-                                   view=ctx.view)
+export = tables.selected_dims_export(report.top_variance_order, k, model=report.model, corpus=report.corpus,
+                                     view=ctx.view)
 st.caption(f"Top {k} of {d}: " + ", ".join(map(str, export["dim"].head(24))) + (" …" if k > 24 else ""))
-stem = f"dimscope-{report['model'].split('/')[-1]}-top{k}-dims"
+stem = f"dimscope-{report.model.split('/')[-1]}-top{k}-dims"
 payload = {**export.attrs, "dims": [int(x) for x in export["dim"]]}
 row = st.container(horizontal=True)
 row.download_button("Download CSV", tables.safe_csv_bytes(export), file_name=f"{stem}.csv", mime="text/csv",

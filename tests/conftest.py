@@ -17,8 +17,8 @@ os.environ.setdefault("DIMSCOPE_MODELS_DIR", str(ROOT / "cache" / "models"))
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch) -> Path:
-    """Every test gets its own empty cache folder."""
+def fresh_cache_dir(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own empty cache folder (``$DIMSCOPE_CACHE_DIR``)."""
     directory = tmp_path / "dimscope-cache"
     monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(directory))
     return directory

@@ -12,23 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "analysis", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment.lower() in lines[0].lower(), lines[0]
+from tests.helpers import ROOT, assert_bad_input, run_cli
 
 
 def test_models_lists_catalog_with_availability():
@@ -57,8 +41,8 @@ def tiny_csv(tmp_path) -> Path:
     return path
 
 
-def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_path, isolated_cache):
-    env = {"DIMSCOPE_CACHE_DIR": str(isolated_cache)}
+def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_path, fresh_cache_dir):
+    env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
     stats = run_cli("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--text-column", "sentence", env=env)
     assert stats.returncode == 0, stats.stderr
     report = json.loads(stats.stdout)
@@ -85,8 +69,8 @@ def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_pa
         assert set(table["view"]) == {"raw", "normalized"} and table["dead"].sum() == 4
 
 
-def test_warm_request_imports_neither_torch_nor_sentence_transformers(tiny_model_dir, tiny_csv, isolated_cache):
-    env = {"DIMSCOPE_CACHE_DIR": str(isolated_cache)}
+def test_warm_request_imports_neither_torch_nor_sentence_transformers(tiny_model_dir, tiny_csv, fresh_cache_dir):
+    env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
     args = ("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "-q")
     assert run_cli(*args, env=env).returncode == 0
     warm = subprocess.run(
@@ -137,9 +121,9 @@ def test_bad_options_exit_2(tmp_path):
     assert_bad_input(run_cli("stats", "--batch-size", "0"), "batch size")
 
 
-def test_backend_flag_is_validated_and_keyed_separately(tiny_model_dir, tiny_csv, isolated_cache):
+def test_backend_flag_is_validated_and_keyed_separately(tiny_model_dir, tiny_csv, fresh_cache_dir):
     assert_bad_input(run_cli("stats", "--backend", "tpu"), "backend")
-    env = {"DIMSCOPE_CACHE_DIR": str(isolated_cache)}
+    env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
     base = ("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--text-column", "sentence", "-q")
     torch_run = run_cli(*base, env=env)
     int8_run = run_cli(*base, "--backend", "onnx-int8", env=env)

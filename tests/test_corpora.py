@@ -27,6 +27,7 @@ from analysis.corpora import (
     CleaningReport,
     Corpus,
     TablePreview,
+    builtin,
     builtin_corpora,
     infer_label_column,
     infer_text_column,
@@ -120,9 +121,9 @@ def test_default_corpus_is_cached_and_deterministic(english: Corpus):
     assert load_builtin_corpus("chatterbot-english") is english
     assert load_corpus("chatterbot-english") is english
     assert load_corpus(" builtin:Chatterbot-English ") is english
-    corpora._load_builtin_cached.cache_clear()
-    corpora._chatterbot_base.cache_clear()
-    corpora._chatterbot_topics.cache_clear()
+    builtin._load_builtin_cached.cache_clear()
+    builtin._chatterbot_base.cache_clear()
+    builtin._chatterbot_topics.cache_clear()
     fresh = load_builtin_corpus("chatterbot-english")
     assert fresh is not english
     assert fresh == english
@@ -201,7 +202,7 @@ def test_bad_builtin_options():
 
 
 def test_chatterbot_missing_marks_unavailable(monkeypatch):
-    monkeypatch.setattr(corpora, "_chatterbot_data_dir", lambda: None)
+    monkeypatch.setattr(builtin, "_chatterbot_data_dir", lambda: None)
     infos = {i.name: i for i in builtin_corpora()}
     info = infos["chatterbot-english"]
     assert not info.available and "pip install chatterbot-corpus" in info.reason
@@ -224,7 +225,7 @@ WORDNET_MISSING = ("WordNet is not installed at /usr/share/wordnet: run "
 
 
 def test_wordnet_glosses():
-    assert corpora._wordnet_available(), WORDNET_MISSING
+    assert builtin._wordnet_available(), WORDNET_MISSING
     assert len(corpora.WORDNET_LEXNAMES) == 45
     info = {i.name: i for i in builtin_corpora()}["wordnet-glosses"]
     assert info.available and info.reason == ""
@@ -244,7 +245,7 @@ def test_wordnet_glosses():
 
 
 def test_wordnet_missing_marks_unavailable(monkeypatch, tmp_path):
-    monkeypatch.setattr(corpora, "WORDNET_DIR", str(tmp_path))
+    monkeypatch.setattr(builtin, "WORDNET_DIR", str(tmp_path))
     info = {i.name: i for i in builtin_corpora()}["wordnet-glosses"]
     assert not info.available
     assert info.reason == "install Debian's wordnet-base (apt-get install wordnet-base)"
@@ -263,12 +264,12 @@ def test_wordnet_parser_on_a_tiny_file(monkeypatch, tmp_path):
     }
     for part, body in lines.items():
         (tmp_path / f"data.{part}").write_text(header + body, encoding="utf-8")
-    monkeypatch.setattr(corpora, "WORDNET_DIR", str(tmp_path))
-    corpora._load_builtin_cached.cache_clear()
+    monkeypatch.setattr(builtin, "WORDNET_DIR", str(tmp_path))
+    builtin._load_builtin_cached.cache_clear()
     try:
         wn = load_builtin_corpus("wordnet-glosses")
     finally:
-        corpora._load_builtin_cached.cache_clear()
+        builtin._load_builtin_cached.cache_clear()
     assert wn.texts == ("that which exists", "a motor vehicle", "precipitate as rain",
                         "(usually followed by `to') having means", "used as an intensifier")
     assert wn.labels == ("noun.Tops", "noun.artifact", "verb.weather", "adj.all", "adv.all")

@@ -11,7 +11,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analysis import figures, stats, tables
+from analysis.figures import comparison, heatmap, spread, style, tables
+from analysis.figures import corpus as corpus_figures
+from analysis.measures import stats
 
 PAGE_BUDGET = 5_000_000
 
@@ -50,7 +52,7 @@ def planted():
 
 
 def test_docstring_examples_run():
-    for module in (figures, tables):
+    for module in (heatmap, spread, style, tables):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
         assert result.attempted > 0
@@ -61,7 +63,7 @@ def test_docstring_examples_run():
 
 def test_heatmap_structure(planted):
     m, texts, labels, frames = planted
-    fig = figures.dimension_heatmap(m, texts=texts, labels=labels, view_name="raw", dead_dims=[3, 7])
+    fig = heatmap.dimension_heatmap(m, texts=texts, labels=labels, view_name="raw", dead_dims=[3, 7])
     assert isinstance(fig, go.Figure)
     d = fig.to_dict()
     (trace,) = d["data"]
@@ -84,7 +86,7 @@ def test_heatmap_structure(planted):
     assert layout["xaxis"]["type"] == "category"
     dead_shapes = [s for s in layout["shapes"] if s.get("name", "").startswith("dead")]
     assert [s["name"] for s in dead_shapes] == ["dead 3", "dead 7"]
-    assert all(s["line"]["color"] == figures.DEAD_COLOR for s in dead_shapes)
+    assert all(s["line"]["color"] == style.DEAD_COLOR for s in dead_shapes)
     assert {a["text"] for a in layout["annotations"]} == {"dead 3", "dead 7"}
     assert "all 40 texts" in layout["title"]["text"]
 
@@ -93,7 +95,7 @@ def test_heatmap_dims_selection_order_and_label_groups(planted):
     m, texts, labels, frames = planted
     order = tables.row_order(40, labels, "label")
     dims = tables.dimension_order(frames["raw"], "std", [0, 3, 5, 9])
-    fig = figures.dimension_heatmap(m, texts=texts, labels=labels, dims=dims, row_order=order,
+    fig = heatmap.dimension_heatmap(m, texts=texts, labels=labels, dims=dims, row_order=order,
                                     view_name="normalized", dead_dims=[3, 7], dim_order_name="std")
     trace = fig.to_dict()["data"][0]
     assert trace["x"][-1] == "3"  # the dead dim has the smallest std: last when sorted by std
@@ -110,7 +112,7 @@ def test_heatmap_dims_selection_order_and_label_groups(planted):
 def test_heatmap_labels_neighbouring_dead_dims_once(planted):
     m, texts, labels, frames = planted
     dims = tables.dimension_order(frames["raw"], "std")  # the two dead dims end up side by side
-    fig = figures.dimension_heatmap(m, texts=texts, dims=dims, view_name="raw", dead_dims=[3, 7])
+    fig = heatmap.dimension_heatmap(m, texts=texts, dims=dims, view_name="raw", dead_dims=[3, 7])
     layout = fig.to_dict()["layout"]
     assert [a["text"] for a in layout["annotations"]] in (["dead 3, 7"], ["dead 7, 3"])
     assert len([s for s in layout["shapes"] if s.get("name", "").startswith("dead")]) == 2
@@ -118,8 +120,8 @@ def test_heatmap_labels_neighbouring_dead_dims_once(planted):
 
 def test_heatmap_caps_rows_deterministically(planted):
     m, texts, labels, _ = planted
-    fig = figures.dimension_heatmap(m, texts=texts, view_name="raw", max_rows=10)
-    again = figures.dimension_heatmap(m, texts=texts, view_name="raw", max_rows=10)
+    fig = heatmap.dimension_heatmap(m, texts=texts, view_name="raw", budget=heatmap.HeatmapBudget(max_rows=10))
+    again = heatmap.dimension_heatmap(m, texts=texts, view_name="raw", budget=heatmap.HeatmapBudget(max_rows=10))
     trace = fig.to_dict()["data"][0]
     assert decode(trace["z"]).shape == (10, 12)
     assert trace["y"] == again.to_dict()["data"][0]["y"]
@@ -132,18 +134,18 @@ def test_heatmap_cell_cap_and_payload_for_100k_texts():
     big = rng.normal(size=(100_000, 384)).astype(np.float32)
     texts = [f"a fairly long text number {i} about nothing in particular, padded" for i in range(100_000)]
     labels = [f"label {i % 17}" for i in range(100_000)]
-    fig = figures.dimension_heatmap(big, texts=texts, labels=labels, view_name="raw",
+    fig = heatmap.dimension_heatmap(big, texts=texts, labels=labels, view_name="raw",
                                     row_order=tables.row_order(100_000, labels, "label"), dead_dims=[5])
     trace = fig.to_dict()["data"][0]
     z = decode(trace["z"])
     assert z.shape[1] == 384
-    assert z.size <= figures.DEFAULT_MAX_CELLS
-    assert z.shape[0] <= figures.DEFAULT_MAX_ROWS
+    assert z.size <= heatmap.DEFAULT_MAX_CELLS
+    assert z.shape[0] <= heatmap.DEFAULT_MAX_ROWS
     assert "of 100,000 texts" in fig.layout.title.text and "sampled" in fig.layout.title.text
     payload = len(fig.to_json())
-    assert payload <= figures.DEFAULT_MAX_BYTES + 100_000
+    assert payload <= heatmap.DEFAULT_MAX_BYTES + 100_000
     # The explore page's charts together stay within the page budget.
-    bars = figures.std_bar_chart(stats_frame(big.std(0).astype(np.float64)), dead_dims=[5], threshold=0.01)
+    bars = spread.std_bar_chart(stats_frame(big.std(0).astype(np.float64)), dead_dims=[5], threshold=0.01)
     assert payload + len(bars.to_json()) <= PAGE_BUDGET
 
 
@@ -151,7 +153,7 @@ def test_heatmap_with_small_cell_budget_and_view_matrix(planted):
     m, texts, labels, frames = planted
     view = tables.ViewMatrix(m, "standardized", mean=frames["normalized"]["mean"].to_numpy(),
                              std=frames["normalized"]["std"].to_numpy())
-    fig = figures.dimension_heatmap(view, texts=texts, view_name="standardized", max_cells=120)
+    fig = heatmap.dimension_heatmap(view, texts=texts, view_name="standardized", budget=heatmap.HeatmapBudget(max_cells=120))
     z = decode(fig.to_dict()["data"][0]["z"])
     assert z.size <= 120 and z.shape == (10, 12)
 
@@ -159,13 +161,13 @@ def test_heatmap_with_small_cell_budget_and_view_matrix(planted):
 def test_heatmap_rejects_inconsistent_input(planted):
     m, texts, labels, _ = planted
     with pytest.raises(ValueError):
-        figures.dimension_heatmap(m, texts=texts[:-1], view_name="raw")
+        heatmap.dimension_heatmap(m, texts=texts[:-1], view_name="raw")
     with pytest.raises(ValueError):
-        figures.dimension_heatmap(m, texts=texts, dims=[0, 99], view_name="raw")
+        heatmap.dimension_heatmap(m, texts=texts, dims=[0, 99], view_name="raw")
 
 
 def test_heatmap_of_constant_matrix_has_a_valid_scale():
-    fig = figures.dimension_heatmap(np.zeros((3, 4), dtype=np.float32), texts=["a", "b", "c"], view_name="raw")
+    fig = heatmap.dimension_heatmap(np.zeros((3, 4), dtype=np.float32), texts=["a", "b", "c"], view_name="raw")
     trace = fig.to_dict()["data"][0]
     assert trace["zmax"] > 0 and trace["zmin"] == -trace["zmax"]
 
@@ -176,7 +178,7 @@ def test_heatmap_of_constant_matrix_has_a_valid_scale():
 def test_std_bar_chart_highlights_dead_dims():
     std = np.linspace(1.0, 2.0, 10)
     std[[2, 6]] = 1e-6
-    fig = figures.std_bar_chart(stats_frame(std), dead_dims=[2, 6])
+    fig = spread.std_bar_chart(stats_frame(std), dead_dims=[2, 6])
     d = fig.to_dict()
     by_name = {}
     for trace in d["data"]:
@@ -184,8 +186,8 @@ def test_std_bar_chart_highlights_dead_dims():
     bars = {t["name"]: t for t in d["data"] if t["type"] == "bar"}
     assert all(t["width"] == 1.0 for t in bars.values())  # one unit per dimension, however few bars a trace has
     assert decode(bars["dead dimension"]["x"]).tolist() == [2, 6]
-    assert bars["dead dimension"]["marker"]["color"] == figures.DEAD_COLOR
-    assert bars["dimension"]["marker"]["color"] != figures.DEAD_COLOR
+    assert bars["dead dimension"]["marker"]["color"] == style.DEAD_COLOR
+    assert bars["dimension"]["marker"]["color"] != style.DEAD_COLOR
     assert bars["dead dimension"]["showlegend"] is True
     assert 2 not in decode(bars["dimension"]["x"]).tolist()
     markers = [t for t in d["data"] if t["type"] == "scatter" and t["name"] == "dead dimension"]
@@ -193,12 +195,12 @@ def test_std_bar_chart_highlights_dead_dims():
     assert d["layout"]["xaxis"]["title"]["text"] == "dimension"
     assert d["layout"]["yaxis"]["title"]["text"] == "std"
     assert d["layout"]["yaxis"]["type"] == "linear"
-    assert len([s for s in d["layout"]["shapes"] if s["line"]["color"] == figures.DEAD_COLOR]) == 2
+    assert len([s for s in d["layout"]["shapes"] if s["line"]["color"] == style.DEAD_COLOR]) == 2
 
 
 def test_std_bar_chart_sorted_log_threshold_variance():
     std = np.array([0.5, 2.0, 1e-6, 1.0, 0.01])
-    fig = figures.std_bar_chart(stats_frame(std), dead_dims=[2], sort=True, log_y=True, threshold=0.05,
+    fig = spread.std_bar_chart(stats_frame(std), dead_dims=[2], sort=True, log_y=True, threshold=0.05,
                                 metric="variance", threshold_label="0.05 × median variance")
     d = fig.to_dict()
     marks = {t["name"]: t for t in d["data"] if t.get("mode") == "markers"}
@@ -207,8 +209,8 @@ def test_std_bar_chart_sorted_log_threshold_variance():
     assert decode(marks["dimension"]["x"]).tolist() == [0, 1, 2]  # ranks
     assert decode(marks["below threshold"]["customdata"]).tolist() == [4]  # variance 1e-4 < 0.05
     assert decode(marks["dead dimension"]["x"]).tolist() == [4]  # smallest: last rank
-    assert marks["dead dimension"]["marker"]["color"] == figures.DEAD_COLOR
-    assert marks["below threshold"]["marker"]["color"] == figures.BELOW_COLOR
+    assert marks["dead dimension"]["marker"]["color"] == style.DEAD_COLOR
+    assert marks["below threshold"]["marker"]["color"] == style.BELOW_COLOR
     line = [t for t in d["data"] if t["name"] == "0.05 × median variance"]
     assert line and decode(line[0]["y"]).tolist() == [0.05, 0.05]
     assert d["layout"]["yaxis"]["type"] == "log" and d["layout"]["yaxis"]["exponentformat"] == "power"
@@ -218,10 +220,10 @@ def test_std_bar_chart_sorted_log_threshold_variance():
 
 
 def test_std_bar_chart_says_when_zero_cannot_be_drawn_on_log():
-    fig = figures.std_bar_chart(stats_frame(np.array([1.0, 0.0, 2.0])), dead_dims=[1], log_y=True)
+    fig = spread.std_bar_chart(stats_frame(np.array([1.0, 0.0, 2.0])), dead_dims=[1], log_y=True)
     assert "cannot be drawn on a log axis" in fig.layout.title.text
     with pytest.raises(ValueError):
-        figures.std_bar_chart(stats_frame(np.ones(3)), dead_dims=[], metric="mean")
+        spread.std_bar_chart(stats_frame(np.ones(3)), dead_dims=[], metric="mean")
 
 
 # --- one dimension -------------------------------------------------------------------------------
@@ -229,14 +231,14 @@ def test_std_bar_chart_says_when_zero_cannot_be_drawn_on_log():
 
 def test_dimension_distribution_is_prebinned():
     values = np.random.default_rng(2).normal(size=100_000)
-    fig = figures.dimension_distribution(values, dim=42, view_name="normalized", bins=50)
+    fig = spread.dimension_distribution(values, dim=42, view_name="normalized", bins=50)
     d = fig.to_dict()
     (trace,) = d["data"]
     assert trace["type"] == "bar"
     assert decode(trace["y"]).sum() == 100_000 and decode(trace["x"]).size == 50
     assert len(fig.to_json()) < 50_000
     assert "42" in d["layout"]["xaxis"]["title"]["text"] and d["layout"]["yaxis"]["title"]["text"]
-    constant = figures.dimension_distribution(np.full(10, 1e-8), dim=127, view_name="raw", dead=True)
+    constant = spread.dimension_distribution(np.full(10, 1e-8), dim=127, view_name="raw", dead=True)
     assert decode(constant.to_dict()["data"][0]["y"]).sum() == 10
     assert "dead" in constant.layout.title.text
 
@@ -244,21 +246,21 @@ def test_dimension_distribution_is_prebinned():
 def test_per_label_means_sorted_with_diverging_colours():
     values = np.array([1.0, 1.2, -1.0, -0.8, 0.1, 0.3])
     labels = ["pos", "pos", "neg", "neg", "mid", "mid"]
-    fig = figures.per_label_means(values, labels, dim=3, view_name="raw")
+    fig = spread.per_label_means(values, labels, dim=3, view_name="raw")
     (trace,) = fig.to_dict()["data"]
     assert trace["orientation"] == "h"
     assert list(trace["y"]) == ["neg", "mid", "pos"]
     np.testing.assert_allclose(decode(trace["x"]), [-0.9, 0.2, 1.1])
-    assert trace["marker"]["color"] == [figures.NEGATIVE_COLOR, figures.POSITIVE_COLOR, figures.POSITIVE_COLOR]
+    assert trace["marker"]["color"] == [style.NEGATIVE_COLOR, style.POSITIVE_COLOR, style.POSITIVE_COLOR]
     assert "error_x" in trace
     labels = [f"l{i}" for i in range(100)]
-    many = figures.per_label_means(np.arange(100.0), labels, dim=0, view_name="raw", max_labels=10)
+    many = spread.per_label_means(np.arange(100.0), labels, dim=0, view_name="raw", max_labels=10)
     assert len(many.to_dict()["data"][0]["y"]) == 10 and "10 of 100 labels" in many.layout.title.text
 
 
 def test_dimension_vs_others_marks_choice_and_dead(planted):
     _, _, _, frames = planted
-    fig = figures.dimension_vs_others(frames["normalized"], 5, dead_dims=[3, 7])
+    fig = spread.dimension_vs_others(frames["normalized"], 5, dead_dims=[3, 7])
     d = fig.to_dict()
     names = [t["name"] for t in d["data"]]
     assert names == ["dimension", "dead dimension", "dimension 5"]
@@ -274,7 +276,7 @@ def test_dimension_vs_others_marks_choice_and_dead(planted):
 def test_sorted_std_curves_share_a_relative_rank_axis():
     small = stats_frame(np.linspace(2, 1, 384))
     big = stats_frame(np.linspace(2, 1, 1024))
-    fig = figures.sorted_std_curves({"small": small, "big": big}, dead={"big": [1023]})
+    fig = comparison.sorted_std_curves({"small": small, "big": big}, dead={"big": [1023]})
     lines = [t for t in fig.to_dict()["data"] if t["mode"] == "lines"]
     assert [t["name"] for t in lines] == ["small", "big"]
     for trace in lines:
@@ -288,20 +290,20 @@ def test_sorted_std_curves_share_a_relative_rank_axis():
 
 def test_std_distribution_by_model_box_and_violin():
     results = {"m1": stats_frame(np.linspace(1, 2, 10)), "m2": stats_frame(np.linspace(1, 3, 20))}
-    box = figures.std_distribution_by_model(results, dead={"m1": [0]})
+    box = comparison.std_distribution_by_model(results, dead={"m1": [0]})
     types = [t["type"] for t in box.to_dict()["data"]]
     assert types.count("box") == 2 and "scatter" in types
-    violin = figures.std_distribution_by_model(results, kind="violin")
+    violin = comparison.std_distribution_by_model(results, kind="violin")
     assert [t["type"] for t in violin.to_dict()["data"]] == ["violin", "violin"]
     assert box.layout.yaxis.type == "log"
     with pytest.raises(ValueError):
-        figures.std_distribution_by_model(results, kind="pie")
+        comparison.std_distribution_by_model(results, kind="pie")
 
 
 def test_raw_vs_normalized_side_by_side():
     raw = {"a": stats_frame(np.linspace(5, 1, 8)), "b": stats_frame(np.linspace(3, 1, 16))}
     norm = {"a": stats_frame(np.linspace(0.5, 0.1, 8)), "b": stats_frame(np.linspace(0.3, 0.1, 16))}
-    fig = figures.raw_vs_normalized(raw, norm, dead={"a": [7]})
+    fig = comparison.raw_vs_normalized(raw, norm, dead={"a": [7]})
     d = fig.to_dict()
     axes = {(t.get("xaxis", "x"), t["name"]) for t in d["data"] if t["mode"] == "lines"}
     assert axes == {("x", "a"), ("x", "b"), ("x2", "a"), ("x2", "b")}
@@ -312,7 +314,7 @@ def test_raw_vs_normalized_side_by_side():
 
 
 def test_label_counts_chart():
-    fig = figures.label_counts_chart(["x", "y", "y", ""])
+    fig = corpus_figures.label_counts_chart(["x", "y", "y", ""])
     (trace,) = fig.to_dict()["data"]
     assert list(trace["y"]) == ["x", "(none)", "y"][-3:] or set(trace["y"]) == {"x", "y", "(none)"}
     assert decode(trace["x"]).max() == 2
@@ -321,9 +323,9 @@ def test_label_counts_chart():
 def test_figures_are_transparent_for_both_themes(planted):
     m, texts, labels, frames = planted
     for fig in (
-        figures.dimension_heatmap(m, texts=texts, view_name="raw"),
-        figures.std_bar_chart(frames["raw"], dead_dims=[3]),
-        figures.sorted_std_curves({"m": frames["raw"]}),
+        heatmap.dimension_heatmap(m, texts=texts, view_name="raw"),
+        spread.std_bar_chart(frames["raw"], dead_dims=[3]),
+        comparison.sorted_std_curves({"m": frames["raw"]}),
     ):
         layout = fig.to_dict()["layout"]
         assert layout["paper_bgcolor"] == "rgba(0,0,0,0)" and layout["plot_bgcolor"] == "rgba(0,0,0,0)"
@@ -403,7 +405,7 @@ def test_log_axes_keep_live_dims_readable_and_draw_dead_ones_at_the_floor():
     std = np.linspace(0.05, 0.02, 50)
     std[[10, 20]] = [1e-33, 1e-9]
     results = {"m": stats_frame(std)}
-    fig = figures.sorted_std_curves(results, dead={"m": [10, 20]})
+    fig = comparison.sorted_std_curves(results, dead={"m": [10, 20]})
     d = fig.to_dict()
     low, high = d["layout"]["yaxis"]["range"]
     assert low == pytest.approx(np.log10(0.02 / 4) - 0.15) and high > np.log10(0.05)
@@ -414,8 +416,8 @@ def test_log_axes_keep_live_dims_readable_and_draw_dead_ones_at_the_floor():
     assert custom[:, 1].min() == pytest.approx(1e-33)  # the true value stays in the hover
     assert dead["marker"]["symbol"] == "triangle-down"
     assert "axis floor" in d["layout"]["title"]["text"]
-    box = figures.std_distribution_by_model(results, dead={"m": [10, 20]}).to_dict()
+    box = comparison.std_distribution_by_model(results, dead={"m": [10, 20]}).to_dict()
     assert decode(box["data"][0]["y"]).size == 48  # the box describes the live dimensions
     assert box["data"][1]["marker"]["symbol"] == "triangle-down"
-    linear = figures.sorted_std_curves(results, dead={"m": [10, 20]}, log_y=False).to_dict()
+    linear = comparison.sorted_std_curves(results, dead={"m": [10, 20]}, log_y=False).to_dict()
     assert decode(linear["data"][0]["y"]).min() == pytest.approx(1e-33)  # no clipping on a linear axis

@@ -30,7 +30,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import tables, urlstate
 from analysis.corpora import (
     Corpus,
     TablePreview,
@@ -40,7 +39,9 @@ from analysis.corpora import (
     read_corpus_file,
 )
 from analysis.errors import CorpusError, OptionError
-from tests.test_cli import assert_bad_input
+from analysis.figures import tables
+from pages.dashboard import urlstate
+from tests.helpers import assert_bad_input
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

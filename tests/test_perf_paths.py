@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import stats
+from analysis.measures import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = stats.STAT_COLUMNS[1:]
@@ -118,7 +118,7 @@ def _fresh_python_stdout(code: str) -> str:
 
 
 def test_importing_stats_does_not_import_pandas():
-    assert _fresh_python_stdout("import sys, analysis.stats; print('pandas' in sys.modules)") == "False"
+    assert _fresh_python_stdout("import sys, analysis.measures.stats; print('pandas' in sys.modules)") == "False"
 
 
 def test_warm_cli_request_imports_no_torch(tiny_model_dir, tmp_path):
@@ -150,23 +150,23 @@ def test_passive_openmp_is_a_default_not_an_override(preset, expected):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if preset:
         env["OMP_WAIT_POLICY"] = preset
-    code = "import os; from analysis.embeddings import prefer_passive_openmp; prefer_passive_openmp(); print(os.environ['OMP_WAIT_POLICY'])"
+    code = "import os; from analysis.encoding import prefer_passive_openmp; prefer_passive_openmp(); print(os.environ['OMP_WAIT_POLICY'])"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
 
 
 def test_fast_truncation_count_matches_the_tokenizer_call(minilm, tiny_model_dir, tiny_clean_dir):
     """``count_truncated`` (Rust ``encode_batch``, no model load) vs the loaded tokenizer's __call__."""
-    from analysis import embeddings
+    from analysis.encoding import tokens
     from analysis.models import resolve_model
 
     texts = [("word " * n).strip() for n in (1, 5, 60, 126, 127, 128, 200, 254, 255, 256, 300, 900)]
     texts += ["Ünïcödé àccents 🙂 中文字符 " * k for k in (1, 40, 90)]
     for model in (minilm, resolve_model(str(tiny_model_dir)), resolve_model(str(tiny_clean_dir))):
         for prompt in ("", "query: "):
-            slow = embeddings._count_truncated_slow(model, texts, prompt)
-            embeddings._COUNTERS.pop(model.fingerprint, None)
-            assert embeddings.count_truncated(model, texts, prompt) == slow
+            slow = tokens._count_truncated_slow(model, texts, prompt)
+            tokens._COUNTERS.pop(model.fingerprint, None)
+            assert tokens.count_truncated(model, texts, prompt) == slow
             assert 0 < slow < len(texts)
 
 
@@ -232,8 +232,8 @@ def test_stats_result_columns_and_frames_agree(tiny_model_dir, tmp_path):
 
 
 def test_missing_cells_are_recognised_without_pandas():
-    code = ("import sys, numpy as np; from analysis.corpora import _is_missing; "
-            "print([_is_missing(v) for v in (None, float('nan'), np.float32('nan'), np.float64(1.0), 'nan', b'', 0)],"
+    code = ("import sys, numpy as np; from analysis.corpora.corpus import is_missing; "
+            "print([is_missing(v) for v in (None, float('nan'), np.float32('nan'), np.float64(1.0), 'nan', b'', 0)],"
             " 'pandas' in sys.modules)")
     assert _fresh_python_stdout(code) == "[True, True, True, False, False, False, False] False"
 
@@ -248,7 +248,8 @@ _TXT_SAMPLES = [
 def _txt_fast_and_table_paths(data: bytes, filename: str, **kwargs):
     """``parse_corpus_bytes`` of a .txt file as is (the line splitter) and with the text column named
     (the table path); CorpusError stands for a refusal."""
-    from analysis.corpora import CorpusError, parse_corpus_bytes
+    from analysis.corpora import parse_corpus_bytes
+    from analysis.errors import CorpusError
 
     def parse(**extra):
         try:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import embeddings, pipeline
+from analysis import encoding as embeddings
+from analysis import pipeline
 from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, load_builtin_corpus
 from analysis.models import resolve_model
@@ -174,7 +175,7 @@ def test_time_budget_stops_encoding_and_stores_nothing(tiny_model_dir, tmp_path)
 
 
 def test_texts_over_the_token_limit_are_counted(tiny_model_dir, tmp_path):
-    from analysis.embeddings import load_model
+    from analysis.encoding.torch_backend import load_model
 
     limit = load_model(resolve_model(str(tiny_model_dir))).max_seq_length
     long_text = " ".join(["the cat sees the garden"] * (limit // 2 + 10))

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from analysis import metrics as M
-from analysis import postprocess as P
 from analysis.errors import OptionError
+from analysis.measures import matrix as MX
+from analysis.measures import postprocess as P
+from analysis.options import POSTPROCESSING
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_whiten_rank_deficient():
 
 def test_chunked_paths_equal(data, monkeypatch):
     full = [P.standardize(data), P.all_but_the_top(data, 2), P.whiten(data, 4)]
-    monkeypatch.setattr(M, "_CHUNK_ELEMS", 64)
+    monkeypatch.setattr(MX, "CHUNK_ELEMS", 64)
     chunked = [P.standardize(data), P.all_but_the_top(data, 2), P.whiten(data, 4)]
     for a, b in zip(full, chunked):
         assert np.allclose(a, b, atol=1e-5)
@@ -115,7 +116,7 @@ def test_apply_postprocessing_dispatch(data):
 def test_apply_postprocessing_errors(data):
     with pytest.raises(OptionError) as err:
         P.apply_postprocessing(data, "pca")
-    for name in P.POSTPROCESSING_NAMES:
+    for name in POSTPROCESSING:
         assert name in str(err.value)
     with pytest.raises(OptionError, match="n_components"):
         P.apply_postprocessing(data, "standardize", n_components=3)

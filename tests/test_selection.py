@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import selection as S
 from analysis.errors import OptionError
+from analysis.measures import selection as S
 
 
 def _clusters(n: int = 600, d: int = 64, n_classes: int = 4, n_informative: int = 8, seed: int = 0):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import stats
+from analysis.measures import stats
 
 
 def _reference(matrix: np.ndarray) -> pd.DataFrame:

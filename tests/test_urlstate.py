@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import urlstate
-from analysis.urlstate import DEFAULTS, UrlState, parse, to_params
+from analysis import options
+from pages.dashboard import urlstate
+from pages.dashboard.urlstate import DEFAULTS, UrlState, parse, to_params
 
 CORPORA = ["chatterbot-english", "wordnet-glosses", "chatterbot-french"]
 
@@ -156,9 +157,9 @@ def test_parse_never_raises_and_always_gives_a_valid_state(params):
     state, notes = parse(params, corpora=CORPORA, uploaded=["x"])
     assert isinstance(state, UrlState)
     assert all(isinstance(n, str) and "\n" not in n and len(n) < 600 for n in notes)
-    assert state.view in urlstate.VIEWS and state.heat in urlstate.HEAT_VIEWS
-    assert state.sort in urlstate.DIM_SORTS and state.rows in urlstate.ROW_ORDERS
-    assert state.metric in urlstate.METRICS and state.bars in urlstate.BAR_ORDERS
+    assert state.view in options.VIEWS and state.heat in options.HEATMAP_VIEWS
+    assert state.sort in options.DIM_ORDERS and state.rows in options.ROW_ORDERS
+    assert state.metric in options.SPREAD_METRICS and state.bars in urlstate.BAR_ORDERS
     assert isinstance(state.dim, int) and 0 <= state.dim <= urlstate.MAX_DIM
     assert math.isfinite(state.threshold) and state.threshold > 0
     assert state.corpus in CORPORA or state.corpus == "upload:x"
@@ -175,13 +176,13 @@ valid_states = st.builds(
     models=st.lists(st.sampled_from(["all-MiniLM-L6-v2", "bge-small-en-v1.5", "a/b"]), unique=True, max_size=3)
     .map(tuple),
     corpus=st.sampled_from(CORPORA),
-    view=st.sampled_from(urlstate.VIEWS),
-    heat=st.sampled_from(urlstate.HEAT_VIEWS),
-    sort=st.sampled_from(urlstate.DIM_SORTS),
-    rows=st.sampled_from(urlstate.ROW_ORDERS),
+    view=st.sampled_from(options.VIEWS),
+    heat=st.sampled_from(options.HEATMAP_VIEWS),
+    sort=st.sampled_from(options.DIM_ORDERS),
+    rows=st.sampled_from(options.ROW_ORDERS),
     dims=st.lists(st.integers(0, 2000), max_size=20).map(urlstate.dims_to_spec),
     dim=st.integers(0, urlstate.MAX_DIM),
-    metric=st.sampled_from(urlstate.METRICS),
+    metric=st.sampled_from(options.SPREAD_METRICS),
     bars=st.sampled_from(urlstate.BAR_ORDERS),
     log=st.booleans(),
     threshold=st.floats(1e-6, 10.0, allow_nan=False),
@@ -197,7 +198,7 @@ def test_valid_states_round_trip(state):
 
 
 def test_insight_page_controls_travel_in_the_url():
-    from analysis import urlstate
+    from pages.dashboard import urlstate
 
     state, notes = urlstate.parse({"post": "whiten", "score": "ari", "draws": "10", "topk": "32"}, corpora=["chatterbot-english"])
     assert (state.post, state.score, state.draws, state.topk) == ("whiten", "ari", 10, 32) and notes == []

@@ -1,0 +1,56 @@
+"""``python -m analysis`` (or ``dimscope``): the library from the command line, no dashboard needed.
+
+Exit codes: 0 success, 2 bad input (one-line message on stderr, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from analysis.cli import commands, report_commands
+from analysis.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, Parser
+from analysis.errors import DimScopeError
+
+#: Subcommand name -> handler, in the order ``--help`` lists them.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {**commands.COMMANDS, **report_commands.COMMANDS}
+
+
+def build_parser(prog: str = "python -m analysis") -> argparse.ArgumentParser:
+    """The whole command line: one subcommand per entry of :data:`COMMANDS`."""
+    parser = Parser(prog=prog, description="DimScope: per-dimension analysis of sentence embeddings.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    commands.register(sub)
+    report_commands.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m analysis") -> int:
+    """Run the CLI; returns the exit code instead of raising."""
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and usage errors
+        return int(exc.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except DimScopeError as exc:
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug: say so in one line; the traceback is there on request
+        if os.environ.get("DIMSCOPE_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (rerun with DIMSCOPE_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def console_main() -> None:
+    """The ``dimscope`` console script."""
+    sys.exit(main(prog="dimscope"))

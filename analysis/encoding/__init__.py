@@ -1,0 +1,26 @@
+"""Encoding: texts -> pooled (pre-Normalize) float32 vectors, by torch or ONNX, and the two views.
+
+* :mod:`~analysis.encoding.backends`: the one dispatch (:func:`encode_raw`) and the offered backends;
+* :mod:`~analysis.encoding.torch_backend` and :mod:`~analysis.encoding.onnx_backend`: the encoders;
+* :mod:`~analysis.encoding.tokens`: counting truncated texts with the fast tokenizer;
+* :mod:`~analysis.encoding.views`: raw and L2-normalized views;
+* :mod:`~analysis.encoding.runtime`: the progress callback type and thread behaviour.
+
+Importing this package imports neither torch nor onnxruntime.
+"""
+
+from analysis.encoding.backends import OFFERED_BACKENDS, available_backends, encode_raw
+from analysis.encoding.runtime import ProgressCallback, prefer_passive_openmp
+from analysis.encoding.tokens import count_truncated
+from analysis.encoding.views import l2_normalize, view_of
+
+__all__ = [
+    "OFFERED_BACKENDS",
+    "ProgressCallback",
+    "available_backends",
+    "count_truncated",
+    "encode_raw",
+    "l2_normalize",
+    "prefer_passive_openmp",
+    "view_of",
+]

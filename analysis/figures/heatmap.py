@@ -1,0 +1,304 @@
+"""The texts x dimensions heatmap: what every value of every dimension looks like.
+
+The heatmap caps what it sends to the browser (a :class:`HeatmapBudget` of rows, cells and
+bytes): rows are sampled evenly, never at random, and the title says so. The colour scale is
+diverging and centred on zero, dead dimensions are outlined in vermillion, and texts grouped by
+label get a line between groups and the label's name beside each band.
+
+>>> budget = HeatmapBudget(max_rows=10)
+>>> sample_positions(10, 4).tolist()
+[0, 3, 6, 9]
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from analysis.figures.style import DEAD_COLOR, DIVERGING_SCALE, TRANSPARENT, apply_layout, escape, snippet
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_CELLS",
+    "DEFAULT_MAX_ROWS",
+    "FULL_MAX_ROWS",
+    "HeatmapBudget",
+    "dimension_heatmap",
+    "sample_positions",
+]
+
+# About one row per pixel of the default 640-px heatmap: more rows draw no more detail, and
+# Streamlit's front end re-serializes a chart's whole spec ~40 times to theme it, so every MB of
+# heatmap costs ~0.4 s in the browser on 2 cores. FULL_MAX_ROWS is the "every text" option.
+DEFAULT_MAX_ROWS = 600
+FULL_MAX_ROWS = 2_000
+# 650k float32 cells are ~3.5 MB of JSON: the default corpus (1,629 texts x 384 dims) fits whole.
+DEFAULT_MAX_CELLS = 650_000
+# What the heatmap may weigh serialized; leaves room for the other charts of a page within 5 MB.
+DEFAULT_MAX_BYTES = 4_200_000
+
+
+@dataclass(frozen=True)
+class HeatmapBudget:
+    """How much of the matrix the heatmap may send: rows, cells and bytes of JSON."""
+
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_cells: int = DEFAULT_MAX_CELLS
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    @classmethod
+    def every_text(cls) -> HeatmapBudget:
+        """The "every text" option: up to :data:`FULL_MAX_ROWS` rows."""
+        return cls(max_rows=FULL_MAX_ROWS)
+
+    def rows_for(self, n_rows: int, n_columns: int) -> int:
+        """How many of ``n_rows`` rows fit the row and cell limits with ``n_columns`` columns."""
+        return min(n_rows, max(1, int(self.max_rows)), max(1, int(self.max_cells) // max(1, n_columns)))
+
+
+def sample_positions(n: int, k: int) -> np.ndarray:
+    """``k`` evenly spaced positions in ``range(n)`` (all of them when ``k >= n``); deterministic."""
+    if n <= 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k >= n:
+        return np.arange(n, dtype=np.int64)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
+def _payload_estimate(z: np.ndarray, row_labels: Sequence[str]) -> int:
+    """Bytes of the heatmap's JSON: base64 of z (with '/' escaped as 6 characters) plus labels."""
+    encoded = base64.b64encode(z.tobytes())
+    return len(encoded) + 5 * encoded.count(b"/") + sum(len(label) + 3 for label in row_labels) + 20_000
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows sent to the browser: their corpus indices, values and hover labels."""
+
+    index: np.ndarray
+    z: np.ndarray
+    labels: list[str]
+
+
+def _take_rows(
+    matrix: Any, order: np.ndarray, columns: np.ndarray, k: int, texts: Sequence[str], labels: Sequence[str] | None
+) -> _Rows:
+    rows = order[sample_positions(order.size, k)]
+    if rows.size and columns.size:
+        z = np.asarray(matrix[rows], dtype=np.float32)[:, columns]
+    else:
+        z = np.zeros((rows.size, columns.size), dtype=np.float32)
+    row_labels = []
+    for r in rows:
+        tag = f" [{escape(labels[r])}]" if labels is not None and labels[r] else ""
+        row_labels.append(f"#{int(r)}{tag} {snippet(texts[r])}")
+    return _Rows(rows, np.ascontiguousarray(z, dtype=np.float32), row_labels)
+
+
+def _sample_rows(
+    matrix: Any,
+    order: np.ndarray,
+    columns: np.ndarray,
+    budget: HeatmapBudget,
+    texts: Sequence[str],
+    labels: Sequence[str] | None,
+) -> _Rows:
+    """Evenly spaced rows within the budget. The JSON size depends on the values (plotly sends z
+    as base64 and escapes each '/' as 6 characters), so it is measured and rows are dropped until
+    it fits."""
+    taken = _take_rows(matrix, order, columns, budget.rows_for(order.size, columns.size), texts, labels)
+    for _ in range(6):
+        size = _payload_estimate(taken.z, taken.labels)
+        if size <= budget.max_bytes or taken.index.size <= 1:
+            break
+        k = max(1, int(taken.index.size * budget.max_bytes / size * 0.97))
+        taken = _take_rows(matrix, order, columns, k, texts, labels)
+    return taken
+
+
+def _colour_bound(z: np.ndarray, clip_quantile: float) -> float:
+    """A symmetric colour range: the ``clip_quantile`` of |value|, so a few outliers do not wash out the rest."""
+    finite = np.abs(z[np.isfinite(z)])
+    bound = float(np.quantile(finite, clip_quantile)) if finite.size else 1.0
+    if not np.isfinite(bound) or bound <= 0:
+        bound = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return bound
+
+
+def _dead_marks(columns: np.ndarray, dead_dims: Sequence[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Outlines around dead columns, and one label per cluster of nearby dead columns."""
+    position = {int(d): i for i, d in enumerate(columns)}
+    dead_in_view = [int(d) for d in dead_dims if int(d) in position]
+    shapes = [
+        {
+            "type": "rect", "x0": position[d] - 0.5, "x1": position[d] + 0.5, "y0": 0, "y1": 1, "xref": "x",
+            "yref": "paper", "line": {"color": DEAD_COLOR, "width": 2}, "fillcolor": TRANSPARENT, "name": f"dead {d}",
+        }
+        for d in dead_in_view
+    ]
+    # Sorted by std, dead columns sit side by side: one label for each cluster of them.
+    gap = max(3, columns.size // 25)
+    clusters: list[list[int]] = []
+    for d in sorted(dead_in_view, key=position.__getitem__):
+        if clusters and position[d] - position[clusters[-1][-1]] <= gap:
+            clusters[-1].append(d)
+        else:
+            clusters.append([d])
+    notes: list[dict[str, Any]] = []
+    if len(clusters) > 10:
+        notes.append({
+            "x": 1, "xref": "paper", "y": 1.0, "yref": "paper", "yanchor": "bottom", "xanchor": "right",
+            "text": f"{len(dead_in_view)} dead dimensions outlined", "showarrow": False, "font": {"color": DEAD_COLOR},
+        })
+        return shapes, notes
+    for cluster in clusters:
+        names = ", ".join(str(d) for d in cluster[:6]) + ("…" if len(cluster) > 6 else "")
+        notes.append({
+            "x": (position[cluster[0]] + position[cluster[-1]]) / 2, "xref": "x", "y": 1.0, "yref": "paper",
+            "yanchor": "bottom", "text": f"dead {names}", "showarrow": False,
+            "font": {"color": DEAD_COLOR, "size": 11},
+            "xanchor": "right" if position[cluster[-1]] > 0.9 * columns.size else "center",
+        })
+    return shapes, notes
+
+
+def _label_bands(shown_labels: Sequence[str], row_labels: Sequence[str], height: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """For rows grouped by label: a line between groups, and y-axis ticks naming each band.
+
+    Ticks, unlike annotations, make room for themselves. Groups too thin to hold a line of text
+    are left unnamed; the hover label still names them.
+    """
+    starts = [0] + [i for i in range(1, len(shown_labels)) if shown_labels[i] != shown_labels[i - 1]]
+    lines = [
+        {
+            "type": "line", "x0": 0, "x1": 1, "xref": "paper", "y0": s - 0.5, "y1": s - 0.5, "yref": "y",
+            "line": {"color": "rgba(128,128,128,0.9)", "width": 1},
+        }
+        for s in starts[1:]
+    ]
+    min_rows = max(1, int(np.ceil(len(shown_labels) * 13 / max(100, height - 170))))
+    bounds = [*starts, len(shown_labels)]
+    tickvals, ticktext = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        if b - a >= min_rows:
+            tickvals.append(row_labels[(a + b - 1) // 2])
+            ticktext.append(snippet(shown_labels[a] or "(none)", 24))
+    axis = {
+        "showticklabels": True, "tickmode": "array", "tickvals": tickvals, "ticktext": ticktext, "ticks": "",
+        "tickfont": {"size": 10}, "automargin": True,
+    }
+    return lines, axis
+
+
+def _is_grouped(values: Sequence[str]) -> bool:
+    """True when equal values are contiguous (rows ordered by label)."""
+    seen: set[str] = set()
+    previous = None
+    for v in values:
+        if v != previous:
+            if v in seen:
+                return False
+            seen.add(v)
+            previous = v
+    return True
+
+
+def _columns(n_dims: int, dims: Sequence[int] | np.ndarray | None, budget: HeatmapBudget) -> np.ndarray:
+    columns = np.arange(n_dims, dtype=np.int64) if dims is None else np.asarray(dims, dtype=np.int64).reshape(-1)
+    if columns.size and (columns.min() < 0 or columns.max() >= n_dims):
+        raise ValueError(f"dims must lie in 0..{n_dims - 1}")
+    return columns[: max(1, int(budget.max_cells))]
+
+
+def _title(view_name: str, shown: _Rows, n_texts: int, n_order: int, n_columns: int, budget: HeatmapBudget) -> str:
+    sampled = shown.index.size < n_order
+    what = f"{shown.index.size:,} of {n_texts:,} texts" if sampled else f"all {n_texts:,} texts"
+    title = f"{view_name.capitalize()} values: {what} × {n_columns:,} dimensions"
+    if sampled:
+        step = n_order / max(1, shown.index.size)
+        title += (
+            f"<br><sup>Rows sampled evenly (about 1 in {step:.1f}) to keep the chart light "
+            f"(at most {budget.max_rows:,} rows, {budget.max_cells:,} cells, ~{budget.max_bytes / 1e6:.0f} MB); "
+            f"statistics use every text.</sup>"
+        )
+    return title
+
+
+def dimension_heatmap(
+    matrix: Any,
+    *,
+    texts: Sequence[str],
+    labels: Sequence[str] | None = None,
+    dims: Sequence[int] | np.ndarray | None = None,
+    view_name: str,
+    dead_dims: Sequence[int] = (),
+    row_order: Sequence[int] | np.ndarray | None = None,
+    budget: HeatmapBudget | None = None,
+    clip_quantile: float = 0.995,
+    dim_order_name: str = "index",
+    height: int = 640,
+) -> go.Figure:
+    """Texts x dimensions heatmap of ``matrix`` (n_texts x n_dims; a numpy array or anything that
+    returns rows for an index array, such as :class:`analysis.figures.tables.ViewMatrix`).
+
+    * ``dims``: the columns to show, in display order (default: all, by index).
+    * ``row_order``: the order of the texts (default: corpus order); shown top to bottom.
+    * ``budget``: at most that many rows, cells and bytes of JSON are sent; when the corpus is
+      larger, rows are taken at evenly spaced positions of ``row_order`` and the title says so.
+    * The colour scale is diverging and centred on zero; its range is clipped symmetrically at the
+      ``clip_quantile`` of |value| (stated on the colour bar).
+    * Dead dimensions in view are outlined and labelled.
+    """
+    budget = budget or HeatmapBudget()
+    n_texts = len(texts)
+    shape = getattr(matrix, "shape", None)
+    n_dims = int(shape[1]) if shape is not None and len(shape) == 2 else 0
+    if shape is not None and int(shape[0]) != n_texts:
+        raise ValueError(f"matrix has {shape[0]} rows for {n_texts} texts")
+    if labels is not None and len(labels) != n_texts:
+        raise ValueError(f"{len(labels)} labels for {n_texts} texts")
+    columns = _columns(n_dims, dims, budget)
+    order = np.arange(n_texts, dtype=np.int64) if row_order is None else np.asarray(row_order, dtype=np.int64)
+    shown = _sample_rows(matrix, order, columns, budget, texts, labels)
+    bound = _colour_bound(shown.z, clip_quantile)
+
+    fig = go.Figure(
+        go.Heatmap(
+            z=shown.z,
+            x=[str(int(d)) for d in columns],
+            y=shown.labels,
+            colorscale=DIVERGING_SCALE,
+            zmid=0.0,
+            zmin=-bound,
+            zmax=bound,
+            colorbar={"title": {"text": f"value<br>(±{bound:.3g}, clipped)"}, "thickness": 14},
+            hovertemplate="text %{y}<br>dimension %{x}<br>value %{z:.4g}<extra></extra>",
+            name=f"{view_name} values",
+        )
+    )
+    apply_layout(fig, title=_title(view_name, shown, n_texts, order.size, columns.size, budget), height=height)
+    fig.update_layout(margin={"l": 60, "t": 90})
+    fig.update_xaxes(
+        title={"text": f"dimension (ordered by {dim_order_name})"}, type="category", showgrid=False,
+        nticks=min(20, max(2, columns.size)),
+    )
+    shown_labels = [labels[r] for r in shown.index] if labels is not None else []
+    by_label = labels is not None and row_order is not None and _is_grouped(shown_labels)
+    fig.update_yaxes(
+        title={"text": "texts" + (" (grouped by label)" if by_label else " (corpus order)")},
+        type="category", autorange="reversed", showticklabels=False, showgrid=False,
+    )
+    # Shapes and annotations are collected and set once: plotly's add_shape/add_annotation
+    # re-validate the whole list on every call.
+    shapes, notes = _dead_marks(columns, dead_dims)
+    if by_label and shown.index.size:
+        lines, axis = _label_bands(shown_labels, shown.labels, height)
+        shapes.extend(lines)
+        fig.update_yaxes(**axis)
+    fig.update_layout(shapes=shapes, annotations=notes)
+    return fig

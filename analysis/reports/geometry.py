@@ -1,0 +1,120 @@
+"""The geometry report: anisotropy, IsoScore, effective rank, spectrum, rogue and outlier dims.
+
+Cached in the disk cache under the model fingerprint, the corpus hash and the post-processing,
+so a page or the CLI asking twice pays once. ``to_dict()`` is the JSON of ``python -m analysis
+geometry --format json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.corpora import Corpus
+from analysis.encoding import ProgressCallback, view_of
+from analysis.models import ResolvedModel, as_resolved
+from analysis.options import POSTPROCESSING, check_choice
+from analysis.pipeline import EncodeOptions, get_embeddings
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class GeometrySummary:
+    """One view's geometry (see :func:`analysis.measures.geometry.geometry_summary`)."""
+
+    anisotropy: float
+    anisotropy_exact: bool
+    anisotropy_centered: float
+    isoscore: float
+    effective_rank: float
+    effective_rank_ratio: float
+    n_outlier_dims: int
+    top_rogue_dims: list[int]
+    top3_rogue_share: float | None
+    singular_values: list[float]
+    rogue_dimensions: dict[str, list[Any]]  # columns dim, contribution, share, cumulative_share
+    outlier_dims: list[int]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeometrySummary:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class GeometryReport:
+    """Geometry of both views of one (model, corpus), after an optional post-processing."""
+
+    model: str
+    corpus: str
+    n_texts: int
+    dimension: int
+    postprocessing: str
+    raw: GeometrySummary
+    normalized: GeometrySummary
+
+    def view(self, name: str) -> GeometrySummary:
+        """The summary of the ``raw`` or ``normalized`` view."""
+        return self.raw if check_choice(name, ("raw", "normalized"), "view") == "raw" else self.normalized
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeometryReport:
+        values = {f.name: data[f.name] for f in fields(cls)}
+        values["raw"] = GeometrySummary.from_dict(data["raw"])
+        values["normalized"] = GeometrySummary.from_dict(data["normalized"])
+        return cls(**values)
+
+
+def geometry_report(
+    model: str | ResolvedModel,
+    corpus: Corpus,
+    *,
+    postprocessing: str = "none",
+    options: EncodeOptions | None = None,
+    store: EmbeddingStore | None = None,
+    progress: ProgressCallback | None = None,
+) -> GeometryReport:
+    """Anisotropy, IsoScore, effective rank, rogue and outlier dims for both views.
+
+    ``postprocessing`` (none, standardize, all_but_the_top, whiten) is applied to each view
+    before measuring, so its effect can be compared with "none".
+    """
+    from analysis.measures import geometry
+    from analysis.measures.postprocess import apply_postprocessing
+    from analysis.measures.spectrum import singular_values
+
+    check_choice(postprocessing, POSTPROCESSING, "post-processing")
+    options = options or EncodeOptions()
+    resolved = as_resolved(model)
+    store = store or default_store()
+    key = build_key(
+        "geometry", model=resolved.fingerprint, corpus=corpus.content_hash, post=postprocessing,
+        version=REPORT_VERSION, **options.key_parts(resolved),
+    )
+    cached = store.get_json(key)
+    if isinstance(cached, dict):
+        try:
+            return GeometryReport.from_dict(cached)
+        except (KeyError, TypeError):
+            store.delete(key)  # an older or damaged record: recompute
+    raw = get_embeddings(resolved, corpus, options=options, store=store, progress=progress).raw
+    summaries: dict[str, GeometrySummary] = {}
+    for view in ("raw", "normalized"):
+        matrix = view_of(raw, view)
+        if postprocessing != "none":
+            matrix = apply_postprocessing(matrix, postprocessing)
+        summary = geometry.geometry_summary(matrix)
+        summary["singular_values"] = [float(v) for v in singular_values(matrix)]
+        summary["rogue_dimensions"] = geometry.rogue_dimensions(matrix, top_k=10).to_dict(orient="list")
+        summary["outlier_dims"] = geometry.outlier_dimensions(matrix, k_sigma=3.0)
+        summaries[view] = GeometrySummary.from_dict(summary)
+    report = GeometryReport(
+        model=resolved.name, corpus=corpus.name, n_texts=int(raw.shape[0]), dimension=int(raw.shape[1]),
+        postprocessing=postprocessing, raw=summaries["raw"], normalized=summaries["normalized"],
+    )
+    store.put_json(key, report.to_dict())
+    return report

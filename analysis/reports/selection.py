@@ -1,0 +1,109 @@
+"""The dimension-selection report: top-variance-k vs PCA-k vs random-k vs all, with a verdict.
+
+``to_dict()`` is the JSON of ``python -m analysis select --format json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.corpora import Corpus
+from analysis.encoding import ProgressCallback, view_of
+from analysis.errors import OptionError
+from analysis.models import ResolvedModel, as_resolved
+from analysis.options import check_choice
+from analysis.pipeline import EncodeOptions, get_embeddings
+
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import
+    import pandas as pd
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SelectionReport:
+    """Scores of every (method, k) on a labelled corpus, the verdict and the variance ranking."""
+
+    model: str
+    corpus: str
+    view: str
+    verdict: str
+    top_variance_order: list[int]  # every dimension, largest variance first
+    attrs: dict[str, Any]  # n_rows, n_samples, subsampled, d, n_classes, n_neighbors, majority_rate
+    table: dict[str, list[Any]]  # columns method, k, seed, the scores, n_samples
+
+    def frame(self) -> pd.DataFrame:
+        """The score table as a DataFrame (one row per method, k and random draw)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.table)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SelectionReport:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+def selection_report(
+    model: str | ResolvedModel,
+    corpus: Corpus,
+    *,
+    ks: list[int] | None = None,
+    n_random_seeds: int = 5,
+    view: str = "normalized",
+    options: EncodeOptions | None = None,
+    store: EmbeddingStore | None = None,
+    progress: ProgressCallback | None = None,
+) -> SelectionReport:
+    """Top-variance-k vs PCA-k vs random-k vs all dims on a labeled corpus, with a verdict."""
+    import pandas as pd
+
+    from analysis.measures.selection import compare_dimension_selection, select_top_variance, selection_verdict
+
+    if corpus.labels is None:
+        raise OptionError(
+            f"Dimension selection needs a labeled corpus; '{corpus.name}' has no labels. "
+            "Pick a built-in corpus with topics or give a label column."
+        )
+    check_choice(view, ("raw", "normalized"), "view")
+    options = options or EncodeOptions()
+    resolved = as_resolved(model)
+    store = store or default_store()
+    key = build_key(
+        "selection", model=resolved.fingerprint, corpus=corpus.content_hash, view=view,
+        ks=list(ks) if ks else "default", seeds=n_random_seeds, version=REPORT_VERSION,
+        labels=_labels_hash(corpus), **options.key_parts(resolved),
+    )
+    cached = store.get_json(key)
+    if isinstance(cached, dict):
+        try:
+            return SelectionReport.from_dict(cached)
+        except (KeyError, TypeError):
+            store.delete(key)  # an older or damaged record: recompute
+    raw = get_embeddings(resolved, corpus, options=options, store=store, progress=None).raw
+    matrix = view_of(raw, view)
+    table = compare_dimension_selection(
+        matrix, list(corpus.labels), ks=ks, n_random_seeds=n_random_seeds, progress=progress
+    )
+    report = SelectionReport(
+        model=resolved.name,
+        corpus=corpus.name,
+        view=view,
+        verdict=selection_verdict(table, resolved.name, corpus.name),
+        top_variance_order=[int(d) for d in select_top_variance(matrix, matrix.shape[1]).tolist()],
+        attrs={k: (v.item() if isinstance(v, (np.integer, np.floating)) else v) for k, v in table.attrs.items()},
+        table=pd.DataFrame(table).astype({"seed": "float64"}).to_dict(orient="list"),
+    )
+    store.put_json(key, report.to_dict())
+    return report
+
+
+def _labels_hash(corpus: Corpus) -> str:
+    return hashlib.sha256("\x1f".join(corpus.labels or ()).encode()).hexdigest()[:16]

@@ -1,0 +1,87 @@
+"""What the pages share, beside them (not a page itself, and not in the library):
+
+* :mod:`~pages.dashboard.urlstate`: query parameters <-> a validated :class:`UrlState` (pure);
+* :mod:`~pages.dashboard.policy`: private or public-demo limits (pure);
+* :mod:`~pages.dashboard.state`: the session's state, the URL, and widgets bound to both;
+* :mod:`~pages.dashboard.sidebar`: model, corpus and view pickers, and the page :class:`Context`;
+* :mod:`~pages.dashboard.navigation`: page paths and the navigation guard;
+* :mod:`~pages.dashboard.compute`: computation with progress, approval of expensive work, errors.
+
+Pages import this package as ``ui``; the names below are the whole page-facing API.
+"""
+
+from pages.dashboard.compute import (
+    Progress,
+    approve,
+    embeddings_or_stop,
+    load_embeddings,
+    load_stats,
+    pending_reason,
+    plot,
+    deployment_policy,
+    resolve,
+    stats_or_stop,
+)
+from pages.dashboard.navigation import (
+    PAGE_COMPARE,
+    PAGE_CORPUS,
+    PAGE_DIAGNOSIS,
+    PAGE_DIMENSION,
+    PAGE_EXPLORE,
+    PAGE_GEOMETRY,
+    PAGE_LANGUAGES,
+    PAGE_OVERVIEW,
+    PAGE_SELECTION,
+    CONTEXT,
+    context,
+    ensure_navigation,
+)
+from pages.dashboard.sidebar import Context, available_models, sidebar
+from pages.dashboard.state import (
+    bind,
+    builtin_names,
+    link_params,
+    set_widget,
+    show_notes,
+    state,
+    sync_from_url,
+    update,
+    uploads,
+)
+
+__all__ = [
+    "CONTEXT",
+    "PAGE_COMPARE",
+    "PAGE_CORPUS",
+    "PAGE_DIAGNOSIS",
+    "PAGE_DIMENSION",
+    "PAGE_EXPLORE",
+    "PAGE_GEOMETRY",
+    "PAGE_LANGUAGES",
+    "PAGE_OVERVIEW",
+    "PAGE_SELECTION",
+    "Context",
+    "Progress",
+    "approve",
+    "available_models",
+    "bind",
+    "builtin_names",
+    "context",
+    "embeddings_or_stop",
+    "ensure_navigation",
+    "link_params",
+    "load_embeddings",
+    "load_stats",
+    "pending_reason",
+    "plot",
+    "deployment_policy",
+    "resolve",
+    "set_widget",
+    "show_notes",
+    "sidebar",
+    "state",
+    "stats_or_stop",
+    "sync_from_url",
+    "update",
+    "uploads",
+]

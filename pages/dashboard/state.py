@@ -1,0 +1,131 @@
+"""The dashboard's state: the URL <-> one validated :class:`UrlState` per session, and widget binding.
+
+State flow on every run
+-----------------------
+1. :func:`sync_from_url` reads ``st.query_params``. On the first run of a session, or when the
+   URL holds parameters this session did not write (a shared link, a ``st.page_link`` with
+   query parameters), they are validated by :func:`urlstate.parse` into the session's
+   :class:`UrlState`; notes for bad values are kept and shown.
+2. Widgets are bound to state fields with :func:`bind`: a widget starts from the state, and a
+   change updates the state and rewrites the URL (only non-default values).
+3. Uploaded corpora live in ``st.session_state`` only (see :func:`uploads`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from analysis.corpora import Corpus, builtin_corpora
+from analysis.models import CATALOG
+from pages.dashboard import urlstate
+from pages.dashboard.policy import current_policy
+from pages.dashboard.urlstate import UrlState
+
+STATE = "ds_state"
+WRITTEN = "ds_written"
+NOTES = "ds_notes"
+UPLOADS = "ds_uploads"
+
+
+def uploads() -> dict[str, Corpus]:
+    """This session's uploaded corpora by display name."""
+    return st.session_state.setdefault(UPLOADS, {})
+
+
+def builtin_names() -> list[str]:
+    return [info.name for info in builtin_corpora() if info.available]
+
+
+def state() -> UrlState:
+    return st.session_state.get(STATE) or UrlState()
+
+
+def _query_dict() -> dict[str, str]:
+    return {key: st.query_params.get(key) for key in st.query_params.keys()}
+
+
+def sync_from_url() -> None:
+    """Adopt the URL's parameters when they are new to this session (see the module docstring)."""
+    params = _query_dict()
+    first = STATE not in st.session_state
+    if first or (params and params != st.session_state.get(WRITTEN)):
+        parsed, notes = urlstate.parse(params, corpora=builtin_names(), uploaded=uploads().keys())
+        parsed, notes = _apply_public_limits(parsed, notes)
+        st.session_state[STATE] = parsed
+        st.session_state[NOTES] = notes
+        for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith("w_")]:
+            del st.session_state[key]  # widgets start again from the new state
+    write_url()
+
+
+def _apply_public_limits(parsed: UrlState, notes: list[str]) -> tuple[UrlState, list[str]]:
+    """In a public demo a shared link may name models it does not offer: fall back, and say so."""
+    rules = current_policy()
+    if not rules.public:
+        return parsed, notes
+    offered = [info.short_name for info in CATALOG if info.hub_id in rules.allowed_models]
+    notes = list(notes)
+    changes: dict[str, Any] = {}
+    if parsed.model not in offered:
+        notes.append(f"This public demo offers only {', '.join(offered)}; showing {offered[0]} instead.")
+        changes["model"] = offered[0]
+    kept = tuple(m for m in parsed.models if m in offered)
+    if kept != tuple(parsed.models):
+        notes.append(f"Left out models this public demo does not offer; it offers {', '.join(offered)}.")
+        changes["models"] = kept
+    return (dataclasses.replace(parsed, **changes) if changes else parsed), notes
+
+
+def write_url() -> None:
+    params = urlstate.to_params(state())
+    if params != _query_dict():
+        st.query_params.from_dict(params)
+    st.session_state[WRITTEN] = params
+
+
+def update(**changes: Any) -> None:
+    """Change the state, mirror it into the URL, and drop notes about the old URL."""
+    new = state().with_(**changes)
+    if new != state():
+        st.session_state[STATE] = new
+        st.session_state[NOTES] = []
+        write_url()
+
+
+def set_widget(field: str, value: Any) -> None:
+    """For callbacks: point a bound widget (and so the state) at ``value``."""
+    st.session_state[f"w_{field}"] = value
+    update(**{field: value})
+
+
+def bind(
+    field: str,
+    widget: Callable[..., Any],
+    label: str,
+    *args: Any,
+    to_widget: Callable[[Any], Any] = lambda v: v,
+    from_widget: Callable[[Any], Any] = lambda v: v,
+    **kwargs: Any,
+) -> Any:
+    """Render ``widget`` bound to the state field ``field``; returns the field's (new) value."""
+    key = f"w_{field}"
+    if key not in st.session_state:
+        st.session_state[key] = to_widget(getattr(state(), field))
+    value = from_widget(widget(label, *args, key=key, **kwargs))
+    if value != getattr(state(), field):
+        update(**{field: value})
+    return getattr(state(), field)
+
+
+def link_params(**changes: Any) -> dict[str, str]:
+    """Query parameters for a ``st.page_link`` that keeps the current state plus ``changes``."""
+    return urlstate.to_params(state().with_(**changes))
+
+
+def show_notes() -> None:
+    for note in st.session_state.get(NOTES, []):
+        st.warning(note, icon=":material/link_off:")

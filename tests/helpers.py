@@ -1,0 +1,85 @@
+"""Helpers shared by test modules (a module of plain functions: test files never import each other)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+APPTEST_TIMEOUT = 180
+
+
+# --- the command line -------------------------------------------------------------------------------
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m analysis ARGS`` in a real process, offline unless ``env`` says otherwise."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit code 2 and exactly one ``error:`` line on stderr, containing every fragment; no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), lines[0]
+
+
+# --- the dashboard under AppTest ----------------------------------------------------------------------
+
+
+def new_app(params: dict[str, str] | None = None) -> Any:
+    """An AppTest of app.py with these query parameters, not yet run."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=APPTEST_TIMEOUT)
+    at.query_params.update(params or {})
+    return at
+
+
+def open_page(page: str, params: dict[str, str] | None = None, session: dict | None = None) -> Any:
+    """Run app.py (the overview), then switch to ``page``; fails on any exception on the way."""
+    at = new_app(params)
+    for key, value in (session or {}).items():
+        at.session_state[key] = value
+    at.run()
+    ok(at)
+    if page != "pages/overview.py":
+        at.switch_page(page).run()
+    return at
+
+
+def ok(at: Any) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def charts(at: Any) -> list:
+    return list(at.get("plotly_chart"))
+
+
+def texts(elements: Any) -> list[str]:
+    return [e.value for e in elements]
+
+
+def metrics(at: Any) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+# --- corpora ------------------------------------------------------------------------------------------
+
+
+def held_out_glosses(per_label: int, seed: int) -> list[str]:
+    """WordNet glosses, ``per_label`` from each of the 45 categories, sampled with a seed no other test uses."""
+    from analysis.corpora import load_builtin_corpus
+
+    return list(load_builtin_corpus("wordnet-glosses", per_label=per_label, seed=seed).texts)

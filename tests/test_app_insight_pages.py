@@ -1,0 +1,171 @@
+"""AppTest for the insight pages: Why dimensions die, Geometry, Which dimensions matter, Languages.
+
+One cache folder per session, warmed once with all-MiniLM-L6-v2 on the default corpus: the
+statistics and embeddings (copied from the developer's cache when it holds them), the geometry
+report and the selection report with the page's defaults, so each page run reads from disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.cache import EmbeddingStore
+from analysis.corpora import DEFAULT_CORPUS, Corpus, load_builtin_corpus
+from analysis.pipeline import get_stats
+from analysis.reports.geometry import geometry_report
+from analysis.reports.selection import selection_report
+from tests.helpers import charts, metrics, ok, open_page, texts
+
+INSIGHT_PAGES = ["pages/diagnosis.py", "pages/geometry.py", "pages/selection.py", "pages/languages.py"]
+UNLOADABLE = "bge-small-en-v1.5"  # in the catalog, not packaged: offline it cannot be loaded
+
+
+@pytest.fixture(scope="session")
+def insight_cache_dir(warm_cache_dir, minilm) -> Path:
+    """The shared warm cache, plus the reports these pages show by default."""
+    directory = warm_cache_dir
+    corpus = load_builtin_corpus(DEFAULT_CORPUS)
+    store = EmbeddingStore(directory)
+    assert get_stats(minilm, corpus, store=store).dead_dims == [127, 223, 319]
+    geometry_report(minilm, corpus, store=store)
+    selection_report(minilm, corpus, n_random_seeds=5, view="normalized", store=store)  # the page's default
+    store.close()
+    return directory
+
+
+@pytest.fixture(autouse=True)
+def use_insight_cache(fresh_cache_dir, insight_cache_dir, monkeypatch) -> Path:
+    """Every test here reads the shared warm cache instead of its fresh empty one."""
+    monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(insight_cache_dir))
+    return insight_cache_dir
+
+
+# --- default runs ----------------------------------------------------------------------------------
+
+
+def test_diagnosis_default_names_the_dead_dims_and_agrees_with_the_corpus():
+    at = open_page("pages/diagnosis.py")
+    ok(at)
+    assert texts(at.title) == ["Why dimensions die"]
+    m = metrics(at)
+    assert m["Forced constant"] == "3"
+    assert any("`encoder.layer.5.output.LayerNorm`" in s for s in texts(at.markdown))
+    assert (m["Both"], m["Weights only"], m["Corpus only"]) == ("3", "0", "0")
+    assert any("127, 223, 319" in s for s in texts(at.success))
+    assert len(charts(at)) == 1
+    table = at.dataframe[0].value
+    assert table["dim"].tolist() == [127, 223, 319] and set(table["agreement"]) == {"both"}
+    assert set(table["verdict"]) == {"zero"} and (table["weight"].abs() < 1e-6).all()
+    assert not at.error and not at.get("progress")
+
+
+def test_geometry_default_shows_metrics_and_three_charts():
+    at = open_page("pages/geometry.py")
+    ok(at)
+    assert texts(at.title) == ["Geometry"]
+    m = metrics(at)
+    assert 0 < float(m["Anisotropy"]) < 1 and 0 <= float(m["IsoScore"]) <= 1
+    assert float(m["Effective rank"]) > 1
+    assert len(charts(at)) == 3  # spectrum, rogue dims, cosine histogram
+    table = at.dataframe[0].value
+    assert table.columns.tolist() == ["metric", "raw", "normalized"] and len(table) >= 6
+    assert at.selectbox(key="w_post").value == "none"
+    assert not at.error and not at.get("progress")
+
+
+def test_selection_default_shows_curves_verdict_and_downloads():
+    at = open_page("pages/selection.py")
+    ok(at)
+    assert texts(at.title) == ["Which dimensions matter"]
+    assert any("highest-variance dimensions" in s for s in texts(at.info))
+    assert len(charts(at)) == 1
+    assert at.selectbox(key="w_score").value == "knn_accuracy"
+    downloads = list(at.get("download_button"))
+    assert len(downloads) == 2
+    assert not at.error and not at.get("progress")  # read from the warm cache
+    at.slider(key="w_topk").set_value(3).run()
+    ok(at)
+    assert any(c.startswith("Top 3 of 384: ") for c in texts(at.caption))
+    at.selectbox(key="w_score").set_value("ari").run()
+    ok(at)
+    assert len(charts(at)) == 1
+
+
+def test_languages_default_corpus_has_no_language_column():
+    at = open_page("pages/languages.py")
+    ok(at)
+    assert texts(at.title) == ["Languages"]
+    assert any("no language column" in s for s in texts(at.info))
+    at.button(key="languages_use").click().run()
+    ok(at)
+    assert at.query_params["corpus"] == "chatterbot-multilingual"
+    # ~5,000 sampled texts are not cached here: the page asks before encoding them.
+    assert any(b.key == "languages_compute" for b in at.button)
+    assert any("300 texts per language" in c for c in texts(at.caption))
+
+
+# --- failures --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", INSIGHT_PAGES[:3])
+def test_an_unloadable_model_shows_an_error_not_an_exception(page):
+    at = open_page(page, {"model": UNLOADABLE})
+    ok(at)
+    errors = texts(at.error)
+    assert len(errors) == 1 and "cannot be loaded here" in errors[0], errors
+    assert not charts(at)
+
+
+def test_languages_with_an_unloadable_model_shows_an_error():
+    at = open_page("pages/languages.py", {"model": UNLOADABLE, "corpus": "chatterbot-multilingual"})
+    ok(at)
+    assert any("cannot be loaded here" in e for e in texts(at.error))
+
+
+def test_selection_on_an_unlabeled_corpus_shows_info():
+    corpus = Corpus("plain.txt", ["hello there", "how are you", "good morning", "see you later"])
+    at = open_page("pages/selection.py", {"corpus": "upload:plain.txt"}, session={"ds_uploads": {"plain.txt": corpus}})
+    ok(at)
+    assert any("needs a labeled corpus" in s for s in texts(at.info))
+    assert not charts(at) and not at.error
+
+
+def test_diagnosis_says_plainly_when_the_architecture_is_not_understood(monkeypatch):
+    import analysis.reports.diagnosis
+    from analysis.reports.diagnosis import DiagnosisReport
+
+    def not_understood(model, corpus_dead_dims=None, **options):
+        return DiagnosisReport(
+            model_path="m", architecture="GPT2Model", understood=False,
+            message="GPT2Model (model_type 'gpt2') is not a known post-LayerNorm encoder.", final_layer=None,
+            dead_dims_from_weights=[], evidence=[], weight_abs=[], bias_abs=[], threshold=1e-3, model_type="gpt2",
+            model="m",
+        )
+
+    monkeypatch.setattr(analysis.reports.diagnosis, "diagnosis_report", not_understood)
+    at = open_page("pages/diagnosis.py")
+    ok(at)
+    assert any("Architecture not understood" in w and "GPT2Model" in w for w in texts(at.warning))
+    assert not charts(at) and not at.error
+
+
+# --- post-processing -------------------------------------------------------------------------------
+
+
+def test_postprocessing_switch_rerenders_every_metric():
+    at = open_page("pages/geometry.py")
+    before = metrics(at)
+    at.selectbox(key="w_post").set_value("whiten").run()
+    ok(at)
+    after = metrics(at)
+    assert after["Anisotropy"] != before["Anisotropy"] and after["IsoScore"] != before["IsoScore"]
+    assert abs(float(after["Anisotropy"])) < 0.05  # whitening removes the common direction
+    assert len(at.dataframe) == 2  # metrics table plus the before/after comparison
+    comparison = at.dataframe[1].value
+    assert comparison.columns.tolist() == ["metric", "none", "whiten", "change"]
+    assert len(charts(at)) == 3
+    at.selectbox(key="w_post").set_value("none").run()
+    ok(at)
+    assert metrics(at)["Anisotropy"] == before["Anisotropy"] and len(at.dataframe) == 1

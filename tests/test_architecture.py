@@ -1,0 +1,141 @@
+"""The shape of the code: layers without cycles, no borrowed private names, modules of a readable size.
+
+These are read from the source with ``ast`` (nothing is imported), so they hold for lazy imports
+inside functions too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+LIBRARY = ROOT / "analysis"
+MAX_MODULE_LINES = 600
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _library_modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(LIBRARY.rglob("*.py"))}
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> list[tuple[str, list[str]]]:
+    """(imported module, names) for every import of a library module, at any depth of the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, []) for alias in node.names if alias.name.startswith("analysis"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("analysis") and not node.level:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.append((submodule, []) if submodule in modules else (node.module, [alias.name]))
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _library_modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for target, _ in _imports(path, modules):
+            if target in modules and target != name:
+                graph[name].add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_library_has_no_import_cycle():
+    graph = _graph()
+    assert len(graph) > 40  # the walk found the modules
+    assert graph["analysis.pipeline"] >= {"analysis.cache", "analysis.encoding"}  # and their imports
+    assert _cycles(graph) == []
+
+
+def test_a_planted_cycle_is_found():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_another_modules_private_names():
+    modules = _library_modules()
+    borrowed = []
+    for folder in ("analysis", "pages", "benchmarks", "tests"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for target, names in _imports(path, modules):
+                borrowed += [f"{path.relative_to(ROOT)}: {target}.{n}" for n in names if n.startswith("_")]
+    assert borrowed == []
+
+
+def test_library_modules_stay_readable():
+    long = {str(p.relative_to(ROOT)): n for p in LIBRARY.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def test_the_library_knows_nothing_of_the_dashboard():
+    modules = _library_modules()
+    for name, path in modules.items():
+        source = path.read_text(encoding="utf-8")
+        assert "import streamlit" not in source and "from streamlit" not in source, name
+        assert all(not target.startswith("pages") for target, _ in _imports(path, modules)), name
+    assert not (LIBRARY / "urlstate.py").exists() and not (LIBRARY / "policy.py").exists()
+    assert (ROOT / "pages" / "dashboard" / "urlstate.py").is_file() and (ROOT / "pages" / "dashboard" / "policy.py").is_file()
+
+
+def test_every_option_list_is_defined_once():
+    """A tuple of option strings assigned at module level lives only in analysis/options.py."""
+    from analysis import options
+
+    lists = {value for name, value in vars(options).items() if name.isupper() and isinstance(value, tuple)}
+    copies = []
+    for folder in ("analysis", "pages"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name == "options.py":
+                continue
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Tuple):
+                    try:
+                        value = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue
+                    if value in lists:
+                        copies.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert copies == []
