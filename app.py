@@ -1,7 +1,8 @@
 """DimScope: look inside sentence-embedding models one dimension at a time.
 
 Run with ``streamlit run app.py``. This file only sets up the page, the navigation and the
-shared sidebar; every page lives in ``pages/``, what pages share in ``pages/dashboard/``, and every computation in ``analysis/``.
+shared sidebar; every page lives in ``pages/``, what pages share in ``pages/dashboard/``, and every
+computation in ``analysis/``.
 """
 
 import streamlit as st
@@ -23,15 +24,15 @@ navigation = st.navigation(
         ],
         "Analyse": [
             st.Page(ui.PAGE_EXPLORE, title="Explore a model", icon=":material/grid_on:", url_path="explore"),
-            st.Page(ui.PAGE_DIMENSION, title="Dimension detail", icon=":material/query_stats:",
-                    url_path="dimension"),
+            st.Page(ui.PAGE_DIMENSION, title="Dimension detail", icon=":material/query_stats:", url_path="dimension"),
             st.Page(ui.PAGE_COMPARE, title="Compare models", icon=":material/compare_arrows:", url_path="compare"),
         ],
         "Insight": [
             st.Page(ui.PAGE_DIAGNOSIS, title="Why dimensions die", icon=":material/biotech:", url_path="diagnosis"),
             st.Page(ui.PAGE_GEOMETRY, title="Geometry", icon=":material/scatter_plot:", url_path="geometry"),
-            st.Page(ui.PAGE_SELECTION, title="Which dimensions matter", icon=":material/filter_list:",
-                    url_path="selection"),
+            st.Page(
+                ui.PAGE_SELECTION, title="Which dimensions matter", icon=":material/filter_list:", url_path="selection"
+            ),
             st.Page(ui.PAGE_LANGUAGES, title="Languages", icon=":material/translate:", url_path="languages"),
         ],
         "Data": [

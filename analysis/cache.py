@@ -241,8 +241,10 @@ class EmbeddingStore:
                 self._quarantine_database(exc)
             self._cache = self._open()
             if self._cache is not None:
-                self.warn(f"The cache database in {self.directory} was deleted or damaged while in use "
-                          f"({exc}); a new, empty one was started.")
+                self.warn(
+                    f"The cache database in {self.directory} was deleted or damaged while in use "
+                    f"({exc}); a new, empty one was started."
+                )
             return self._cache is not None
 
     def warn(self, message: str) -> None:

@@ -9,9 +9,10 @@ Incremental corpora: for each (model, options) the cache keeps an index of recen
 and the 64-bit hashes of their texts. A new corpus reuses every row already computed for an
 identical text and encodes only the rest.
 
->>> result = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"))  # doctest: +SKIP
->>> result.dead_dims                                                            # doctest: +SKIP
-[127, 223, 319]
+Usage (``analysis.stats`` is the same with a corpus given by name, path or list)::
+
+    result = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"))
+    result.dead_dims  # [127, 223, 319]
 """
 
 from __future__ import annotations
@@ -147,8 +148,13 @@ class StatsResult:
         median = float(np.median(self.columns(view)["std"])) if self.dimension else 0.0
         threshold = stats_module.DEAD_RELATIVE_THRESHOLD
         return std_bar_chart(
-            self.columns(view), dead_dims=self.dead_dims, sort=sort, log_y=log_y, view_name=view,
-            threshold=threshold * median, threshold_label=f"{threshold:.0%} of the median std",
+            self.columns(view),
+            dead_dims=self.dead_dims,
+            sort=sort,
+            log_y=log_y,
+            view_name=view,
+            threshold=threshold * median,
+            threshold_label=f"{threshold:.0%} of the median std",
         )
 
     def plot_heatmap(self, view: str = "normalized", *, every_text: bool = False) -> go.Figure:
@@ -161,10 +167,15 @@ class StatsResult:
         corpus = self.source.corpus
         raw = get_embeddings(self.source.model, corpus, options=self.source.options, store=self.source.store).raw
         normalized = self.normalized_columns
-        matrix = ViewMatrix(raw, check_choice(view, HEATMAP_VIEWS, "view"),
-                            mean=normalized["mean"], std=normalized["std"])
+        matrix = ViewMatrix(
+            raw, check_choice(view, HEATMAP_VIEWS, "view"), mean=normalized["mean"], std=normalized["std"]
+        )
         return dimension_heatmap(
-            matrix, texts=corpus.texts, labels=corpus.labels, view_name=view, dead_dims=self.dead_dims,
+            matrix,
+            texts=corpus.texts,
+            labels=corpus.labels,
+            view_name=view,
+            dead_dims=self.dead_dims,
             budget=HeatmapBudget.every_text() if every_text else HeatmapBudget(),
         )
 
@@ -189,8 +200,14 @@ def _records(columns: StatColumns) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts (NaN -> None), in ``STAT_COLUMNS`` order."""
     lists = {name: np.asarray(columns[name]).tolist() for name in stats_module.STAT_COLUMNS}
     return [
-        {name: (int(lists[name][i]) if name == "dim" else (None if lists[name][i] != lists[name][i] else float(lists[name][i])))
-         for name in stats_module.STAT_COLUMNS}
+        {
+            name: (
+                int(lists[name][i])
+                if name == "dim"
+                else (None if lists[name][i] != lists[name][i] else float(lists[name][i]))
+            )
+            for name in stats_module.STAT_COLUMNS
+        }
         for i in range(len(lists["dim"]))
     ]
 
@@ -198,7 +215,10 @@ def _records(columns: StatColumns) -> list[dict[str, Any]]:
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
     """64-bit BLAKE2b of each text, as uint64: the identity used to reuse rows across corpora."""
     return np.array(
-        [int.from_bytes(hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little") for t in texts],
+        [
+            int.from_bytes(hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+            for t in texts
+        ],
         dtype=np.uint64,
     )
 
@@ -212,7 +232,11 @@ def _index_key(model: ResolvedModel, options: EncodeOptions) -> str:
 
 
 def cached_embeddings(
-    model: str | ResolvedModel, corpus: Corpus, *, options: EncodeOptions | None = None, store: EmbeddingStore | None = None
+    model: str | ResolvedModel,
+    corpus: Corpus,
+    *,
+    options: EncodeOptions | None = None,
+    store: EmbeddingStore | None = None,
 ) -> np.ndarray | None:
     """The raw matrix if it is cached, else None. Never loads the model."""
     resolved = as_resolved(model)
@@ -239,7 +263,9 @@ def get_embeddings(
     resolved = as_resolved(model)
     store = store or default_store()
     key = embeddings_key(resolved, corpus, options)
-    meta_key = build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
+    meta_key = build_key(
+        "emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved)
+    )
     hit = _cached_result(store, resolved, corpus, key, meta_key, progress)
     if hit is not None:
         return hit
@@ -292,7 +318,11 @@ def _compute_with_reuse(
         other_hashes = store.get_array(entry["hashes_key"])
         if other_hashes is None:
             continue
-        matches = [(wanted[int(h)], j) for j, h in enumerate(other_hashes) if int(h) in wanted and wanted[int(h)] not in reused_rows]
+        matches = [
+            (wanted[int(h)], j)
+            for j, h in enumerate(other_hashes)
+            if int(h) in wanted and wanted[int(h)] not in reused_rows
+        ]
         if not matches:
             continue
         other = store.get_array(entry["emb_key"])
@@ -319,7 +349,11 @@ def _compute_with_reuse(
 
     if missing or not texts:
         fresh = encode_raw(
-            model, [texts[i] for i in missing], prompt=prompt, batch_size=options.batch_size, progress=shifted_progress,
+            model,
+            [texts[i] for i in missing],
+            prompt=prompt,
+            batch_size=options.batch_size,
+            progress=shifted_progress,
             backend=options.backend,
         )
         dimension = fresh.shape[1]
@@ -342,12 +376,16 @@ def _remember_in_index(
         store.put_array(hashes_key, text_hashes(corpus.texts))
     index_key = _index_key(model, options)
     entries = [e for e in (store.get_json(index_key) or []) if e.get("corpus") != corpus.content_hash]
-    entries.insert(0, {"corpus": corpus.content_hash, "emb_key": embeddings_key(model, corpus, options), "hashes_key": hashes_key})
+    entries.insert(
+        0, {"corpus": corpus.content_hash, "emb_key": embeddings_key(model, corpus, options), "hashes_key": hashes_key}
+    )
     store.put_json(index_key, entries[:_INDEX_LENGTH])
 
 
 def stats_key(model: ResolvedModel, corpus: Corpus, options: EncodeOptions, view: str) -> str:
-    return build_key("stats", model=model.fingerprint, corpus=corpus.content_hash, view=view, **options.key_parts(model))
+    return build_key(
+        "stats", model=model.fingerprint, corpus=corpus.content_hash, view=view, **options.key_parts(model)
+    )
 
 
 def get_stats(
@@ -386,9 +424,12 @@ def get_stats(
     elif progress:
         progress(len(corpus), len(corpus))
     dead = stats_module.dead_dimensions(columns["normalized"]["std"])
-    meta = store.get_json(
-        build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
-    ) or {}
+    meta = (
+        store.get_json(
+            build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
+        )
+        or {}
+    )
     constant = [d for d in stats_module.dead_dimensions(columns["raw"]["std"]) if d not in set(dead)]
     return StatsResult(
         model_name=resolved.name,

@@ -38,6 +38,8 @@ def app_pages() -> list[str]:
     found = [constants[name] for name in re.findall(r"ui\.(PAGE_\w+)", app) if name in constants]
     pages = list(dict.fromkeys(found)) or list(PAGES)
     return sorted(pages, key=lambda p: p != "pages/overview.py")
+
+
 PAYLOAD_LIMIT_MB = 5.0
 
 _WARM_CHILD = r"""
@@ -70,7 +72,8 @@ else:
 store.put_array(embeddings_key(model, default, options), array)
 get_stats(model, default, store=store)  # stats records, streamed from the stored array
 if n_big:
-    rows = "\n".join(f"Synthetic text number {i} about topic {i % 23} and subject {i % 7}.,topic-{i % 23:02d}" for i in range(n_big))
+    rows = "\n".join(f"Synthetic text number {i} about topic {i % 23} and subject {i % 7}.,topic-{i % 23:02d}"
+                     for i in range(n_big))
     big = parse_corpus_bytes(("text,label\n" + rows).encode(), "big.csv")
     # Every model available here: the compare page reads them all (nothing may be encoded).
     from analysis.models import list_models
@@ -94,7 +97,8 @@ def _no_encoding(*args, **kwargs):
 analysis.pipeline.encode_raw = _no_encoding  # pages run in this process: a cache miss fails fast
 
 app, n_big, pages = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
-rows = "\n".join(f"Synthetic text number {i} about topic {i % 23} and subject {i % 7}.,topic-{i % 23:02d}" for i in range(n_big))
+rows = "\n".join(f"Synthetic text number {i} about topic {i % 23} and subject {i % 7}.,topic-{i % 23:02d}"
+                 for i in range(n_big))
 big = parse_corpus_bytes(("text,label\n" + rows).encode(), "big.csv")
 
 def walk(node, sizes):
@@ -117,12 +121,13 @@ for page in pages:
         if page != "pages/overview.py":
             at.switch_page(page).run()
     except Exception as exc:  # a page that times out or breaks: report it, measure the others
-        out[page] = {"bytes": 0, "by_type": {}, "exceptions": [f"{type(exc).__name__}: {str(exc)[:200]}"], "texts": len(big)}
+        out[page] = {"bytes": 0, "by_type": {}, "exceptions": [f"{type(exc).__name__}: {str(exc)[:200]}"],
+                     "texts": len(big)}
         continue
     sizes = {}
     walk(at._tree, sizes)
-    out[page] = {"bytes": sum(sizes.values()), "by_type": sizes, "exceptions": [str(e.value)[:200] for e in at.exception],
-                 "texts": len(big)}
+    out[page] = {"bytes": sum(sizes.values()), "by_type": sizes,
+                 "exceptions": [str(e.value)[:200] for e in at.exception], "texts": len(big)}
 print(json.dumps(out))
 """
 
@@ -134,23 +139,47 @@ def _warm_cache(cache: Path, n_big: int) -> str:
 
 def payloads(quick: bool) -> list[Figure]:
     if not (ROOT / "app.py").is_file():
-        return [Figure(5, "page payloads", None, "MB", f"<= {PAYLOAD_LIMIT_MB} MB per page", TODO,
-                       {"reason": "app.py not there yet"})]
+        return [
+            Figure(
+                5,
+                "page payloads",
+                None,
+                "MB",
+                f"<= {PAYLOAD_LIMIT_MB} MB per page",
+                TODO,
+                {"reason": "app.py not there yet"},
+            )
+        ]
     n_big = 2_000 if quick else 100_000
     pages = app_pages()[:1] if quick else app_pages()
     with tempfile.TemporaryDirectory(prefix="dimscope-payload-") as tmp:
         cache = Path(tmp) / "cache"
         _warm_cache(cache, n_big)
-        run = check(run_process([PYTHON, "-c", _PAYLOAD_CHILD, str(ROOT / "app.py"), str(n_big), ",".join(pages)],
-                                base_env(cache), timeout=1800), "AppTest payload run")
+        run = check(
+            run_process(
+                [PYTHON, "-c", _PAYLOAD_CHILD, str(ROOT / "app.py"), str(n_big), ",".join(pages)],
+                base_env(cache),
+                timeout=1800,
+            ),
+            "AppTest payload run",
+        )
         result = json.loads(run.stdout.strip().splitlines()[-1])
     figures = []
     for page, info in result.items():
         mb = info["bytes"] / 1e6
         ok = mb <= PAYLOAD_LIMIT_MB and not info["exceptions"]
         top = dict(sorted(info["by_type"].items(), key=lambda kv: -kv[1])[:4])
-        figures.append(Figure(5, f"payload of {page} ({n_big:,} texts)", mb, "MB", f"<= {PAYLOAD_LIMIT_MB:g} MB", verdict(ok),
-                              {"largest_elements_bytes": top, "exceptions": info["exceptions"]}))
+        figures.append(
+            Figure(
+                5,
+                f"payload of {page} ({n_big:,} texts)",
+                mb,
+                "MB",
+                f"<= {PAYLOAD_LIMIT_MB:g} MB",
+                verdict(ok),
+                {"largest_elements_bytes": top, "exceptions": info["exceptions"]},
+            )
+        )
     return figures
 
 
@@ -189,8 +218,21 @@ def _start_once(browser, env: dict, script: Path = ROOT / "app.py") -> dict:
     """One cold start: spawn ``streamlit run <script>``, open a fresh browser context (no HTTP or
     code cache) at its URL, time title and first chart. Returns the timings and the live server."""
     port = _free_port()
-    args = [PYTHON, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    args = [
+        PYTHON,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     context = browser.new_context()
     page = context.new_page()
     start = time.perf_counter()
@@ -208,8 +250,14 @@ def _start_once(browser, env: dict, script: Path = ROOT / "app.py") -> dict:
         raise
     finally:
         context.close()
-    return {"server": server, "port": port, "server_healthy_s": healthy, "title_drawn_s": title,
-            "first_chart_drawn_s": drawn, "exceptions_on_page": errors}
+    return {
+        "server": server,
+        "port": port,
+        "server_healthy_s": healthy,
+        "title_drawn_s": title,
+        "first_chart_drawn_s": drawn,
+        "exceptions_on_page": errors,
+    }
 
 
 def _stop(server: subprocess.Popen) -> None:
@@ -238,9 +286,11 @@ def _explore_interactive(browser, port: int, rounds: int) -> dict:
         context = browser.new_context()
         page = context.new_page()
         try:
-            out["new_tab_s"].append(_time_until_drawn(page, lambda: page.goto(f"{base}/explore", wait_until="commit"), EXPLORE))
-            out["reload_s"].append(_time_until_drawn(page, lambda: page.reload(wait_until="commit"), EXPLORE))
-            _time_until_drawn(page, lambda: page.goto(f"{base}/", wait_until="commit"), OVERVIEW)
+            out["new_tab_s"].append(
+                _time_until_drawn(page, lambda p=page: p.goto(f"{base}/explore", wait_until="commit"), EXPLORE)
+            )
+            out["reload_s"].append(_time_until_drawn(page, lambda p=page: p.reload(wait_until="commit"), EXPLORE))
+            _time_until_drawn(page, lambda p=page: p.goto(f"{base}/", wait_until="commit"), OVERVIEW)
             link = page.locator('[data-testid="stSidebarNav"] a[href$="/explore"]').first
             out["in_app_s"].append(_time_until_drawn(page, link.click, EXPLORE))
         finally:
@@ -272,8 +322,17 @@ def app_start(quick: bool) -> list[Figure]:
             try:
                 browser = pw.chromium.launch(**({"executable_path": chromium} if chromium else {}))
             except Exception as exc:  # noqa: BLE001 - no browser on this machine
-                return [Figure(6, name, None, "s", f"<= {START_TARGET_S:g} s", SKIP,
-                               {"reason": f"no headless browser: {str(exc).splitlines()[0][:200]}"})]
+                return [
+                    Figure(
+                        6,
+                        name,
+                        None,
+                        "s",
+                        f"<= {START_TARGET_S:g} s",
+                        SKIP,
+                        {"reason": f"no headless browser: {str(exc).splitlines()[0][:200]}"},
+                    )
+                ]
             try:
                 for i in range(starts):
                     floor = _start_once(browser, env, minimal)  # alternate, so both see the same load
@@ -295,23 +354,50 @@ def app_start(quick: bool) -> list[Figure]:
         "runs": [{k: v for k, v in r.items() if k != "port"} for r in runs],
         "median_server_healthy_s": median([r["server_healthy_s"] for r in runs]),
         "median_title_drawn_s": median([r["title_drawn_s"] for r in runs]),
-        "cache": source, "browser": chromium or "playwright chromium",
+        "cache": source,
+        "browser": chromium or "playwright chromium",
         "how": "median of cold starts; each a new server process and a new browser context (no HTTP or code "
-               "cache); the browser runs on the same cores as the server",
+        "cache); the browser runs on the same cores as the server",
     }
-    explore_details = {**explore, "how": "server running, DimScope cache warm; until the explore page's charts "
-                       "have all drawn their SVG and the script has finished; median of the rounds"}
+    explore_details = {
+        **explore,
+        "how": "server running, DimScope cache warm; until the explore page's charts "
+        "have all drawn their SVG and the script has finished; median of the rounds",
+    }
     figures = [
-        Figure(6, name, drawn, "s", f"<= {START_TARGET_S:g} s", verdict(drawn <= START_TARGET_S and errors == 0), details),
-        Figure(6, "  of which: spawn to server healthy (median)", details["median_server_healthy_s"], "s", "", INFO, {}),
-        Figure(6, "  floor: a 5-line Streamlit app drawing one small Plotly chart, same harness (median)",
-               median(floor_runs), "s", "", INFO, {"runs_s": floor_runs, "script": _MINIMAL_APP}),
+        Figure(
+            6, name, drawn, "s", f"<= {START_TARGET_S:g} s", verdict(drawn <= START_TARGET_S and errors == 0), details
+        ),
+        Figure(
+            6, "  of which: spawn to server healthy (median)", details["median_server_healthy_s"], "s", "", INFO, {}
+        ),
+        Figure(
+            6,
+            "  floor: a 5-line Streamlit app drawing one small Plotly chart, same harness (median)",
+            median(floor_runs),
+            "s",
+            "",
+            INFO,
+            {"runs_s": floor_runs, "script": _MINIMAL_APP},
+        ),
     ]
-    for key, label in (("in_app_s", "switched to from the overview"), ("reload_s", "reloaded (browser cache warm)"),
-                       ("new_tab_s", "new browser profile (browser cache empty)")):
+    for key, label in (
+        ("in_app_s", "switched to from the overview"),
+        ("reload_s", "reloaded (browser cache warm)"),
+        ("new_tab_s", "new browser profile (browser cache empty)"),
+    ):
         value = median(explore[key])
-        figures.append(Figure(5, f"explore page interactive in Chromium, {label}", value, "s",
-                              f"<= {INTERACTIVE_TARGET_S:g} s", verdict(value <= INTERACTIVE_TARGET_S), explore_details))
+        figures.append(
+            Figure(
+                5,
+                f"explore page interactive in Chromium, {label}",
+                value,
+                "s",
+                f"<= {INTERACTIVE_TARGET_S:g} s",
+                verdict(value <= INTERACTIVE_TARGET_S),
+                explore_details,
+            )
+        )
     return figures
 
 
@@ -335,5 +421,7 @@ def run(quick: bool = False) -> list[Figure]:
         try:
             figures += bench(quick)
         except Exception as exc:  # noqa: BLE001 - one failing must not hide the other
-            figures.append(Figure(target, bench.__name__, None, "", "", "ERROR", {"error": f"{type(exc).__name__}: {exc}"}))
+            figures.append(
+                Figure(target, bench.__name__, None, "", "", "ERROR", {"error": f"{type(exc).__name__}: {exc}"})
+            )
     return figures

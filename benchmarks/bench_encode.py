@@ -65,11 +65,17 @@ def incremental(quick: bool, tmp: Path) -> list[Figure]:
         full_store.close()
         inc_store.close()
     ratio = median(ratios)
-    return [Figure(
-        3, f"incremental: +10% texts ({n - n_base} new of {n}) / full encode", ratio, "ratio", "<= 0.20",
-        verdict(ratio <= 0.20),
-        {"full_s": fulls, "incremental_s": incs, "max_abs_diff_vs_full_encode": max(diffs), "model": model.name},
-    )]
+    return [
+        Figure(
+            3,
+            f"incremental: +10% texts ({n - n_base} new of {n}) / full encode",
+            ratio,
+            "ratio",
+            "<= 0.20",
+            verdict(ratio <= 0.20),
+            {"full_s": fulls, "incremental_s": incs, "max_abs_diff_vs_full_encode": max(diffs), "model": model.name},
+        )
+    ]
 
 
 def _dead(std: np.ndarray) -> list[int]:
@@ -85,7 +91,11 @@ def onnx_speed(quick: bool, tmp: Path) -> list[Figure]:
     from analysis.measures.stats import iter_row_chunks, stats_columns
 
     if not onnxruntime_installed():
-        return [Figure(7, "ONNX backend", None, "", ">= 1.3x to be offered", "skip", {"reason": "onnxruntime not installed"})]
+        return [
+            Figure(
+                7, "ONNX backend", None, "", ">= 1.3x to be offered", "skip", {"reason": "onnxruntime not installed"}
+            )
+        ]
     model = _model(quick, tmp)
     n = 64 if quick else 2000
     texts = short_texts(n)
@@ -104,8 +114,17 @@ def onnx_speed(quick: bool, tmp: Path) -> list[Figure]:
             times[backend].append(time.perf_counter() - start)
     columns = {b: stats_columns(iter_row_chunks(v, 8192), v.shape[1]) for b, v in vectors.items()}
     torch_s = median(times["torch"])
-    figures = [Figure(7, f"torch encode, {n} texts ({model.name})", torch_s, "s", "", INFO,
-                      {"runs_s": times["torch"], "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")})]
+    figures = [
+        Figure(
+            7,
+            f"torch encode, {n} texts ({model.name})",
+            torch_s,
+            "s",
+            "",
+            INFO,
+            {"runs_s": times["torch"], "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")},
+        )
+    ]
     for backend in ("onnx", "onnx-int8"):
         speedup = torch_s / median(times[backend])
         ref, got = columns["torch"], columns[backend]
@@ -116,7 +135,9 @@ def onnx_speed(quick: bool, tmp: Path) -> list[Figure]:
             "runs_s": times[backend],
             "max_abs_diff_std_normalized": float(np.max(np.abs(got["normalized"]["std"] - norm_ref))),
             "max_abs_diff_std_raw": float(np.max(np.abs(got["raw"]["std"] - ref["raw"]["std"]))),
-            "max_rel_diff_std_normalized": float(np.max(np.abs(got["normalized"]["std"] - norm_ref) / np.maximum(norm_ref, 1e-12))),
+            "max_rel_diff_std_normalized": float(
+                np.max(np.abs(got["normalized"]["std"] - norm_ref) / np.maximum(norm_ref, 1e-12))
+            ),
             "dead_dims_torch": _dead(norm_ref),
             "dead_dims_backend": _dead(got["normalized"]["std"]),
             "same_dead_dims": _dead(norm_ref) == _dead(got["normalized"]["std"]),
@@ -127,16 +148,33 @@ def onnx_speed(quick: bool, tmp: Path) -> list[Figure]:
         }
         if backend in embeddings.OFFERED_BACKENDS:
             ok = speedup >= SPEEDUP_BAR and details["same_dead_dims"]
-            figures.append(Figure(7, f"{backend} speedup vs torch (offered)", speedup, "x", ">= 1.3x", verdict(ok), details))
+            figures.append(
+                Figure(7, f"{backend} speedup vs torch (offered)", speedup, "x", ">= 1.3x", verdict(ok), details)
+            )
         else:
             note = "could be offered" if speedup >= SPEEDUP_BAR else "not offered: below 1.3x"
-            figures.append(Figure(7, f"{backend} speedup vs torch (not offered)", speedup, "x", ">= 1.3x to offer", INFO,
-                                  {**details, "note": note}))
-        figures.append(Figure(
-            7, f"{backend}: max abs diff in normalized std; same dead dims", details["max_abs_diff_std_normalized"], "",
-            "report", PASS if details["same_dead_dims"] else "FAIL",
-            {"same_dead_dims": details["same_dead_dims"], "dead_dims": details["dead_dims_backend"]},
-        ))
+            figures.append(
+                Figure(
+                    7,
+                    f"{backend} speedup vs torch (not offered)",
+                    speedup,
+                    "x",
+                    ">= 1.3x to offer",
+                    INFO,
+                    {**details, "note": note},
+                )
+            )
+        figures.append(
+            Figure(
+                7,
+                f"{backend}: max abs diff in normalized std; same dead dims",
+                details["max_abs_diff_std_normalized"],
+                "",
+                "report",
+                PASS if details["same_dead_dims"] else "FAIL",
+                {"same_dead_dims": details["same_dead_dims"], "dead_dims": details["dead_dims_backend"]},
+            )
+        )
     return figures
 
 

@@ -52,7 +52,9 @@ def _in_memory(n: int, d: int) -> list[Figure]:
     reference = stats.stats_columns(stats.iter_row_chunks(matrix, chunk_rows), d, method="reference")
     reference_s = time.perf_counter() - start
     worst = max(
-        float(np.max(np.abs(frames[v]["std"].to_numpy() - reference[v]["std"]) / np.maximum(reference[v]["std"], 1e-30)))
+        float(
+            np.max(np.abs(frames[v]["std"].to_numpy() - reference[v]["std"]) / np.maximum(reference[v]["std"], 1e-30))
+        )
         for v in ("raw", "normalized")
     )
     tracemalloc.start()
@@ -65,12 +67,33 @@ def _in_memory(n: int, d: int) -> list[Figure]:
     best = min(fast_times)
     shape = f"{n:,} x {d:,} float32"
     return [
-        Figure(4, f"stats, both views, {shape} (best of 3)", best, "s", "<= 1 s", verdict(best <= 1.0),
-               {"runs_s": fast_times, "threads": stats.stats_workers()}),
-        Figure(4, f"stats peak extra memory / matrix size ({shape})", extra, "ratio", "<= 1.5", verdict(extra <= 1.5),
-               {"peak_extra_mb": (peak - base) / 1e6, "matrix_mb": matrix.nbytes / 1e6, "how": "tracemalloc"}),
-        Figure(4, "stats speedup: straightforward float64 / fast path", reference_s / best, "x", "", INFO,
-               {"reference_s": reference_s, "max_relative_std_difference": worst}),
+        Figure(
+            4,
+            f"stats, both views, {shape} (best of 3)",
+            best,
+            "s",
+            "<= 1 s",
+            verdict(best <= 1.0),
+            {"runs_s": fast_times, "threads": stats.stats_workers()},
+        ),
+        Figure(
+            4,
+            f"stats peak extra memory / matrix size ({shape})",
+            extra,
+            "ratio",
+            "<= 1.5",
+            verdict(extra <= 1.5),
+            {"peak_extra_mb": (peak - base) / 1e6, "matrix_mb": matrix.nbytes / 1e6, "how": "tracemalloc"},
+        ),
+        Figure(
+            4,
+            "stats speedup: straightforward float64 / fast path",
+            reference_s / best,
+            "x",
+            "",
+            INFO,
+            {"reference_s": reference_s, "max_relative_std_difference": worst},
+        ),
     ]
 
 
@@ -109,7 +132,10 @@ assert store.put_array("bench/stream", embedding_like(n, d, seed=1))
 def _streamed(n: int, d: int) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="dimscope-stream-") as tmp:
         env = base_env(Path(tmp) / "cache")
-        check(run_process([PYTHON, "-c", _WRITE_CHILD, str(Path(tmp) / "cache"), str(n), str(d)], env), "writing the array")
+        check(
+            run_process([PYTHON, "-c", _WRITE_CHILD, str(Path(tmp) / "cache"), str(n), str(d)], env),
+            "writing the array",
+        )
         child = check(run_process([PYTHON, "-c", _STREAM_CHILD, str(Path(tmp) / "cache")], env), "streaming stats")
         result = json.loads(child.stdout.strip().splitlines()[-1])
     matrix_mb = n * d * 4 / 1e6
@@ -118,10 +144,24 @@ def _streamed(n: int, d: int) -> list[Figure]:
     # Bounded = O(chunk), not O(matrix): a few 8,192-row chunks in flight plus fixed buffers.
     bound_mb = 5 * 8192 * d * 4 / 1e6
     return [
-        Figure(4, f"streamed stats time, {shape}", result["seconds"], "s", "publish", INFO,
-               {**result, "note": "file in the OS page cache (just written)"}),
-        Figure(4, f"streamed stats peak RSS above start, {shape}", extra, "MB", f"<= {bound_mb:.0f} MB (5 chunks)",
-               verdict(extra <= bound_mb and result["verified"]), {"matrix_mb": matrix_mb, "bound_mb": bound_mb, **result}),
+        Figure(
+            4,
+            f"streamed stats time, {shape}",
+            result["seconds"],
+            "s",
+            "publish",
+            INFO,
+            {**result, "note": "file in the OS page cache (just written)"},
+        ),
+        Figure(
+            4,
+            f"streamed stats peak RSS above start, {shape}",
+            extra,
+            "MB",
+            f"<= {bound_mb:.0f} MB (5 chunks)",
+            verdict(extra <= bound_mb and result["verified"]),
+            {"matrix_mb": matrix_mb, "bound_mb": bound_mb, **result},
+        ),
     ]
 
 

@@ -188,8 +188,10 @@ def short_texts(n: int) -> list[str]:
         import random
 
         rng = random.Random(0)
-        words = ("the a model dimension vector corpus text short sentence reads measures shows every each "
-                 "quiet bright river city engineer number small large weather music garden window").split()
+        words = (
+            "the a model dimension vector corpus text short sentence reads measures shows every each "
+            "quiet bright river city engineer number small large weather music garden window"
+        ).split()
         while len(texts) < n:
             add([" ".join(rng.choice(words) for _ in range(rng.randint(6, 16))).capitalize() + "."])
     return texts[:n]

@@ -30,10 +30,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("DIMSCOPE_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
 ]
-ROUTE = [("", "DimScope"), ("explore", "Explore a model"), ("dimension", "Dimension detail"), ("compare", "Compare models")]
+ROUTE = [
+    ("", "DimScope"),
+    ("explore", "Explore a model"),
+    ("dimension", "Dimension detail"),
+    ("compare", "Compare models"),
+]
 PAGE_TIMEOUT_S = 180
 
 
@@ -66,9 +76,25 @@ def start_server(cache: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -172,10 +198,15 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    print(f"{'sessions':>8} {'pages':>6} {'errors':>6} {'p50 s':>7} {'p95 s':>7} {'wall s':>7} {'server MB':>10} {'MB/session':>11}")
+    print(
+        f"{'sessions':>8} {'pages':>6} {'errors':>6} {'p50 s':>7} {'p95 s':>7} {'wall s':>7} "
+        f"{'server MB':>10} {'MB/session':>11}"
+    )
     for r in results:
-        print(f"{r['sessions']:>8} {r['pages']:>6} {r['errors']:>6} {r['p50_s']:>7} {r['p95_s']:>7} {r['wall_s']:>7}"
-              f" {r['server_rss_mb']:>10} {r['rss_growth_per_session_mb']:>11}")
+        print(
+            f"{r['sessions']:>8} {r['pages']:>6} {r['errors']:>6} {r['p50_s']:>7} {r['p95_s']:>7} {r['wall_s']:>7}"
+            f" {r['server_rss_mb']:>10} {r['rss_growth_per_session_mb']:>11}"
+        )
     machine = f"{os.cpu_count()} cores, {os.uname().machine}"
     print(f"machine: {machine}; each session walks {len(ROUTE)} pages x {args.rounds} rounds on a warm cache")
     if args.json:

@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.common import ERROR, FAIL, RESULTS_DIR, Figure, json_dump, load_average, machine
+from benchmarks.common import ERROR, RESULTS_DIR, Figure, json_dump, load_average, machine
 
 READMES = (Path(__file__).resolve().parent / "README.md", Path(__file__).resolve().parent.parent / "README.md")
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -52,14 +52,16 @@ def format_table(figures: Sequence[Figure], *, markdown: bool = False) -> str:
 
 def machine_line(info: dict) -> str:
     v = info["versions"]
-    return (f"{info['cpu']}, {info['cores']} cores ({' '.join(info['simd']) or 'no AVX'}), {info['memory_gb']} GB; "
-            f"Python {info['python']}, numpy {v.get('numpy')}, torch {v.get('torch')}, "
-            f"onnxruntime {v.get('onnxruntime')}; load average {info.get('load_before')} -> {info.get('load_after')}")
+    return (
+        f"{info['cpu']}, {info['cores']} cores ({' '.join(info['simd']) or 'no AVX'}), {info['memory_gb']} GB; "
+        f"Python {info['python']}, numpy {v.get('numpy')}, torch {v.get('torch')}, "
+        f"onnxruntime {v.get('onnxruntime')}; load average {info.get('load_before')} -> {info.get('load_after')}"
+    )
 
 
 def update_readme(text_table: str, info: dict, command: str, when: str) -> None:
     """Rewrite the results table between the markers of benchmarks/README.md and README.md."""
-    block = (f"{TABLE_START}\nMeasured {when} with `{command}` on: {machine_line(info)}.\n\n{text_table}\n{TABLE_END}")
+    block = f"{TABLE_START}\nMeasured {when} with `{command}` on: {machine_line(info)}.\n\n{text_table}\n{TABLE_END}"
     for readme in READMES:
         content = readme.read_text(encoding="utf-8") if readme.is_file() else ""
         if TABLE_START not in content or TABLE_END not in content:
@@ -74,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test); verdicts are not meaningful")
     parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-7)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
-    parser.add_argument("--update-readme", action="store_true", help="rewrite the tables in benchmarks/README.md and README.md")
+    parser.add_argument(
+        "--update-readme", action="store_true", help="rewrite the tables in benchmarks/README.md and README.md"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -92,8 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             got = bench(args.quick)
         except Exception as exc:  # noqa: BLE001 - report and go on with the other benchmarks
-            got = [Figure(targets[0], title, None, "", "", ERROR,
-                          {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-2000:]})]
+            got = [
+                Figure(
+                    targets[0],
+                    title,
+                    None,
+                    "",
+                    "",
+                    ERROR,
+                    {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-2000:]},
+                )
+            ]
         if args.only:
             got = [f for f in got if f.target in args.only]
         figures.extend(got)
@@ -108,11 +121,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if f.verdict == ERROR:
             print(f"\nERROR in target {f.target} ({f.name}): {f.details.get('error')}", file=sys.stderr)
 
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    command = "python -m benchmarks" + (" --quick" if args.quick else "") + (
-        " --only " + " ".join(map(str, args.only)) if args.only else "")
-    payload = {"timestamp": stamp, "quick": args.quick, "command": command, "machine": info,
-               "figures": [f.as_dict() for f in figures]}
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    command = (
+        "python -m benchmarks"
+        + (" --quick" if args.quick else "")
+        + (" --only " + " ".join(map(str, args.only)) if args.only else "")
+    )
+    payload = {
+        "timestamp": stamp,
+        "quick": args.quick,
+        "command": command,
+        "machine": info,
+        "figures": [f.as_dict() for f in figures],
+    }
     out_dir = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     json_dump(payload, out_dir / f"{stamp}{'-quick' if args.quick else ''}.json")

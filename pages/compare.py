@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from analysis.figures import comparison, tables
 from analysis.errors import DimScopeError
+from analysis.figures import comparison, tables
 from analysis.models import CATALOG
 from pages import dashboard as ui
 from pages.dashboard import urlstate
@@ -18,7 +18,11 @@ available = ui.available_models()
 options = [info.short_name for info in CATALOG]
 options += [m for m in ui.state().models if m not in options]
 ui.bind(
-    "models", st.multiselect, "Models", options, max_selections=urlstate.MAX_MODELS,
+    "models",
+    st.multiselect,
+    "Models",
+    options,
+    max_selections=urlstate.MAX_MODELS,
     to_widget=lambda v: list(v) if v else list(available),
     from_widget=lambda v: () if list(v) in ([], list(available)) else tuple(v),
     help="Models that cannot be loaded here are listed below with the reason.",
@@ -49,16 +53,23 @@ for name in models:
 for name, why in pending:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
     box.markdown(f"**{name}** has not been run on {ctx.corpus.name} yet: {why}.")
-    box.button(f"Compute {name}", key=f"compute_{name}", on_click=ui.approve, args=(name, ctx.corpus),
-               icon=":material/play_arrow:")
+    box.button(
+        f"Compute {name}",
+        key=f"compute_{name}",
+        on_click=ui.approve,
+        args=(name, ctx.corpus),
+        icon=":material/play_arrow:",
+    )
 if failures:
     st.warning(f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts.")
-    st.dataframe(pd.DataFrame(failures), hide_index=True,
-                 column_config={"reason": st.column_config.TextColumn(width="large")})
+    st.dataframe(
+        pd.DataFrame(failures), hide_index=True, column_config={"reason": st.column_config.TextColumn(width="large")}
+    )
 if not results:
     if not pending:
-        st.info("None of the chosen models can be loaded here. all-MiniLM-L6-v2 ships with DimScope; "
-                "add it to compare.")
+        st.info(
+            "None of the chosen models can be loaded here. all-MiniLM-L6-v2 ships with DimScope; add it to compare."
+        )
     st.stop()
 if len(results) == 1 and not pending:
     st.info("Only one model loaded: add another to compare.")
@@ -66,32 +77,41 @@ if len(results) == 1 and not pending:
 # Render.
 st.subheader("Summary")
 summary = tables.compare_summary(results)
-st.dataframe(summary, hide_index=True, column_config={
-    c: st.column_config.NumberColumn(format="%.4g") for c in summary.columns if c.startswith(("median", "mean"))
-})
+st.dataframe(
+    summary,
+    hide_index=True,
+    column_config={
+        c: st.column_config.NumberColumn(format="%.4g") for c in summary.columns if c.startswith(("median", "mean"))
+    },
+)
 raw = {name: r.raw for name, r in results.items()}
 normalized = {name: r.normalized for name, r in results.items()}
 dead = {name: r.dead_dims for name, r in results.items()}
 
 st.subheader("Sorted std, raw and normalized")
 ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead), key="compare_curves")
-st.caption("Each curve is one model's per-dimension std, largest first; the x axis is the rank divided by "
-           "the dimension count, so models of different sizes line up. Dead dimensions are the vermillion marks at the "
-           "tail; on the log axis they are drawn at the floor because their std is many orders of magnitude lower.")
+st.caption(
+    "Each curve is one model's per-dimension std, largest first; the x axis is the rank divided by "
+    "the dimension count, so models of different sizes line up. Dead dimensions are the vermillion marks at the "
+    "tail; on the log axis they are drawn at the floor because their std is many orders of magnitude lower."
+)
 
 st.subheader("Distribution of per-dimension std")
 b1, b2 = st.columns(2)
 with b1:
     ui.plot(comparison.std_distribution_by_model(raw, view_name="raw", dead=dead), key="compare_box_raw")
 with b2:
-    ui.plot(comparison.std_distribution_by_model(normalized, view_name="normalized", dead=dead),
-                key="compare_box_norm")
+    ui.plot(comparison.std_distribution_by_model(normalized, view_name="normalized", dead=dead), key="compare_box_norm")
 
 st.subheader("Dead dimensions")
 dead_table = tables.dead_dims_table(results)
 if dead_table.empty:
     st.success("No dead dimension in any of these models on this corpus.")
 else:
-    st.dataframe(dead_table, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.3g") for c in dead_table.columns if c.startswith("std")
-    })
+    st.dataframe(
+        dead_table,
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3g") for c in dead_table.columns if c.startswith("std")
+        },
+    )

@@ -5,7 +5,6 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from analysis.figures.corpus import label_counts_chart
 from analysis.corpora import (
     SUPPORTED_EXTENSIONS,
     builtin_corpora,
@@ -14,13 +13,16 @@ from analysis.corpora import (
     preview_corpus_bytes,
 )
 from analysis.errors import DimScopeError
+from analysis.figures.corpus import label_counts_chart
 from pages import dashboard as ui
 from pages.dashboard.urlstate import UPLOAD_PREFIX
 
 ctx = ui.context()
 st.title("Corpus")
-st.markdown(f"Every page analyses the corpus chosen in the sidebar, now `{ctx.corpus.name.replace('`', '')}` "
-            f"({len(ctx.corpus):,} texts).")
+st.markdown(
+    f"Every page analyses the corpus chosen in the sidebar, now `{ctx.corpus.name.replace('`', '')}` "
+    f"({len(ctx.corpus):,} texts)."
+)
 
 UPLOAD_KEY = "corpus_upload"
 NONE = "(none)"
@@ -65,8 +67,7 @@ def _describe(corpus, where: str) -> None:
     left, right = st.columns([1, 1])
     with left:
         if labels:
-            ui.plot(label_counts_chart(labels, title=f"Texts per label in {corpus.name}"),
-                        key=f"labels_{where}")
+            ui.plot(label_counts_chart(labels, title=f"Texts per label in {corpus.name}"), key=f"labels_{where}")
         else:
             st.info("No labels: pages that group by label will say so.")
     with right:
@@ -80,8 +81,13 @@ st.markdown(
     "Blank rows and duplicates are dropped and counted. The upload stays in this browser session only: "
     "it is never shared with other sessions and cannot travel in a link."
 )
-upload = st.file_uploader("Corpus file", type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS], key=UPLOAD_KEY,
-                          on_change=_on_upload, help="A new file becomes the corpus of every page right away.")
+upload = st.file_uploader(
+    "Corpus file",
+    type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
+    key=UPLOAD_KEY,
+    on_change=_on_upload,
+    help="A new file becomes the corpus of every page right away.",
+)
 if upload is not None:
     data = upload.getvalue()
     try:
@@ -90,25 +96,42 @@ if upload is not None:
         st.error(str(exc))
         preview = None
     if preview is not None:
-        st.caption(f"{preview.format.upper()}, {preview.n_rows:,} rows, columns: "
-                   + ", ".join(f"`{c.replace('`', '')}`" for c in preview.columns[:50]))
+        st.caption(
+            f"{preview.format.upper()}, {preview.n_rows:,} rows, columns: "
+            + ", ".join(f"`{c.replace('`', '')}`" for c in preview.columns[:50])
+        )
         st.dataframe(preview.head, hide_index=True, height=220)
         columns = preview.columns
         text_col = label_col = lang_col = None
         if preview.format != "txt":
             m1, m2, m3 = st.columns(3)
-            text_col = m1.selectbox("Text column", columns, index=columns.index(preview.text_column)
-                                    if preview.text_column in columns else 0, key="map_text")
+            text_col = m1.selectbox(
+                "Text column",
+                columns,
+                index=columns.index(preview.text_column) if preview.text_column in columns else 0,
+                key="map_text",
+            )
             others = [NONE] + columns
-            label_col = m2.selectbox("Label column", others, index=others.index(preview.label_column)
-                                     if preview.label_column in others else 0, key="map_label")
-            lang_col = m3.selectbox("Language column", others, index=others.index(preview.language_column)
-                                    if preview.language_column in others else 0, key="map_language")
+            label_col = m2.selectbox(
+                "Label column",
+                others,
+                index=others.index(preview.label_column) if preview.label_column in others else 0,
+                key="map_label",
+            )
+            lang_col = m3.selectbox(
+                "Language column",
+                others,
+                index=others.index(preview.language_column) if preview.language_column in others else 0,
+                key="map_language",
+            )
         try:
             corpus = parse_corpus_bytes(
-                data, upload.name, text_column=text_col,
+                data,
+                upload.name,
+                text_column=text_col,
                 label_column=None if label_col in (None, NONE) else label_col,
-                language_column=None if lang_col in (None, NONE) else lang_col, **_limits(),
+                language_column=None if lang_col in (None, NONE) else lang_col,
+                **_limits(),
             )
         except DimScopeError as exc:
             st.error(str(exc))
@@ -120,40 +143,70 @@ if upload is not None:
                 corpus = dataclasses.replace(corpus, languages=None)
             name = corpus.name
             stored = ui.uploads().get(name)
-            if (stored is None or stored.content_hash != corpus.content_hash or stored.labels != corpus.labels
-                    or stored.languages != corpus.languages):
+            if (
+                stored is None
+                or stored.content_hash != corpus.content_hash
+                or stored.labels != corpus.labels
+                or stored.languages != corpus.languages
+            ):
                 ui.uploads()[name] = corpus
             if ctx.state.corpus != UPLOAD_PREFIX + name:
-                st.button("Use this corpus", on_click=_use, args=(UPLOAD_PREFIX + name,), type="primary",
-                          icon=":material/check:", key="use_upload", help=f"Analyse {name} on every page")
+                st.button(
+                    "Use this corpus",
+                    on_click=_use,
+                    args=(UPLOAD_PREFIX + name,),
+                    type="primary",
+                    icon=":material/check:",
+                    key="use_upload",
+                    help=f"Analyse {name} on every page",
+                )
             else:
                 st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
             _describe(corpus, "upload")
 if ui.uploads():
     st.markdown("**Uploaded in this session** (selectable in the sidebar on every page)")
     st.dataframe(
-        pd.DataFrame([{"name": n, "texts": len(c), "labels": len(set(c.labels)) if c.labels else 0}
-                      for n, c in ui.uploads().items()]),
+        pd.DataFrame(
+            [
+                {"name": n, "texts": len(c), "labels": len(set(c.labels)) if c.labels else 0}
+                for n, c in ui.uploads().items()
+            ]
+        ),
         hide_index=True,
     )
 
 st.subheader("Built-in corpora")
 infos = builtin_corpora()
 st.dataframe(
-    pd.DataFrame([{"name": i.name, "title": i.title, "available": i.available, "labels": i.has_labels,
-                   "languages": i.has_languages, "description": i.description or i.reason} for i in infos]),
-    hide_index=True, height=240, column_config={"description": st.column_config.TextColumn(width="large")},
+    pd.DataFrame(
+        [
+            {
+                "name": i.name,
+                "title": i.title,
+                "available": i.available,
+                "labels": i.has_labels,
+                "languages": i.has_languages,
+                "description": i.description or i.reason,
+            }
+            for i in infos
+        ]
+    ),
+    hide_index=True,
+    height=240,
+    column_config={"description": st.column_config.TextColumn(width="large")},
 )
 names = [i.name for i in infos if i.available]
 current = ctx.state.corpus if ctx.state.corpus in names else names[0]
-browse = st.selectbox("Browse", names, index=names.index(current), key="corpus_browse",
-                      format_func={i.name: i.title for i in infos}.get)
+browse = st.selectbox(
+    "Browse", names, index=names.index(current), key="corpus_browse", format_func={i.name: i.title for i in infos}.get
+)
 try:
     corpus = load_builtin_corpus(browse)
 except DimScopeError as exc:
     st.error(str(exc))
 else:
     if browse != ctx.state.corpus:
-        st.button(f"Analyse {browse} on every page", on_click=_use, args=(browse,), type="primary",
-                  icon=":material/check:")
+        st.button(
+            f"Analyse {browse} on every page", on_click=_use, args=(browse,), type="primary", icon=":material/check:"
+        )
     _describe(corpus, "builtin")

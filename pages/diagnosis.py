@@ -2,16 +2,18 @@
 
 import streamlit as st
 
+from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
 from analysis.figures import report_tables
-from analysis.errors import DimScopeError
 from analysis.reports.diagnosis import diagnosis_report
 from pages import dashboard as ui
 
 ctx = ui.context()
 st.title("Why dimensions die")
-st.caption("A scan of the model's weights, without reading any text: which output dimensions does the final "
-           "layer force to a constant, and with which values?")
+st.caption(
+    "A scan of the model's weights, without reading any text: which output dimensions does the final "
+    "layer force to a constant, and with which values?"
+)
 
 # Guard: the model must be loadable (the scan reads its weight files).
 try:
@@ -34,9 +36,11 @@ except DimScopeError as exc:
 
 if not report.understood:
     st.warning(f"**Architecture not understood.** {report.message}", icon=":material/help:")
-    st.markdown("The scan only reads architectures whose final layer it knows (BERT, RoBERTa, XLM-R, MPNet, "
-                "ELECTRA, DistilBERT and the usual sentence-transformers pooling/Dense modules); it never guesses. "
-                "The corpus-based detection on **Explore a model** still works for this model.")
+    st.markdown(
+        "The scan only reads architectures whose final layer it knows (BERT, RoBERTa, XLM-R, MPNet, "
+        "ELECTRA, DistilBERT and the usual sentence-transformers pooling/Dense modules); it never guesses. "
+        "The corpus-based detection on **Explore a model** still works for this model."
+    )
     if corpus_dead is not None:
         st.caption(f"Dead or constant on {ctx.corpus.name}: {', '.join(map(str, corpus_dead)) or 'none'}.")
     st.stop()
@@ -50,13 +54,20 @@ st.markdown(f"Layer responsible: `{report.final_layer or 'none'}`")
 (st.success if flagged else st.info)(report.message, icon=":material/biotech:")
 
 ui.plot(
-    figs.weight_scan_chart(report.weight_abs, report.bias_abs, flagged=flagged, layer=report.final_layer,
-                           relative_threshold=report.threshold),
+    figs.weight_scan_chart(
+        report.weight_abs,
+        report.bias_abs,
+        flagged=flagged,
+        layer=report.final_layer,
+        relative_threshold=report.threshold,
+    ),
     key="diagnosis_weights",
 )
-st.caption(f"Each dimension's |weight| (gamma) and |bias| (beta) in the final layer. A dimension is flagged when "
-           f"|gamma| is below {report.threshold:g} × the median |gamma| (dotted line): the LayerNorm then outputs "
-           "beta for every token of every input, so pooling cannot make it vary.")
+st.caption(
+    f"Each dimension's |weight| (gamma) and |bias| (beta) in the final layer. A dimension is flagged when "
+    f"|gamma| is below {report.threshold:g} × the median |gamma| (dotted line): the LayerNorm then outputs "
+    "beta for every token of every input, so pooling cannot make it vary."
+)
 
 st.subheader("Evidence, and agreement with the corpus")
 table = report_tables.evidence_table(report, corpus_dead)
@@ -65,27 +76,38 @@ if corpus_dead is not None:
     assert comparison is not None  # asked for with the corpus's dead dims
     a1, a2, a3 = st.columns(3)
     a1.metric("Both", len(comparison.both), help=", ".join(map(str, comparison.both)) or "none")
-    a2.metric("Weights only", len(comparison.weights_only),
-              help=", ".join(map(str, comparison.weights_only)) or "none")
-    a3.metric("Corpus only", len(comparison.corpus_only),
-              help=", ".join(map(str, comparison.corpus_only)) or "none")
+    a2.metric("Weights only", len(comparison.weights_only), help=", ".join(map(str, comparison.weights_only)) or "none")
+    a3.metric("Corpus only", len(comparison.corpus_only), help=", ".join(map(str, comparison.corpus_only)) or "none")
     (st.success if comparison.agree else st.info)(comparison.explanation, icon=":material/compare_arrows:")
     st.caption(f"Corpus side: dimensions that are dead or constant on {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
 else:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
     box.markdown(f"The corpus comparison needs {ctx.model} run on {ctx.corpus.name}: {pending}.")
-    box.button("Compute", key="diagnosis_compute", on_click=ui.approve,
-               args=(ctx.model, ctx.corpus, ctx.trust_remote_code), icon=":material/play_arrow:")
+    box.button(
+        "Compute",
+        key="diagnosis_compute",
+        on_click=ui.approve,
+        args=(ctx.model, ctx.corpus, ctx.trust_remote_code),
+        icon=":material/play_arrow:",
+    )
 
 if table.empty:
-    st.caption("No dimension is forced constant by the weights"
-               + (" or dead on the corpus." if corpus_dead is not None else "."))
+    st.caption(
+        "No dimension is forced constant by the weights"
+        + (" or dead on the corpus." if corpus_dead is not None else ".")
+    )
 else:
-    st.dataframe(table, hide_index=True, column_config={
-        "dim": st.column_config.NumberColumn("dim", format="%d"),
-        "weight": st.column_config.NumberColumn("weight (gamma)", format="%.3e"),
-        "bias": st.column_config.NumberColumn("bias (beta)", format="%.3e"),
-        "layer": st.column_config.TextColumn("layer", width="large"),
-    })
-    st.caption("Verdict *zero*: the dimension is 0 for every input. *Constant*: it never varies but sits at beta "
-               "(after the model's Normalize it still varies a little, divided by a varying norm).")
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "dim": st.column_config.NumberColumn("dim", format="%d"),
+            "weight": st.column_config.NumberColumn("weight (gamma)", format="%.3e"),
+            "bias": st.column_config.NumberColumn("bias (beta)", format="%.3e"),
+            "layer": st.column_config.TextColumn("layer", width="large"),
+        },
+    )
+    st.caption(
+        "Verdict *zero*: the dimension is 0 for every input. *Constant*: it never varies but sits at beta "
+        "(after the model's Normalize it still varies a little, divided by a varying norm)."
+    )

@@ -44,8 +44,9 @@ with c2:
         for d in dead[:12]:
             jumps.button(str(d), key=f"jump_{d}", on_click=ui.set_widget, args=("dim", d), icon=":material/block:")
     else:
-        st.caption("This model has no dead dimension on this corpus. "
-                   "Click any point in the chart below to pick a dimension.")
+        st.caption(
+            "This model has no dead dimension on this corpus. Click any point in the chart below to pick a dimension."
+        )
 
 values = tables.ViewMatrix(embeddings.raw, ctx.view).column(dim)
 row = frame.set_index("dim").loc[dim]
@@ -59,8 +60,9 @@ m[0].metric("Mean", f"{row['mean']:.4g}")
 m[1].metric("Std", f"{row['std']:.4g}")
 m[2].metric("Std / median", f"{ratio:.3g}")
 m[3].metric("Std rank", f"{rank} of {n_dims}")
-m[4].metric("Near-zero share", f"{row['near_zero_share']:.0%}",
-            help="Share of texts where |x| < 0.1% of the vector's length.")
+m[4].metric(
+    "Near-zero share", f"{row['near_zero_share']:.0%}", help="Share of texts where |x| < 0.1% of the vector's length."
+)
 
 g1, g2 = st.columns(2)
 with g1:
@@ -68,7 +70,9 @@ with g1:
 with g2:
     ui.plot(
         spread.dimension_vs_others(frame, dim, dead_dims=dead, view_name=ctx.view),
-        key="dimension_pick", on_select=_pick_from_chart, selection_mode="points",
+        key="dimension_pick",
+        on_select=_pick_from_chart,
+        selection_mode="points",
     )
     st.caption("Click a point to inspect that dimension.")
 
@@ -78,16 +82,22 @@ top, bottom = tables.top_bottom_texts(values, corpus.texts, corpus.labels, n)
 if is_dead:
     st.caption("A dead dimension's values are almost equal for every text, so this ranking is mostly noise.")
 t1, t2 = st.columns(2)
-config = {"value": st.column_config.NumberColumn("value", format="%.4g"),
-          "text": st.column_config.TextColumn("text", width="large")}
+config = {
+    "value": st.column_config.NumberColumn("value", format="%.4g"),
+    "text": st.column_config.TextColumn("text", width="large"),
+}
 t1.markdown("**Highest**")
 t1.dataframe(top, hide_index=True, column_config=config)
 t2.markdown("**Lowest**")
 t2.dataframe(bottom, hide_index=True, column_config=config)
 both = pd.concat([top.assign(end="highest"), bottom.assign(end="lowest")], ignore_index=True)
 st.download_button(
-    "Download these texts (CSV)", tables.safe_csv_bytes(both), file_name=f"dimscope-dim{dim}-texts.csv",
-    mime="text/csv", on_click="ignore", icon=":material/download:",
+    "Download these texts (CSV)",
+    tables.safe_csv_bytes(both),
+    file_name=f"dimscope-dim{dim}-texts.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
 )
 
 st.subheader("Mean per label")

@@ -34,20 +34,31 @@ st.subheader("Texts × dimensions")
 c1, c2, c3, c4, c5 = st.columns([1.8, 0.9, 0.9, 1.1, 0.9], vertical_alignment="bottom")
 with c1:
     heat = ui.bind(
-        "heat", st.segmented_control, "Values", list(options.HEATMAP_VIEWS), required=True,
+        "heat",
+        st.segmented_control,
+        "Values",
+        list(options.HEATMAP_VIEWS),
+        required=True,
         help="Standardized: each dimension z-scored over the corpus (normalized view); dead dimensions "
         "keep a floor on their std so their noise is not blown up.",
     )
 with c2:
     sort = ui.bind(
-        "sort", st.selectbox, "Order dimensions by", list(options.DIM_ORDERS),
+        "sort",
+        st.selectbox,
+        "Order dimensions by",
+        list(options.DIM_ORDERS),
         format_func={"index": "index", "std": "std (largest first)", "abs_mean": "mean |x| (largest first)"}.get,
     )
 with c3:
     rows_how = ui.bind(
-        "rows", st.selectbox, "Order texts by", list(options.ROW_ORDERS),
+        "rows",
+        st.selectbox,
+        "Order texts by",
+        list(options.ROW_ORDERS),
         format_func={"corpus": "corpus order", "label": "label"}.get,
-        disabled=corpus.labels is None, help=None if corpus.labels is not None else "This corpus has no labels.",
+        disabled=corpus.labels is None,
+        help=None if corpus.labels is not None else "This corpus has no labels.",
     )
 with c4:
     key = "w_dims"
@@ -63,7 +74,9 @@ with c4:
 
 with c5:
     every_text = ui.bind(
-        "full", st.toggle, "Every text",
+        "full",
+        st.toggle,
+        "Every text",
         help=f"Draw up to {heatmap.FULL_MAX_ROWS:,} texts instead of about one per pixel row "
         f"({heatmap.DEFAULT_MAX_ROWS:,}); slower to draw in the browser.",
     )
@@ -72,8 +85,10 @@ dims_shown = None
 if wanted is not None:
     dims_shown = [d for d in wanted if d < result.dimension]
     if len(dims_shown) < len(wanted):
-        st.info(f"This model has {result.dimension} dimensions (0-{result.dimension - 1}); "
-                f"{len(wanted) - len(dims_shown)} requested dimension(s) left out.")
+        st.info(
+            f"This model has {result.dimension} dimensions (0-{result.dimension - 1}); "
+            f"{len(wanted) - len(dims_shown)} requested dimension(s) left out."
+        )
     if not dims_shown:
         st.info("None of the requested dimensions exists in this model; showing all.")
         dims_shown = None
@@ -81,11 +96,18 @@ if wanted is not None:
 stats_for_order = result.raw if heat == "raw" else result.normalized
 normalized = result.normalized
 matrix = tables.ViewMatrix(
-    embeddings.raw, heat, mean=normalized["mean"].to_numpy(), std=normalized["std"].to_numpy(),
+    embeddings.raw,
+    heat,
+    mean=normalized["mean"].to_numpy(),
+    std=normalized["std"].to_numpy(),
 )
 ui.plot(
     heatmap.dimension_heatmap(
-        matrix, texts=corpus.texts, labels=corpus.labels, view_name=heat, dead_dims=dead,
+        matrix,
+        texts=corpus.texts,
+        labels=corpus.labels,
+        view_name=heat,
+        dead_dims=dead,
         dims=tables.dimension_order(stats_for_order, sort, dims_shown),
         row_order=tables.row_order(len(corpus), corpus.labels, rows_how if corpus.labels is not None else "corpus"),
         dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
@@ -100,14 +122,25 @@ b1, b2, b3, b4 = st.columns(4)
 with b1:
     metric = ui.bind("metric", st.radio, "Measure", list(options.SPREAD_METRICS), horizontal=True)
 with b2:
-    bars = ui.bind("bars", st.radio, "Order", list(urlstate.BAR_ORDERS), horizontal=True,
-                       format_func={"index": "by index", "sorted": "sorted"}.get)
+    bars = ui.bind(
+        "bars",
+        st.radio,
+        "Order",
+        list(urlstate.BAR_ORDERS),
+        horizontal=True,
+        format_func={"index": "by index", "sorted": "sorted"}.get,
+    )
 with b3:
     log_y = ui.bind("log", st.toggle, "Log scale")
 with b4:
     threshold = ui.bind(
-        "threshold", st.number_input, "Threshold (× median)", min_value=urlstate.THRESHOLD_RANGE[0],
-        max_value=urlstate.THRESHOLD_RANGE[1], step=0.01, format="%.4g",
+        "threshold",
+        st.number_input,
+        "Threshold (× median)",
+        min_value=urlstate.THRESHOLD_RANGE[0],
+        max_value=urlstate.THRESHOLD_RANGE[1],
+        step=0.01,
+        format="%.4g",
         help="Draws a line at this multiple of the median and colours the dimensions below it. "
         "The dead rule is 0.01 × the median std of the normalized view.",
     )
@@ -115,20 +148,30 @@ values = frame[metric].to_numpy(dtype=np.float64)
 line = float(threshold) * float(np.nanmedian(values))
 ui.plot(
     std_bar_chart(
-        frame, dead_dims=dead, sort=bars == "sorted", log_y=log_y, threshold=line, metric=metric,
-        view_name=ctx.view, threshold_label=f"{threshold:g} × median {metric}",
+        frame,
+        dead_dims=dead,
+        sort=bars == "sorted",
+        log_y=log_y,
+        threshold=line,
+        metric=metric,
+        view_name=ctx.view,
+        threshold_label=f"{threshold:g} × median {metric}",
     ),
     key="explore_bars",
 )
 below = int(np.sum(values < line))
-st.caption(f"{below} dimension(s) below {threshold:g} × the median {metric} ({line:.3g}); "
-           f"{len(dead)} dead by the rule ({', '.join(map(str, dead)) or 'none'}).")
+st.caption(
+    f"{below} dimension(s) below {threshold:g} × the median {metric} ({line:.3g}); "
+    f"{len(dead)} dead by the rule ({', '.join(map(str, dead)) or 'none'})."
+)
 
 # --- table -------------------------------------------------------------------------------------------
 st.subheader("Per-dimension statistics")
 table = tables.stats_table(frame, dead)
 st.dataframe(
-    table, hide_index=True, height=360,
+    table,
+    hide_index=True,
+    height=360,
     column_config={
         "dim": st.column_config.NumberColumn("dim", format="%d"),
         "dead": st.column_config.CheckboxColumn("dead"),
@@ -143,7 +186,19 @@ export.insert(1, "corpus", result.corpus_name)
 export.insert(2, "view", ctx.view)
 stem = f"dimscope-{result.model_name.split('/')[-1]}-{ctx.view}-stats"
 downloads = st.container(horizontal=True)
-downloads.download_button("Download CSV", tables.safe_csv_bytes(export), file_name=f"{stem}.csv", mime="text/csv",
-                          on_click="ignore", icon=":material/download:")
-downloads.download_button("Download Parquet", tables.parquet_bytes(export), file_name=f"{stem}.parquet",
-                          mime="application/vnd.apache.parquet", on_click="ignore", icon=":material/download:")
+downloads.download_button(
+    "Download CSV",
+    tables.safe_csv_bytes(export),
+    file_name=f"{stem}.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
+)
+downloads.download_button(
+    "Download Parquet",
+    tables.parquet_bytes(export),
+    file_name=f"{stem}.parquet",
+    mime="application/vnd.apache.parquet",
+    on_click="ignore",
+    icon=":material/download:",
+)

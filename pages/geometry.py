@@ -21,12 +21,18 @@ POST_LABELS = {
 
 ctx = ui.context()
 st.title("Geometry")
-st.caption("How the embeddings fill their space: do all texts point the same way (anisotropy), how evenly is the "
-           "variance spread (IsoScore, effective rank), and which dimensions dominate the cosine similarity.")
+st.caption(
+    "How the embeddings fill their space: do all texts point the same way (anisotropy), how evenly is the "
+    "variance spread (IsoScore, effective rank), and which dimensions dominate the cosine similarity."
+)
 
 # Inputs.
 post = ui.bind(
-    "post", st.selectbox, "Post-processing preview", list(POSTPROCESSING), format_func=POST_LABELS.get,
+    "post",
+    st.selectbox,
+    "Post-processing preview",
+    list(POSTPROCESSING),
+    format_func=POST_LABELS.get,
     help="Applied to each view before measuring. Standardize: per-dimension z-score. All-but-the-top: center and "
     "remove the top d/100 principal components (Mu & Viswanath 2018). Whitening: center and rotate to unit "
     "variance (Su et al. 2021).",
@@ -44,53 +50,90 @@ except DimScopeError as exc:
 view = ctx.view
 shown = report.view(view)
 
-st.caption(f"{report.model} on {report.corpus} · {report.n_texts:,} texts × {report.dimension} dims · "
-           f"{view} view · post-processing: {POST_LABELS[post]}")
+st.caption(
+    f"{report.model} on {report.corpus} · {report.n_texts:,} texts × {report.dimension} dims · "
+    f"{view} view · post-processing: {POST_LABELS[post]}"
+)
 m1, m2, m3, m4, m5 = st.columns(5)
+
+
 def delta(key: str, fmt: str) -> str | None:
     return None if post == "none" else format(getattr(shown, key) - getattr(base.view(view), key), fmt)
 
 
-
-m1.metric("Anisotropy", f"{shown.anisotropy:.3f}", delta("anisotropy", "+.3f"), delta_color="off",
-          help="Mean cosine over all pairs of distinct texts (Ethayarajh 2019). 0 for an isotropic cloud.")
-m2.metric("IsoScore", f"{shown.isoscore:.3f}", delta("isoscore", "+.3f"), delta_color="off",
-          help="1 = variance spread evenly over all dimensions, 0 = all on one axis (Rudman et al. 2022).")
-m3.metric("Effective rank", f"{shown.effective_rank:.1f}", delta("effective_rank", "+.1f"), delta_color="off",
-          help="exp of the entropy of the normalized singular values (Roy & Vetterli 2007).")
+m1.metric(
+    "Anisotropy",
+    f"{shown.anisotropy:.3f}",
+    delta("anisotropy", "+.3f"),
+    delta_color="off",
+    help="Mean cosine over all pairs of distinct texts (Ethayarajh 2019). 0 for an isotropic cloud.",
+)
+m2.metric(
+    "IsoScore",
+    f"{shown.isoscore:.3f}",
+    delta("isoscore", "+.3f"),
+    delta_color="off",
+    help="1 = variance spread evenly over all dimensions, 0 = all on one axis (Rudman et al. 2022).",
+)
+m3.metric(
+    "Effective rank",
+    f"{shown.effective_rank:.1f}",
+    delta("effective_rank", "+.1f"),
+    delta_color="off",
+    help="exp of the entropy of the normalized singular values (Roy & Vetterli 2007).",
+)
 m4.metric("Effective rank / d", f"{shown.effective_rank_ratio:.1%}")
-m5.metric("Outlier dimensions", len(shown.outlier_dims),
-          help="mean |x| beyond 3σ of all dimensions: " + (", ".join(map(str, shown.outlier_dims)) or "none"))
+m5.metric(
+    "Outlier dimensions",
+    len(shown.outlier_dims),
+    help="mean |x| beyond 3σ of all dimensions: " + (", ".join(map(str, shown.outlier_dims)) or "none"),
+)
 
 left, right = st.columns([1.2, 1])
 with left:
     st.subheader("Metrics, raw and normalized")
-    st.dataframe(report_tables.geometry_metrics_table(report), hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("raw", "normalized")})
-    st.caption("Outlier dimensions: " + "; ".join(
-        f"{v} {', '.join(map(str, report.view(v).outlier_dims)) or 'none'}" for v in ("raw", "normalized")) + ".")
+    st.dataframe(
+        report_tables.geometry_metrics_table(report),
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("raw", "normalized")},
+    )
+    st.caption(
+        "Outlier dimensions: "
+        + "; ".join(f"{v} {', '.join(map(str, report.view(v).outlier_dims)) or 'none'}" for v in ("raw", "normalized"))
+        + "."
+    )
 with right:
     st.subheader("Post-processing: before and after")
     if post == "none":
         st.info("Pick a post-processing above to see how every metric changes.", icon=":material/tune:")
     else:
-        st.dataframe(report_tables.postprocessing_comparison(base, report, view), hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.4g")
-                                    for c in ("none", post, "change")})
+        st.dataframe(
+            report_tables.postprocessing_comparison(base, report, view),
+            hide_index=True,
+            width="stretch",
+            column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("none", post, "change")},
+        )
         st.caption(f"{view} view; the change is after minus before.")
 
 st.subheader("Singular-value spectrum")
-ui.plot(figs.spectrum_chart({"raw": report.raw.singular_values, "normalized": report.normalized.singular_values}),
-        key="geometry_spectrum")
-st.caption("Singular values of the centered matrix, largest first, against k/d so models of different sizes line up "
-           "(Jing et al. 2022). A steep drop means the embeddings use few directions; s_k near 0 is a collapsed "
-           "direction (a dead dimension gives one).")
+ui.plot(
+    figs.spectrum_chart({"raw": report.raw.singular_values, "normalized": report.normalized.singular_values}),
+    key="geometry_spectrum",
+)
+st.caption(
+    "Singular values of the centered matrix, largest first, against k/d so models of different sizes line up "
+    "(Jing et al. 2022). A steep drop means the embeddings use few directions; s_k near 0 is a collapsed "
+    "direction (a dead dimension gives one)."
+)
 
 c1, c2 = st.columns(2)
 with c1:
     ui.plot(figs.rogue_chart(shown.rogue_dimensions, view=view), key="geometry_rogue")
-    st.caption("CC_j: dimension j's share of the mean pairwise cosine (Timkey & van Schijndel 2021). The top few "
-               "often carry most of the anisotropy.")
+    st.caption(
+        "CC_j: dimension j's share of the mean pairwise cosine (Timkey & van Schijndel 2021). The top few "
+        "often carry most of the anisotropy."
+    )
 with c2:
     embeddings = ui.embeddings_or_stop(ctx)
     matrix = view_of(embeddings.raw, view)
@@ -103,5 +146,7 @@ with c2:
         st.info(f"No cosine histogram: {exc}")
     else:
         ui.plot(figs.cosine_histogram(before, after, view=view), key="geometry_cosines")
-        st.caption("Cosines of 20,000 random pairs of texts (all pairs when fewer), as they are and after "
-                   "subtracting the mean vector; dotted lines mark the means.")
+        st.caption(
+            "Cosines of 20,000 random pairs of texts (all pairs when fewer), as they are and after "
+            "subtracting the mean vector; dotted lines mark the means."
+        )

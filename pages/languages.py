@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from analysis.figures import geometry as figs
 from analysis.corpora import Corpus
 from analysis.errors import DimScopeError
+from analysis.figures import geometry as figs
 from analysis.reports.multilingual import multilingual_report
 from pages import dashboard as ui
 
@@ -34,36 +34,59 @@ def sample_per_language(corpus: Corpus, cap: int) -> Corpus:
     def pick(values):
         return None if values is None else [values[r] for r in keep]
 
-    return Corpus(f"{corpus.name} (≤{cap} per language)", [corpus.texts[r] for r in keep], labels=pick(corpus.labels),
-                  languages=pick(corpus.languages), groups=pick(corpus.groups), source=corpus.source)
+    return Corpus(
+        f"{corpus.name} (≤{cap} per language)",
+        [corpus.texts[r] for r in keep],
+        labels=pick(corpus.labels),
+        languages=pick(corpus.languages),
+        groups=pick(corpus.groups),
+        source=corpus.source,
+    )
 
 
 ctx = ui.context()
 st.title("Languages")
-st.caption("For a corpus with a language column: how each language spreads over the dimensions, and how close a "
-           "sentence lands to its translation.")
+st.caption(
+    "For a corpus with a language column: how each language spreads over the dimensions, and how close a "
+    "sentence lands to its translation."
+)
 
 # Guard: a language column.
 if ctx.corpus.languages is None:
-    st.info(f"**{ctx.corpus.name}** has no language column. Use the built-in multilingual corpus (28 languages, "
-            "with line-for-line translations), or upload a file with a language column.", icon=":material/translate:")
+    st.info(
+        f"**{ctx.corpus.name}** has no language column. Use the built-in multilingual corpus (28 languages, "
+        "with line-for-line translations), or upload a file with a language column.",
+        icon=":material/translate:",
+    )
     if MULTILINGUAL in ui.builtin_names():
-        st.button("Use ChatterBot multilingual", key="languages_use", on_click=ui.set_widget,
-                  args=("corpus", MULTILINGUAL), icon=":material/swap_horiz:")
+        st.button(
+            "Use ChatterBot multilingual",
+            key="languages_use",
+            on_click=ui.set_widget,
+            args=("corpus", MULTILINGUAL),
+            icon=":material/swap_horiz:",
+        )
     st.stop()
 
 corpus = sample_per_language(ctx.corpus, MAX_PER_LANGUAGE)
 if corpus is not ctx.corpus:
-    st.caption(f"Sampled to at most {MAX_PER_LANGUAGE} texts per language (translated sentences first): "
-               f"{len(corpus):,} of {len(ctx.corpus):,} texts.")
+    st.caption(
+        f"Sampled to at most {MAX_PER_LANGUAGE} texts per language (translated sentences first): "
+        f"{len(corpus):,} of {len(ctx.corpus):,} texts."
+    )
 
 try:
     why = ui.pending_reason(ctx.model, corpus, trust=ctx.trust_remote_code)
     if why:
         box = st.container(border=True, horizontal=True, vertical_alignment="center")
         box.markdown(f"**{ctx.model}** has not been run on this sample yet: {why}.")
-        box.button("Compute", key="languages_compute", on_click=ui.approve,
-                   args=(ctx.model, corpus, ctx.trust_remote_code), icon=":material/play_arrow:")
+        box.button(
+            "Compute",
+            key="languages_compute",
+            on_click=ui.approve,
+            args=(ctx.model, corpus, ctx.trust_remote_code),
+            icon=":material/play_arrow:",
+        )
         st.stop()
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     progress = ui.Progress(f"{resolved.name} on {corpus.name}")
@@ -85,14 +108,19 @@ m3.metric("Mean cosine with the translation", f"{parallel.mean_cosine:.3f}" if p
 ui.plot(figs.language_std_chart(languages), key="languages_std")
 everywhere = sorted(set.intersection(*(set(row.dead_dims) for row in languages))) if languages else []
 extra = {row.language: sorted(set(row.dead_dims) - set(everywhere)) for row in languages}
-st.caption("Median over dimensions of each dimension's std within one language. Dead in every language: "
-           + (", ".join(map(str, everywhere)) or "none") + "."
-           + "".join(f" Also dead in {k}: {', '.join(map(str, v))}." for k, v in extra.items() if v))
+st.caption(
+    "Median over dimensions of each dimension's std within one language. Dead in every language: "
+    + (", ".join(map(str, everywhere)) or "none")
+    + "."
+    + "".join(f" Also dead in {k}: {', '.join(map(str, v))}." for k, v in extra.items() if v)
+)
 
 if parallel:
     ui.plot(figs.language_parallel_chart(parallel), key="languages_parallel")
-    st.caption(f"Rows that share a group id are translations of one utterance; each is compared with its "
-               f"{parallel.pivot} version. A multilingual model puts translations close (cosine near 1); an "
-               "English-only model does not.")
+    st.caption(
+        f"Rows that share a group id are translations of one utterance; each is compared with its "
+        f"{parallel.pivot} version. A multilingual model puts translations close (cosine near 1); an "
+        "English-only model does not."
+    )
 else:
     st.info("No parallel sentences in this corpus (no shared group ids), so no translation cosines.")

@@ -29,25 +29,36 @@ st.subheader(f"{result.model_name} on {result.corpus_name}")
 c1, c2, c3, c4 = st.columns(4)
 with c1:
     st.metric("Dimensions", f"{head['dimension']:,}", border=True)
-    st.page_link(ui.PAGE_EXPLORE, label="See every dimension", icon=":material/grid_on:",
-                 query_params=ui.link_params())
+    st.page_link(ui.PAGE_EXPLORE, label="See every dimension", icon=":material/grid_on:", query_params=ui.link_params())
 with c2:
-    st.metric("Dead dimensions", f"{len(dead)}", border=True,
-              help="Dead: std below 1% of the median std (normalized view).")
+    st.metric(
+        "Dead dimensions", f"{len(dead)}", border=True, help="Dead: std below 1% of the median std (normalized view)."
+    )
     if dead:
-        st.page_link(ui.PAGE_DIMENSION, label=f"Inspect dimension {dead[0]}", icon=":material/query_stats:",
-                     query_params=ui.link_params(dim=dead[0]))
+        st.page_link(
+            ui.PAGE_DIMENSION,
+            label=f"Inspect dimension {dead[0]}",
+            icon=":material/query_stats:",
+            query_params=ui.link_params(dim=dead[0]),
+        )
     else:
-        st.page_link(ui.PAGE_COMPARE, label="Compare with other models", icon=":material/compare_arrows:",
-                     query_params=ui.link_params())
+        st.page_link(
+            ui.PAGE_COMPARE,
+            label="Compare with other models",
+            icon=":material/compare_arrows:",
+            query_params=ui.link_params(),
+        )
 with c3:
     st.metric(f"Median std ({ctx.view})", f"{head['median_std']:.4g}", border=True)
-    st.page_link(ui.PAGE_EXPLORE, label="Std of each dimension", icon=":material/bar_chart:",
-                 query_params=ui.link_params(bars="sorted", log=True))
+    st.page_link(
+        ui.PAGE_EXPLORE,
+        label="Std of each dimension",
+        icon=":material/bar_chart:",
+        query_params=ui.link_params(bars="sorted", log=True),
+    )
 with c4:
     st.metric("Texts", f"{result.n_texts:,}", border=True)
-    st.page_link(ui.PAGE_CORPUS, label="About the corpus", icon=":material/table_rows:",
-                 query_params=ui.link_params())
+    st.page_link(ui.PAGE_CORPUS, label="About the corpus", icon=":material/table_rows:", query_params=ui.link_params())
 
 if dead:
     st.markdown("Dead here: " + ", ".join(f"**{d}**" for d in dead) + ". They sit far below every other dimension:")

@@ -14,14 +14,18 @@ from pages.dashboard import urlstate
 
 ctx = ui.context()
 st.title("Which dimensions matter")
-st.caption("Keep only k dimensions: chosen by variance, by PCA or at random. How much of the label structure and "
-           "of each text's nearest neighbours survives?")
+st.caption(
+    "Keep only k dimensions: chosen by variance, by PCA or at random. How much of the label structure and "
+    "of each text's nearest neighbours survives?"
+)
 
 # Guard: the scores compare with labels.
 if ctx.corpus.labels is None:
-    st.info(f"Dimension selection needs a labeled corpus, and **{ctx.corpus.name}** has no labels. Pick a built-in "
-            "corpus in the sidebar (all have topic labels) or upload a file with a label column.",
-            icon=":material/label_off:")
+    st.info(
+        f"Dimension selection needs a labeled corpus, and **{ctx.corpus.name}** has no labels. Pick a built-in "
+        "corpus in the sidebar (all have topic labels) or upload a file with a label column.",
+        icon=":material/label_off:",
+    )
     st.page_link(ui.PAGE_CORPUS, label="Browse or upload corpora", icon=":material/upload_file:")
     st.stop()
 
@@ -30,8 +34,13 @@ i1, i2 = st.columns([2, 1])
 with i1:
     score = ui.bind("score", st.selectbox, "Score", list(figs.SCORE_LABELS), format_func=figs.SCORE_LABELS.get)
 with i2:
-    seeds = ui.bind("draws", st.select_slider, "Random draws", list(urlstate.DRAWS),
-                        help="How many random-k draws give the mean and the ± std band; more is slower.")
+    seeds = ui.bind(
+        "draws",
+        st.select_slider,
+        "Random draws",
+        list(urlstate.DRAWS),
+        help="How many random-k draws give the mean and the ± std band; more is slower.",
+    )
 
 # Compute: statistics first (encodes with a progress bar), then the scoring with its own bar.
 stats = ui.stats_or_stop(ctx)
@@ -58,34 +67,61 @@ finally:
         bar.empty()
 
 attrs = report.attrs
-st.caption(f"{report.model} on {report.corpus} · {ctx.view} view · {attrs['n_samples']:,} texts, "
-           f"{attrs['n_classes']} labels (largest label {attrs['majority_rate']:.0%} of texts)")
+st.caption(
+    f"{report.model} on {report.corpus} · {ctx.view} view · {attrs['n_samples']:,} texts, "
+    f"{attrs['n_classes']} labels (largest label {attrs['majority_rate']:.0%} of texts)"
+)
 st.info(report.verdict, icon=":material/gavel:")
 ui.plot(figs.selection_curves(report.table, score), key="selection_curves")
-st.caption("Each k keeps that many dimensions, then L2-normalizes. k-means ARI/NMI cluster the texts and compare "
-           "with the labels; kNN accuracy votes among the 10 cosine-nearest texts; the overlap counts how many of "
-           "each text's 10 nearest neighbours stay the same as with all dimensions.")
+st.caption(
+    "Each k keeps that many dimensions, then L2-normalizes. k-means ARI/NMI cluster the texts and compare "
+    "with the labels; kNN accuracy votes among the 10 cosine-nearest texts; the overlap counts how many of "
+    "each text's 10 nearest neighbours stay the same as with all dimensions."
+)
 
 with st.expander("All scores (mean and std over random draws)"):
     summary = summarize_selection(report.frame())
-    st.dataframe(summary, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.3f") for c in summary.columns if c.endswith(("_mean", "_std"))
-    })
+    st.dataframe(
+        summary,
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in summary.columns if c.endswith(("_mean", "_std"))
+        },
+    )
 
 # Export the selected dimension list.
 st.subheader("Export the top-k dimensions by variance")
 d = int(attrs["d"])
 if ui.state().topk > d:
     ui.update(topk=d)
-k = ui.bind("topk", st.slider, "k", min_value=1, max_value=d,
-                help="The k dimensions with the largest variance on this corpus, largest first.")
-export = tables.selected_dims_export(report.top_variance_order, k, model=report.model, corpus=report.corpus,
-                                     view=ctx.view)
+k = ui.bind(
+    "topk",
+    st.slider,
+    "k",
+    min_value=1,
+    max_value=d,
+    help="The k dimensions with the largest variance on this corpus, largest first.",
+)
+export = tables.selected_dims_export(
+    report.top_variance_order, k, model=report.model, corpus=report.corpus, view=ctx.view
+)
 st.caption(f"Top {k} of {d}: " + ", ".join(map(str, export["dim"].head(24))) + (" …" if k > 24 else ""))
 stem = f"dimscope-{report.model.split('/')[-1]}-top{k}-dims"
 payload = {**export.attrs, "dims": [int(x) for x in export["dim"]]}
 row = st.container(horizontal=True)
-row.download_button("Download CSV", tables.safe_csv_bytes(export), file_name=f"{stem}.csv", mime="text/csv",
-                    on_click="ignore", icon=":material/download:")
-row.download_button("Download JSON", json.dumps(payload, indent=1).encode(), file_name=f"{stem}.json",
-                    mime="application/json", on_click="ignore", icon=":material/download:")
+row.download_button(
+    "Download CSV",
+    tables.safe_csv_bytes(export),
+    file_name=f"{stem}.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
+)
+row.download_button(
+    "Download JSON",
+    json.dumps(payload, indent=1).encode(),
+    file_name=f"{stem}.json",
+    mime="application/json",
+    on_click="ignore",
+    icon=":material/download:",
+)

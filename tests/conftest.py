@@ -91,3 +91,10 @@ def warm_cache_dir(tmp_path_factory, minilm) -> Path:
     assert result.dead_dims == [127, 223, 319]
     store.close()
     return directory
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests that use all-mpnet-base-v2 (an 800 MB model, ~20 s per corpus) are slow by definition."""
+    for item in items:
+        if "mpnet_folder" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -20,7 +20,11 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
     """``python -m analysis ARGS`` in a real process, offline unless ``env`` says otherwise."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "analysis", *args], cwd=ROOT, env=full_env, capture_output=True, text=True,
+        [sys.executable, "-m", "analysis", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 

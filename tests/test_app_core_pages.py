@@ -109,8 +109,14 @@ def test_explore_widgets_are_mirrored_into_the_url():
     at.text_input(key="w_dims").set_value("0-63, 127")
     at.run()
     ok(at)
-    assert at.query_params == {"heat": "standardized", "sort": "std", "rows": "label", "log": "1",
-                               "bars": "sorted", "dims": "0-63,127"}
+    assert at.query_params == {
+        "heat": "standardized",
+        "sort": "std",
+        "rows": "label",
+        "log": "1",
+        "bars": "sorted",
+        "dims": "0-63,127",
+    }
     assert len(charts(at)) == 2
     # A bad dimension list shows an error next to the box and keeps the last good selection.
     at.text_input(key="w_dims").set_value("5-1").run()
@@ -152,8 +158,13 @@ def test_a_link_reproduces_the_view():
 @pytest.mark.parametrize("page", PAGES)
 def test_bad_query_params_fall_back_with_notes(page):
     params = {
-        "model": "<script>alert(1)</script>", "corpus": "upload:ghost.csv", "dim": "-5", "threshold": "NaN",
-        "sort": "x" * 5000, "dims": "0-99999999", "log": "perhaps",
+        "model": "<script>alert(1)</script>",
+        "corpus": "upload:ghost.csv",
+        "dim": "-5",
+        "threshold": "NaN",
+        "sort": "x" * 5000,
+        "dims": "0-99999999",
+        "log": "perhaps",
     }
     if page.endswith("compare.py"):
         params["models"] = "all-MiniLM-L6-v2,../../x"
@@ -209,12 +220,29 @@ def test_corpus_switch():
 
 # --- uploads -------------------------------------------------------------------------------------
 
-CSV = "text,topic\n" + "\n".join(
-    f'"{t}",{"greet" if i % 2 else "other"}' for i, t in enumerate(
-        ["Hello there", "How are you?", "=cmd|' /C calc'!A0", "I like tea", "What time is it?", "Good morning",
-         "Tell me a joke", "Where is the station?", "Hello there", "", "Thank you very much", "See you later"]
+CSV = (
+    "text,topic\n"
+    + "\n".join(
+        f'"{t}",{"greet" if i % 2 else "other"}'
+        for i, t in enumerate(
+            [
+                "Hello there",
+                "How are you?",
+                "=cmd|' /C calc'!A0",
+                "I like tea",
+                "What time is it?",
+                "Good morning",
+                "Tell me a joke",
+                "Where is the station?",
+                "Hello there",
+                "",
+                "Thank you very much",
+                "See you later",
+            ]
+        )
     )
-) + "\n"
+    + "\n"
+)
 
 
 def test_upload_a_csv_and_use_it_on_every_page():
@@ -276,8 +304,11 @@ def test_compare_asks_before_expensive_uncached_work(monkeypatch):
 
     monkeypatch.setattr(_common, "AUTO_COMPUTE_BUDGET", 0)
     corpus = parse_corpus_bytes(b"one small text\nanother one\na third line\n", "small.txt")
-    at = open_page("pages/compare.py", {"corpus": "upload:small.txt", "models": "all-MiniLM-L6-v2,all-mpnet-base-v2"},
-                   session={"ds_uploads": {"small.txt": corpus}})
+    at = open_page(
+        "pages/compare.py",
+        {"corpus": "upload:small.txt", "models": "all-MiniLM-L6-v2,all-mpnet-base-v2"},
+        session={"ds_uploads": {"small.txt": corpus}},
+    )
     ok(at)
     assert at.dataframe[0].value["model"].tolist() == ["all-MiniLM-L6-v2"]  # the sidebar model ran
     assert any("has not been run on small.txt yet" in m for m in texts(at.markdown))

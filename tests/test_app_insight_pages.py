@@ -138,9 +138,17 @@ def test_diagnosis_says_plainly_when_the_architecture_is_not_understood(monkeypa
 
     def not_understood(model, corpus_dead_dims=None, **options):
         return DiagnosisReport(
-            model_path="m", architecture="GPT2Model", understood=False,
-            message="GPT2Model (model_type 'gpt2') is not a known post-LayerNorm encoder.", final_layer=None,
-            dead_dims_from_weights=[], evidence=[], weight_abs=[], bias_abs=[], threshold=1e-3, model_type="gpt2",
+            model_path="m",
+            architecture="GPT2Model",
+            understood=False,
+            message="GPT2Model (model_type 'gpt2') is not a known post-LayerNorm encoder.",
+            final_layer=None,
+            dead_dims_from_weights=[],
+            evidence=[],
+            weight_abs=[],
+            bias_abs=[],
+            threshold=1e-3,
+            model_type="gpt2",
             model="m",
         )
 

@@ -106,7 +106,11 @@ def test_no_module_imports_another_modules_private_names():
 
 
 def test_library_modules_stay_readable():
-    long = {str(p.relative_to(ROOT)): n for p in LIBRARY.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in LIBRARY.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert long == {}
 
 
@@ -117,7 +121,9 @@ def test_the_library_knows_nothing_of_the_dashboard():
         assert "import streamlit" not in source and "from streamlit" not in source, name
         assert all(not target.startswith("pages") for target, _ in _imports(path, modules)), name
     assert not (LIBRARY / "urlstate.py").exists() and not (LIBRARY / "policy.py").exists()
-    assert (ROOT / "pages" / "dashboard" / "urlstate.py").is_file() and (ROOT / "pages" / "dashboard" / "policy.py").is_file()
+    assert (ROOT / "pages" / "dashboard" / "urlstate.py").is_file() and (
+        ROOT / "pages" / "dashboard" / "policy.py"
+    ).is_file()
 
 
 def test_every_option_list_is_defined_once():

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs python -m benchmarks --quick
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,7 +20,11 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     env.pop("DIMSCOPE_CACHE_DIR", None)  # every benchmark makes its own cache folders
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--output-dir", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert not (tmp_path / "latest.json").exists()  # a quick run never replaces the full record
@@ -25,7 +33,9 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     assert len(list(tmp_path.glob("2*-quick.json"))) == 1  # the timestamped record
     figures = latest["figures"]
     assert {f["target"] for f in figures} == {1, 2, 3, 4, 5, 6, 7}
-    assert not [f for f in figures if f["verdict"] == "ERROR"], [f["details"] for f in figures if f["verdict"] == "ERROR"]
+    assert not [f for f in figures if f["verdict"] == "ERROR"], [
+        f["details"] for f in figures if f["verdict"] == "ERROR"
+    ]
     for f in figures:
         assert f["verdict"] in {"pass", "FAIL", "info", "skip", "todo"}
         assert f["value"] is None or isinstance(f["value"], (int, float))

@@ -19,12 +19,19 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a real Streamlit server and a real browser
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("DIMSCOPE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 LAUNCH_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
 ]
 PAGES = [
     ("overview", "", "DimScope"),
@@ -61,9 +68,25 @@ def server(warm_cache):
     env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(warm_cache), "HF_HUB_OFFLINE": "1"}
     log = open(warm_cache.parent / "streamlit.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -75,7 +98,9 @@ def server(warm_cache):
             time.sleep(0.3)
     else:
         proc.kill()
-        raise AssertionError("streamlit did not become healthy in 60 s: " + (warm_cache.parent / "streamlit.log").read_text()[-2000:])
+        raise AssertionError(
+            "streamlit did not become healthy in 60 s: " + (warm_cache.parent / "streamlit.log").read_text()[-2000:]
+        )
     yield base
     proc.terminate()
     try:
@@ -140,7 +165,10 @@ def test_upload_csv_through_the_file_input_and_use_it(browser, server, tmp_path)
     from analysis.corpora import load_builtin_corpus
 
     english = load_builtin_corpus("chatterbot-english")
-    rows = ["body,topic"] + [f'"{t.replace(chr(34), "")}",{l}' for t, l in list(zip(english.texts, english.labels))[:120]]
+    rows = ["body,topic"] + [
+        f'"{t.replace(chr(34), "")}",{label}'
+        for t, label in list(zip(english.texts, english.labels, strict=True))[:120]
+    ]
     upload = tmp_path / "my_reviews.csv"
     upload.write_text("\n".join(rows) + "\n", encoding="utf-8")
 

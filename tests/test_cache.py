@@ -185,7 +185,9 @@ def test_lock_makes_concurrent_processes_compute_once(tmp_path):
     log = tmp_path / "log.txt"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path / "c"), str(log)], stdout=subprocess.PIPE, env=env, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "c"), str(log)], stdout=subprocess.PIPE, env=env, text=True
+        )
         for _ in range(4)
     ]
     outputs = [p.communicate(timeout=60)[0].strip() for p in procs]

@@ -75,8 +75,9 @@ def run_in_thread(func, *args, **kwargs):
 def _mount(target: Path, options: str) -> bool:
     target.mkdir(parents=True, exist_ok=True)
     try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0
@@ -176,13 +177,25 @@ _STATS_WORKER = textwrap.dedent(
 
 
 def _worker_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
 
 
 def _stats_in_a_process(model_dir: Path, cache: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", _STATS_WORKER, str(model_dir), str(cache)], cwd=ROOT,
-                          env=_worker_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _STATS_WORKER, str(model_dir), str(cache)],
+        cwd=ROOT,
+        env=_worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -396,9 +409,14 @@ def test_eviction_never_removes_an_entry_while_it_is_read(tmp_path):
     assert path.exists()
     # Another process writes 3 MB into a 1 MB cache: least-recently-used entries are culled,
     # the victim (accessed before any filler was written) first.
-    done = subprocess.run([sys.executable, "-c", _EVICTOR, str(directory), str(limit)], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _EVICTOR, str(directory), str(limit)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) <= limit + 512 * 1024
     # The entry is gone from the cache and its file from the folder...
@@ -451,13 +469,21 @@ _RACER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # eight processes, each importing the stack
 def test_eight_processes_compute_one_uncached_key_once(tiny_model_dir, tmp_path):
     cache, sync = tmp_path / "c", tmp_path / "sync"
     sync.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(tiny_model_dir), str(cache), str(sync), str(i)],
-                              cwd=ROOT, env=_worker_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-             for i in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(tiny_model_dir), str(cache), str(sync), str(i)],
+            cwd=ROOT,
+            env=_worker_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
     try:
         deadline = time.monotonic() + 240
         while len(list(sync.glob("ready-*"))) < 8:

@@ -37,13 +37,17 @@ def tiny_csv(tmp_path) -> Path:
 
     texts = list(dict.fromkeys(tiny_corpus(200, seed=3)))
     path = tmp_path / "corpus.csv"
-    pd.DataFrame({"sentence": texts, "topic": ["a", "b"] * (len(texts) // 2) + ["a"] * (len(texts) % 2)}).to_csv(path, index=False)
+    pd.DataFrame({"sentence": texts, "topic": ["a", "b"] * (len(texts) // 2) + ["a"] * (len(texts) % 2)}).to_csv(
+        path, index=False
+    )
     return path
 
 
 def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_path, fresh_cache_dir):
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
-    stats = run_cli("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--text-column", "sentence", env=env)
+    stats = run_cli(
+        "stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--text-column", "sentence", env=env
+    )
     assert stats.returncode == 0, stats.stderr
     report = json.loads(stats.stdout)
     assert {"model", "dimension", "n_texts", "dead_dims", "raw", "normalized"} <= set(report)
@@ -52,19 +56,49 @@ def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_pa
     # Export both views and check them against the reported statistics.
     for view in ("raw", "normalized"):
         out = tmp_path / f"{view}.npy"
-        embed = run_cli("embed", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--view", view, "--output", str(out), env=env)
+        embed = run_cli(
+            "embed",
+            "--model",
+            str(tiny_model_dir),
+            "--corpus",
+            str(tiny_csv),
+            "--view",
+            view,
+            "--output",
+            str(out),
+            env=env,
+        )
         assert embed.returncode == 0, embed.stderr
         assert "cache" in embed.stderr  # served from what `stats` computed
         matrix = np.load(out)
         assert matrix.dtype == np.float32 and matrix.shape == (report["n_texts"], 32)
         np.testing.assert_allclose([r["std"] for r in report[view]], matrix.astype(np.float64).std(0), atol=1e-6)
     parquet = tmp_path / "e.parquet"
-    assert run_cli("embed", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "-o", str(parquet), env=env).returncode == 0
+    assert (
+        run_cli(
+            "embed", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "-o", str(parquet), env=env
+        ).returncode
+        == 0
+    )
     frame = pd.read_parquet(parquet)
     assert list(frame.columns[:2]) == ["text", "label"] and frame.shape[1] == 2 + 32
     for fmt, suffix in (("csv", ".csv"), ("parquet", ".parquet")):
         out = tmp_path / f"stats{suffix}"
-        assert run_cli("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--format", fmt, "-o", str(out), env=env).returncode == 0
+        assert (
+            run_cli(
+                "stats",
+                "--model",
+                str(tiny_model_dir),
+                "--corpus",
+                str(tiny_csv),
+                "--format",
+                fmt,
+                "-o",
+                str(out),
+                env=env,
+            ).returncode
+            == 0
+        )
         table = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
         assert set(table["view"]) == {"raw", "normalized"} and table["dead"].sum() == 4
 
@@ -75,10 +109,18 @@ def test_warm_request_imports_neither_torch_nor_sentence_transformers(tiny_model
     assert run_cli(*args, env=env).returncode == 0
     warm = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "analysis", *args],
-        cwd=ROOT, env={**os.environ, **env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **env, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert warm.returncode == 0, warm.stderr
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in warm.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in warm.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "numpy" in imported  # the check itself works
     assert "torch" not in imported and "sentence_transformers" not in imported and "streamlit" not in imported
 

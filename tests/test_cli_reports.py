@@ -20,13 +20,18 @@ def _imported_modules(stderr: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("model,expected", [("sentence-transformers/all-MiniLM-L6-v2", [127, 223, 319]), ("mpnet", [34, 555, 688, 756])])
+@pytest.mark.parametrize(
+    "model,expected", [("sentence-transformers/all-MiniLM-L6-v2", [127, 223, 319]), ("mpnet", [34, 555, 688, 756])]
+)
 def test_diagnose_names_dead_dims_without_reading_text(model, expected, mpnet_folder, fresh_cache_dir):
     spec = str(mpnet_folder) if model == "mpnet" else model
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "analysis", "diagnose", "--model", spec, "--format", "json"],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)},
-        capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
@@ -75,6 +80,7 @@ def _erank_reference(X: np.ndarray) -> float:
     return float(np.exp(-(p * np.log(p)).sum()))
 
 
+@pytest.mark.slow  # a real model on a held-out corpus
 def test_geometry_matches_independent_computations_on_held_out_corpus(tmp_path, fresh_cache_dir):
     # Spanish chatterbot utterances: a corpus no other test embeds.
     corpus = load_builtin_corpus("chatterbot-spanish")
@@ -85,7 +91,10 @@ def test_geometry_matches_independent_computations_on_held_out_corpus(tmp_path, 
     assert geometry.returncode == 0, geometry.stderr
     report = json.loads(geometry.stdout)
     exported = tmp_path / "x.npy"
-    assert run_cli("embed", "--corpus", str(path), "--view", "raw", "--output", str(exported), "-q", env=env).returncode == 0
+    assert (
+        run_cli("embed", "--corpus", str(path), "--view", "raw", "--output", str(exported), "-q", env=env).returncode
+        == 0
+    )
     raw = np.load(exported)
     normalized = raw / np.linalg.norm(raw, axis=1, keepdims=True)
     for view, matrix in (("raw", raw), ("normalized", normalized)):
@@ -105,7 +114,20 @@ def test_select_scores_methods_and_exports_dims(tiny_model_dir, tmp_path, fresh_
     path = tmp_path / "labeled.csv"
     pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
-    args = ("select", "--model", str(tiny_model_dir), "--corpus", str(path), "-q", "--k", "4", "--k", "8", "--random-seeds", "2")
+    args = (
+        "select",
+        "--model",
+        str(tiny_model_dir),
+        "--corpus",
+        str(path),
+        "-q",
+        "--k",
+        "4",
+        "--k",
+        "8",
+        "--random-seeds",
+        "2",
+    )
     result = run_cli(*args, "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -118,7 +140,9 @@ def test_select_scores_methods_and_exports_dims(tiny_model_dir, tmp_path, fresh_
     assert dims == report["top_variance_order"][:5] and not {3, 17} & set(dims)
     unlabeled = tmp_path / "plain.txt"
     unlabeled.write_text("\n".join(texts))
-    assert_bad_input(run_cli("select", "--model", str(tiny_model_dir), "--corpus", str(unlabeled), "-q", env=env), "labeled")
+    assert_bad_input(
+        run_cli("select", "--model", str(tiny_model_dir), "--corpus", str(unlabeled), "-q", env=env), "labeled"
+    )
 
 
 def test_multilingual_view_per_language_and_parallel_cosines(tiny_model_dir, fresh_cache_dir):
@@ -127,7 +151,13 @@ def test_multilingual_view_per_language_and_parallel_cosines(tiny_model_dir, fre
 
     corpus = Corpus(
         name="parallel",
-        texts=("the cat sees the garden", "le chat voit le jardin", "a dog builds a chair", "un chien construit une chaise", "solo text"),
+        texts=(
+            "the cat sees the garden",
+            "le chat voit le jardin",
+            "a dog builds a chair",
+            "un chien construit une chaise",
+            "solo text",
+        ),
         languages=("english", "french", "english", "french", "french"),
         groups=("g1", "g1", "g2", "g2", ""),
     )

@@ -54,8 +54,9 @@ def parquet_bytes(df: pd.DataFrame) -> bytes:
 
 
 def assert_kept_accounting(report: CleaningReport) -> None:
-    assert report.n_rows_read == (report.n_kept + report.n_blank + report.n_duplicates
-                                  + report.n_sampled_out + report.n_over_limit)
+    assert report.n_rows_read == (
+        report.n_kept + report.n_blank + report.n_duplicates + report.n_sampled_out + report.n_over_limit
+    )
 
 
 # --------------------------------------------------------------------------- constants
@@ -68,13 +69,14 @@ def test_constants():
 
 
 def test_import_pulls_in_no_ui_or_ml_stack():
-    code = ("import sys, analysis.corpora; "
-            "bad = [m for m in ('streamlit', 'torch', 'sentence_transformers') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, analysis.corpora; "
+        "bad = [m for m in ('streamlit', 'torch', 'sentence_transformers') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
@@ -86,8 +88,7 @@ def test_builtin_listing():
     names = [i.name for i in infos]
     assert names[0] == DEFAULT_CORPUS
     assert len(names) == len(set(names))
-    for expected in ("chatterbot-multilingual", "chatterbot-italian", "chatterbot-japanese",
-                     "wordnet-glosses"):
+    for expected in ("chatterbot-multilingual", "chatterbot-italian", "chatterbot-japanese", "wordnet-glosses"):
         assert expected in names
     by_name = {i.name: i for i in infos}
     assert by_name["chatterbot-english"].available and by_name["chatterbot-english"].reason == ""
@@ -114,7 +115,8 @@ def test_default_corpus(english: Corpus):
     assert report.n_kept == len(english) and report.n_duplicates > 0
     assert_kept_accounting(report)
     assert report.messages() == [
-        f"Dropped {report.n_duplicates:,} duplicate texts (kept the first occurrence of each)."]
+        f"Dropped {report.n_duplicates:,} duplicate texts (kept the first occurrence of each)."
+    ]
 
 
 def test_default_corpus_is_cached_and_deterministic(english: Corpus):
@@ -158,14 +160,13 @@ def test_multilingual_corpus():
             en_it += 1
     assert en_it >= 300
     # Deduplication is per language: a text may recur in another language.
-    keys = list(zip(multi.languages, multi.texts))
+    keys = list(zip(multi.languages, multi.texts, strict=True))
     assert len(keys) == len(set(keys))
     frame = multi.to_frame()
     assert list(frame.columns) == ["text", "label", "language", "group"]
     # A known parallel pair: the first English and Italian turns of emotion.yml.
     en = multi.groups.index("emotion/0/0")
-    it = [i for i, g in enumerate(multi.groups) if g == "emotion/0/0"
-          and multi.languages[i] == "italian"][0]
+    it = [i for i, g in enumerate(multi.groups) if g == "emotion/0/0" and multi.languages[i] == "italian"][0]
     assert multi.texts[en] == "You are arrogant"
     assert multi.texts[it] == "Sei arrogante"
 
@@ -220,8 +221,9 @@ def test_load_corpus_applies_limits_to_builtins(english: Corpus):
 
 # --------------------------------------------------------------------------- WordNet
 
-WORDNET_MISSING = ("WordNet is not installed at /usr/share/wordnet: run "
-                   "`apt-get install -y wordnet-base` (CI installs it).")
+WORDNET_MISSING = (
+    "WordNet is not installed at /usr/share/wordnet: run `apt-get install -y wordnet-base` (CI installs it)."
+)
 
 
 def test_wordnet_glosses():
@@ -256,10 +258,10 @@ def test_wordnet_missing_marks_unavailable(monkeypatch, tmp_path):
 def test_wordnet_parser_on_a_tiny_file(monkeypatch, tmp_path):
     header = "  1 This software and database is being provided to you, the LICENSEE  \n"
     lines = {
-        "noun": "00001740 03 n 01 entity 0 000 | that which exists; \"an example\"  \n"
-                "00002000 06 n 01 car 0 000 | a motor vehicle; a second sense  \n",
+        "noun": '00001740 03 n 01 entity 0 000 | that which exists; "an example"  \n'
+        "00002000 06 n 01 car 0 000 | a motor vehicle; a second sense  \n",
         "verb": "00001000 43 v 01 rain 0 000 | precipitate as rain  \n",
-        "adj": "00001000 00 a 01 able 0 000 | (usually followed by `to') having means; \"able\"  \n",
+        "adj": '00001000 00 a 01 able 0 000 | (usually followed by `to\') having means; "able"  \n',
         "adv": "00001000 02 r 01 very 0 000 | used as an intensifier  \n",
     }
     for part, body in lines.items():
@@ -270,8 +272,13 @@ def test_wordnet_parser_on_a_tiny_file(monkeypatch, tmp_path):
         wn = load_builtin_corpus("wordnet-glosses")
     finally:
         builtin._load_builtin_cached.cache_clear()
-    assert wn.texts == ("that which exists", "a motor vehicle", "precipitate as rain",
-                        "(usually followed by `to') having means", "used as an intensifier")
+    assert wn.texts == (
+        "that which exists",
+        "a motor vehicle",
+        "precipitate as rain",
+        "(usually followed by `to') having means",
+        "used as an intensifier",
+    )
     assert wn.labels == ("noun.Tops", "noun.artifact", "verb.weather", "adj.all", "adv.all")
 
 
@@ -298,8 +305,7 @@ def build_file(corpus: Corpus, kind: str) -> tuple[str, bytes]:
     if kind == "tsv":
         return "corpus.tsv", df.to_csv(index=False, sep="\t").encode()
     if kind == "jsonl":
-        return "corpus.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                       for r in records).encode()
+        return "corpus.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
     if kind == "jsonl-strings":
         return "corpus.jsonl", "".join(json.dumps(t) + "\n" for t in corpus.texts).encode()
     if kind == "json-strings":
@@ -315,13 +321,27 @@ def build_file(corpus: Corpus, kind: str) -> tuple[str, bytes]:
     raise AssertionError(kind)
 
 
-LABELED = {"csv", "csv-semicolon", "tsv", "jsonl", "json-records", "json-keyed", "json-columns",
-           "parquet"}
+LABELED = {"csv", "csv-semicolon", "tsv", "jsonl", "json-records", "json-keyed", "json-columns", "parquet"}
 
 
-@pytest.mark.parametrize("kind", ["txt", "txt-crlf-bom", "txt-utf16", "csv", "csv-semicolon",
-                                  "tsv", "jsonl", "jsonl-strings", "json-strings",
-                                  "json-records", "json-keyed", "json-columns", "parquet"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "txt",
+        "txt-crlf-bom",
+        "txt-utf16",
+        "csv",
+        "csv-semicolon",
+        "tsv",
+        "jsonl",
+        "jsonl-strings",
+        "json-strings",
+        "json-records",
+        "json-keyed",
+        "json-columns",
+        "parquet",
+    ],
+)
 def test_format_round_trip(english: Corpus, kind: str):
     filename, data = build_file(english, kind)
     corpus = parse_corpus_bytes(data, filename)
@@ -329,8 +349,9 @@ def test_format_round_trip(english: Corpus, kind: str):
     assert corpus.content_hash == english.content_hash
     assert corpus.labels == (english.labels if kind in LABELED else None)
     assert corpus.name == filename and corpus.source == f"file:{filename}"
-    assert corpus.report == CleaningReport(n_rows_read=len(english), n_kept=len(english),
-                                           max_chars=MAX_TEXT_CHARS_DEFAULT)
+    assert corpus.report == CleaningReport(
+        n_rows_read=len(english), n_kept=len(english), max_chars=MAX_TEXT_CHARS_DEFAULT
+    )
     assert corpus.report.messages() == []
 
 
@@ -355,16 +376,17 @@ def test_uploaded_filename_is_never_a_path(tmp_path: Path):
 
 
 def test_explicit_columns_and_languages():
-    data = (b"id,Body,Category,lang,extra\n"
-            b"1,Hello there,greet,en,x\n2,Ciao a tutti,greet,it,y\n3,Hello there,greet,it,z\n"
-            b"4,Hello there,greet,en,w\n")
+    data = (
+        b"id,Body,Category,lang,extra\n"
+        b"1,Hello there,greet,en,x\n2,Ciao a tutti,greet,it,y\n3,Hello there,greet,it,z\n"
+        b"4,Hello there,greet,en,w\n"
+    )
     corpus = parse_corpus_bytes(data, "m.csv")
     assert corpus.texts == ("Hello there", "Ciao a tutti", "Hello there")  # dedupe per language
     assert corpus.labels == ("greet",) * 3
     assert corpus.languages == ("en", "it", "it")
     assert corpus.report.n_duplicates == 1
-    chosen = parse_corpus_bytes(data, "m.csv", text_column="extra", label_column="lang",
-                                language_column="id")
+    chosen = parse_corpus_bytes(data, "m.csv", text_column="extra", label_column="lang", language_column="id")
     assert chosen.texts == ("x", "y", "z", "w")
     assert chosen.labels == ("en", "it", "it", "en")
     assert chosen.languages == ("1", "2", "3", "4")
@@ -393,12 +415,12 @@ def test_infer_text_column():
     assert infer_text_column(pd.DataFrame({"id": [1, 2], "Sentence": ["a", "b"]})) == "Sentence"
     assert infer_text_column(pd.DataFrame({"ID": ["1", "2"], "TEXT": ["x", "y"]})) == "TEXT"
     # No conventional name: the string column with the longest mean length.
-    df = pd.DataFrame({"code": ["ab", "cd"], "note": ["a longer string", "another one"],
-                       "n": [1, 2]})
+    df = pd.DataFrame({"code": ["ab", "cd"], "note": ["a longer string", "another one"], "n": [1, 2]})
     assert infer_text_column(df) == "note"
     # Numbers-as-strings (CSV ids) and label-named columns are not text.
-    df = pd.DataFrame({"id": ["1000000000001", "1000000000002"], "label": ["positive", "neg"],
-                       "msg_body": ["hi", "yo"]})
+    df = pd.DataFrame(
+        {"id": ["1000000000001", "1000000000002"], "label": ["positive", "neg"], "msg_body": ["hi", "yo"]}
+    )
     assert infer_text_column(df) == "msg_body"
     assert infer_text_column(pd.DataFrame({"a": [1, 2], "b": [1.5, 2.5]})) is None
     assert infer_text_column(pd.DataFrame({"text": [1, 2], "words": ["a b", "c"]})) == "words"
@@ -413,13 +435,11 @@ def test_infer_label_column():
 
 
 def test_preview():
-    data = b"id,sentence,topic,language\n" + b"".join(
-        f"{i},text number {i},t{i % 3},en\n".encode() for i in range(50))
+    data = b"id,sentence,topic,language\n" + b"".join(f"{i},text number {i},t{i % 3},en\n".encode() for i in range(50))
     preview = preview_corpus_bytes(data, "p.csv", n_rows=5)
     assert isinstance(preview, TablePreview)
     assert preview.columns == ["id", "sentence", "topic", "language"]
-    assert (preview.text_column, preview.label_column, preview.language_column) == (
-        "sentence", "topic", "language")
+    assert (preview.text_column, preview.label_column, preview.language_column) == ("sentence", "topic", "language")
     assert preview.n_rows == 50 and preview.format == "csv"
     assert len(preview.head) == 5 and preview.head["sentence"].tolist()[0] == "text number 0"
     txt = preview_corpus_bytes(b"a\nb\n", "p.txt")
@@ -443,7 +463,8 @@ def test_content_hash():
     assert Corpus("a", ["ab", "c"]).content_hash == a.content_hash  # lists become tuples
     # Stable across processes and versions of this code (a cache key depends on it).
     assert Corpus("k", ("hello", "world")).content_hash == (
-        "98c10ff4d847d77249695a62d34845d58a9efae09fd149a3c002d93d0eb88fde")
+        "98c10ff4d847d77249695a62d34845d58a9efae09fd149a3c002d93d0eb88fde"
+    )
     again = pickle.loads(pickle.dumps(a))
     assert again == a and again.content_hash == a.content_hash
 
@@ -466,24 +487,31 @@ def test_corpus_validation():
 
 def test_cleaning_counts_are_exact():
     lines = [
-        "alpha",           # kept
-        "",                # blank
-        "   \t",           # blank (whitespace only)
-        "beta",            # kept
-        "alpha",           # duplicate
-        "x" * 30,          # kept, truncated to 10
-        "caf\xff",         # kept, undecodable byte -> U+FFFD
-        "gamma ",          # kept as is (trailing space is not stripped)
-        "beta",            # duplicate
-        "delta",           # over the limit
-        "epsilon",         # over the limit
+        "alpha",  # kept
+        "",  # blank
+        "   \t",  # blank (whitespace only)
+        "beta",  # kept
+        "alpha",  # duplicate
+        "x" * 30,  # kept, truncated to 10
+        "caf\xff",  # kept, undecodable byte -> U+FFFD
+        "gamma ",  # kept as is (trailing space is not stripped)
+        "beta",  # duplicate
+        "delta",  # over the limit
+        "epsilon",  # over the limit
     ]
     data = b"\n".join(line.encode("latin-1") for line in lines) + b"\n"
     corpus = parse_corpus_bytes(data, "c.txt", max_chars=10, max_texts=5)
     assert corpus.texts == ("alpha", "beta", "x" * 10, "caf\ufffd", "gamma ")
     r = corpus.report
-    assert (r.n_rows_read, r.n_kept, r.n_blank, r.n_duplicates, r.n_truncated,
-            r.n_undecodable, r.n_over_limit) == (11, 5, 2, 2, 1, 1, 2)
+    assert (r.n_rows_read, r.n_kept, r.n_blank, r.n_duplicates, r.n_truncated, r.n_undecodable, r.n_over_limit) == (
+        11,
+        5,
+        2,
+        2,
+        1,
+        1,
+        2,
+    )
     assert_kept_accounting(r)
     assert r.messages() == [
         "Dropped 2 blank rows.",
@@ -512,12 +540,10 @@ def test_with_limits_reapplies_from_the_source():
     full = parse_corpus_bytes(data, "w.txt")
     small = full.with_limits(max_texts=10, max_chars=8)
     assert len(small) == 1 and small.texts == ("text num",)  # truncation made duplicates
-    assert (small.report.n_duplicates, small.report.n_truncated,
-            small.report.n_over_limit) == (99, 1, 0)
+    assert (small.report.n_duplicates, small.report.n_truncated, small.report.n_over_limit) == (99, 1, 0)
     back = small.with_limits(max_chars=100)  # max_texts=None keeps the current limit
     assert len(back) == 10 and back.texts == full.texts[:10]
-    assert (back.report.n_over_limit, back.report.n_truncated, back.report.n_duplicates) == (
-        90, 0, 0)
+    assert (back.report.n_over_limit, back.report.n_truncated, back.report.n_duplicates) == (90, 0, 0)
     bigger = back.with_limits(max_texts=1000)
     assert bigger.texts == full.texts and bigger.report.messages() == []
     assert_kept_accounting(small.report)
@@ -662,15 +688,37 @@ def test_option_errors():
 # --------------------------------------------------------------------------- property
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     data=st.one_of(
         st.binary(max_size=200),
         st.text(max_size=200).map(lambda s: s.encode("utf-8", "surrogatepass")),
-        st.lists(st.sampled_from([b'"', b",", b";", b"\t", b"\n", b"\r", b"{", b"}", b"[",
-                                  b"]", b":", b"text", b"a b", b"\\ud800", b"null", b"1",
-                                  b"\xff", b" ", b"PAR1"]), max_size=40).map(b"".join),
+        st.lists(
+            st.sampled_from(
+                [
+                    b'"',
+                    b",",
+                    b";",
+                    b"\t",
+                    b"\n",
+                    b"\r",
+                    b"{",
+                    b"}",
+                    b"[",
+                    b"]",
+                    b":",
+                    b"text",
+                    b"a b",
+                    b"\\ud800",
+                    b"null",
+                    b"1",
+                    b"\xff",
+                    b" ",
+                    b"PAR1",
+                ]
+            ),
+            max_size=40,
+        ).map(b"".join),
     ),
     ext=st.sampled_from(EXTENSIONS),
 )

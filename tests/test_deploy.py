@@ -8,6 +8,8 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,10 +58,13 @@ def test_streamlit_config_keeps_xsrf_protection():
     assert config.get("server", {}).get("enableXsrfProtection", True) is True
 
 
+@pytest.mark.slow  # the demo's build script, end to end
 def test_prepare_demo_script_warms_the_cache_outside_docker(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(["bash", "scripts/prepare-demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        ["bash", "scripts/prepare-demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cache warm" in result.stdout
     # A fresh process now gets the default answer from the cache.

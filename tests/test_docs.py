@@ -1,10 +1,40 @@
-"""The README's notebook example runs as written (a real doctest, on the real model)."""
+"""Every docstring example of the library, and the README's notebook example, run as written.
+
+One runner for all of them (instead of ``--doctest-modules``) so that they get the per-test
+fresh cache like every other test, and so that a module whose examples do not run is a failure.
+"""
 
 from __future__ import annotations
 
 import doctest
+import importlib
+
+import pytest
 
 from tests.helpers import ROOT
+
+MODULES = sorted(
+    ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    for path in (ROOT / "analysis").rglob("*.py")
+    if path.name != "__main__.py"
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+def test_docstring_examples_exist():
+    with_examples = [
+        name
+        for name in MODULES
+        if doctest.DocTestFinder().find(importlib.import_module(name))
+        and any(t.examples for t in doctest.DocTestFinder().find(importlib.import_module(name)))
+    ]
+    assert len(with_examples) >= 12, with_examples
 
 
 def test_readme_notebook_example(warm_cache_dir, monkeypatch):

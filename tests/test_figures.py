@@ -32,8 +32,16 @@ def stats_frame(std: np.ndarray, mean: np.ndarray | None = None) -> pd.DataFrame
     d = std.size
     mean = np.zeros(d) if mean is None else mean
     return pd.DataFrame(
-        {"dim": np.arange(d), "mean": mean, "std": std, "variance": std**2, "min": mean - std, "max": mean + std,
-         "abs_mean": np.abs(mean) + std, "near_zero_share": np.zeros(d)},
+        {
+            "dim": np.arange(d),
+            "mean": mean,
+            "std": std,
+            "variance": std**2,
+            "min": mean - std,
+            "max": mean + std,
+            "abs_mean": np.abs(mean) + std,
+            "near_zero_share": np.zeros(d),
+        },
         columns=stats.STAT_COLUMNS,
     )
 
@@ -95,8 +103,16 @@ def test_heatmap_dims_selection_order_and_label_groups(planted):
     m, texts, labels, frames = planted
     order = tables.row_order(40, labels, "label")
     dims = tables.dimension_order(frames["raw"], "std", [0, 3, 5, 9])
-    fig = heatmap.dimension_heatmap(m, texts=texts, labels=labels, dims=dims, row_order=order,
-                                    view_name="normalized", dead_dims=[3, 7], dim_order_name="std")
+    fig = heatmap.dimension_heatmap(
+        m,
+        texts=texts,
+        labels=labels,
+        dims=dims,
+        row_order=order,
+        view_name="normalized",
+        dead_dims=[3, 7],
+        dim_order_name="std",
+    )
     trace = fig.to_dict()["data"][0]
     assert trace["x"][-1] == "3"  # the dead dim has the smallest std: last when sorted by std
     assert set(trace["x"]) == {"0", "3", "5", "9"}
@@ -134,8 +150,14 @@ def test_heatmap_cell_cap_and_payload_for_100k_texts():
     big = rng.normal(size=(100_000, 384)).astype(np.float32)
     texts = [f"a fairly long text number {i} about nothing in particular, padded" for i in range(100_000)]
     labels = [f"label {i % 17}" for i in range(100_000)]
-    fig = heatmap.dimension_heatmap(big, texts=texts, labels=labels, view_name="raw",
-                                    row_order=tables.row_order(100_000, labels, "label"), dead_dims=[5])
+    fig = heatmap.dimension_heatmap(
+        big,
+        texts=texts,
+        labels=labels,
+        view_name="raw",
+        row_order=tables.row_order(100_000, labels, "label"),
+        dead_dims=[5],
+    )
     trace = fig.to_dict()["data"][0]
     z = decode(trace["z"])
     assert z.shape[1] == 384
@@ -151,9 +173,12 @@ def test_heatmap_cell_cap_and_payload_for_100k_texts():
 
 def test_heatmap_with_small_cell_budget_and_view_matrix(planted):
     m, texts, labels, frames = planted
-    view = tables.ViewMatrix(m, "standardized", mean=frames["normalized"]["mean"].to_numpy(),
-                             std=frames["normalized"]["std"].to_numpy())
-    fig = heatmap.dimension_heatmap(view, texts=texts, view_name="standardized", budget=heatmap.HeatmapBudget(max_cells=120))
+    view = tables.ViewMatrix(
+        m, "standardized", mean=frames["normalized"]["mean"].to_numpy(), std=frames["normalized"]["std"].to_numpy()
+    )
+    fig = heatmap.dimension_heatmap(
+        view, texts=texts, view_name="standardized", budget=heatmap.HeatmapBudget(max_cells=120)
+    )
     z = decode(fig.to_dict()["data"][0]["z"])
     assert z.size <= 120 and z.shape == (10, 12)
 
@@ -200,8 +225,15 @@ def test_std_bar_chart_highlights_dead_dims():
 
 def test_std_bar_chart_sorted_log_threshold_variance():
     std = np.array([0.5, 2.0, 1e-6, 1.0, 0.01])
-    fig = spread.std_bar_chart(stats_frame(std), dead_dims=[2], sort=True, log_y=True, threshold=0.05,
-                                metric="variance", threshold_label="0.05 × median variance")
+    fig = spread.std_bar_chart(
+        stats_frame(std),
+        dead_dims=[2],
+        sort=True,
+        log_y=True,
+        threshold=0.05,
+        metric="variance",
+        threshold_label="0.05 × median variance",
+    )
     d = fig.to_dict()
     marks = {t["name"]: t for t in d["data"] if t.get("mode") == "markers"}
     assert not [t for t in d["data"] if t["type"] == "bar"]  # dots on a log axis, not floor-to-value bars
@@ -375,11 +407,14 @@ def test_top_bottom_and_label_means():
 
 
 def test_safe_csv_neutralises_text_formulas_only():
-    frame = pd.DataFrame({
-        "text": ["=HYPERLINK(\"x\")", "+1", "-cmd", "@sum", "plain", "\tx"], "value": [-1.5, 2, -3, 4, 5, 6],
-    })
+    frame = pd.DataFrame(
+        {
+            "text": ['=HYPERLINK("x")', "+1", "-cmd", "@sum", "plain", "\tx"],
+            "value": [-1.5, 2, -3, 4, 5, 6],
+        }
+    )
     out = pd.read_csv(io.BytesIO(tables.safe_csv_bytes(frame)), keep_default_na=False)
-    assert out["text"].tolist() == ["'=HYPERLINK(\"x\")", "'+1", "'-cmd", "'@sum", "plain", "'\tx"]
+    assert out["text"].tolist() == ['\'=HYPERLINK("x")', "'+1", "'-cmd", "'@sum", "plain", "'\tx"]
     assert out["value"].tolist() == [-1.5, 2, -3, 4, 5, 6]  # numbers stay numbers
     back = pd.read_parquet(io.BytesIO(tables.parquet_bytes(frame)))
     pd.testing.assert_frame_equal(back, frame)

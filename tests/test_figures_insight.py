@@ -24,11 +24,16 @@ def _names(fig) -> list[str]:
 def test_weight_scan_marks_flagged_dims_on_a_log_axis():
     w = [0.6, 6e-33, 0.7, 0.0]
     b = [0.1, 8e-33, 0.2, 0.3]
-    fig = figs.weight_scan_chart(w, b, flagged=[1, 3], layer="encoder.layer.5.output.LayerNorm",
-                                 relative_threshold=1e-3)
+    fig = figs.weight_scan_chart(
+        w, b, flagged=[1, 3], layer="encoder.layer.5.output.LayerNorm", relative_threshold=1e-3
+    )
     d = fig.to_dict()
-    assert _names(fig) == ["|weight| (gamma)", "|bias| (beta)", "forced constant",
-                           "cut: 0.001 × median |weight| = 0.0003"]
+    assert _names(fig) == [
+        "|weight| (gamma)",
+        "|bias| (beta)",
+        "forced constant",
+        "cut: 0.001 × median |weight| = 0.0003",
+    ]
     assert d["layout"]["yaxis"]["type"] == "log"
     assert d["layout"]["xaxis"]["title"]["text"] == "output dimension"
     flagged = fig.data[2]
@@ -50,16 +55,24 @@ def test_weight_scan_accepts_json_nulls_and_no_flags():
 
 def _diagnosis(evidence: list[DimensionEvidence], weight_abs: list[float], bias_abs: list[float]) -> WeightDiagnosis:
     return WeightDiagnosis(
-        model_path="m", architecture="BertModel", understood=True, message="", final_layer="L",
-        dead_dims_from_weights=[e.dim for e in evidence], evidence=evidence, weight_abs=weight_abs,
-        bias_abs=bias_abs, threshold=1e-3,
+        model_path="m",
+        architecture="BertModel",
+        understood=True,
+        message="",
+        final_layer="L",
+        dead_dims_from_weights=[e.dim for e in evidence],
+        evidence=evidence,
+        weight_abs=weight_abs,
+        bias_abs=bias_abs,
+        threshold=1e-3,
     )
 
 
 def test_evidence_table_agreement_columns():
     report = _diagnosis(
         [DimensionEvidence(1, "L", 1e-33, 1e-32, "zero"), DimensionEvidence(2, "L", 1e-9, 0.5, "constant")],
-        [0.6, 1e-33, 1e-9, 0.7], [0.1, 1e-32, 0.5, 0.2],
+        [0.6, 1e-33, 1e-9, 0.7],
+        [0.1, 1e-32, 0.5, 0.2],
     )
     table = report_tables.evidence_table(report, corpus_dead=[1, 3])
     assert table["dim"].tolist() == [1, 2, 3]
@@ -71,13 +84,36 @@ def test_evidence_table_agreement_columns():
 
 
 def _report(aniso: float, post: str = "none") -> GeometryReport:
-    view = {"anisotropy": aniso, "anisotropy_exact": True, "anisotropy_centered": -0.001, "isoscore": 0.2,
-            "effective_rank": 100.0, "effective_rank_ratio": 0.26, "n_outlier_dims": 2, "top_rogue_dims": [5, 9, 1],
-            "top3_rogue_share": None, "outlier_dims": [5, 9], "singular_values": [4.0, 2.0, 1.0, 0.0],
-            "rogue_dimensions": {"dim": [5, 9, 1], "contribution": [0.02, 0.01, 0.005],
-                                 "share": [0.4, 0.2, 0.1], "cumulative_share": [0.4, 0.6, 0.7]}}
-    return GeometryReport.from_dict({"model": "m", "corpus": "c", "n_texts": 10, "dimension": 4,
-                                     "postprocessing": post, "raw": dict(view), "normalized": dict(view)})
+    view = {
+        "anisotropy": aniso,
+        "anisotropy_exact": True,
+        "anisotropy_centered": -0.001,
+        "isoscore": 0.2,
+        "effective_rank": 100.0,
+        "effective_rank_ratio": 0.26,
+        "n_outlier_dims": 2,
+        "top_rogue_dims": [5, 9, 1],
+        "top3_rogue_share": None,
+        "outlier_dims": [5, 9],
+        "singular_values": [4.0, 2.0, 1.0, 0.0],
+        "rogue_dimensions": {
+            "dim": [5, 9, 1],
+            "contribution": [0.02, 0.01, 0.005],
+            "share": [0.4, 0.2, 0.1],
+            "cumulative_share": [0.4, 0.6, 0.7],
+        },
+    }
+    return GeometryReport.from_dict(
+        {
+            "model": "m",
+            "corpus": "c",
+            "n_texts": 10,
+            "dimension": 4,
+            "postprocessing": post,
+            "raw": dict(view),
+            "normalized": dict(view),
+        }
+    )
 
 
 def test_geometry_tables():
@@ -106,8 +142,9 @@ def test_rogue_chart_bars_and_cumulative_share():
     assert list(fig.data[0].x) == ["dim 5", "dim 9", "dim 1"]
     assert list(fig.data[1].y) == [0.4, 0.6, 0.7] and fig.data[1].yaxis == "y2"
     assert d["layout"]["yaxis2"]["tickformat"] == ".0%"
-    undefined = figs.rogue_chart({"dim": [1, 2], "contribution": [0.1, -0.1], "share": [None, None],
-                                  "cumulative_share": [None, None]})
+    undefined = figs.rogue_chart(
+        {"dim": [1, 2], "contribution": [0.1, -0.1], "share": [None, None], "cumulative_share": [None, None]}
+    )
     assert len(undefined.data) == 1 and "undefined" in undefined.layout.title.text
 
 
@@ -168,8 +205,9 @@ def test_language_charts():
     ]
     fig = figs.language_std_chart(languages)
     assert list(fig.data[0].x) == ["english (300)", "german (200)"] and fig.data[1].yaxis == "y2"
-    par = figs.language_parallel_chart(ParallelSummary("english", 15, 0.47, {
-        "german": LanguagePairs(10, 0.4), "french": LanguagePairs(5, 0.6)}))
+    par = figs.language_parallel_chart(
+        ParallelSummary("english", 15, 0.47, {"german": LanguagePairs(10, 0.4), "french": LanguagePairs(5, 0.6)})
+    )
     assert list(par.data[0].x) == ["french", "german"] and "english" in par.layout.title.text
 
 

@@ -89,7 +89,9 @@ def test_anisotropy_chunking_is_exact(offset_data, monkeypatch):
     monkeypatch.setattr(MX, "CHUNK_ELEMS", 50)  # 4 rows per chunk
     assert M.anisotropy(offset_data).value == pytest.approx(full, abs=1e-14)
     assert np.allclose(M.rogue_dimensions(offset_data, top_k=None)["contribution"], cc["contribution"], atol=1e-15)
-    assert np.allclose(SP.singular_values(offset_data), np.linalg.svd(offset_data - offset_data.mean(0), compute_uv=False))
+    assert np.allclose(
+        SP.singular_values(offset_data), np.linalg.svd(offset_data - offset_data.mean(0), compute_uv=False)
+    )
 
 
 @pytest.mark.parametrize(
@@ -202,6 +204,7 @@ def test_single_axis_limit(n):
 
 def _package_isoscore(X: np.ndarray) -> float:
     import IsoScore.IsoScore as mod  # PyPI isoscore==2.0.1 (imports torch); in requirements-dev.txt
+
     # Version 2.0.1 expects points as ROWS: torch.cov(points.T) treats columns as variables.
     return float(mod.IsoScore(np.asarray(X, dtype=np.float64)))
 

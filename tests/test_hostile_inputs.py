@@ -104,6 +104,7 @@ def _nasty_files() -> dict[str, tuple[str, bytes, object]]:
             assert corpus.report.n_undecodable == n_rows and len(corpus) == 3
             assert any("not valid UTF-8" in m for m in corpus.report.messages())
             assert all("\ufffd" in t for t in corpus.texts[:n_rows])
+
         return check
 
     def many_lines(corpus: Corpus) -> None:
@@ -119,22 +120,39 @@ def _nasty_files() -> dict[str, tuple[str, bytes, object]]:
         "UTF-8 BOM": ("bom.txt", codecs.BOM_UTF8 + utf8, tuple(lines)),
         "UTF-8 BOM csv header": ("bom.csv", codecs.BOM_UTF8 + b"text,label\nhi,a\nho,b\n", ("hi", "ho")),
         "UTF-16 LE with BOM": ("u16.txt", "\n".join(lines).encode("utf-16"), tuple(lines)),
-        "UTF-16 BE with BOM": ("u16be.txt", codecs.BOM_UTF16_BE + "\n".join(lines).encode("utf-16-be"),
-                               tuple(lines)),
-        "UTF-16 LE without BOM": ("u16le.csv", "text\r\nfirst\r\nsecond line\r\n".encode("utf-16-le"),
-                                  ("first", "second line")),
+        "UTF-16 BE with BOM": ("u16be.txt", codecs.BOM_UTF16_BE + "\n".join(lines).encode("utf-16-be"), tuple(lines)),
+        "UTF-16 LE without BOM": (
+            "u16le.csv",
+            "text\r\nfirst\r\nsecond line\r\n".encode("utf-16-le"),
+            ("first", "second line"),
+        ),
         "UTF-16 BE without BOM": ("u16be.txt", "\n".join(lines).encode("utf-16-be"), tuple(lines)),
-        "UTF-16 odd byte count": ("odd16.txt", "\n".join(lines).encode("utf-16")[:-1],
-                                  lambda c: c.texts[:2] == tuple(lines[:2]) and c.report.n_undecodable == 1),
+        "UTF-16 odd byte count": (
+            "odd16.txt",
+            "\n".join(lines).encode("utf-16")[:-1],
+            lambda c: c.texts[:2] == tuple(lines[:2]) and c.report.n_undecodable == 1,
+        ),
         "latin-1": ("latin.txt", "\n".join([LATIN, LATIN + "!", "plain ascii"]).encode("latin-1"), lossy(2)),
-        "cp1252 quotes": ("cp.txt", "\n".join(["“smart” quotes – dash", "ok", "€ euro"]).encode("cp1252"),
-                          lambda c: c.report.n_undecodable == 2 and c.texts[1] == "ok"),
-        "invalid UTF-8 continuation bytes": ("cont.txt", b"ab\x80cd\nok\n\xc3\x28 bad pair\n\xe2\x82\n",
-                                             lambda c: c.report.n_undecodable == 3 and c.texts[1] == "ok"),
-        "mixed UTF-8 and latin-1 lines": ("mixed.txt", "déjà\n".encode() + "déjà vu\n".encode("latin-1"),
-                                          lambda c: c.texts[0] == "déjà" and c.report.n_undecodable == 1),
-        "UTF-8 encoded surrogates": ("surr.jsonl", b'"\xed\xa0\x80 x"\n"\\ud800 y"\n"fine"\n',
-                                     lambda c: c.report.n_undecodable == 2 and c.texts[2] == "fine"),
+        "cp1252 quotes": (
+            "cp.txt",
+            "\n".join(["“smart” quotes – dash", "ok", "€ euro"]).encode("cp1252"),
+            lambda c: c.report.n_undecodable == 2 and c.texts[1] == "ok",
+        ),
+        "invalid UTF-8 continuation bytes": (
+            "cont.txt",
+            b"ab\x80cd\nok\n\xc3\x28 bad pair\n\xe2\x82\n",
+            lambda c: c.report.n_undecodable == 3 and c.texts[1] == "ok",
+        ),
+        "mixed UTF-8 and latin-1 lines": (
+            "mixed.txt",
+            "déjà\n".encode() + "déjà vu\n".encode("latin-1"),
+            lambda c: c.texts[0] == "déjà" and c.report.n_undecodable == 1,
+        ),
+        "UTF-8 encoded surrogates": (
+            "surr.jsonl",
+            b'"\xed\xa0\x80 x"\n"\\ud800 y"\n"fine"\n',
+            lambda c: c.report.n_undecodable == 2 and c.texts[2] == "fine",
+        ),
         # --- line endings and sizes
         "CRLF": ("crlf.txt", b"one\r\ntwo\r\n\r\nthree\r\n", ("one", "two", "three")),
         "lone CR": ("cr.txt", b"one\rtwo\rthree", ("one", "two", "three")),
@@ -151,49 +169,93 @@ def _nasty_files() -> dict[str, tuple[str, bytes, object]]:
         "parquet magic only": ("magic.parquet", b"PAR1", "not a valid Parquet"),
         "parquet wrong head magic": ("head.parquet", b"PAR0" + good_parquet[4:], "not a valid Parquet"),
         "parquet wrong tail magic": ("tail.parquet", good_parquet[:-4] + b"PAR0", "not a valid Parquet"),
-        "parquet garbage footer": ("footer.parquet", b"PAR1" + os.urandom(64) + (2**31 - 1).to_bytes(4, "little")
-                                   + b"PAR1", "not a valid Parquet"),
+        "parquet garbage footer": (
+            "footer.parquet",
+            b"PAR1" + os.urandom(64) + (2**31 - 1).to_bytes(4, "little") + b"PAR1",
+            "not a valid Parquet",
+        ),
         "text file named parquet": ("notes.parquet", b"hello\nworld\n", "CSV or text file renamed"),
-        "parquet binary text column": ("bin.parquet", parquet_of(pa.table({"text": pa.array(
-            [b"caf\xc3\xa9", b"\xff\xfe broken", b"plain"], pa.binary())})),
-            lambda c: c.texts == ("café", "\ufffd\ufffd broken", "plain") and c.report.n_undecodable == 1),
+        "parquet binary text column": (
+            "bin.parquet",
+            parquet_of(pa.table({"text": pa.array([b"caf\xc3\xa9", b"\xff\xfe broken", b"plain"], pa.binary())})),
+            lambda c: c.texts == ("café", "\ufffd\ufffd broken", "plain") and c.report.n_undecodable == 1,
+        ),
         "parquet int text column": ("int.parquet", parquet_of(pa.table({"text": [1, 2, 3]})), "no column of text"),
-        "parquet struct text column": ("struct.parquet", parquet_of(pa.table({"text": [{"a": 1}, {"a": 2}]})),
-                                       "no column of text"),
-        "parquet list text column": ("list.parquet", parquet_of(pa.table({"text": [["a"], ["b"]]})),
-                                     "no column of text"),
-        "parquet null column": ("null.parquet", parquet_of(pa.table({"text": pa.array([None, None], pa.null())})),
-                                "No text left"),
+        "parquet struct text column": (
+            "struct.parquet",
+            parquet_of(pa.table({"text": [{"a": 1}, {"a": 2}]})),
+            "no column of text",
+        ),
+        "parquet list text column": (
+            "list.parquet",
+            parquet_of(pa.table({"text": [["a"], ["b"]]})),
+            "no column of text",
+        ),
+        "parquet null column": (
+            "null.parquet",
+            parquet_of(pa.table({"text": pa.array([None, None], pa.null())})),
+            "No text left",
+        ),
         "parquet no rows": ("norows.parquet", parquet_of(pa.table({"text": pa.array([], pa.string())})), "no rows"),
-        "parquet 5,000 columns": ("wide.parquet", parquet_of(pa.table({f"c{i}": ["x"] for i in range(5_000)})),
-                                  "at most 1,000"),
+        "parquet 5,000 columns": (
+            "wide.parquet",
+            parquet_of(pa.table({f"c{i}": ["x"] for i in range(5_000)})),
+            "at most 1,000",
+        ),
         # --- JSON
         "JSON nested 100k levels": ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-        "JSON objects nested 100k levels": ("deepobj.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
-                                            "nested too deeply"),
+        "JSON objects nested 100k levels": (
+            "deepobj.json",
+            b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+            "nested too deeply",
+        ),
         "JSON lines nested 100k levels": ("deep.jsonl", b'"ok"\n' + b"[" * 100_000 + b"\n", "line 2"),
         "JSON unclosed nesting": ("open.json", b"[" * 100_000, "not valid JSON"),
-        "JSON huge integer": ("bigint.jsonl", b'{"text": ' + b"9" * 5_000 + b'}\n{"text": "ok"}\n',
-                              ("9" * 5_000, "ok")),
-        "JSON huge float": ("bigfloat.json", b'["1e999", 1e999, -1e999, 1' + b"0" * 300 + b'.5]',
-                            ("1e999", "inf", "-inf", "1e+300")),
-        "JSON NaN and Infinity": ("nan.jsonl", b'{"text": NaN}\n{"text": Infinity}\n{"text": "real"}\n',
-                                  lambda c: c.texts[-1] == "real"),
+        "JSON huge integer": (
+            "bigint.jsonl",
+            b'{"text": ' + b"9" * 5_000 + b'}\n{"text": "ok"}\n',
+            ("9" * 5_000, "ok"),
+        ),
+        "JSON huge float": (
+            "bigfloat.json",
+            b'["1e999", 1e999, -1e999, 1' + b"0" * 300 + b".5]",
+            ("1e999", "inf", "-inf", "1e+300"),
+        ),
+        "JSON NaN and Infinity": (
+            "nan.jsonl",
+            b'{"text": NaN}\n{"text": Infinity}\n{"text": "real"}\n',
+            lambda c: c.texts[-1] == "real",
+        ),
         "JSON top-level number": ("num.json", b"42", "expected a list"),
         "JSON top-level string": ("str.json", b'"just text"', "expected a list"),
         "JSON top-level null": ("null.json", b"null", "expected a list"),
         "JSON top-level true": ("true.json", b"true", "expected a list"),
         "JSON lines of nested lists": ("lists.jsonl", b'"a"\n[1, [2]]\n', "line 2 is a list"),
-        "JSON 5,000 different keys": ("keys.jsonl", b"\n".join(
-            json.dumps({f"k{i}": 1, "text": f"t{i}"}).encode() for i in range(5_000)), "different keys"),
-        "JSON sparse keys over many rows": ("sparse.jsonl", json.dumps({f"k{i}": 1 for i in range(900)}).encode()
-                                            + b"\n" + b'"x"\n' * 120_000, "cells"),
-        "JSON 5,000 columns": ("cols.json", json.dumps({f"c{i}": ["a"] for i in range(5_000)}).encode(),
-                               "at most 1,000"),
-        "CSV 100k columns": ("wide.csv", (",".join(f"c{i}" for i in range(100_000)) + "\nx\n").encode(),
-                             "at most 1,000"),
-        "CSV formula cells": ("formulas.csv", b'text,label\n=1+1,@a\n+cmd,-b\n-2,"=c"\n@SUM(A1),d\n"\t=x",e\n',
-                              ("=1+1", "+cmd", "-2", "@SUM(A1)", "\t=x")),
+        "JSON 5,000 different keys": (
+            "keys.jsonl",
+            b"\n".join(json.dumps({f"k{i}": 1, "text": f"t{i}"}).encode() for i in range(5_000)),
+            "different keys",
+        ),
+        "JSON sparse keys over many rows": (
+            "sparse.jsonl",
+            json.dumps({f"k{i}": 1 for i in range(900)}).encode() + b"\n" + b'"x"\n' * 120_000,
+            "cells",
+        ),
+        "JSON 5,000 columns": (
+            "cols.json",
+            json.dumps({f"c{i}": ["a"] for i in range(5_000)}).encode(),
+            "at most 1,000",
+        ),
+        "CSV 100k columns": (
+            "wide.csv",
+            (",".join(f"c{i}" for i in range(100_000)) + "\nx\n").encode(),
+            "at most 1,000",
+        ),
+        "CSV formula cells": (
+            "formulas.csv",
+            b'text,label\n=1+1,@a\n+cmd,-b\n-2,"=c"\n@SUM(A1),d\n"\t=x",e\n',
+            ("=1+1", "+cmd", "-2", "@SUM(A1)", "\t=x"),
+        ),
     }
 
 
@@ -318,8 +380,14 @@ _MEMORY_PROBE = textwrap.dedent(
 def test_big_inputs_are_fast_and_memory_bounded():
     """Run in a child, so that a memory bomb cannot take the test process down with it, and
     measure each case's peak resident memory (VmHWM, reset before each case)."""
-    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {r["name"]: r for r in map(json.loads, proc.stdout.splitlines())}
     assert len(results) == 8, proc.stdout
@@ -350,9 +418,11 @@ def test_deep_json_inside_a_deep_call_stack():
     def at_depth(n: int):
         if n:
             return at_depth(n - 1)
-        return [outcome(parse_corpus_bytes, nested, "n.json"),
-                outcome(parse_corpus_bytes, record, "r.jsonl", text_column="text"),
-                outcome(preview_corpus_bytes, record, "r.jsonl")]
+        return [
+            outcome(parse_corpus_bytes, nested, "n.json"),
+            outcome(parse_corpus_bytes, record, "r.jsonl", text_column="text"),
+            outcome(preview_corpus_bytes, record, "r.jsonl"),
+        ]
 
     for depth in (0, 300, 600):
         for result in at_depth(depth):
@@ -361,8 +431,9 @@ def test_deep_json_inside_a_deep_call_stack():
 
 # --------------------------------------------------------------------------- property-based
 
-_LATIN1_TEXT = st.characters(min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",),
-                             blacklist_characters="\x85\xa0")
+_LATIN1_TEXT = st.characters(
+    min_codepoint=0x20, max_codepoint=0xFF, blacklist_categories=("Cc",), blacklist_characters="\x85\xa0"
+)
 _ANY_TEXT = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff\x85")
 
 
@@ -397,22 +468,54 @@ def test_text_files_round_trip_in_every_unicode_encoding(lines, latin_lines, enc
 @given(
     data=st.one_of(
         st.binary(max_size=400),
-        st.text(max_size=100).flatmap(lambda s: st.sampled_from(
-            ["utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32"]).map(
-            lambda e: s.encode(e, "surrogatepass"))),
+        st.text(max_size=100).flatmap(
+            lambda s: st.sampled_from(["utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32"]).map(
+                lambda e: s.encode(e, "surrogatepass")
+            )
+        ),
         st.text(st.characters(max_codepoint=0xFF), max_size=100).map(lambda s: s.encode("latin-1")),
-        st.lists(st.sampled_from([b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00", b"PAR1", b"\r", b"\n",
-                                  b"\r\n", b",", b";", b"\t", b'"', b"text", b"=cmd", b"\xc3", b"\xa9", b"{",
-                                  b"}", b"[", b"]", b":", b"1e999", b"NaN", b"9" * 50, b"\\u0000"]),
-                 max_size=60).map(b"".join),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"\xef\xbb\xbf",
+                    b"\xff\xfe",
+                    b"\xfe\xff",
+                    b"\x00",
+                    b"PAR1",
+                    b"\r",
+                    b"\n",
+                    b"\r\n",
+                    b",",
+                    b";",
+                    b"\t",
+                    b'"',
+                    b"text",
+                    b"=cmd",
+                    b"\xc3",
+                    b"\xa9",
+                    b"{",
+                    b"}",
+                    b"[",
+                    b"]",
+                    b":",
+                    b"1e999",
+                    b"NaN",
+                    b"9" * 50,
+                    b"\\u0000",
+                ]
+            ),
+            max_size=60,
+        ).map(b"".join),
     ),
     ext=st.sampled_from(EXTENSIONS),
     max_texts=st.one_of(st.none(), st.integers(1, 5)),
     max_chars=st.integers(1, 40),
 )
 def test_arbitrary_bytes_never_raise_anything_but_corpus_error(data, ext, max_texts, max_chars):
-    for func, kwargs in ((parse_corpus_bytes, {"max_texts": max_texts, "max_chars": max_chars}),
-                         (preview_corpus_bytes, {})):
+    for func, kwargs in (
+        (parse_corpus_bytes, {"max_texts": max_texts, "max_chars": max_chars}),
+        (preview_corpus_bytes, {}),
+    ):
         result = outcome(func, data, "fuzz" + ext, **kwargs)
         assert isinstance(result, (Corpus, TablePreview, CorpusError)), result
         if isinstance(result, Corpus):
@@ -422,11 +525,27 @@ def test_arbitrary_bytes_never_raise_anything_but_corpus_error(data, ext, max_te
 
 
 _HOSTILE_NAMES = [
-    "../../etc/passwd.csv", "/etc/passwd.csv", "..\\..\\windows\\win.ini.txt", "C:\\Users\\me\\notes.txt",
-    "\\\\server\\share\\x.csv", "notes.txt\x00.exe.txt", "a\x00b.csv", "x" * 5000 + ".csv",
-    "evil\nname.txt", "evil\r\n\tname.txt", "\x1b[31mred\x1b[0m.txt", "\u202egnp.txt", "name\u200b.txt",
-    "~/.ssh/id_rsa.txt", "file:///etc/passwd.txt", "%2e%2e%2fetc%2fpasswd.txt", "CON.txt",
-    "<script>alert(1)</script>.txt", "  spaced   out  .txt", "\udcff\udcfe.txt", "../" * 2000 + "deep.txt",
+    "../../etc/passwd.csv",
+    "/etc/passwd.csv",
+    "..\\..\\windows\\win.ini.txt",
+    "C:\\Users\\me\\notes.txt",
+    "\\\\server\\share\\x.csv",
+    "notes.txt\x00.exe.txt",
+    "a\x00b.csv",
+    "x" * 5000 + ".csv",
+    "evil\nname.txt",
+    "evil\r\n\tname.txt",
+    "\x1b[31mred\x1b[0m.txt",
+    "\u202egnp.txt",
+    "name\u200b.txt",
+    "~/.ssh/id_rsa.txt",
+    "file:///etc/passwd.txt",
+    "%2e%2e%2fetc%2fpasswd.txt",
+    "CON.txt",
+    "<script>alert(1)</script>.txt",
+    "  spaced   out  .txt",
+    "\udcff\udcfe.txt",
+    "../" * 2000 + "deep.txt",
 ]
 
 
@@ -516,8 +635,10 @@ def _is_number(cell: str) -> bool:
 
 
 def test_exported_corpus_and_dimension_tables_neutralise_formulas():
-    data = (b'text,label\n=HYPERLINK("http://x";"click"),=lab\n+1+1,@lab\n-2-2,-lab\n@SUM(A1:A9),+lab\n'
-            b'"\t=1",x\n"\r=2",y\n"harmless\r=cmd()",z\n"a;=cmd()",w\nplain,v\n')
+    data = (
+        b'text,label\n=HYPERLINK("http://x";"click"),=lab\n+1+1,@lab\n-2-2,-lab\n@SUM(A1:A9),+lab\n'
+        b'"\t=1",x\n"\r=2",y\n"harmless\r=cmd()",z\n"a;=cmd()",w\nplain,v\n'
+    )
     corpus = parse_corpus_bytes(data, "formulas.csv")
     # Parsing keeps the data as it is; the export neutralises it.
     assert corpus.texts[0].startswith("=HYPERLINK") and corpus.labels[0] == "=lab"
@@ -530,14 +651,24 @@ def test_exported_corpus_and_dimension_tables_neutralise_formulas():
         for column in ("text", "label"):
             originals = frame[column].tolist()
             exported = back[column].tolist()
-            assert [e[1:] if o.startswith(FORMULA_PREFIXES) else e for o, e in zip(originals, exported)] == originals
+            assert [
+                e[1:] if o.startswith(FORMULA_PREFIXES) else e for o, e in zip(originals, exported, strict=True)
+            ] == originals
         if "value" in frame:  # numbers, including negative ones, stay numbers
             np.testing.assert_allclose(back["value"].to_numpy(dtype=float), frame["value"].to_numpy())
 
 
 def test_exported_stats_table_keeps_numbers_and_neutralises_names():
-    stats = pd.DataFrame({"dim": [0, 1], "mean": [-0.5, 0.25], "std": [0.1, 0.0], "min": [-1.0, 0.0],
-                          "max": [1.0, 0.5], "abs_mean": [0.5, 0.25]})
+    stats = pd.DataFrame(
+        {
+            "dim": [0, 1],
+            "mean": [-0.5, 0.25],
+            "std": [0.1, 0.0],
+            "min": [-1.0, 0.0],
+            "max": [1.0, 0.5],
+            "abs_mean": [0.5, 0.25],
+        }
+    )
     table = tables.stats_table(stats, [1])
     export = table.copy()
     export.insert(0, "model", "-model")
@@ -555,22 +686,28 @@ def test_exported_stats_table_keeps_numbers_and_neutralises_names():
 _CELL = st.one_of(
     st.text(max_size=30),
     st.tuples(st.sampled_from(FORMULA_PREFIXES + (" ", ";", "\n", "'", '"')), st.text(max_size=20)).map("".join),
-    st.tuples(st.text(max_size=5), st.sampled_from(["\r", "\n", "\r\n", ";", ","]),
-              st.sampled_from(FORMULA_PREFIXES), st.text(max_size=10)).map("".join),
+    st.tuples(
+        st.text(max_size=5),
+        st.sampled_from(["\r", "\n", "\r\n", ";", ","]),
+        st.sampled_from(FORMULA_PREFIXES),
+        st.text(max_size=10),
+    ).map("".join),
 )
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(cells=st.lists(_CELL, min_size=1, max_size=8),
-       header=st.sampled_from(["text", "=cmd", "@h", "label"]),
-       numbers=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=8, max_size=8))
+@given(
+    cells=st.lists(_CELL, min_size=1, max_size=8),
+    header=st.sampled_from(["text", "=cmd", "@h", "label"]),
+    numbers=st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=8, max_size=8),
+)
 def test_safe_csv_never_starts_a_cell_with_a_formula(cells, header, numbers):
     frame = pd.DataFrame({header: cells, "value": numbers[: len(cells)]})
     out = tables.safe_csv_bytes(frame)
     _assert_no_formula_cells(out)
     rows = _csv_cells(out)
     assert len(rows) == len(cells) + 1
-    assert [r[0][1:] if c.startswith(FORMULA_PREFIXES) else r[0] for c, r in zip(cells, rows[1:])] == cells
+    assert [r[0][1:] if c.startswith(FORMULA_PREFIXES) else r[0] for c, r in zip(cells, rows[1:], strict=True)] == cells
     assert [float(r[1]) for r in rows[1:]] == pytest.approx(numbers[: len(cells)])
 
 
@@ -581,11 +718,38 @@ _FIELDS = [f.name for f in urlstate.fields(urlstate.UrlState)]
 _VALUE = st.one_of(
     st.text(max_size=60),
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
-    st.sampled_from(["`", "``code``", "[x](javascript:alert(1))", "<img src=x onerror=alert(1)>", "**b**",
-                     "\n# heading", "\x00", "\u202e", "%0a", "../../etc/passwd", "/", "~", "~/../..", "0-65535",
-                     "65536", "-0", "1e309", "nan", "inf", "0x10", "٣", "1_000", "a" * 100_000, "upload:",
-                     "upload:../x", "builtin:chatterbot-english", "all-MiniLM-L6-v2," * 50]),
-    st.integers(-10**30, 10**30),
+    st.sampled_from(
+        [
+            "`",
+            "``code``",
+            "[x](javascript:alert(1))",
+            "<img src=x onerror=alert(1)>",
+            "**b**",
+            "\n# heading",
+            "\x00",
+            "\u202e",
+            "%0a",
+            "../../etc/passwd",
+            "/",
+            "~",
+            "~/../..",
+            "0-65535",
+            "65536",
+            "-0",
+            "1e309",
+            "nan",
+            "inf",
+            "0x10",
+            "٣",
+            "1_000",
+            "a" * 100_000,
+            "upload:",
+            "upload:../x",
+            "builtin:chatterbot-english",
+            "all-MiniLM-L6-v2," * 50,
+        ]
+    ),
+    st.integers(-(10**30), 10**30),
     st.floats(),
     st.none(),
     st.binary(max_size=10),
@@ -593,10 +757,14 @@ _VALUE = st.one_of(
 
 
 @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.one_of(st.sampled_from(_FIELDS), st.text(max_size=10)),
-                       st.one_of(_VALUE, st.lists(st.one_of(_VALUE, st.lists(_VALUE, max_size=2)), max_size=4)),
-                       max_size=12),
-       st.lists(st.text(max_size=12), max_size=3))
+@given(
+    st.dictionaries(
+        st.one_of(st.sampled_from(_FIELDS), st.text(max_size=10)),
+        st.one_of(_VALUE, st.lists(st.one_of(_VALUE, st.lists(_VALUE, max_size=2)), max_size=4)),
+        max_size=12,
+    ),
+    st.lists(st.text(max_size=12), max_size=3),
+)
 def test_url_parse_never_raises_and_notes_are_markdown_safe(params, uploaded):
     started = time.monotonic()
     state, notes = urlstate.parse(params, corpora=CORPORA, uploaded=uploaded)
@@ -623,12 +791,27 @@ _CLI_CASES = {
     "random bytes": ("noise.txt", np.random.default_rng(1).bytes(50_000), "binary"),
     "deep JSON": ("deep.json", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     "deep JSON lines": ("deep.jsonl", b"[" * 100_000 + b"\n", "nested too deeply"),
-    "parquet dictionary bomb": ("bomb.parquet", parquet_of(pa.table({"text": pa.DictionaryArray.from_arrays(
-        pa.array(np.zeros(2_000_000, np.int32)), pa.array(["z" * 2_000]))}), compression="zstd"), "unpacks"),
+    "parquet dictionary bomb": (
+        "bomb.parquet",
+        parquet_of(
+            pa.table(
+                {
+                    "text": pa.DictionaryArray.from_arrays(
+                        pa.array(np.zeros(2_000_000, np.int32)), pa.array(["z" * 2_000])
+                    )
+                }
+            ),
+            compression="zstd",
+        ),
+        "unpacks",
+    ),
     "truncated parquet": ("cut.parquet", parquet_of(pa.table({"text": ["a", "b"]}))[:40], "not a valid parquet"),
     "CSV 100k columns": ("wide.csv", (",".join(f"c{i}" for i in range(100_000)) + "\nx\n").encode(), "1,000"),
-    "JSON lines key bomb": ("keys.jsonl", b"\n".join(json.dumps({f"k{i}": 1}).encode() for i in range(20_000)),
-                            "different keys"),
+    "JSON lines key bomb": (
+        "keys.jsonl",
+        b"\n".join(json.dumps({f"k{i}": 1}).encode() for i in range(20_000)),
+        "different keys",
+    ),
     "name with newline and escape": ("evil\n\x1b[2Jname.csv", b"", "evil [2Jname.csv is empty"),
 }
 
@@ -641,9 +824,13 @@ def test_cli_exits_2_with_one_line_on_the_nastiest_files(tmp_path):
             folder.mkdir()
             (folder / filename).write_bytes(data)
             procs[case] = subprocess.Popen(
-                [sys.executable, "-m", "analysis", "stats", "--corpus", str(folder / filename)], cwd=ROOT,
-                env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True)
+                [sys.executable, "-m", "analysis", "stats", "--corpus", str(folder / filename)],
+                cwd=ROOT,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         for case, proc in procs.items():
             stdout, stderr = proc.communicate(timeout=120)
             result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers import held_out_glosses, run_cli
 
+pytestmark = pytest.mark.slow  # real models on 2,000 held-out texts, through the CLI
+
 HELD_OUT_SEED = 20261127
 
 

@@ -15,10 +15,15 @@ from analysis.models import packaged
 def test_catalog_covers_the_finding():
     ids = {m.hub_id for m in models.CATALOG}
     assert {
-        "sentence-transformers/all-mpnet-base-v2", "sentence-transformers/all-distilroberta-v1",
-        "sentence-transformers/all-MiniLM-L12-v2", "sentence-transformers/all-MiniLM-L6-v2",
-        "BAAI/bge-small-en-v1.5", "Snowflake/snowflake-arctic-embed-s", "nomic-ai/nomic-embed-text-v1.5",
-        "mixedbread-ai/mxbai-embed-large-v1", "avsolatorio/GIST-all-MiniLM-L6-v2",
+        "sentence-transformers/all-mpnet-base-v2",
+        "sentence-transformers/all-distilroberta-v1",
+        "sentence-transformers/all-MiniLM-L12-v2",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "BAAI/bge-small-en-v1.5",
+        "Snowflake/snowflake-arctic-embed-s",
+        "nomic-ai/nomic-embed-text-v1.5",
+        "mixedbread-ai/mxbai-embed-large-v1",
+        "avsolatorio/GIST-all-MiniLM-L6-v2",
         "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
     } <= ids
     needs_code = [m.hub_id for m in models.CATALOG if m.needs_trust_remote_code]
@@ -27,7 +32,11 @@ def test_catalog_covers_the_finding():
     assert nomic.analysis_prompt == "clustering: " and nomic.prompts["document"] == "search_document: "
     assert models.catalog_info("ALL-minilm-l6-v2").dimension == 384
     assert models.catalog_info("mxbai-embed-large-v1").ends_with_normalize is False
-    assert {m.family for m in models.CATALOG} == {models.FAMILY_OLDER_MNRL, models.FAMILY_NEWER, models.FAMILY_MULTILINGUAL}
+    assert {m.family for m in models.CATALOG} == {
+        models.FAMILY_OLDER_MNRL,
+        models.FAMILY_NEWER,
+        models.FAMILY_MULTILINGUAL,
+    }
 
 
 def test_default_model_resolves_to_the_pypi_copy(minilm):

@@ -162,16 +162,31 @@ def test_onnxruntime_side_effects_stay_in_the_models_folder(tiny_model_dir, tmp_
     home, tmp, models = tmp_path / "home", tmp_path / "tmp", tmp_path / "models"
     for folder in (home, tmp):
         folder.mkdir()
-    env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp), "DIMSCOPE_MODELS_DIR": str(models),
-           "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-c", _CONTAINED, str(tiny_model_dir)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "DIMSCOPE_MODELS_DIR": str(models),
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", _CONTAINED, str(tiny_model_dir)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert not (home / ".cache" / "Microsoft").exists()
     assert not (tmp / ".ses").exists()
     # Whether onnxruntime writes its cache at all depends on the environment (it did not under CI=true),
     # so only containment is asserted: nothing under the real HOME or TMPDIR.
-    assert not [p for p in home.rglob("*")] and not [p for p in tmp.rglob("*")], (list(home.rglob("*")), list(tmp.rglob("*")))
+    assert not [p for p in home.rglob("*")] and not [p for p in tmp.rglob("*")], (
+        list(home.rglob("*")),
+        list(tmp.rglob("*")),
+    )
     exported = list((models / "onnx").glob("*/model.int8.onnx"))
     assert len(exported) == 1 and (exported[0].parent / "model.onnx").is_file()
     assert not list(Path(tiny_model_dir).rglob("*.onnx"))

@@ -27,7 +27,9 @@ def _requirement_names(lines: list[str]) -> set[str]:
 
 def test_pyproject_and_requirements_name_the_same_packages():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = _requirement_names(project["dependencies"]) | _requirement_names(project["optional-dependencies"]["onnx"])
+    declared = _requirement_names(project["dependencies"]) | _requirement_names(
+        project["optional-dependencies"]["onnx"]
+    )
     pinned = _requirement_names((ROOT / "requirements.txt").read_text().splitlines())
     assert declared == pinned
     assert project["scripts"]["dimscope"] == "analysis.cli.main:console_main"
@@ -38,19 +40,27 @@ def installed_venv(tmp_path_factory) -> Path:
     """A venv that sees the requirements (system site-packages) with DimScope installed from a copy of the repo."""
     base = tmp_path_factory.mktemp("packaging")
     copy = base / "dimscope-src"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", "cache", "artifacts", "*.egg-info", "build",
-                                                            "__pycache__", ".hypothesis", ".pytest_cache"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git", "cache", "artifacts", "*.egg-info", "build", "__pycache__", ".hypothesis", ".pytest_cache"
+        ),
+    )
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
     install = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", str(copy)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert install.returncode == 0, install.stderr[-3000:]
     shutil.rmtree(copy)  # the installed package must not need the checkout
     return venv
 
 
+@pytest.mark.slow  # builds and installs in a fresh environment
 def test_installed_package_and_console_script_find_the_dead_dims(installed_venv, tmp_path):
     texts = held_out_glosses(9, seed=20261130)  # ~400 texts
     corpus = tmp_path / "held-out.txt"
@@ -64,16 +74,38 @@ def test_installed_package_and_console_script_find_the_dead_dims(installed_venv,
         "print(json.dumps({'file': analysis.__file__, 'dead': r.dead_dims, 'traces': len(f.data), "
         "'all': sorted(analysis.__all__) == sorted(n for n in dir(analysis) if n in analysis.__all__)}))"
     )
-    run = subprocess.run([str(python), "-c", code, str(corpus)], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [str(python), "-c", code, str(corpus)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout)
     assert "site-packages" in got["file"] and got["dead"] == [127, 223, 319] and got["traces"] >= 2 and got["all"]
-    cli = subprocess.run([str(installed_venv / "bin" / "dimscope"), "stats", "--model", "all-MiniLM-L6-v2", "--corpus",
-                          str(corpus), "--format", "json", "--quiet"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=600)
+    cli = subprocess.run(
+        [
+            str(installed_venv / "bin" / "dimscope"),
+            "stats",
+            "--model",
+            "all-MiniLM-L6-v2",
+            "--corpus",
+            str(corpus),
+            "--format",
+            "json",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert cli.returncode == 0, cli.stderr[-3000:]
     assert json.loads(cli.stdout)["dead_dims"] == [127, 223, 319]
-    usage = subprocess.run([str(installed_venv / "bin" / "dimscope"), "stats", "--bogus"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
+    usage = subprocess.run(
+        [str(installed_venv / "bin" / "dimscope"), "stats", "--bogus"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert usage.returncode == 2 and "(see: dimscope --help)" in usage.stderr

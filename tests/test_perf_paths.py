@@ -34,8 +34,15 @@ def _numpy_reference(matrix: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     normalized = (m / np.where(norms > 0, norms, 1.0)).astype(np.float32).astype(np.float64)
     out = {}
     for view, v in (("raw", m), ("normalized", normalized)):
-        out[view] = {"mean": v.mean(0), "std": v.std(0), "variance": v.var(0), "min": v.min(0), "max": v.max(0),
-                     "abs_mean": np.abs(v).mean(0), "near_zero_share": near}
+        out[view] = {
+            "mean": v.mean(0),
+            "std": v.std(0),
+            "variance": v.var(0),
+            "min": v.min(0),
+            "max": v.max(0),
+            "abs_mean": np.abs(v).mean(0),
+            "near_zero_share": near,
+        }
     return out
 
 
@@ -51,10 +58,14 @@ def _embedding_like(n: int, d: int, seed: int = 0) -> np.ndarray:
 def _assert_close(got: dict, ref: dict, *, rtol: float = 1e-5, atol: float = 1e-7) -> None:
     for view in ("raw", "normalized"):
         for column in COLUMNS:
-            np.testing.assert_allclose(got[view][column], ref[view][column], rtol=rtol, atol=atol, err_msg=f"{view} {column}")
+            np.testing.assert_allclose(
+                got[view][column], ref[view][column], rtol=rtol, atol=atol, err_msg=f"{view} {column}"
+            )
 
 
-@pytest.mark.parametrize("n,d,chunk", [(1, 5, 1), (17, 4, 5), (301, 24, 7), (1000, 384, 8192), (5000, 64, 333), (9000, 40, 9000)])
+@pytest.mark.parametrize(
+    "n,d,chunk", [(1, 5, 1), (17, 4, 5), (301, 24, 7), (1000, 384, 8192), (5000, 64, 333), (9000, 40, 9000)]
+)
 def test_fast_stats_match_numpy(n, d, chunk):
     x = _embedding_like(n, d, seed=n)
     got = stats.stats_columns(stats.iter_row_chunks(x, chunk), d, method="fast")
@@ -114,7 +125,9 @@ def test_mixed_dtypes_and_public_frames():
 
 def _fresh_python_stdout(code: str) -> str:
     """What ``code`` prints in a new interpreter (so that sys.modules shows only its own imports)."""
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_importing_stats_does_not_import_pandas():
@@ -135,11 +148,26 @@ def test_warm_cli_request_imports_no_torch(tiny_model_dir, tmp_path):
     pipeline.get_stats(resolve_model(str(tiny_model_dir)), load_corpus(str(texts)), store=store)
     store.close()
     env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    args = [sys.executable, "-X", "importtime", "-m", "analysis", "stats", "--model", str(tiny_model_dir),
-            "--corpus", str(texts), "-q", "--output", str(tmp_path / "out.json")]
+    args = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "analysis",
+        "stats",
+        "--model",
+        str(tiny_model_dir),
+        "--corpus",
+        str(texts),
+        "-q",
+        "--output",
+        str(tmp_path / "out.json"),
+    ]
     run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    imported = {m.group(1).split(".")[0] for m in re.finditer(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s*(\S+)", run.stderr, re.M)}
+    imported = {
+        m.group(1).split(".")[0] for m in re.finditer(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s*(\S+)", run.stderr, re.M)
+    }
     assert "analysis" in imported  # the trace really covers the run
     assert not imported & {"torch", "sentence_transformers", "transformers"}, sorted(imported)
     assert '"dead_dims": [' in (tmp_path / "out.json").read_text()
@@ -150,7 +178,10 @@ def test_passive_openmp_is_a_default_not_an_override(preset, expected):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if preset:
         env["OMP_WAIT_POLICY"] = preset
-    code = "import os; from analysis.encoding import prefer_passive_openmp; prefer_passive_openmp(); print(os.environ['OMP_WAIT_POLICY'])"
+    code = (
+        "import os; from analysis.encoding import prefer_passive_openmp; prefer_passive_openmp(); "
+        "print(os.environ['OMP_WAIT_POLICY'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
 
@@ -187,8 +218,14 @@ print(json.dumps({
 def test_overview_from_a_warm_cache_imports_neither_pandas_nor_torch(warm_cache_dir):
     """Target 6: the first page of a fresh server pays only for what it draws (about 0.5 s less)."""
     env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(warm_cache_dir), "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-c", _OVERVIEW_CHILD, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", _OVERVIEW_CHILD, str(ROOT / "app.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["exceptions"] == []
@@ -232,16 +269,26 @@ def test_stats_result_columns_and_frames_agree(tiny_model_dir, tmp_path):
 
 
 def test_missing_cells_are_recognised_without_pandas():
-    code = ("import sys, numpy as np; from analysis.corpora.corpus import is_missing; "
-            "print([is_missing(v) for v in (None, float('nan'), np.float32('nan'), np.float64(1.0), 'nan', b'', 0)],"
-            " 'pandas' in sys.modules)")
+    code = (
+        "import sys, numpy as np; from analysis.corpora.corpus import is_missing; "
+        "print([is_missing(v) for v in (None, float('nan'), np.float32('nan'), np.float64(1.0), 'nan', b'', 0)],"
+        " 'pandas' in sys.modules)"
+    )
     assert _fresh_python_stdout(code) == "[True, True, True, False, False, False, False] False"
 
 
 _TXT_SAMPLES = [
-    b"", b"\n", b"one\ntwo\n\ntwo\r\nthree\rfour", "caf\u00e9 \u2014 na\u00efve\n\u00fcber".encode("utf-8"),
-    "\ufeffwith a BOM\nsecond".encode("utf-8"), "utf sixteen\nline".encode("utf-16"), b"\xff\xfe\x00bad\x80bytes\n",
-    b"  padded  \n\t\n" + b"x" * 5000 + b"\n", b"1\n2\n3\n", b"=SUM(A1)\n+cmd\n", b"a\x00b\nc\n",
+    b"",
+    b"\n",
+    b"one\ntwo\n\ntwo\r\nthree\rfour",
+    "caf\u00e9 \u2014 na\u00efve\n\u00fcber".encode("utf-8"),
+    "\ufeffwith a BOM\nsecond".encode("utf-8"),
+    "utf sixteen\nline".encode("utf-16"),
+    b"\xff\xfe\x00bad\x80bytes\n",
+    b"  padded  \n\t\n" + b"x" * 5000 + b"\n",
+    b"1\n2\n3\n",
+    b"=SUM(A1)\n+cmd\n",
+    b"a\x00b\nc\n",
 ]
 
 
@@ -268,14 +315,19 @@ def test_text_files_skip_pandas_and_give_the_table_paths_corpus(data):
 
 
 def test_text_file_parsing_imports_no_pandas():
-    code = ("import sys; from analysis.corpora import parse_corpus_bytes; "
-            "c = parse_corpus_bytes(b'first\\nsecond\\n\\nsecond\\n', 'a.txt'); "
-            "print(list(c.texts), c.report.n_duplicates, 'pandas' in sys.modules)")
+    code = (
+        "import sys; from analysis.corpora import parse_corpus_bytes; "
+        "c = parse_corpus_bytes(b'first\\nsecond\\n\\nsecond\\n', 'a.txt'); "
+        "print(list(c.texts), c.report.n_duplicates, 'pandas' in sys.modules)"
+    )
     assert _fresh_python_stdout(code) == "['first', 'second'] 1 False"
 
 
-@given(st.lists(st.text(max_size=40), max_size=30), st.sampled_from(["\n", "\r\n", "\r"]),
-       st.sampled_from(["utf-8", "utf-16", "latin-1"]))
+@given(
+    st.lists(st.text(max_size=40), max_size=30),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+    st.sampled_from(["utf-8", "utf-16", "latin-1"]),
+)
 @settings(max_examples=120, deadline=None, derandomize=True)
 def test_text_file_fast_path_matches_the_table_path_on_generated_files(lines, newline, encoding):
     fast, table = _txt_fast_and_table_paths(newline.join(lines).encode(encoding, errors="replace"), "generated.txt")

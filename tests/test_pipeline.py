@@ -132,7 +132,9 @@ def test_incremental_corpus_reuses_rows(tiny_model_dir, tmp_path):
 def test_progress_reports_done_and_total(tiny_model_dir, tmp_path):
     seen = []
     corpus = _tiny_corpus(600)
-    pipeline.get_embeddings(str(tiny_model_dir), corpus, store=EmbeddingStore(tmp_path / "c"), progress=lambda d, t: seen.append((d, t)))
+    pipeline.get_embeddings(
+        str(tiny_model_dir), corpus, store=EmbeddingStore(tmp_path / "c"), progress=lambda d, t: seen.append((d, t))
+    )
     assert seen[0] == (0, len(corpus)) and seen[-1] == (len(corpus), len(corpus))
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
@@ -152,7 +154,10 @@ print(json.dumps({"from_cache": result.from_cache, "sum": float(result.raw.astyp
 def test_two_processes_compute_once_and_agree(tiny_model_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-c", _CONCURRENT, str(tiny_model_dir), str(tmp_path / "c")]
-    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=ROOT) for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True, cwd=ROOT)
+        for _ in range(2)
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)

@@ -46,10 +46,21 @@ def test_trust_remote_code_needs_allow_list_and_pinned_revision():
 
 def test_config_file(tmp_path):
     config = tmp_path / "dimscope.json"
-    config.write_text(json.dumps({"public": True, "allowed_models": ["sentence-transformers/all-MiniLM-L6-v2"], "max_texts": 100}))
+    config.write_text(
+        json.dumps({"public": True, "allowed_models": ["sentence-transformers/all-MiniLM-L6-v2"], "max_texts": 100})
+    )
     policy = load_policy({"DIMSCOPE_CONFIG": str(config)})
-    assert policy.public and policy.max_texts == 100 and policy.allowed_models == ("sentence-transformers/all-MiniLM-L6-v2",)
-    for bad in ("{", "[1]", json.dumps({"public": True, "max_texts": -1}), json.dumps({"public": True, "allowed_models": "x"})):
+    assert (
+        policy.public
+        and policy.max_texts == 100
+        and policy.allowed_models == ("sentence-transformers/all-MiniLM-L6-v2",)
+    )
+    for bad in (
+        "{",
+        "[1]",
+        json.dumps({"public": True, "max_texts": -1}),
+        json.dumps({"public": True, "allowed_models": "x"}),
+    ):
         config.write_text(bad)
         with pytest.raises(OptionError):
             load_policy({"DIMSCOPE_CONFIG": str(config)})

@@ -98,7 +98,7 @@ def test_chunked_paths_equal(data, monkeypatch):
     full = [P.standardize(data), P.all_but_the_top(data, 2), P.whiten(data, 4)]
     monkeypatch.setattr(MX, "CHUNK_ELEMS", 64)
     chunked = [P.standardize(data), P.all_but_the_top(data, 2), P.whiten(data, 4)]
-    for a, b in zip(full, chunked):
+    for a, b in zip(full, chunked, strict=True):
         assert np.allclose(a, b, atol=1e-5)
 
 
@@ -106,9 +106,7 @@ def test_apply_postprocessing_dispatch(data):
     none = P.apply_postprocessing(data, "none")
     assert none.dtype == np.float32 and np.array_equal(none, data) and none is not data
     assert np.array_equal(P.apply_postprocessing(data, "standardize"), P.standardize(data))
-    assert np.array_equal(
-        P.apply_postprocessing(data, "all_but_the_top", n_components=2), P.all_but_the_top(data, 2)
-    )
+    assert np.array_equal(P.apply_postprocessing(data, "all_but_the_top", n_components=2), P.all_but_the_top(data, 2))
     assert np.array_equal(P.apply_postprocessing(data, "whiten", n_components=3), P.whiten(data, 3))
     assert P.apply_postprocessing(data.astype(np.float64), "none").dtype == np.float32
 

@@ -67,7 +67,17 @@ def test_default_ks():
 def test_table_shape_and_contract(result, clusters):
     df, calls = result
     X, y, _ = clusters
-    assert list(df.columns) == ["method", "k", "seed", "ari", "nmi", "silhouette", "knn_accuracy", "neighbour_overlap", "n_samples"]
+    assert list(df.columns) == [
+        "method",
+        "k",
+        "seed",
+        "ari",
+        "nmi",
+        "silhouette",
+        "knn_accuracy",
+        "neighbour_overlap",
+        "n_samples",
+    ]
     assert df["method"].unique().tolist() == ["top_variance", "pca", "random", "all"]
     rnd = df[df["method"] == "random"]
     assert sorted(rnd["seed"].unique().tolist()) == [0, 1, 2, 3, 4]
@@ -78,7 +88,10 @@ def test_table_shape_and_contract(result, clusters):
     # k = d rows are the full-space scores
     for m in ("top_variance", "pca", "random"):
         kd = df[(df["method"] == m) & (df["k"] == 64)]
-        assert np.allclose(kd[["ari", "knn_accuracy", "neighbour_overlap"]].to_numpy(dtype=float), full[["ari", "knn_accuracy", "neighbour_overlap"]].to_numpy(dtype=float))
+        assert np.allclose(
+            kd[["ari", "knn_accuracy", "neighbour_overlap"]].to_numpy(dtype=float),
+            full[["ari", "knn_accuracy", "neighbour_overlap"]].to_numpy(dtype=float),
+        )
     metrics = df[["ari", "nmi", "knn_accuracy", "neighbour_overlap"]].to_numpy(dtype=float)
     assert np.all((metrics >= -0.5) & (metrics <= 1.0))
     assert df["silhouette"].between(-1, 1).all()

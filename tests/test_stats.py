@@ -14,8 +14,13 @@ def _reference(matrix: np.ndarray) -> pd.DataFrame:
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     return pd.DataFrame(
         {
-            "mean": m.mean(0), "std": m.std(0), "variance": m.var(0), "min": m.min(0), "max": m.max(0),
-            "abs_mean": np.abs(m).mean(0), "near_zero_share": (np.abs(m) < stats.NEAR_ZERO_EPS * norms).mean(0),
+            "mean": m.mean(0),
+            "std": m.std(0),
+            "variance": m.var(0),
+            "min": m.min(0),
+            "max": m.max(0),
+            "abs_mean": np.abs(m).mean(0),
+            "near_zero_share": (np.abs(m) < stats.NEAR_ZERO_EPS * norms).mean(0),
         }
     )
 

@@ -33,18 +33,40 @@ def test_empty_params_give_defaults_and_no_notes():
 
 
 def test_good_values_are_read_and_canonicalised():
-    state, notes = parse_ok({
-        "model": "sentence-transformers/all-mpnet-base-v2",
-        "models": "all-MiniLM-L6-v2, BAAI/bge-small-en-v1.5,all-minilm-l6-v2",
-        "corpus": "wordnet-glosses", "view": "RAW", "heat": "standardized", "sort": "abs_mean", "rows": "label",
-        "dims": "10-12, 0-3,11", "dim": "127", "metric": "variance", "bars": "sorted", "log": "true",
-        "threshold": "0.05", "full": "yes",
-    })
+    state, notes = parse_ok(
+        {
+            "model": "sentence-transformers/all-mpnet-base-v2",
+            "models": "all-MiniLM-L6-v2, BAAI/bge-small-en-v1.5,all-minilm-l6-v2",
+            "corpus": "wordnet-glosses",
+            "view": "RAW",
+            "heat": "standardized",
+            "sort": "abs_mean",
+            "rows": "label",
+            "dims": "10-12, 0-3,11",
+            "dim": "127",
+            "metric": "variance",
+            "bars": "sorted",
+            "log": "true",
+            "threshold": "0.05",
+            "full": "yes",
+        }
+    )
     assert notes == []
     assert state == UrlState(
-        model="all-mpnet-base-v2", models=("all-MiniLM-L6-v2", "bge-small-en-v1.5"), corpus="wordnet-glosses",
-        view="raw", heat="standardized", sort="abs_mean", rows="label", dims="0-3,10-12", dim=127,
-        metric="variance", bars="sorted", log=True, threshold=0.05, full=True,
+        model="all-mpnet-base-v2",
+        models=("all-MiniLM-L6-v2", "bge-small-en-v1.5"),
+        corpus="wordnet-glosses",
+        view="raw",
+        heat="standardized",
+        sort="abs_mean",
+        rows="label",
+        dims="0-3,10-12",
+        dim=127,
+        metric="variance",
+        bars="sorted",
+        log=True,
+        threshold=0.05,
+        full=True,
     )
     assert parse_ok(to_params(state)) == (state, [])
 
@@ -173,8 +195,9 @@ def test_parse_never_raises_and_always_gives_a_valid_state(params):
 valid_states = st.builds(
     UrlState,
     model=st.sampled_from(["all-MiniLM-L6-v2", "all-mpnet-base-v2", "org/name-1.5", "/models/m"]),
-    models=st.lists(st.sampled_from(["all-MiniLM-L6-v2", "bge-small-en-v1.5", "a/b"]), unique=True, max_size=3)
-    .map(tuple),
+    models=st.lists(st.sampled_from(["all-MiniLM-L6-v2", "bge-small-en-v1.5", "a/b"]), unique=True, max_size=3).map(
+        tuple
+    ),
     corpus=st.sampled_from(CORPORA),
     view=st.sampled_from(options.VIEWS),
     heat=st.sampled_from(options.HEATMAP_VIEWS),
@@ -200,8 +223,12 @@ def test_valid_states_round_trip(state):
 def test_insight_page_controls_travel_in_the_url():
     from pages.dashboard import urlstate
 
-    state, notes = urlstate.parse({"post": "whiten", "score": "ari", "draws": "10", "topk": "32"}, corpora=["chatterbot-english"])
+    state, notes = urlstate.parse(
+        {"post": "whiten", "score": "ari", "draws": "10", "topk": "32"}, corpora=["chatterbot-english"]
+    )
     assert (state.post, state.score, state.draws, state.topk) == ("whiten", "ari", 10, 32) and notes == []
     assert urlstate.parse(urlstate.to_params(state), corpora=["chatterbot-english"])[0] == state
-    bad, notes = urlstate.parse({"post": "rm -rf", "score": "<b>", "draws": "7", "topk": "0"}, corpora=["chatterbot-english"])
+    bad, notes = urlstate.parse(
+        {"post": "rm -rf", "score": "<b>", "draws": "7", "topk": "0"}, corpora=["chatterbot-english"]
+    )
     assert (bad.post, bad.score, bad.draws, bad.topk) == ("none", "knn_accuracy", 5, 64) and len(notes) == 4

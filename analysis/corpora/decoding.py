@@ -32,6 +32,7 @@ MAX_NAME_CHARS = 120
 _MESSAGE_COLUMNS = 20
 _CONTROL_CHAR_RATIO = 0.10
 
+
 def printable(text: str) -> str:
     """``text`` on one line: control and format characters (NUL, newlines, ANSI escapes,
     bidi overrides) dropped, other whitespace runs made one space, lone surrogates replaced."""
@@ -76,8 +77,10 @@ def shown_columns(columns: Iterable[Any]) -> str:
 
 def check_columns(name: str, n_columns: int, what: str = "columns") -> None:
     if n_columns > MAX_COLUMNS:
-        raise CorpusError(f"{name} has {n_columns:,} {what}; DimScope reads at most {MAX_COLUMNS:,}. "
-                          "Keep only the text column (and a label column) and upload it again.")
+        raise CorpusError(
+            f"{name} has {n_columns:,} {what}; DimScope reads at most {MAX_COLUMNS:,}. "
+            "Keep only the text column (and a label column) and upload it again."
+        )
 
 
 def format_of(name: str) -> str:
@@ -86,14 +89,13 @@ def format_of(name: str) -> str:
         if lower.endswith(ext):
             return SUPPORTED_EXTENSIONS[ext]
     suffix = PurePosixPath(lower).suffix or "no extension"
-    raise CorpusError(f"{name}: unsupported file type ({suffix}); use one of "
-                      f"{', '.join(SUPPORTED_EXTENSIONS)}.")
+    raise CorpusError(f"{name}: unsupported file type ({suffix}); use one of {', '.join(SUPPORTED_EXTENSIONS)}.")
 
 
 def human_size(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"
-    for unit, scale in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if n >= scale:
             value = n / scale
             return f"{value:.0f} {unit}" if value >= 10 or value.is_integer() else f"{value:.1f} {unit}"
@@ -102,8 +104,10 @@ def human_size(n: int) -> str:
 
 def check_size(name: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise CorpusError(f"{name} is {human_size(size)}, over the {human_size(max_bytes)} "
-                          "limit; use a smaller file (for example, the first rows).")
+        raise CorpusError(
+            f"{name} is {human_size(size)}, over the {human_size(max_bytes)} "
+            "limit; use a smaller file (for example, the first rows)."
+        )
     if size == 0:
         raise CorpusError(f"{name} is empty; it needs at least one line of text.")
 
@@ -135,13 +139,14 @@ def decode_text(data: bytes, name: str) -> tuple[str, bool]:
         except UnicodeDecodeError:  # an odd byte count or a broken surrogate pair
             text, lossy = data.decode(encoding, "replace"), True
         sample = text[: BINARY_PROBE_BYTES // 2]
-        if sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\v\f\r") <= (
-                _CONTROL_CHAR_RATIO * len(sample)):
+        if sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\v\f\r") <= (_CONTROL_CHAR_RATIO * len(sample)):
             return text, lossy
     control = sum(1 for b in probe if b < 32 and b not in (9, 10, 11, 12, 13)) + probe.count(127)
     if b"\x00" in probe or control > _CONTROL_CHAR_RATIO * len(probe):
-        raise CorpusError(f"{name} looks like a binary file, not text; upload UTF-8 text "
-                          "(.txt, .csv, .tsv, .json, .jsonl) or a .parquet file.")
+        raise CorpusError(
+            f"{name} looks like a binary file, not text; upload UTF-8 text "
+            "(.txt, .csv, .tsv, .json, .jsonl) or a .parquet file."
+        )
     try:
         return data.decode("utf-8-sig"), False
     except UnicodeDecodeError:
@@ -149,7 +154,7 @@ def decode_text(data: bytes, name: str) -> tuple[str, bool]:
 
 
 def _utf16_without_bom(probe: bytes) -> str | None:
-    """"utf-16-le"/"utf-16-be" when the bytes look like UTF-16 text without a byte-order
+    """ "utf-16-le"/"utf-16-be" when the bytes look like UTF-16 text without a byte-order
     mark (mostly-Latin text: every other byte is zero), else None."""
     even, odd = probe[0::2], probe[1::2]
     if len(odd) < 8:
@@ -171,11 +176,9 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
-
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200].rstrip(".")
-
 
 
 def checked_bytes(data: bytes, name: str, max_bytes: int) -> bytes:

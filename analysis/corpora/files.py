@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from analysis.corpora.builtin import builtin_names, load_builtin_corpus
@@ -20,8 +20,8 @@ from analysis.corpora.columns import columns_of, infer_label_column, infer_langu
 from analysis.corpora.corpus import (
     MAX_FILE_BYTES_DEFAULT,
     MAX_TEXT_CHARS_DEFAULT,
-    SURROGATE,
     REPLACEMENT,
+    SURROGATE,
     Corpus,
     build_corpus,
     check_max_bytes,
@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # pandas costs ~0.5 s to import
 
 _PREVIEW_CELL_CHARS = 1_000
 
+
 @dataclass(frozen=True, eq=False)
 class TablePreview:
     """The first rows of an uploaded file and the columns DimScope would use."""
@@ -61,12 +62,17 @@ class TablePreview:
     format: str
 
 
-
-
-def parse_corpus_bytes(data: bytes, filename: str, *, text_column: str | None = None,
-                       label_column: str | None = None, language_column: str | None = None,
-                       max_bytes: int = MAX_FILE_BYTES_DEFAULT, max_texts: int | None = None,
-                       max_chars: int = MAX_TEXT_CHARS_DEFAULT) -> Corpus:
+def parse_corpus_bytes(
+    data: bytes,
+    filename: str,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    language_column: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES_DEFAULT,
+    max_texts: int | None = None,
+    max_chars: int = MAX_TEXT_CHARS_DEFAULT,
+) -> Corpus:
     """Parse an uploaded file's bytes into a :class:`Corpus`.
 
     ``filename`` only picks the format (by extension) and the display name; it is never
@@ -87,25 +93,28 @@ def parse_corpus_bytes(data: bytes, filename: str, *, text_column: str | None = 
         rows = clean_rows(lines, None, None, lossy=lossy)
     else:
         table = read_table(data, filename, max_bytes)
-        text_col, label_col, lang_col = columns_of(table, name, text_column, label_column,
-                                                    language_column)
+        text_col, label_col, lang_col = columns_of(table, name, text_column, label_column, language_column)
         df = table.frame
         fmt = table.format
-        rows = clean_rows(df[text_col].tolist(),
-                           df[label_col].tolist() if label_col is not None else None,
-                           df[lang_col].tolist() if lang_col is not None else None,
-                           lossy=table.lossy)
+        rows = clean_rows(
+            df[text_col].tolist(),
+            df[label_col].tolist() if label_col is not None else None,
+            df[lang_col].tolist() if lang_col is not None else None,
+            lossy=table.lossy,
+        )
     if not rows.texts:
-        where = (f"the column {shorten(printable(text_col), 60)!r} of {name}"
-                 if fmt != "txt" else name)
-        raise CorpusError(f"No text left in {where} after dropping {rows.n_blank:,} blank "
-                          f"{'row' if rows.n_blank == 1 else 'rows'}; check that the file "
-                          "holds text.")
+        where = f"the column {shorten(printable(text_col), 60)!r} of {name}" if fmt != "txt" else name
+        raise CorpusError(
+            f"No text left in {where} after dropping {rows.n_blank:,} blank "
+            f"{'row' if rows.n_blank == 1 else 'rows'}; check that the file "
+            "holds text."
+        )
     return build_corpus(name, f"file:{name}", rows, max_texts=max_texts, max_chars=max_chars)
 
 
-def preview_corpus_bytes(data: bytes, filename: str, n_rows: int = 20,
-                         max_bytes: int = MAX_FILE_BYTES_DEFAULT) -> TablePreview:
+def preview_corpus_bytes(
+    data: bytes, filename: str, n_rows: int = 20, max_bytes: int = MAX_FILE_BYTES_DEFAULT
+) -> TablePreview:
     """Parse an upload far enough to show its columns, the inferred roles and the first rows."""
     import pandas as pd
 
@@ -118,18 +127,38 @@ def preview_corpus_bytes(data: bytes, filename: str, n_rows: int = 20,
     for column in range(head.shape[1]):
         # A 10 MB cell is not sent to the browser whole, and a lone surrogate (a "\ud800"
         # escape in JSON) would make Arrow, and so st.dataframe, fail.
-        head.isetitem(column, pd.Series(
-            [shorten(SURROGATE.sub(REPLACEMENT, v), _PREVIEW_CELL_CHARS) if isinstance(v, str) else v
-             for v in head.iloc[:, column]], index=head.index, dtype=object))
-    return TablePreview(columns=[str(c) for c in df.columns], text_column=text_col,
-                        label_column=label_col, language_column=lang_col,
-                        head=head, n_rows=len(df), format=table.format)
+        head.isetitem(
+            column,
+            pd.Series(
+                [
+                    shorten(SURROGATE.sub(REPLACEMENT, v), _PREVIEW_CELL_CHARS) if isinstance(v, str) else v
+                    for v in head.iloc[:, column]
+                ],
+                index=head.index,
+                dtype=object,
+            ),
+        )
+    return TablePreview(
+        columns=[str(c) for c in df.columns],
+        text_column=text_col,
+        label_column=label_col,
+        language_column=lang_col,
+        head=head,
+        n_rows=len(df),
+        format=table.format,
+    )
 
 
-def read_corpus_file(path: str | os.PathLike[str], *, text_column: str | None = None,
-                     label_column: str | None = None, language_column: str | None = None,
-                     max_bytes: int = MAX_FILE_BYTES_DEFAULT, max_texts: int | None = None,
-                     max_chars: int = MAX_TEXT_CHARS_DEFAULT) -> Corpus:
+def read_corpus_file(
+    path: str | os.PathLike[str],
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    language_column: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES_DEFAULT,
+    max_texts: int | None = None,
+    max_chars: int = MAX_TEXT_CHARS_DEFAULT,
+) -> Corpus:
     """Read a corpus file from disk (same formats and options as :func:`parse_corpus_bytes`)."""
     check_max_bytes(max_bytes)
     p = Path(path)
@@ -143,8 +172,7 @@ def read_corpus_file(path: str | os.PathLike[str], *, text_column: str | None = 
     except ValueError:  # an embedded NUL byte
         raise CorpusError(f"Cannot read {shown}: the path contains a NUL byte.") from None
     if p.is_dir():
-        raise CorpusError(f"{shown} is a directory, not a file; pass one "
-                          f"{'/'.join(SUPPORTED_EXTENSIONS)} file.")
+        raise CorpusError(f"{shown} is a directory, not a file; pass one {'/'.join(SUPPORTED_EXTENSIONS)} file.")
     format_of(display_name(p.name))
     check_size(display_name(p.name), st.st_size, max_bytes)
     try:
@@ -152,16 +180,30 @@ def read_corpus_file(path: str | os.PathLike[str], *, text_column: str | None = 
             data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise CorpusError(f"Cannot read {shown}: {exc.strerror or exc}.") from None
-    return parse_corpus_bytes(data, p.name, text_column=text_column, label_column=label_column,
-                              language_column=language_column, max_bytes=max_bytes,
-                              max_texts=max_texts, max_chars=max_chars)
+    return parse_corpus_bytes(
+        data,
+        p.name,
+        text_column=text_column,
+        label_column=label_column,
+        language_column=language_column,
+        max_bytes=max_bytes,
+        max_texts=max_texts,
+        max_chars=max_chars,
+    )
 
 
-def load_corpus(spec: str, *, per_label: int | None = None, seed: int = 0,
-                text_column: str | None = None, label_column: str | None = None,
-                language_column: str | None = None, max_bytes: int = MAX_FILE_BYTES_DEFAULT,
-                max_texts: int | None = None,
-                max_chars: int = MAX_TEXT_CHARS_DEFAULT) -> Corpus:
+def load_corpus(
+    spec: str,
+    *,
+    per_label: int | None = None,
+    seed: int = 0,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    language_column: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES_DEFAULT,
+    max_texts: int | None = None,
+    max_chars: int = MAX_TEXT_CHARS_DEFAULT,
+) -> Corpus:
     """Load a built-in corpus by name (optionally prefixed ``builtin:``) or a file by path.
 
     Built-in names win over files of the same name. Column options apply to files only and
@@ -171,8 +213,7 @@ def load_corpus(spec: str, *, per_label: int | None = None, seed: int = 0,
     names = builtin_names()
     if name in names:
         if any(v is not None for v in (text_column, label_column, language_column)):
-            raise OptionError("Column options apply to files only, not to the built-in "
-                              f"corpus {name!r}.")
+            raise OptionError(f"Column options apply to files only, not to the built-in corpus {name!r}.")
         corpus = load_builtin_corpus(name, per_label=per_label, seed=seed)
         if max_texts is not None or max_chars != MAX_TEXT_CHARS_DEFAULT:
             corpus = corpus.with_limits(max_texts=max_texts, max_chars=max_chars)
@@ -181,11 +222,19 @@ def load_corpus(spec: str, *, per_label: int | None = None, seed: int = 0,
     if os.path.exists(path):
         if per_label is not None:
             raise OptionError("per_label applies to built-in corpora only, not to files.")
-        return read_corpus_file(path, text_column=text_column, label_column=label_column,
-                                language_column=language_column, max_bytes=max_bytes,
-                                max_texts=max_texts, max_chars=max_chars)
-    raise CorpusError(f"Unknown corpus {shorten(printable(spec), 200)!r}: not a built-in corpus "
-                      f"({', '.join(names)}) and no such file.")
+        return read_corpus_file(
+            path,
+            text_column=text_column,
+            label_column=label_column,
+            language_column=language_column,
+            max_bytes=max_bytes,
+            max_texts=max_texts,
+            max_chars=max_chars,
+        )
+    raise CorpusError(
+        f"Unknown corpus {shorten(printable(spec), 200)!r}: not a built-in corpus "
+        f"({', '.join(names)}) and no such file."
+    )
 
 
 def corpus_from_texts(
@@ -201,7 +250,7 @@ def corpus_from_texts(
     ['Dropped 1 blank row.', 'Dropped 1 duplicate text (kept the first occurrence of each).']
     """
     if isinstance(texts, (str, bytes)):
-        raise OptionError("Give a list of texts, not one string: for example [\"first text\", \"second text\"].")
+        raise OptionError('Give a list of texts, not one string: for example ["first text", "second text"].')
     texts = list(texts)
     if labels is not None and len(labels) != len(texts):
         raise OptionError(f"{len(labels)} labels for {len(texts)} texts; give one label per text.")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pandas costs ~0.5 s to import
 
 _PARQUET_EXPANSION = 8  # how much a Parquet file may expand over the upload limit
 
+
 def _records_frame(items: list[Any], name: str, what: str, max_cells: int) -> pd.DataFrame:
     """JSON values -> DataFrame; strings (and other scalars) become a ``text`` column.
 
@@ -49,8 +50,10 @@ def _records_frame(items: list[Any], name: str, what: str, max_cells: int) -> pd
                     keys[str(k)] = None
                     check_columns(name, len(keys), "different keys")
         elif isinstance(item, list):
-            raise CorpusError(f"{name}: {what} {n} is a list; expected a string or an object "
-                              'such as {"text": "...", "label": "..."}.')
+            raise CorpusError(
+                f"{name}: {what} {n} is a list; expected a string or an object "
+                'such as {"text": "...", "label": "..."}.'
+            )
     if not items:
         return pd.DataFrame({"text": []})
 
@@ -64,18 +67,33 @@ def _records_frame(items: list[Any], name: str, what: str, max_cells: int) -> pd
         keys = {"text": None, **keys}
     cells = len(items) * len(keys)
     if cells > max_cells:
-        raise CorpusError(f"{name}: {len(items):,} {what}s with {len(keys):,} different keys make a "
-                          f"table of {cells:,} cells, far more than the file holds; give every "
-                          f"{what} the same few keys (such as text and label).")
-    columns = {key: [item.get(key) if isinstance(item, dict)
-                     else (scalar_text(item) if key == "text" else None) for item in items]
-               for key in keys}
+        raise CorpusError(
+            f"{name}: {len(items):,} {what}s with {len(keys):,} different keys make a "
+            f"table of {cells:,} cells, far more than the file holds; give every "
+            f"{what} the same few keys (such as text and label)."
+        )
+    columns = {
+        key: [
+            item.get(key) if isinstance(item, dict) else (scalar_text(item) if key == "text" else None)
+            for item in items
+        ]
+        for key in keys
+    }
     return pd.DataFrame(columns, dtype=object)
 
 
-
-_PREFERRED_LIST_KEYS = ("texts", "text", "data", "sentences", "documents", "items",
-                        "records", "rows", "examples", "corpus")
+_PREFERRED_LIST_KEYS = (
+    "texts",
+    "text",
+    "data",
+    "sentences",
+    "documents",
+    "items",
+    "records",
+    "rows",
+    "examples",
+    "corpus",
+)
 
 
 def _parse_int(digits: str) -> int | str:
@@ -97,10 +115,10 @@ def _json_frame(text: str, name: str) -> pd.DataFrame:
     try:
         doc = _loads(text)
     except json.JSONDecodeError as exc:
-        hint = ("; if it holds one JSON value per line, name it .jsonl"
-                if exc.msg == "Extra data" else "")
-        raise CorpusError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                          f"column {exc.colno}{hint}.") from None
+        hint = "; if it holds one JSON value per line, name it .jsonl" if exc.msg == "Extra data" else ""
+        raise CorpusError(
+            f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}{hint}."
+        ) from None
     except RecursionError:
         raise CorpusError(f"{name} is not valid JSON ({_TOO_DEEP}).") from None
     except ValueError as exc:
@@ -110,8 +128,12 @@ def _json_frame(text: str, name: str) -> pd.DataFrame:
     if isinstance(doc, dict):
         lists = {k: v for k, v in doc.items() if isinstance(v, list)}
         scalar = (str, int, float, bool, type(None))
-        if (lists and len(lists) == len(doc) and len({len(v) for v in lists.values()}) == 1
-                and all(isinstance(x, scalar) for v in lists.values() for x in v)):
+        if (
+            lists
+            and len(lists) == len(doc)
+            and len({len(v) for v in lists.values()}) == 1
+            and all(isinstance(x, scalar) for v in lists.values() for x in v)
+        ):
             # Columns: {"text": [...], "label": [...]}
             check_columns(name, len(lists))
             return pd.DataFrame({str(k): v for k, v in lists.items()}, dtype=object)
@@ -121,8 +143,10 @@ def _json_frame(text: str, name: str) -> pd.DataFrame:
                     return _records_frame(v, name, "item", max_cells)
         if len(lists) == 1:
             return _records_frame(next(iter(lists.values())), name, "item", max_cells)
-    raise CorpusError(f"{name}: expected a list of strings, a list of objects, or an object "
-                      'with a list under a key such as "texts" or "data".')
+    raise CorpusError(
+        f"{name}: expected a list of strings, a list of objects, or an object "
+        'with a list under a key such as "texts" or "data".'
+    )
 
 
 def _jsonl_frame(text: str, name: str) -> pd.DataFrame:
@@ -134,16 +158,20 @@ def _jsonl_frame(text: str, name: str) -> pd.DataFrame:
         try:
             value = _loads(line)
         except json.JSONDecodeError as exc:
-            hint = ("; if the file is one JSON document, name it .json"
-                    if n == 1 or line.lstrip()[:1] in ("}", "]", '"') else "")
+            hint = (
+                "; if the file is one JSON document, name it .json"
+                if n == 1 or line.lstrip()[:1] in ("}", "]", '"')
+                else ""
+            )
             raise CorpusError(f"{name}: line {n} is not valid JSON ({exc.msg}){hint}.") from None
         except RecursionError:
             raise CorpusError(f"{name}: line {n} is not valid JSON ({_TOO_DEEP}).") from None
         except ValueError as exc:
             raise CorpusError(f"{name}: line {n} is not valid JSON ({first_line(exc)}).") from None
         if isinstance(value, list):
-            raise CorpusError(f"{name}: line {n} is a list; expected a string or an object "
-                              'such as {"text": "...", "label": "..."}.')
+            raise CorpusError(
+                f'{name}: line {n} is a list; expected a string or an object such as {{"text": "...", "label": "..."}}.'
+            )
         items.append(value)
     return _records_frame(items, name, "line", max(len(text), 100_000))
 
@@ -169,14 +197,19 @@ def _csv_frame(text: str, name: str, fmt: str) -> pd.DataFrame:
         with warnings.catch_warnings():
             # A row longer than the header would otherwise be cut silently.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                               na_values=[""], index_col=False, skip_blank_lines=False)
+            return pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                index_col=False,
+                skip_blank_lines=False,
+            )
     except pd.errors.EmptyDataError:
-        raise CorpusError(f"{name} has no columns; the first line must be a header "
-                          "such as: text,label") from None
+        raise CorpusError(f"{name} has no columns; the first line must be a header such as: text,label") from None
     except Exception as exc:  # noqa: BLE001 - the parser raises several types on bad input
-        raise CorpusError(f"{name} is not a valid {fmt.upper()} file: "
-                          f"{first_line(exc)}.") from None
+        raise CorpusError(f"{name} is not a valid {fmt.upper()} file: {first_line(exc)}.") from None
 
 
 def _parquet_frame(data: bytes, name: str, max_bytes: int) -> pd.DataFrame:
@@ -194,17 +227,24 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int) -> pd.DataFrame:
     # table is bounded from the metadata before reading, and text columns are read as
     # dictionaries and measured before they are expanded.
     budget = _PARQUET_EXPANSION * max_bytes
-    too_big = (f"{name} unpacks to more than {human_size(budget)}, over {_PARQUET_EXPANSION} times "
-               f"the {human_size(max_bytes)} upload limit; upload fewer or shorter rows.")
+    too_big = (
+        f"{name} unpacks to more than {human_size(budget)}, over {_PARQUET_EXPANSION} times "
+        f"the {human_size(max_bytes)} upload limit; upload fewer or shorter rows."
+    )
     try:
         meta = pq.ParquetFile(pa.BufferReader(data)).metadata
         n_rows, n_leaves = meta.num_rows, meta.num_columns
         check_columns(name, n_leaves)
         if n_rows * max(n_leaves, 1) > max_bytes:
-            raise CorpusError(f"{name} holds {n_rows:,} rows x {n_leaves:,} columns, more cells "
-                              f"than a {human_size(max_bytes)} text file could; upload fewer rows.")
-        pages = sum(meta.row_group(i).column(j).total_uncompressed_size
-                    for i in range(meta.num_row_groups) for j in range(n_leaves))
+            raise CorpusError(
+                f"{name} holds {n_rows:,} rows x {n_leaves:,} columns, more cells "
+                f"than a {human_size(max_bytes)} text file could; upload fewer rows."
+            )
+        pages = sum(
+            meta.row_group(i).column(j).total_uncompressed_size
+            for i in range(meta.num_row_groups)
+            for j in range(n_leaves)
+        )
         if pages > budget:
             raise CorpusError(too_big)
         byte_arrays = [j for j in range(n_leaves) if meta.schema.column(j).physical_type == "BYTE_ARRAY"]
@@ -215,9 +255,14 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int) -> pd.DataFrame:
             raise CorpusError(too_big)
         # Measured and within the budget: only now expand the dictionaries.
         table = pa.Table.from_arrays(
-            [pa.chunked_array([c.dictionary_decode() for c in column.chunks], type=column.type.value_type)
-             if pa.types.is_dictionary(column.type) else column for column in table.columns],
-            names=table.column_names)
+            [
+                pa.chunked_array([c.dictionary_decode() for c in column.chunks], type=column.type.value_type)
+                if pa.types.is_dictionary(column.type)
+                else column
+                for column in table.columns
+            ],
+            names=table.column_names,
+        )
         table = table.rename_columns(unique_names([str(c) for c in table.column_names]))
         return table.to_pandas()
     except CorpusError:
@@ -234,8 +279,12 @@ def _plain_nbytes(array: Any) -> int:
     kind = array.type
     if pa.types.is_dictionary(kind):
         values = array.dictionary
-        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-                or pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
+        if not (
+            pa.types.is_string(values.type)
+            or pa.types.is_large_string(values.type)
+            or pa.types.is_binary(values.type)
+            or pa.types.is_large_binary(values.type)
+        ):
             return len(array) * 16
         lengths = pc.take(pc.binary_length(values), array.indices)
         return int(pc.sum(lengths).as_py() or 0) + 8 * len(array)
@@ -243,8 +292,7 @@ def _plain_nbytes(array: Any) -> int:
         return sum(_plain_nbytes(field) for field in array.flatten()) + len(array)
     if pa.types.is_map(kind):
         return _plain_nbytes(array.keys) + _plain_nbytes(array.items) + 8 * len(array)
-    if (pa.types.is_list(kind) or pa.types.is_large_list(kind)
-            or pa.types.is_fixed_size_list(kind)):
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
         return _plain_nbytes(array.flatten()) + 8 * len(array)
     return array.nbytes
 
@@ -254,7 +302,6 @@ class Table:
     frame: pd.DataFrame
     format: str
     lossy: bool
-
 
 
 def read_table(data: bytes, filename: str, max_bytes: int) -> Table:

@@ -60,7 +60,12 @@ def encode_raw(
         from analysis.encoding.onnx_backend import encode_raw_onnx
 
         return encode_raw_onnx(
-            resolved, texts, prompt=prompt, batch_size=batch_size, progress=progress,
-            quantized=ONNX_BACKENDS[backend], chunk_size=chunk_size,
+            resolved,
+            texts,
+            prompt=prompt,
+            batch_size=batch_size,
+            progress=progress,
+            quantized=ONNX_BACKENDS[backend],
+            chunk_size=chunk_size,
         )
     raise ValueError(f"unknown backend {backend!r}; expected one of {OFFERED_BACKENDS}")

@@ -16,9 +16,10 @@ sentence-transformers 6 (see benchmarks/README.md). This module builds the close
 onnxruntime writes a device id under ``$HOME/.cache/Microsoft`` and a file in ``$TMPDIR`` when it
 is imported; the import here points both at ``<models_dir>/onnx/.runtime`` for its duration.
 
->>> vectors = encode_raw_onnx(resolve_model("all-MiniLM-L6-v2"), ["hello"], quantized=True)  # doctest: +SKIP
->>> vectors.shape                                                                             # doctest: +SKIP
-(1, 384)
+Usage (the first call exports the model, which takes seconds)::
+
+    vectors = encode_raw_onnx(resolve_model("all-MiniLM-L6-v2"), ["hello"], quantized=True)
+    vectors.shape  # (1, 384)
 """
 
 from __future__ import annotations
@@ -109,7 +110,9 @@ def supported_layout(folder: Path) -> ModelLayout:
     layout = model_layout(folder)
     unsupported = [m for m in layout.pooling_modes if m not in SUPPORTED_POOLING]
     if unsupported:
-        raise ModelUnavailableError(f"The ONNX backend does not implement pooling mode(s) {unsupported}; use the torch backend.")
+        raise ModelUnavailableError(
+            f"The ONNX backend does not implement pooling mode(s) {unsupported}; use the torch backend."
+        )
     return layout
 
 
@@ -178,11 +181,15 @@ def _export_fp32(resolved: ResolvedModel, folder: Path) -> None:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(layout.transformer_dir), local_files_only=True)
         model = AutoModel.from_pretrained(
-            str(layout.transformer_dir), local_files_only=True, trust_remote_code=resolved.trust_remote_code,
+            str(layout.transformer_dir),
+            local_files_only=True,
+            trust_remote_code=resolved.trust_remote_code,
             attn_implementation="eager",
         ).eval()
     except Exception as exc:  # noqa: BLE001 - many ways for a folder to be broken
-        raise ModelUnavailableError(f"Could not load {resolved.path} for the ONNX export ({type(exc).__name__}: {exc}).") from None
+        raise ModelUnavailableError(
+            f"Could not load {resolved.path} for the ONNX export ({type(exc).__name__}: {exc})."
+        ) from None
     input_names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
     if "input_ids" not in input_names or "attention_mask" not in input_names:
         raise ModelUnavailableError("The ONNX backend needs a tokenizer that returns input_ids and attention_mask.")
@@ -193,9 +200,11 @@ def _export_fp32(resolved: ResolvedModel, folder: Path) -> None:
             self.inner = inner
 
         def forward(self, *tensors: Any) -> Any:
-            return self.inner(**dict(zip(input_names, tensors))).last_hidden_state
+            return self.inner(**dict(zip(input_names, tensors, strict=True))).last_hidden_state
 
-    sample = tokenizer(["a short text", "a somewhat longer text to give the export some padding"], padding=True, return_tensors="pt")
+    sample = tokenizer(
+        ["a short text", "a somewhat longer text to give the export some padding"], padding=True, return_tensors="pt"
+    )
     args = tuple(sample[name] for name in input_names)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"model.onnx.{os.getpid()}.tmp"
@@ -205,8 +214,15 @@ def _export_fp32(resolved: ResolvedModel, folder: Path) -> None:
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _Wrapper(model), args, str(tmp), input_names=input_names, output_names=["last_hidden_state"],
-            dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False,
+            _Wrapper(model),
+            args,
+            str(tmp),
+            input_names=input_names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
         )
     os.replace(tmp, folder / "model.onnx")
     meta = {
@@ -378,7 +394,9 @@ def encode_raw_onnx(
         progress(0, total)
     layout = supported_layout(resolved.path)
     if prompt and not layout.include_prompt:
-        raise ModelUnavailableError("This model excludes prompt tokens from pooling; the ONNX backend does not; use torch.")
+        raise ModelUnavailableError(
+            "This model excludes prompt tokens from pooling; the ONNX backend does not; use torch."
+        )
     encoder = get_encoder(resolved, quantized)
     if total == 0:
         width = read_json(export_dir(resolved) / "meta.json").get("hidden_size", 0) * len(layout.pooling_modes)

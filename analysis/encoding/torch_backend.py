@@ -61,7 +61,8 @@ def _load_uncached(resolved: ResolvedModel) -> LoadedModel:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - a broken install
         raise ModelUnavailableError(
-            f"sentence-transformers cannot be imported ({exc}). Install the requirements: pip install -r requirements.txt"
+            f"sentence-transformers cannot be imported ({exc}). "
+            "Install the requirements: pip install -r requirements.txt"
         ) from None
     try:
         from transformers.utils import logging as transformers_logging

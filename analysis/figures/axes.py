@@ -16,11 +16,11 @@ FLOOR_NOTE = "<sup>▼ dead dimensions, drawn at the axis floor: their std is fa
 
 def value_axis(fig: go.Figure, name: str, log_y: bool, **where: Any) -> None:
     fig.update_yaxes(
-        title={"text": name + (" (log scale)" if log_y else "")}, type="log" if log_y else "linear",
-        exponentformat="power", **where,
+        title={"text": name + (" (log scale)" if log_y else "")},
+        type="log" if log_y else "linear",
+        exponentformat="power",
+        **where,
     )
-
-
 
 
 def log_floor(
@@ -33,7 +33,7 @@ def log_floor(
     (with a downward triangle) and their true value stays in the hover and the tables.
     """
     lows = []
-    for name, frame in zip(names, frames):
+    for name, frame in zip(names, frames, strict=True):
         std = frame["std"].to_numpy(dtype=np.float64)
         dead_dims = np.asarray(list((dead or {}).get(name, ())), dtype=np.int64)
         live = ~np.isin(frame["dim"].to_numpy(dtype=np.int64), dead_dims)

@@ -36,7 +36,13 @@ def _sorted_curve_traces(
     custom = np.column_stack([dims.astype(np.float64), std])
     traces: list[go.BaseTraceType] = [
         go.Scatter(
-            x=rel, y=shown, customdata=custom, mode="lines", name=name, legendgroup=name, showlegend=showlegend,
+            x=rel,
+            y=shown,
+            customdata=custom,
+            mode="lines",
+            name=name,
+            legendgroup=name,
+            showlegend=showlegend,
             line={"color": color, "width": 2},
             hovertemplate=f"{escape(name)}<br>dimension %{{customdata[0]:.0f}}<br>relative rank %{{x:.3f}}"
             "<br>std %{customdata[1]:.4g}<extra></extra>",
@@ -47,17 +53,24 @@ def _sorted_curve_traces(
         clipped = floor is not None and bool((std[dead_mask] < floor).any())
         traces.append(
             go.Scatter(
-                x=rel[dead_mask], y=shown[dead_mask], customdata=custom[dead_mask], mode="markers",
-                name=f"{name}: dead", legendgroup=name, showlegend=False,
-                marker={"color": DEAD_COLOR, "symbol": "triangle-down" if clipped else "x", "size": 11,
-                        "line": {"color": color, "width": 1}},
+                x=rel[dead_mask],
+                y=shown[dead_mask],
+                customdata=custom[dead_mask],
+                mode="markers",
+                name=f"{name}: dead",
+                legendgroup=name,
+                showlegend=False,
+                marker={
+                    "color": DEAD_COLOR,
+                    "symbol": "triangle-down" if clipped else "x",
+                    "size": 11,
+                    "line": {"color": color, "width": 1},
+                },
                 hovertemplate=f"{escape(name)}<br>dead dimension %{{customdata[0]:.0f}}"
                 "<br>std %{customdata[1]:.3g}<extra></extra>",
             )
         )
     return traces
-
-
 
 
 def sorted_std_curves(
@@ -112,7 +125,10 @@ def std_distribution_by_model(
         mask = np.isin(dims, np.asarray(list((dead or {}).get(name, ())), dtype=np.int64))
         label = escape(name)
         common = {
-            "y": std[~mask], "name": label, "customdata": dims[~mask], "marker": {"color": model_color(i)},
+            "y": std[~mask],
+            "name": label,
+            "customdata": dims[~mask],
+            "marker": {"color": model_color(i)},
             "hovertemplate": "dimension %{customdata}<br>std %{y:.4g}<extra>%{fullData.name}</extra>",
         }
         if kind == "box":
@@ -124,8 +140,12 @@ def std_distribution_by_model(
             clipped = floor is not None and bool((std[mask] < floor).any())
             fig.add_trace(
                 go.Scatter(
-                    x=[label] * int(mask.sum()), y=shown, customdata=np.column_stack([dims[mask], std[mask]]),
-                    mode="markers", name="dead dimension", legendgroup="dead",
+                    x=[label] * int(mask.sum()),
+                    y=shown,
+                    customdata=np.column_stack([dims[mask], std[mask]]),
+                    mode="markers",
+                    name="dead dimension",
+                    legendgroup="dead",
                     marker={"color": DEAD_COLOR, "symbol": "triangle-down" if clipped else "x", "size": 11},
                     hovertemplate="dead dimension %{customdata[0]:.0f}<br>std %{customdata[1]:.3g}<extra></extra>",
                 )
@@ -149,7 +169,9 @@ def raw_vs_normalized(
 ) -> go.Figure:
     """Sorted std curves on relative rank, raw view left and normalized view right, per model."""
     fig = make_subplots(
-        rows=1, cols=2, subplot_titles=("raw (before the model's Normalize)", "normalized (unit-length vectors)"),
+        rows=1,
+        cols=2,
+        subplot_titles=("raw (before the model's Normalize)", "normalized (unit-length vectors)"),
         horizontal_spacing=0.08,
     )
     clipped = False

@@ -30,8 +30,12 @@ def label_counts_chart(labels: Sequence[str], *, title: str = "Texts per label",
     counts = counts.iloc[::-1]
     fig = go.Figure(
         go.Bar(
-            x=counts.to_numpy(dtype=np.int64), y=[snippet(str(v), 40) for v in counts.index], orientation="h",
-            marker={"color": ALIVE_COLOR}, hovertemplate="%{y}: %{x} texts<extra></extra>", name="texts",
+            x=counts.to_numpy(dtype=np.int64),
+            y=[snippet(str(v), 40) for v in counts.index],
+            orientation="h",
+            marker={"color": ALIVE_COLOR},
+            hovertemplate="%{y}: %{x} texts<extra></extra>",
+            name="texts",
         )
     )
     apply_layout(fig, title=title, height=max(260, 80 + 20 * len(counts)), showlegend=False)

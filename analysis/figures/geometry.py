@@ -98,29 +98,47 @@ def weight_scan_chart(
         ("|weight| (gamma)", w, ALIVE_COLOR, "circle"),
         ("|bias| (beta)", b, SECOND_COLOR, "diamond"),
     ):
-        fig.add_trace(go.Scatter(
-            x=dims, y=shown(values), customdata=values, mode="markers", name=name,
-            marker={"color": color, "size": 5, "symbol": symbol, "opacity": 0.75},
-            hovertemplate=f"dimension %{{x}}<br>{escape(name)} %{{customdata:.3g}}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=dims,
+                y=shown(values),
+                customdata=values,
+                mode="markers",
+                name=name,
+                marker={"color": color, "size": 5, "symbol": symbol, "opacity": 0.75},
+                hovertemplate=f"dimension %{{x}}<br>{escape(name)} %{{customdata:.3g}}<extra></extra>",
+            )
+        )
     if flagged_arr.size:
-        fig.add_trace(go.Scatter(
-            x=flagged_arr, y=shown(w[flagged_arr]), customdata=np.column_stack([w[flagged_arr], b[flagged_arr]]),
-            mode="markers+text", name="forced constant", text=[str(d) for d in flagged_arr], textposition="top center",
-            textfont={"color": DEAD_COLOR},
-            marker={"color": DEAD_COLOR, "size": 12, "symbol": "x", "line": {"width": 1, "color": DEAD_COLOR}},
-            hovertemplate="dimension %{x} (forced constant)<br>|weight| %{customdata[0]:.3g}"
-            "<br>|bias| %{customdata[1]:.3g}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=flagged_arr,
+                y=shown(w[flagged_arr]),
+                customdata=np.column_stack([w[flagged_arr], b[flagged_arr]]),
+                mode="markers+text",
+                name="forced constant",
+                text=[str(d) for d in flagged_arr],
+                textposition="top center",
+                textfont={"color": DEAD_COLOR},
+                marker={"color": DEAD_COLOR, "size": 12, "symbol": "x", "line": {"width": 1, "color": DEAD_COLOR}},
+                hovertemplate="dimension %{x} (forced constant)<br>|weight| %{customdata[0]:.3g}"
+                "<br>|bias| %{customdata[1]:.3g}<extra></extra>",
+            )
+        )
     finite = w[np.isfinite(w)]
     threshold = float(relative_threshold) * float(np.median(finite)) if relative_threshold and finite.size else None
     if threshold is not None and np.isfinite(threshold) and threshold > 0:
         # A trace, not a shape: its label goes to the legend instead of over the points.
-        fig.add_trace(go.Scatter(
-            x=[-0.5, w.size - 0.5], y=[threshold, threshold], mode="lines", hoverinfo="skip",
-            name=f"cut: {relative_threshold:g} × median |weight| = {threshold:.2g}",
-            line={"color": DEAD_COLOR, "dash": "dot", "width": 1.5},
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=[-0.5, w.size - 0.5],
+                y=[threshold, threshold],
+                mode="lines",
+                hoverinfo="skip",
+                name=f"cut: {relative_threshold:g} × median |weight| = {threshold:.2g}",
+                line={"color": DEAD_COLOR, "dash": "dot", "width": 1.5},
+            )
+        )
     title = "Final-layer weights per dimension" + (f": <b>{escape(layer)}</b>" if layer else "")
     if not np.all(np.isfinite(w) & (w > 0)) or not np.all(np.isfinite(b) & (b > 0)):
         title += "<br><sup>exact zeros are drawn at the axis floor</sup>"
@@ -131,6 +149,7 @@ def weight_scan_chart(
 
 
 # --- geometry ------------------------------------------------------------------------------------
+
 
 def spectrum_chart(spectra: Mapping[str, Sequence[float]], *, title: str | None = None, height: int = 420) -> go.Figure:
     """log s_k against k/d for each named spectrum (Jing et al. 2022); zeros are left out and counted."""
@@ -144,11 +163,18 @@ def spectrum_chart(spectra: Mapping[str, Sequence[float]], *, title: str | None 
         if (~keep).any():
             dropped.append(f"{escape(name)}: {int((~keep).sum())}")
         color = VIEW_COLORS.get(name.split(" ")[0], (ALIVE_COLOR, SECOND_COLOR, THIRD_COLOR, GREY)[i % 4])
-        fig.add_trace(go.Scatter(
-            x=k[keep] / d, y=s[keep], customdata=k[keep], mode="lines", name=name,
-            line={"color": color, "width": 2, "dash": "solid" if i % 2 == 0 else "dash"},
-            hovertemplate=f"{escape(name)}<br>k = %{{customdata}} (k/d %{{x:.3f}})<br>s_k %{{y:.4g}}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=k[keep] / d,
+                y=s[keep],
+                customdata=k[keep],
+                mode="lines",
+                name=name,
+                line={"color": color, "width": 2, "dash": "solid" if i % 2 == 0 else "dash"},
+                hovertemplate=f"{escape(name)}<br>k = %{{customdata}} (k/d %{{x:.3f}})"
+                "<br>s_k %{y:.4g}<extra></extra>",
+            )
+        )
     text = title or "Singular-value spectrum of the centered embeddings"
     if dropped:
         text += f"<br><sup>zero singular values not drawn ({'; '.join(dropped)})</sup>"
@@ -166,19 +192,34 @@ def rogue_chart(rogue: Mapping[str, Sequence[Any]], *, view: str = "", height: i
     share = floats(rogue.get("share", []))
     labels = [f"dim {d}" for d in dims]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(
-        x=labels, y=contribution, name="contribution CC_j", marker={"color": ALIVE_COLOR},
-        customdata=share, hovertemplate="%{x}<br>CC_j %{y:.4g}<br>share %{customdata:.1%}<extra></extra>",
-    ), secondary_y=False)
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=contribution,
+            name="contribution CC_j",
+            marker={"color": ALIVE_COLOR},
+            customdata=share,
+            hovertemplate="%{x}<br>CC_j %{y:.4g}<br>share %{customdata:.1%}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
     title = "Rogue dimensions" + (f" ({escape(view)} view)" if view else "")
     if cumulative.size and np.isfinite(cumulative).all():
-        fig.add_trace(go.Scatter(
-            x=labels, y=cumulative, mode="lines+markers", name="cumulative share of the top k",
-            line={"color": DEAD_COLOR, "width": 2}, marker={"color": DEAD_COLOR},
-            hovertemplate="top through %{x}<br>cumulative share %{y:.1%}<extra></extra>",
-        ), secondary_y=True)
-        fig.update_yaxes(title={"text": "cumulative share"}, tickformat=".0%", rangemode="tozero",
-                         secondary_y=True, showgrid=False)
+        fig.add_trace(
+            go.Scatter(
+                x=labels,
+                y=cumulative,
+                mode="lines+markers",
+                name="cumulative share of the top k",
+                line={"color": DEAD_COLOR, "width": 2},
+                marker={"color": DEAD_COLOR},
+                hovertemplate="top through %{x}<br>cumulative share %{y:.1%}<extra></extra>",
+            ),
+            secondary_y=True,
+        )
+        fig.update_yaxes(
+            title={"text": "cumulative share"}, tickformat=".0%", rangemode="tozero", secondary_y=True, showgrid=False
+        )
     else:
         title += "<br><sup>shares undefined: the anisotropy is about zero (contributions cancel)</sup>"
     _layout(fig, title=title, height=height)
@@ -203,11 +244,17 @@ def cosine_histogram(
         v = v[np.isfinite(v)]
         counts, _ = np.histogram(v, bins=edges)
         shares = counts / max(v.size, 1)
-        fig.add_trace(go.Bar(
-            x=centers, y=shares, width=(edges[1] - edges[0]), name=f"{name} (mean {v.mean():.3f})" if v.size else name,
-            marker={"color": color}, opacity=0.6,
-            hovertemplate=f"{name}<br>cosine %{{x:.3f}}<br>%{{y:.2%}} of pairs<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Bar(
+                x=centers,
+                y=shares,
+                width=(edges[1] - edges[0]),
+                name=f"{name} (mean {v.mean():.3f})" if v.size else name,
+                marker={"color": color},
+                opacity=0.6,
+                hovertemplate=f"{name}<br>cosine %{{x:.3f}}<br>%{{y:.2%}} of pairs<extra></extra>",
+            )
+        )
         if v.size:
             fig.add_vline(x=float(v.mean()), line={"color": color, "dash": "dot", "width": 2})
     title = "Pairwise cosine similarity" + (f" ({escape(view)} view)" if view else "")
@@ -216,8 +263,9 @@ def cosine_histogram(
     occupied = [i for trace in fig.data for i, y in enumerate(trace.y) if y > 0]
     lo, hi = (edges[min(occupied)], edges[max(occupied) + 1]) if occupied else (-1.0, 1.0)
     pad = 0.05 * (hi - lo)
-    fig.update_xaxes(title={"text": "cosine similarity of a pair of texts"},
-                     range=[max(-1.0, lo - pad), min(1.0, hi + pad)])
+    fig.update_xaxes(
+        title={"text": "cosine similarity of a pair of texts"}, range=[max(-1.0, lo - pad), min(1.0, hi + pad)]
+    )
     fig.update_yaxes(title={"text": "share of pairs"}, tickformat=".1%")
     return fig
 
@@ -225,8 +273,9 @@ def cosine_histogram(
 # --- which dimensions matter -----------------------------------------------------------------------
 
 
-def selection_curves(table: Mapping[str, Sequence[Any]] | pd.DataFrame, score: str = "knn_accuracy",
-                     *, height: int = 460) -> go.Figure:
+def selection_curves(
+    table: Mapping[str, Sequence[Any]] | pd.DataFrame, score: str = "knn_accuracy", *, height: int = 460
+) -> go.Figure:
     """One curve per method of a selection table: mean ``score`` vs k; random with a ±std band.
 
     ``all`` is a single point at k = d, drawn as a dashed horizontal reference line.
@@ -246,32 +295,52 @@ def selection_curves(table: Mapping[str, Sequence[Any]] | pd.DataFrame, score: s
         lo = (random_rows["mean"] - random_rows["std"]).to_numpy()
         hi = (random_rows["mean"] + random_rows["std"]).to_numpy()
         runs = int(random_rows["count"].max())
-        fig.add_trace(go.Scatter(
-            x=np.concatenate([k, k[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
-            fillcolor="rgba(230,159,0,0.25)", line={"width": 0}, mode="lines", hoverinfo="skip",
-            name=f"random-k ± std over {runs} draws",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([k, k[::-1]]),
+                y=np.concatenate([hi, lo[::-1]]),
+                fill="toself",
+                fillcolor="rgba(230,159,0,0.25)",
+                line={"width": 0},
+                mode="lines",
+                hoverinfo="skip",
+                name=f"random-k ± std over {runs} draws",
+            )
+        )
     for method in ("top_variance", "pca", "random"):
         rows = g[g["method"] == method].sort_values("k")
         if rows.empty:
             continue
-        fig.add_trace(go.Scatter(
-            x=rows["k"].to_numpy(dtype=np.float64), y=rows["mean"].to_numpy(), customdata=rows["std"].to_numpy(),
-            mode="lines+markers", name=METHOD_LABELS[method],
-            line={"color": METHOD_COLORS[method], "width": 2.5, "dash": "dash" if method == "random" else "solid"},
-            marker={"symbol": {"top_variance": "circle", "pca": "square", "random": "diamond"}[method], "size": 8},
-            hovertemplate=f"{METHOD_LABELS[method]}<br>k = %{{x}}<br>{escape(label)} %{{y:.3f}}"
-            + (" ± %{customdata:.3f}" if method == "random" else "") + "<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=rows["k"].to_numpy(dtype=np.float64),
+                y=rows["mean"].to_numpy(),
+                customdata=rows["std"].to_numpy(),
+                mode="lines+markers",
+                name=METHOD_LABELS[method],
+                line={"color": METHOD_COLORS[method], "width": 2.5, "dash": "dash" if method == "random" else "solid"},
+                marker={"symbol": {"top_variance": "circle", "pca": "square", "random": "diamond"}[method], "size": 8},
+                hovertemplate=f"{METHOD_LABELS[method]}<br>k = %{{x}}<br>{escape(label)} %{{y:.3f}}"
+                + (" ± %{customdata:.3f}" if method == "random" else "")
+                + "<extra></extra>",
+            )
+        )
     full = g[g["method"] == "all"]
     if not full.empty:
         value = float(full["mean"].iloc[0])
-        fig.add_hline(y=value, line={"color": GREY, "dash": "dash", "width": 1.5},
-                      annotation_text=f"all {int(full['k'].iloc[0])} dimensions: {value:.3f}",
-                      annotation_position="bottom left")
+        fig.add_hline(
+            y=value,
+            line={"color": GREY, "dash": "dash", "width": 1.5},
+            annotation_text=f"all {int(full['k'].iloc[0])} dimensions: {value:.3f}",
+            annotation_position="bottom left",
+        )
     _layout(fig, title=f"{escape(label)} against the number of dimensions kept", height=height)
-    fig.update_xaxes(type="log", title={"text": "k, dimensions kept (log scale)"},
-                     tickvals=sorted({int(v) for v in g["k"]}), ticktext=[str(int(v)) for v in sorted(set(g["k"]))])
+    fig.update_xaxes(
+        type="log",
+        title={"text": "k, dimensions kept (log scale)"},
+        tickvals=sorted({int(v) for v in g["k"]}),
+        ticktext=[str(int(v)) for v in sorted(set(g["k"]))],
+    )
     fig.update_yaxes(title={"text": label})
     return fig
 
@@ -283,17 +352,29 @@ def language_std_chart(languages: Sequence[LanguageSpread], *, height: int = 460
     """Median per-dimension std per language, raw and normalized, from ``multilingual_report``."""
     names = [f"{row.language} ({row.n_texts})" for row in languages]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(
-        x=names, y=[row.median_std_normalized for row in languages], name="normalized (left axis)",
-        marker={"color": ALIVE_COLOR}, offsetgroup="n",
-        customdata=[", ".join(map(str, row.dead_dims)) or "none" for row in languages],
-        hovertemplate="%{x}<br>median std (normalized) %{y:.4g}<br>dead dims: %{customdata}<extra></extra>",
-    ), secondary_y=False)
-    fig.add_trace(go.Bar(
-        x=names, y=[row.median_std_raw for row in languages], name="raw (right axis)",
-        marker={"color": SECOND_COLOR}, offsetgroup="r",
-        hovertemplate="%{x}<br>median std (raw) %{y:.4g}<extra></extra>",
-    ), secondary_y=True)
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=[row.median_std_normalized for row in languages],
+            name="normalized (left axis)",
+            marker={"color": ALIVE_COLOR},
+            offsetgroup="n",
+            customdata=[", ".join(map(str, row.dead_dims)) or "none" for row in languages],
+            hovertemplate="%{x}<br>median std (normalized) %{y:.4g}<br>dead dims: %{customdata}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=names,
+            y=[row.median_std_raw for row in languages],
+            name="raw (right axis)",
+            marker={"color": SECOND_COLOR},
+            offsetgroup="r",
+            hovertemplate="%{x}<br>median std (raw) %{y:.4g}<extra></extra>",
+        ),
+        secondary_y=True,
+    )
     _layout(fig, title="Median per-dimension std per language (texts in brackets)", height=height, barmode="group")
     fig.update_xaxes(title={"text": "language"}, tickangle=-45)
     fig.update_yaxes(title={"text": "median std, normalized"}, secondary_y=False)
@@ -305,14 +386,22 @@ def language_parallel_chart(parallel: ParallelSummary, *, height: int = 420) -> 
     """Mean cosine between each language's sentences and their translation in the pivot language."""
     by = parallel.by_language
     names = sorted(by, key=lambda n: -by[n].mean_cosine)
-    fig = go.Figure(go.Bar(
-        x=names, y=[by[n].mean_cosine for n in names], marker={"color": THIRD_COLOR},
-        customdata=[by[n].n_pairs for n in names],
-        hovertemplate="%{x}<br>mean cosine %{y:.3f}<br>%{customdata} pairs<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[by[n].mean_cosine for n in names],
+            marker={"color": THIRD_COLOR},
+            customdata=[by[n].n_pairs for n in names],
+            hovertemplate="%{x}<br>mean cosine %{y:.3f}<br>%{customdata} pairs<extra></extra>",
+        )
+    )
     pivot = escape(parallel.pivot)
-    _layout(fig, title=f"Cosine between a sentence and its {pivot} original (mean over pairs)", height=height,
-            showlegend=False)
+    _layout(
+        fig,
+        title=f"Cosine between a sentence and its {pivot} original (mean over pairs)",
+        height=height,
+        showlegend=False,
+    )
     fig.update_xaxes(title={"text": "language"}, tickangle=-45)
     fig.update_yaxes(title={"text": "mean cosine with the translation"}, range=[0, 1])
     return fig

@@ -13,6 +13,7 @@ label get a line between groups and the label's name beside each band.
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,8 +137,16 @@ def _dead_marks(columns: np.ndarray, dead_dims: Sequence[int]) -> tuple[list[dic
     dead_in_view = [int(d) for d in dead_dims if int(d) in position]
     shapes = [
         {
-            "type": "rect", "x0": position[d] - 0.5, "x1": position[d] + 0.5, "y0": 0, "y1": 1, "xref": "x",
-            "yref": "paper", "line": {"color": DEAD_COLOR, "width": 2}, "fillcolor": TRANSPARENT, "name": f"dead {d}",
+            "type": "rect",
+            "x0": position[d] - 0.5,
+            "x1": position[d] + 0.5,
+            "y0": 0,
+            "y1": 1,
+            "xref": "x",
+            "yref": "paper",
+            "line": {"color": DEAD_COLOR, "width": 2},
+            "fillcolor": TRANSPARENT,
+            "name": f"dead {d}",
         }
         for d in dead_in_view
     ]
@@ -151,23 +160,41 @@ def _dead_marks(columns: np.ndarray, dead_dims: Sequence[int]) -> tuple[list[dic
             clusters.append([d])
     notes: list[dict[str, Any]] = []
     if len(clusters) > 10:
-        notes.append({
-            "x": 1, "xref": "paper", "y": 1.0, "yref": "paper", "yanchor": "bottom", "xanchor": "right",
-            "text": f"{len(dead_in_view)} dead dimensions outlined", "showarrow": False, "font": {"color": DEAD_COLOR},
-        })
+        notes.append(
+            {
+                "x": 1,
+                "xref": "paper",
+                "y": 1.0,
+                "yref": "paper",
+                "yanchor": "bottom",
+                "xanchor": "right",
+                "text": f"{len(dead_in_view)} dead dimensions outlined",
+                "showarrow": False,
+                "font": {"color": DEAD_COLOR},
+            }
+        )
         return shapes, notes
     for cluster in clusters:
         names = ", ".join(str(d) for d in cluster[:6]) + ("…" if len(cluster) > 6 else "")
-        notes.append({
-            "x": (position[cluster[0]] + position[cluster[-1]]) / 2, "xref": "x", "y": 1.0, "yref": "paper",
-            "yanchor": "bottom", "text": f"dead {names}", "showarrow": False,
-            "font": {"color": DEAD_COLOR, "size": 11},
-            "xanchor": "right" if position[cluster[-1]] > 0.9 * columns.size else "center",
-        })
+        notes.append(
+            {
+                "x": (position[cluster[0]] + position[cluster[-1]]) / 2,
+                "xref": "x",
+                "y": 1.0,
+                "yref": "paper",
+                "yanchor": "bottom",
+                "text": f"dead {names}",
+                "showarrow": False,
+                "font": {"color": DEAD_COLOR, "size": 11},
+                "xanchor": "right" if position[cluster[-1]] > 0.9 * columns.size else "center",
+            }
+        )
     return shapes, notes
 
 
-def _label_bands(shown_labels: Sequence[str], row_labels: Sequence[str], height: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _label_bands(
+    shown_labels: Sequence[str], row_labels: Sequence[str], height: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """For rows grouped by label: a line between groups, and y-axis ticks naming each band.
 
     Ticks, unlike annotations, make room for themselves. Groups too thin to hold a line of text
@@ -176,7 +203,13 @@ def _label_bands(shown_labels: Sequence[str], row_labels: Sequence[str], height:
     starts = [0] + [i for i in range(1, len(shown_labels)) if shown_labels[i] != shown_labels[i - 1]]
     lines = [
         {
-            "type": "line", "x0": 0, "x1": 1, "xref": "paper", "y0": s - 0.5, "y1": s - 0.5, "yref": "y",
+            "type": "line",
+            "x0": 0,
+            "x1": 1,
+            "xref": "paper",
+            "y0": s - 0.5,
+            "y1": s - 0.5,
+            "yref": "y",
             "line": {"color": "rgba(128,128,128,0.9)", "width": 1},
         }
         for s in starts[1:]
@@ -184,13 +217,18 @@ def _label_bands(shown_labels: Sequence[str], row_labels: Sequence[str], height:
     min_rows = max(1, int(np.ceil(len(shown_labels) * 13 / max(100, height - 170))))
     bounds = [*starts, len(shown_labels)]
     tickvals, ticktext = [], []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         if b - a >= min_rows:
             tickvals.append(row_labels[(a + b - 1) // 2])
             ticktext.append(snippet(shown_labels[a] or "(none)", 24))
     axis = {
-        "showticklabels": True, "tickmode": "array", "tickvals": tickvals, "ticktext": ticktext, "ticks": "",
-        "tickfont": {"size": 10}, "automargin": True,
+        "showticklabels": True,
+        "tickmode": "array",
+        "tickvals": tickvals,
+        "ticktext": ticktext,
+        "ticks": "",
+        "tickfont": {"size": 10},
+        "automargin": True,
     }
     return lines, axis
 
@@ -284,14 +322,19 @@ def dimension_heatmap(
     apply_layout(fig, title=_title(view_name, shown, n_texts, order.size, columns.size, budget), height=height)
     fig.update_layout(margin={"l": 60, "t": 90})
     fig.update_xaxes(
-        title={"text": f"dimension (ordered by {dim_order_name})"}, type="category", showgrid=False,
+        title={"text": f"dimension (ordered by {dim_order_name})"},
+        type="category",
+        showgrid=False,
         nticks=min(20, max(2, columns.size)),
     )
     shown_labels = [labels[r] for r in shown.index] if labels is not None else []
     by_label = labels is not None and row_order is not None and _is_grouped(shown_labels)
     fig.update_yaxes(
         title={"text": "texts" + (" (grouped by label)" if by_label else " (corpus order)")},
-        type="category", autorange="reversed", showticklabels=False, showgrid=False,
+        type="category",
+        autorange="reversed",
+        showticklabels=False,
+        showgrid=False,
     )
     # Shapes and annotations are collected and set once: plotly's add_shape/add_annotation
     # re-validate the whole list on every call.

@@ -35,11 +35,19 @@ def evidence_table(report: WeightDiagnosis, corpus_dead: Sequence[int] | None = 
     if corpus_dead is not None:
         corpus = {int(d) for d in corpus_dead}
         for d in corpus - set(rows):
-            rows[d] = {"dim": d, "weight": w[d] if d < len(w) else None, "bias": b[d] if d < len(b) else None,
-                       "layer": report.final_layer or "", "verdict": "not forced"}
+            rows[d] = {
+                "dim": d,
+                "weight": w[d] if d < len(w) else None,
+                "bias": b[d] if d < len(b) else None,
+                "layer": report.final_layer or "",
+                "verdict": "not forced",
+            }
         for d, row in rows.items():
-            row["agreement"] = "both" if d in corpus and row["verdict"] != "not forced" else (
-                "corpus only" if d in corpus else "weights only")
+            row["agreement"] = (
+                "both"
+                if d in corpus and row["verdict"] != "not forced"
+                else ("corpus only" if d in corpus else "weights only")
+            )
     columns = ["dim", "weight", "bias", "layer", "verdict"] + (["agreement"] if corpus_dead is not None else [])
     frame = pd.DataFrame([rows[d] for d in sorted(rows)], columns=columns)
     return frame.astype({"dim": "int64", "weight": "float64", "bias": "float64"})

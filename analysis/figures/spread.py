@@ -77,8 +77,13 @@ def std_bar_chart(
         groups.append(("below threshold", below, BELOW_COLOR))
     for name, mask, color in groups:
         common = {
-            "x": x[mask], "y": values[mask], "customdata": dims[mask], "name": name, "legendgroup": name,
-            "hovertemplate": hover, "showlegend": bool(mask.any()) or name == "dead dimension",
+            "x": x[mask],
+            "y": values[mask],
+            "customdata": dims[mask],
+            "name": name,
+            "legendgroup": name,
+            "hovertemplate": hover,
+            "showlegend": bool(mask.any()) or name == "dead dimension",
         }
         if log_y:
             size = 11 if name == "dead dimension" else 5
@@ -92,36 +97,71 @@ def std_bar_chart(
         if not log_y:  # a bar of height ~0 is invisible: mark it
             fig.add_trace(
                 go.Scatter(
-                    x=x[dead], y=values[dead], customdata=dims[dead], mode="markers", name="dead dimension",
-                    marker={"color": DEAD_COLOR, "symbol": "x", "size": 11}, legendgroup="dead dimension",
-                    showlegend=False, hovertemplate=hover,
+                    x=x[dead],
+                    y=values[dead],
+                    customdata=dims[dead],
+                    mode="markers",
+                    name="dead dimension",
+                    marker={"color": DEAD_COLOR, "symbol": "x", "size": 11},
+                    legendgroup="dead dimension",
+                    showlegend=False,
+                    hovertemplate=hover,
                 )
             )
         for xi in x[dead]:
-            shapes.append({
-                "type": "line", "x0": float(xi), "x1": float(xi), "xref": "x", "y0": 0, "y1": 1, "yref": "paper",
-                "line": {"color": DEAD_COLOR, "width": 1, "dash": "dot"}, "opacity": 0.8, "layer": "below",
-            })
+            shapes.append(
+                {
+                    "type": "line",
+                    "x0": float(xi),
+                    "x1": float(xi),
+                    "xref": "x",
+                    "y0": 0,
+                    "y1": 1,
+                    "yref": "paper",
+                    "line": {"color": DEAD_COLOR, "width": 1, "dash": "dot"},
+                    "opacity": 0.8,
+                    "layer": "below",
+                }
+            )
         dead_names = [str(int(d)) for d in dims[dead]]
         if sort or len(dead_names) > 8:
-            notes.append({
-                "x": float(x[dead].min()) if sort else float(x[dead].mean()), "xref": "x", "y": 1, "yref": "paper",
-                "yanchor": "bottom", "xanchor": "right" if sort else "center", "showarrow": False,
-                "text": "dead: " + ", ".join(dead_names[:12]) + ("…" if len(dead_names) > 12 else ""),
-                "font": {"color": DEAD_COLOR},
-            })
+            notes.append(
+                {
+                    "x": float(x[dead].min()) if sort else float(x[dead].mean()),
+                    "xref": "x",
+                    "y": 1,
+                    "yref": "paper",
+                    "yanchor": "bottom",
+                    "xanchor": "right" if sort else "center",
+                    "showarrow": False,
+                    "text": "dead: " + ", ".join(dead_names[:12]) + ("…" if len(dead_names) > 12 else ""),
+                    "font": {"color": DEAD_COLOR},
+                }
+            )
         else:
-            for xi, name in zip(x[dead], dead_names):
-                notes.append({
-                    "x": float(xi), "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom", "text": name,
-                    "showarrow": False, "font": {"color": DEAD_COLOR},
-                })
+            for xi, name in zip(x[dead], dead_names, strict=True):
+                notes.append(
+                    {
+                        "x": float(xi),
+                        "xref": "x",
+                        "y": 1,
+                        "yref": "paper",
+                        "yanchor": "bottom",
+                        "text": name,
+                        "showarrow": False,
+                        "font": {"color": DEAD_COLOR},
+                    }
+                )
     if threshold is not None and np.isfinite(threshold):
         lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
         fig.add_trace(
             go.Scatter(
-                x=[lo - 0.5, hi + 0.5], y=[threshold, threshold], mode="lines", name=threshold_label or "threshold",
-                line={"color": BELOW_COLOR, "dash": "dash", "width": 2}, hoverinfo="skip",
+                x=[lo - 0.5, hi + 0.5],
+                y=[threshold, threshold],
+                mode="lines",
+                name=threshold_label or "threshold",
+                line={"color": BELOW_COLOR, "dash": "dash", "width": 2},
+                hoverinfo="skip",
             )
         )
     fig.update_layout(shapes=shapes, annotations=notes)
@@ -134,8 +174,6 @@ def std_bar_chart(
     fig.update_xaxes(title={"text": "rank (largest first)" if sort else "dimension"}, showgrid=False)
     value_axis(fig, metric, log_y)
     return fig
-
-
 
 
 def dimension_distribution(
@@ -161,7 +199,10 @@ def dimension_distribution(
     centers = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure(
         go.Bar(
-            x=centers, y=counts, width=np.diff(edges), name="texts",
+            x=centers,
+            y=counts,
+            width=np.diff(edges),
+            name="texts",
             marker={"color": DEAD_COLOR if dead else ALIVE_COLOR, "line": {"width": 0}},
             customdata=np.stack([edges[:-1], edges[1:]], axis=1),
             hovertemplate="value %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>%{y} texts<extra></extra>",
@@ -251,18 +292,35 @@ def dimension_vs_others(
     for name, mask, marker in (
         ("dimension", ~dead, {"color": ALIVE_COLOR, "size": 6, "opacity": 0.75}),
         ("dead dimension", dead, {"color": DEAD_COLOR, "size": 11, "symbol": "triangle-down" if clipped else "x"}),
-        (f"dimension {dim}", chosen,
-         {"color": SELECTED_COLOR, "size": 18, "symbol": "star", "line": {"width": 1, "color": "#777"}}),
+        (
+            f"dimension {dim}",
+            chosen,
+            {"color": SELECTED_COLOR, "size": 18, "symbol": "star", "line": {"width": 1, "color": "#777"}},
+        ),
     ):
-        fig.add_trace(go.Scatter(x=dims[mask], y=shown[mask], customdata=custom[mask], mode="markers", name=name,
-                                 marker=marker, hovertemplate=hover))
+        fig.add_trace(
+            go.Scatter(
+                x=dims[mask],
+                y=shown[mask],
+                customdata=custom[mask],
+                mode="markers",
+                name=name,
+                marker=marker,
+                hovertemplate=hover,
+            )
+        )
     finite = std[np.isfinite(std)]
     if finite.size:
         median = float(np.median(finite))
         fig.add_hline(y=median, line={"color": "rgba(128,128,128,0.8)", "dash": "dash", "width": 1})
         fig.add_annotation(
-            x=1, xref="paper", xanchor="right", y=np.log10(median) if log_y and median > 0 else median,
-            yanchor="bottom", text="median", showarrow=False,
+            x=1,
+            xref="paper",
+            xanchor="right",
+            y=np.log10(median) if log_y and median > 0 else median,
+            yanchor="bottom",
+            text="median",
+            showarrow=False,
         )
     subtitle = f"std in the {view_name} view"
     if chosen.any() and np.isfinite(std[chosen][0]):

@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 
-
 @dataclass
 class ViewMatrix:
     """A view of a raw embedding matrix, computed lazily for the rows or column requested.
@@ -183,9 +182,7 @@ def label_means(values: Any, labels: Sequence[str]) -> pd.DataFrame:
         raise ValueError(f"{v.size} values for {len(labels)} labels")
     frame = pd.DataFrame({"label": [str(label) for label in labels], "value": v})
     grouped = frame.groupby("label", sort=True)["value"]
-    out = pd.DataFrame(
-        {"count": grouped.count(), "mean": grouped.mean(), "std": grouped.std(ddof=0)}
-    ).reset_index()
+    out = pd.DataFrame({"count": grouped.count(), "mean": grouped.mean(), "std": grouped.std(ddof=0)}).reset_index()
     out["sem"] = out["std"] / np.sqrt(out["count"].clip(lower=1))
     return out.sort_values(["mean", "label"], kind="stable").reset_index(drop=True)
 
@@ -258,10 +255,17 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     for position in range(out.shape[1]):  # by position: column names may repeat
         series = out.iloc[:, position]
         if series.dtype == object or pd.api.types.is_string_dtype(series):
-            out.isetitem(position, pd.Series([
-                "'" + value if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) else value
-                for value in series
-            ], index=out.index, dtype=object))
+            out.isetitem(
+                position,
+                pd.Series(
+                    [
+                        "'" + value if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES) else value
+                        for value in series
+                    ],
+                    index=out.index,
+                    dtype=object,
+                ),
+            )
     out.columns = ["'" + c if isinstance(c, str) and c.startswith(_FORMULA_PREFIXES) else c for c in out.columns]
     return out
 
@@ -283,13 +287,13 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def selected_dims_export(order: Sequence[int], k: int, *, model: str = "", corpus: str = "",
-                         view: str = "") -> pd.DataFrame:
+def selected_dims_export(
+    order: Sequence[int], k: int, *, model: str = "", corpus: str = "", view: str = ""
+) -> pd.DataFrame:
     """The top-``k`` dimensions by variance as a table (rank, dim), for CSV/JSON download."""
     import pandas as pd
 
     k = max(0, min(int(k), len(order)))
-    frame = pd.DataFrame({"rank": np.arange(1, k + 1, dtype=np.int64),
-                          "dim": np.asarray(order[:k], dtype=np.int64)})
+    frame = pd.DataFrame({"rank": np.arange(1, k + 1, dtype=np.int64), "dim": np.asarray(order[:k], dtype=np.int64)})
     frame.attrs.update({"model": model, "corpus": corpus, "view": view, "method": "top_variance", "k": k})
     return frame

@@ -65,12 +65,12 @@ Reported dims are dims of the model's *output embedding*:
 No ``modules.json`` (a plain Hugging Face folder) is read as Transformer -> mean pooling, the
 default of ``SentenceTransformer``.
 
-Example (the packaged all-MiniLM-L6-v2)::
+Example (the packaged all-MiniLM-L6-v2; reading the weights takes a fraction of a second):
 
-    >>> from analysis.measures.diagnosis import diagnose_model_folder          # doctest: +SKIP
-    >>> d = diagnose_model_folder(folder)                             # doctest: +SKIP
-    >>> d.dead_dims_from_weights, d.final_layer                       # doctest: +SKIP
-    ([127, 223, 319], 'encoder.layer.5.output.LayerNorm')
+>>> from analysis.models import resolve_model
+>>> d = diagnose_model_folder(resolve_model("all-MiniLM-L6-v2").path)
+>>> d.dead_dims_from_weights, d.final_layer
+([127, 223, 319], 'encoder.layer.5.output.LayerNorm')
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -89,22 +89,24 @@ from analysis.errors import ModelUnavailableError, OptionError
 from analysis.models.folder import WeightStore, load_json, module_kind, pooling_modes, read_modules, transformer_dir
 
 __all__ = [
-    "CorpusComparison",
     "DimensionEvidence",
     "WeightDiagnosis",
     "diagnose_model_folder",
-    "compare_with_corpus",
     "KNOWN_ARCHITECTURES",
     "NotUnderstood",
 ]
 
 # model_type (lower case, "_" -> "-") -> (pattern of the final norm's tensor prefix, human description)
 _POST_LN_ENCODER = (
-    re.compile(r"^(?P<prefix>(?:[A-Za-z0-9_]+\.)*?)encoder\.layer\.(?P<idx>\d+)\.output\.LayerNorm\.(?P<param>weight|bias|gamma|beta)$"),
+    re.compile(
+        r"^(?P<prefix>(?:[A-Za-z0-9_]+\.)*?)encoder\.layer\.(?P<idx>\d+)\.output\.LayerNorm\.(?P<param>weight|bias|gamma|beta)$"
+    ),
     "encoder.layer.{L}.output.LayerNorm",
 )
 _DISTILBERT = (
-    re.compile(r"^(?P<prefix>(?:[A-Za-z0-9_]+\.)*?)transformer\.layer\.(?P<idx>\d+)\.output_layer_norm\.(?P<param>weight|bias|gamma|beta)$"),
+    re.compile(
+        r"^(?P<prefix>(?:[A-Za-z0-9_]+\.)*?)transformer\.layer\.(?P<idx>\d+)\.output_layer_norm\.(?P<param>weight|bias|gamma|beta)$"
+    ),
     "transformer.layer.{L}.output_layer_norm",
 )
 KNOWN_ARCHITECTURES: dict[str, tuple[re.Pattern[str], str]] = {
@@ -218,7 +220,7 @@ class _ModelFiles:
     model_type: str
 
 
-def _format_dims(dims: Iterable[int], limit: int = 20) -> str:
+def format_dims(dims: Iterable[int], limit: int = 20) -> str:
     dims = list(dims)
     text = ", ".join(str(d) for d in dims[:limit])
     return text + (f" and {len(dims) - limit} more" if len(dims) > limit else "")
@@ -254,7 +256,8 @@ def _read_model_files(folder: Path, notes: list[str]) -> _ModelFiles:
             raise NotUnderstood(
                 f"DimScope does not understand a sentence-transformers pipeline that starts with {architecture}: "
                 "the weight scan needs a Transformer module first (its final LayerNorm is what it reads).",
-                architecture=architecture, model_type="",
+                architecture=architecture,
+                model_type="",
             )
     else:
         notes.append("No modules.json: read as Transformer -> mean pooling, the sentence-transformers default.")
@@ -374,8 +377,17 @@ def _not_understood(
     folder: Path, architecture: str, model_type: str, message: str, threshold: float
 ) -> WeightDiagnosis:
     return WeightDiagnosis(
-        model_path=str(folder), architecture=architecture, understood=False, message=message, final_layer=None,
-        dead_dims_from_weights=[], evidence=[], weight_abs=[], bias_abs=[], threshold=threshold, model_type=model_type,
+        model_path=str(folder),
+        architecture=architecture,
+        understood=False,
+        message=message,
+        final_layer=None,
+        dead_dims_from_weights=[],
+        evidence=[],
+        weight_abs=[],
+        bias_abs=[],
+        threshold=threshold,
+        model_type=model_type,
     )
 
 
@@ -412,7 +424,7 @@ def diagnose_model_folder(path: str | os.PathLike[str], *, relative_threshold: f
     else:
         message = f"Scanned {architecture}: {summary}"
         if dims and len(dims) != n_transformer_dims:
-            message += f" In the output embedding ({stage.size} dims) these are dims {_format_dims(dims)}."
+            message += f" In the output embedding ({stage.size} dims) these are dims {format_dims(dims)}."
     if notes:
         message += " " + " ".join(notes)
     return WeightDiagnosis(
@@ -446,12 +458,12 @@ def _norm_summary(layer: str, hidden: int, flagged: dict, g_abs: np.ndarray, g_s
     const = [d for d in dims if flagged[d][1].verdict == "constant"]
     text = (
         f"the final LayerNorm {layer} ({hidden} dims) has |weight| below {threshold:g} x the median "
-        f"({g_scale:.3g}) at {len(dims)} dim{'s' if len(dims) != 1 else ''}: {_format_dims(dims)}."
+        f"({g_scale:.3g}) at {len(dims)} dim{'s' if len(dims) != 1 else ''}: {format_dims(dims)}."
     )
     if zero:
-        text += f" Zero for every input (bias ~0 too): {_format_dims(zero)}."
+        text += f" Zero for every input (bias ~0 too): {format_dims(zero)}."
     if const:
-        text += f" Constant but not zero (the bias sets the value): {_format_dims(const)}."
+        text += f" Constant but not zero (the bias sets the value): {format_dims(const)}."
     return text
 
 
@@ -461,7 +473,7 @@ def _dense_summary(stage: _Stage, dims: list[int]) -> str:
             f"no output dimension is forced to a constant: every row of {stage.layer} has weight on some varying "
             "input, so the dims reported are none."
         )
-    return f"{stage.layer} forces output dim{'s' if len(dims) != 1 else ''} {_format_dims(dims)} to a constant."
+    return f"{stage.layer} forces output dim{'s' if len(dims) != 1 else ''} {format_dims(dims)} to a constant."
 
 
 def _through_pooling(stage: _Stage, modes: list[str], notes: list[str]) -> _Stage:
@@ -473,12 +485,20 @@ def _through_pooling(stage: _Stage, modes: list[str], notes: list[str]) -> _Stag
             out = k * stage.size + j
             flagged[out] = (value, DimensionEvidence(out, ev.layer, ev.weight, ev.bias, ev.verdict))
     if len(modes) > 1:
-        notes.append(f"Pooling concatenates {len(modes)} modes ({', '.join(modes)}), so hidden dim j appears as output dims j + k x {stage.size}.")
+        notes.append(
+            f"Pooling concatenates {len(modes)} modes ({', '.join(modes)}), so hidden dim j appears as output "
+            f"dims j + k x {stage.size}."
+        )
     if "mean_sqrt_len_tokens" in modes and any(ev.verdict == "constant" for _, ev in stage.flagged.values()):
-        notes.append("mean_sqrt_len_tokens pooling scales constant dims by sqrt(length), so only zero dims stay dead there.")
+        notes.append(
+            "mean_sqrt_len_tokens pooling scales constant dims by sqrt(length), so only zero dims stay dead there."
+        )
     return _Stage(
-        stage.size * len(modes), flagged, stage.layer,
-        np.tile(stage.weight_abs, len(modes)), np.tile(stage.bias_abs, len(modes)),
+        stage.size * len(modes),
+        flagged,
+        stage.layer,
+        np.tile(stage.weight_abs, len(modes)),
+        np.tile(stage.bias_abs, len(modes)),
     )
 
 
@@ -491,7 +511,9 @@ def _through_dense(stage: _Stage, folder: Path, threshold: float) -> _Stage:
         )
     store = WeightStore(folder, "The Dense module")
     if "linear.weight" not in store:
-        raise NotUnderstood(f"DimScope does not understand the Dense module in {folder}: it has no 'linear.weight' tensor.")
+        raise NotUnderstood(
+            f"DimScope does not understand the Dense module in {folder}: it has no 'linear.weight' tensor."
+        )
     weight = store.get("linear.weight")
     bias = store.get("linear.bias").reshape(-1) if "linear.bias" in store else np.zeros(weight.shape[0])
     if weight.ndim != 2 or weight.shape[1] != stage.size or bias.size != weight.shape[0]:
@@ -519,71 +541,8 @@ def _through_dense(stage: _Stage, folder: Path, threshold: float) -> _Stage:
         zero = activation in _ZERO_PRESERVING_ACTIVATIONS and abs(c) < threshold * b_scale
         fn = _ACTIVATIONS.get(activation)
         value = 0.0 if zero else (float(fn(np.array([c]))[0]) if fn is not None else c)
-        flagged[int(i)] = (value, DimensionEvidence(int(i), layer, float(live_max[i]), c, "zero" if zero else "constant"))
+        flagged[int(i)] = (
+            value,
+            DimensionEvidence(int(i), layer, float(live_max[i]), c, "zero" if zero else "constant"),
+        )
     return _Stage(weight.shape[0], flagged, layer, live_max, np.abs(pre))
-
-
-# --- comparison with a corpus scan -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CorpusComparison:
-    """The weight scan against the dead dims a corpus scan found; the lists are sorted output dims."""
-
-    both: list[int]
-    weights_only: list[int]
-    corpus_only: list[int]
-    agree: bool  # the scan understood the model and both sets match
-    explanation: str
-
-
-def compare_with_corpus(diagnosis: WeightDiagnosis, corpus_dead_dims: list[int]) -> CorpusComparison:
-    """Set comparison of the weight scan with dead dims found on a corpus (:mod:`analysis.measures.stats`)."""
-    try:
-        corpus = sorted({int(d) for d in corpus_dead_dims})
-    except (TypeError, ValueError):
-        raise OptionError("corpus_dead_dims must be a list of integer dimension indices.") from None
-    if any(d < 0 for d in corpus) or (diagnosis.weight_abs and any(d >= len(diagnosis.weight_abs) for d in corpus)):
-        raise OptionError(
-            f"corpus_dead_dims must be in [0, {len(diagnosis.weight_abs) or '?'}) for this model, got {_format_dims(corpus)}."
-        )
-    weights = set(diagnosis.dead_dims_from_weights)
-    both = sorted(weights & set(corpus))
-    weights_only = sorted(weights - set(corpus))
-    corpus_only = sorted(set(corpus) - weights)
-    if not diagnosis.understood:
-        return CorpusComparison(
-            both=[], weights_only=[], corpus_only=corpus, agree=False,
-            explanation="The weight scan could not read this architecture (" + diagnosis.message
-            + ") Only the corpus result is available.",
-        )
-    agree = not weights_only and not corpus_only
-    parts: list[str] = []
-    if agree and both:
-        parts.append(
-            f"Weights and corpus agree on dims {_format_dims(both)}: {diagnosis.final_layer} forces them to a constant, "
-            "so they are dead for every input, not only for this corpus."
-        )
-    elif agree:
-        parts.append("Weights and corpus agree: no dead dimensions.")
-    if both and not agree:
-        parts.append(f"Both flag dims {_format_dims(both)}: forced constant by {diagnosis.final_layer}.")
-    if weights_only:
-        constant = {e.dim for e in diagnosis.evidence if e.verdict == "constant"}
-        parts.append(
-            f"The weights force dims {_format_dims(weights_only)} to a constant but the corpus did not flag them"
-            + (
-                " (some are constant but not zero: after the model's Normalize such a dim is divided by a varying norm, "
-                "so check that corpus statistics use the raw pooled output)"
-                if constant & set(weights_only) else " (check the corpus threshold)"
-            )
-            + "."
-        )
-    if corpus_only:
-        parts.append(
-            f"The corpus flags dims {_format_dims(corpus_only)} that the final layer does not force constant: they are "
-            "quiet on this corpus rather than dead by construction; a larger or more varied corpus may wake them."
-        )
-    return CorpusComparison(
-        both=both, weights_only=weights_only, corpus_only=corpus_only, agree=agree, explanation=" ".join(parts)
-    )

@@ -20,8 +20,8 @@ The spectrum (singular values, IsoScore, effective rank) is in :mod:`analysis.me
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -182,9 +182,7 @@ def anisotropy(
         us = _unit_sums(X, mu)
         n = us.n_valid
         if n < 2:
-            raise OptionError(
-                f"Anisotropy needs at least 2 {label}rows with non-zero norm; got {n} of {n_total}."
-            )
+            raise OptionError(f"Anisotropy needs at least 2 {label}rows with non-zero norm; got {n} of {n_total}.")
         value = _anisotropy_from_sums(us)
         excl = f"; {us.n_zero} zero-norm rows excluded" if us.n_zero else ""
         method = f"exact closed form (|sum u_i|^2 - n) / (n(n-1)) over all {n} {label}rows{excl}"
@@ -192,9 +190,7 @@ def anisotropy(
     valid = _valid_rows(X, mu)
     n = len(valid)
     if n < 2:
-        raise OptionError(
-            f"Anisotropy needs at least 2 {label}rows with non-zero norm; got {n} of {n_total}."
-        )
+        raise OptionError(f"Anisotropy needs at least 2 {label}rows with non-zero norm; got {n} of {n_total}.")
     rng = np.random.default_rng(seed)
     i, j = _sample_pairs(n, n_pairs, rng)
     value = float(_pair_cosines(X, valid[i], valid[j], mu).mean())
@@ -207,9 +203,7 @@ def anisotropy(
     return AnisotropyResult(value, False, n_pairs, method, n_zero)
 
 
-def pairwise_cosine_sample(
-    X: np.ndarray, n_pairs: int = 20_000, seed: int = 0, center: bool = False
-) -> np.ndarray:
+def pairwise_cosine_sample(X: np.ndarray, n_pairs: int = 20_000, seed: int = 0, center: bool = False) -> np.ndarray:
     """Cosine similarities of random pairs of distinct rows, for a histogram.
 
     If the number of unordered pairs n(n-1)/2 is at most ``n_pairs``, every pair i < j is

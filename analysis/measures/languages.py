@@ -37,14 +37,16 @@ def per_language_stats(raw: np.ndarray, languages: list[str]) -> dict[str, dict[
     return out
 
 
-def parallel_cosines(raw: np.ndarray, languages: list[str], groups: list[str], pivot: str = "english") -> dict[str, Any]:
+def parallel_cosines(
+    raw: np.ndarray, languages: list[str], groups: list[str], pivot: str = "english"
+) -> dict[str, Any]:
     """Cosine between each text and its translation in ``pivot`` (the first of the group), per language.
 
     Returns {"n_pairs", "mean_cosine", "by_language": {lang: {"n_pairs", "mean_cosine", "cosines"}}}.
     When no group holds the pivot, the most common language among groups is the pivot.
     """
     members: dict[str, dict[str, int]] = defaultdict(dict)
-    for row, (language, group) in enumerate(zip(languages, groups)):
+    for row, (language, group) in enumerate(zip(languages, groups, strict=True)):
         if group:
             members[group].setdefault(language, row)
     multi = {g: m for g, m in members.items() if len(m) >= 2}

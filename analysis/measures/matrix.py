@@ -16,6 +16,7 @@ from analysis.errors import OptionError
 # About 4M float64 values (32 MB) per chunk.
 CHUNK_ELEMS = 1 << 22
 
+
 def chunk_rows(d: int) -> int:
     return max(1, CHUNK_ELEMS // max(int(d), 1))
 

@@ -50,7 +50,12 @@ class DimensionMoments:
     def empty(cls, dimension: int) -> DimensionMoments:
         d = int(dimension)
         return cls(
-            0, np.zeros(d), np.zeros(d), np.full(d, np.inf), np.full(d, -np.inf), np.zeros(d),
+            0,
+            np.zeros(d),
+            np.zeros(d),
+            np.full(d, np.inf),
+            np.full(d, -np.inf),
+            np.zeros(d),
             np.zeros(d, dtype=np.int64),
         )
 
@@ -110,8 +115,13 @@ class DimensionMoments:
         mean = x.mean(axis=0)
         centered = x - mean
         return self.add_block(
-            x.shape[0], mean, np.einsum("ij,ij->j", centered, centered), x.min(axis=0), x.max(axis=0),
-            np.abs(x).sum(axis=0), near_zero_mask.sum(axis=0, dtype=np.int64),
+            x.shape[0],
+            mean,
+            np.einsum("ij,ij->j", centered, centered),
+            x.min(axis=0),
+            x.max(axis=0),
+            np.abs(x).sum(axis=0),
+            near_zero_mask.sum(axis=0, dtype=np.int64),
         )
 
     def columns(self) -> dict[str, np.ndarray]:

@@ -123,9 +123,7 @@ def apply_postprocessing(X: np.ndarray, name: str, **params: Any) -> np.ndarray:
     choices.
     """
     if name not in _PARAMS:
-        raise OptionError(
-            f"Unknown post-processing {name!r}; choose one of: {', '.join(POSTPROCESSING)}."
-        )
+        raise OptionError(f"Unknown post-processing {name!r}; choose one of: {', '.join(POSTPROCESSING)}.")
     bad = set(params) - _PARAMS[name]
     if bad:
         allowed = ", ".join(sorted(_PARAMS[name])) or "none"

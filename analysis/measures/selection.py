@@ -19,7 +19,7 @@ No streamlit or torch here.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -387,6 +387,7 @@ def _versus_random(t: pd.Series, r: pd.Series, k: int) -> str:
         f"and by {abs(knn_gap):.3f} in kNN accuracy ({knn_nums}{'' if knn_sig else noise}); "
         f"± is the std over {runs} draws."
     )
+
 
 def selection_verdict(df: pd.DataFrame, model_name: str, corpus_name: str) -> str:
     """A plain-language verdict computed from a :func:`compare_dimension_selection` table.

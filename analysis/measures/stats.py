@@ -132,8 +132,13 @@ class _Float32Worker:
         residual = (ones @ work).astype(np.float64)  # small values: float32 sums are plenty
         m2 = self._sum_sq64(work) - residual * residual / r
         acc.add_block(
-            r, block_mean.astype(np.float64) + residual / r, np.maximum(m2, 0.0), x.min(axis=0), x.max(axis=0),
-            abs_sum, near_zero,
+            r,
+            block_mean.astype(np.float64) + residual / r,
+            np.maximum(m2, 0.0),
+            x.min(axis=0),
+            x.max(axis=0),
+            abs_sum,
+            near_zero,
         )
 
     def _block(self, x: np.ndarray) -> None:
@@ -297,9 +302,7 @@ def frame_from_columns(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame({c: columns[c] for c in STAT_COLUMNS}, columns=STAT_COLUMNS)
 
 
-def dimension_stats_both_views(
-    chunks: Iterable[np.ndarray], dimension: int | None = None
-) -> dict[str, pd.DataFrame]:
+def dimension_stats_both_views(chunks: Iterable[np.ndarray], dimension: int | None = None) -> dict[str, pd.DataFrame]:
     """Per-dimension statistics of the raw rows and of their L2-normalized versions, in one pass.
 
     Population statistics (ddof=0). ``chunks`` yields 2-D float arrays of raw embeddings.

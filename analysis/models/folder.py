@@ -159,12 +159,14 @@ def model_layout(folder: Path) -> ModelLayout:
     folder = Path(folder)
     modules = _modules_or_empty(folder)
     if not modules:
-        raise ModelUnavailableError(f"{folder} has no modules.json: the ONNX backend needs a sentence-transformers folder.")
+        raise ModelUnavailableError(
+            f"{folder} has no modules.json: the ONNX backend needs a sentence-transformers folder."
+        )
     kinds = [module_kind(m.get("type", "")) for m in modules]
     if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
         raise ModelUnavailableError(
-            f"The ONNX backend supports Transformer -> Pooling [-> Normalize] models; this one has {' -> '.join(kinds)}. "
-            "Use the torch backend."
+            "The ONNX backend supports Transformer -> Pooling [-> Normalize] models; this one has "
+            f"{' -> '.join(kinds)}. Use the torch backend."
         )
     text_dir = transformer_dir(folder, modules)
     pooling_config = read_json(folder / (modules[1].get("path") or "1_Pooling") / "config.json")
@@ -190,7 +192,14 @@ def model_layout(folder: Path) -> ModelLayout:
 # --- weights --------------------------------------------------------------------------------------
 
 _SAFETENSORS_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1",
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
 }
 
 

@@ -14,6 +14,7 @@ from analysis.errors import ModelUnavailableError
 from analysis.models.catalog import DEFAULT_MODEL, ModelInfo
 from analysis.models.packaged import MPNET_INSTALL_COMMAND, PACKAGED_MINILM
 
+
 def hub_cache_root() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"])
@@ -59,7 +60,9 @@ def hub_snapshot(hub_id: str, revision: str | None, info: ModelInfo | None) -> t
         folder = Path(snapshot_download(hub_id, revision=revision))
     except (RepositoryNotFoundError, RevisionNotFoundError):
         known = "" if info else " It is not in DimScope's catalog either; check the spelling."
-        raise ModelUnavailableError(f"The hub has no model '{hub_id}' (revision {revision or 'main'}).{known}") from None
+        raise ModelUnavailableError(
+            f"The hub has no model '{hub_id}' (revision {revision or 'main'}).{known}"
+        ) from None
     except Exception as exc:  # network errors come in many types; all mean "not reachable"
         raise ModelUnavailableError(unavailable_message(hub_id, f"hub not reachable: {type(exc).__name__}")) from None
     return folder, folder.name

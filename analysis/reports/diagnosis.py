@@ -8,13 +8,86 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from analysis.measures.diagnosis import CorpusComparison, WeightDiagnosis
+from analysis.errors import OptionError
+from analysis.measures.diagnosis import WeightDiagnosis, format_dims
 from analysis.models import ResolvedModel, as_resolved
 
 if TYPE_CHECKING:  # the scan alone reads weights only: no corpora, no cache, no pipeline
     from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from analysis.encoding import ProgressCallback
+
+
+# --- the weight scan against a corpus scan -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorpusComparison:
+    """The weight scan against the dead dims a corpus scan found; the lists are sorted output dims."""
+
+    both: list[int]
+    weights_only: list[int]
+    corpus_only: list[int]
+    agree: bool  # the scan understood the model and both sets match
+    explanation: str
+
+
+def compare_with_corpus(diagnosis: WeightDiagnosis, corpus_dead_dims: list[int]) -> CorpusComparison:
+    """Set comparison of the weight scan with dead dims found on a corpus (:mod:`analysis.measures.stats`)."""
+    try:
+        corpus = sorted({int(d) for d in corpus_dead_dims})
+    except (TypeError, ValueError):
+        raise OptionError("corpus_dead_dims must be a list of integer dimension indices.") from None
+    if any(d < 0 for d in corpus) or (diagnosis.weight_abs and any(d >= len(diagnosis.weight_abs) for d in corpus)):
+        raise OptionError(
+            f"corpus_dead_dims must be in [0, {len(diagnosis.weight_abs) or '?'}) for this model, "
+            f"got {format_dims(corpus)}."
+        )
+    weights = set(diagnosis.dead_dims_from_weights)
+    both = sorted(weights & set(corpus))
+    weights_only = sorted(weights - set(corpus))
+    corpus_only = sorted(set(corpus) - weights)
+    if not diagnosis.understood:
+        return CorpusComparison(
+            both=[],
+            weights_only=[],
+            corpus_only=corpus,
+            agree=False,
+            explanation="The weight scan could not read this architecture ("
+            + diagnosis.message
+            + ") Only the corpus result is available.",
+        )
+    agree = not weights_only and not corpus_only
+    parts: list[str] = []
+    if agree and both:
+        parts.append(
+            f"Weights and corpus agree on dims {format_dims(both)}: {diagnosis.final_layer} forces them to a "
+            "constant, so they are dead for every input, not only for this corpus."
+        )
+    elif agree:
+        parts.append("Weights and corpus agree: no dead dimensions.")
+    if both and not agree:
+        parts.append(f"Both flag dims {format_dims(both)}: forced constant by {diagnosis.final_layer}.")
+    if weights_only:
+        constant = {e.dim for e in diagnosis.evidence if e.verdict == "constant"}
+        parts.append(
+            f"The weights force dims {format_dims(weights_only)} to a constant but the corpus did not flag them"
+            + (
+                " (some are constant but not zero: after the model's Normalize such a dim is divided by a varying "
+                "norm, so check that corpus statistics use the raw pooled output)"
+                if constant & set(weights_only)
+                else " (check the corpus threshold)"
+            )
+            + "."
+        )
+    if corpus_only:
+        parts.append(
+            f"The corpus flags dims {format_dims(corpus_only)} that the final layer does not force constant: they are "
+            "quiet on this corpus rather than dead by construction; a larger or more varied corpus may wake them."
+        )
+    return CorpusComparison(
+        both=both, weights_only=weights_only, corpus_only=corpus_only, agree=agree, explanation=" ".join(parts)
+    )
 
 
 @dataclass(frozen=True)
@@ -39,7 +112,7 @@ def diagnosis_report(
     model: str | ResolvedModel, corpus_dead_dims: list[int] | None = None, *, relative_threshold: float = 1e-3
 ) -> DiagnosisReport:
     """The static weight scan, optionally compared with dead dims found on a corpus."""
-    from analysis.measures.diagnosis import compare_with_corpus, diagnose_model_folder
+    from analysis.measures.diagnosis import diagnose_model_folder
 
     resolved = as_resolved(model)
     diagnosis = diagnose_model_folder(resolved.path, relative_threshold=relative_threshold)

@@ -92,8 +92,12 @@ def geometry_report(
     resolved = as_resolved(model)
     store = store or default_store()
     key = build_key(
-        "geometry", model=resolved.fingerprint, corpus=corpus.content_hash, post=postprocessing,
-        version=REPORT_VERSION, **options.key_parts(resolved),
+        "geometry",
+        model=resolved.fingerprint,
+        corpus=corpus.content_hash,
+        post=postprocessing,
+        version=REPORT_VERSION,
+        **options.key_parts(resolved),
     )
     cached = store.get_json(key)
     if isinstance(cached, dict):
@@ -113,8 +117,13 @@ def geometry_report(
         summary["outlier_dims"] = geometry.outlier_dimensions(matrix, k_sigma=3.0)
         summaries[view] = GeometrySummary.from_dict(summary)
     report = GeometryReport(
-        model=resolved.name, corpus=corpus.name, n_texts=int(raw.shape[0]), dimension=int(raw.shape[1]),
-        postprocessing=postprocessing, raw=summaries["raw"], normalized=summaries["normalized"],
+        model=resolved.name,
+        corpus=corpus.name,
+        n_texts=int(raw.shape[0]),
+        dimension=int(raw.shape[1]),
+        postprocessing=postprocessing,
+        raw=summaries["raw"],
+        normalized=summaries["normalized"],
     )
     store.put_json(key, report.to_dict())
     return report

@@ -70,7 +70,8 @@ def multilingual_report(
     """Per-language statistics and parallel cosines for a corpus with a language column."""
     if corpus.languages is None:
         raise OptionError(
-            f"'{corpus.name}' has no language column. Use chatterbot-multilingual or upload a file with a language column."
+            f"'{corpus.name}' has no language column. Use chatterbot-multilingual or upload a file with a "
+            "language column."
         )
     resolved = as_resolved(model)
     raw = get_embeddings(resolved, corpus, options=options, store=store, progress=progress).raw
@@ -94,8 +95,6 @@ def multilingual_report(
             pivot=parallel["pivot"],
             n_pairs=parallel["n_pairs"],
             mean_cosine=parallel["mean_cosine"],
-            by_language={
-                k: LanguagePairs(v["n_pairs"], v["mean_cosine"]) for k, v in parallel["by_language"].items()
-            },
+            by_language={k: LanguagePairs(v["n_pairs"], v["mean_cosine"]) for k, v in parallel["by_language"].items()},
         )
     return MultilingualReport(resolved.name, corpus.name, spreads, summary)

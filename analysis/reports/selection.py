@@ -77,9 +77,15 @@ def selection_report(
     resolved = as_resolved(model)
     store = store or default_store()
     key = build_key(
-        "selection", model=resolved.fingerprint, corpus=corpus.content_hash, view=view,
-        ks=list(ks) if ks else "default", seeds=n_random_seeds, version=REPORT_VERSION,
-        labels=_labels_hash(corpus), **options.key_parts(resolved),
+        "selection",
+        model=resolved.fingerprint,
+        corpus=corpus.content_hash,
+        view=view,
+        ks=list(ks) if ks else "default",
+        seeds=n_random_seeds,
+        version=REPORT_VERSION,
+        labels=_labels_hash(corpus),
+        **options.key_parts(resolved),
     )
     cached = store.get_json(key)
     if isinstance(cached, dict):

@@ -13,16 +13,17 @@ Pages import this package as ``ui``; the names below are the whole page-facing A
 from pages.dashboard.compute import (
     Progress,
     approve,
+    deployment_policy,
     embeddings_or_stop,
     load_embeddings,
     load_stats,
     pending_reason,
     plot,
-    deployment_policy,
     resolve,
     stats_or_stop,
 )
 from pages.dashboard.navigation import (
+    CONTEXT,
     PAGE_COMPARE,
     PAGE_CORPUS,
     PAGE_DIAGNOSIS,
@@ -32,7 +33,6 @@ from pages.dashboard.navigation import (
     PAGE_LANGUAGES,
     PAGE_OVERVIEW,
     PAGE_SELECTION,
-    CONTEXT,
     context,
     ensure_navigation,
 )

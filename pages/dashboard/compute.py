@@ -80,7 +80,9 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
         return memo[key]
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
-        result = get_embeddings(resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds)
+        result = get_embeddings(
+            resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds
+        )
     finally:
         progress.close()
     while len(memo) >= _MEMO_SIZE:
@@ -104,8 +106,10 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     millions = resolved.info.parameters_millions if resolved.info else 110.0
     if len(corpus) * millions <= AUTO_COMPUTE_BUDGET:
         return None
-    return (f"{len(corpus):,} texts through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
-            "the result is cached for every later visit")
+    return (
+        f"{len(corpus):,} texts through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
+        "the result is cached for every later visit"
+    )
 
 
 def approve(model: str, corpus: Corpus, trust: bool = False) -> None:

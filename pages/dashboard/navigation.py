@@ -17,8 +17,17 @@ PAGE_SELECTION = "pages/selection.py"
 PAGE_LANGUAGES = "pages/languages.py"
 CONTEXT = "ds_context"
 __all__ = [
-    "PAGE_COMPARE", "PAGE_CORPUS", "PAGE_DIAGNOSIS", "PAGE_DIMENSION", "PAGE_EXPLORE", "PAGE_GEOMETRY",
-    "PAGE_LANGUAGES", "PAGE_OVERVIEW", "PAGE_SELECTION", "context", "ensure_navigation",
+    "PAGE_COMPARE",
+    "PAGE_CORPUS",
+    "PAGE_DIAGNOSIS",
+    "PAGE_DIMENSION",
+    "PAGE_EXPLORE",
+    "PAGE_GEOMETRY",
+    "PAGE_LANGUAGES",
+    "PAGE_OVERVIEW",
+    "PAGE_SELECTION",
+    "context",
+    "ensure_navigation",
 ]
 
 

@@ -57,7 +57,8 @@ class Policy:
         trust = allow_trust_remote_code
         if trust and not self.may_trust_remote_code(hub_id):
             raise ModelUnavailableError(
-                f"{hub_id} runs custom code, which this public demo allows only for allow-listed models pinned to a revision."
+                f"{hub_id} runs custom code, which this public demo allows only for allow-listed models pinned "
+                "to a revision."
             )
         if self.public and info and info.needs_trust_remote_code and self.may_trust_remote_code(hub_id):
             trust = True

@@ -56,7 +56,7 @@ def _model_label(availability: dict[str, str]) -> Callable[[str], str]:
 
 def _corpus_label(name: str) -> str:
     if name.startswith(UPLOAD_PREFIX):  # pure (no session state): AppTest calls it outside a run
-        return f"Uploaded: {name[len(UPLOAD_PREFIX):]}"
+        return f"Uploaded: {name[len(UPLOAD_PREFIX) :]}"
     titles = {info.name: info.title for info in builtin_corpora()}
     return titles.get(name, name)
 
@@ -78,12 +78,17 @@ def sidebar() -> Context:
     if other_key not in st.session_state:
         st.session_state[other_key] = "" if current in catalog_names else current
     choice = sb.selectbox(
-        "Model", catalog_names + ([] if rules.public else [OTHER]), key=choice_key, format_func=_model_label(availability),
+        "Model",
+        catalog_names + ([] if rules.public else [OTHER]),
+        key=choice_key,
+        format_func=_model_label(availability),
         help="Catalog models, or any sentence-transformers model by hub id or folder.",
     )
     if choice == OTHER:
         typed = sb.text_input(
-            "Hub id or folder", key=other_key, placeholder="org/name or /path/to/model",
+            "Hub id or folder",
+            key=other_key,
+            placeholder="org/name or /path/to/model",
             help="A Hugging Face hub id (needs a network unless cached) or an absolute folder path.",
         ).strip()
         problem = urlstate.model_problem(typed) if typed else None
@@ -101,7 +106,8 @@ def sidebar() -> Context:
     trust = False
     if info is not None and info.needs_trust_remote_code:
         trust = sb.checkbox(
-            "Allow this model's custom code", key=TRUST,
+            "Allow this model's custom code",
+            key=TRUST,
             help="This model runs Python code from its hub repository (trust_remote_code).",
         )
 
@@ -114,7 +120,11 @@ def sidebar() -> Context:
 
     sb.markdown("#### Statistics")
     bind(
-        "view", sb.radio, "View", list(VIEWS), horizontal=True,
+        "view",
+        sb.radio,
+        "View",
+        list(VIEWS),
+        horizontal=True,
         format_func=lambda v: {"normalized": "normalized", "raw": "raw (before Normalize)"}[v],
         help="Normalized: unit-length vectors, what the model returns. Raw: the pooled vector before "
         "the model's own Normalize step. Dead dimensions are always judged on the normalized view.",
@@ -124,7 +134,7 @@ def sidebar() -> Context:
 
 def corpus_for(name: str) -> Corpus:
     if name.startswith(UPLOAD_PREFIX):
-        found = uploads().get(name[len(UPLOAD_PREFIX):])
+        found = uploads().get(name[len(UPLOAD_PREFIX) :])
         if found is not None:
             return found
         name = DEFAULT_CORPUS

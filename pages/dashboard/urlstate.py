@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from collections.abc import Callable
 from typing import Any
 
 from analysis.corpora import DEFAULT_CORPUS
@@ -88,7 +87,7 @@ class UrlState:
     draws: int = 5  # Which dimensions matter: random-k draws
     topk: int = 64  # Which dimensions matter: size of the exported dimension list
 
-    def with_(self, **changes: Any) -> "UrlState":
+    def with_(self, **changes: Any) -> UrlState:
         return replace(self, **changes)
 
 
@@ -193,7 +192,9 @@ def _parse_models(value: str, notes: list[str], default: tuple[str, ...]) -> tup
             chosen.append(canonical_model(item))
     if bad:
         notes.append(
-            "Ignored " + ", ".join(f"`{_show(b)}`" for b in bad[:5]) + (" and more" if len(bad) > 5 else "")
+            "Ignored "
+            + ", ".join(f"`{_show(b)}`" for b in bad[:5])
+            + (" and more" if len(bad) > 5 else "")
             + " in `models`: not a catalog name, hub id or folder path."
         )
     if len(chosen) > MAX_MODELS:
@@ -205,11 +206,13 @@ def _parse_models(value: str, notes: list[str], default: tuple[str, ...]) -> tup
 def _parse_corpus(value: str, reject: _Fallback, corpora: set[str], uploaded: set[str]) -> Any:
     if value in corpora:
         return value
-    if value.startswith(UPLOAD_PREFIX) and value[len(UPLOAD_PREFIX):] in uploaded:
+    if value.startswith(UPLOAD_PREFIX) and value[len(UPLOAD_PREFIX) :] in uploaded:
         return value
     if value.startswith(UPLOAD_PREFIX):
-        return reject("an uploaded corpus cannot travel in a link and this session has none by that name "
-                      "(upload it again on the Corpus page)")
+        return reject(
+            "an uploaded corpus cannot travel in a link and this session has none by that name "
+            "(upload it again on the Corpus page)"
+        )
     return reject("not a built-in corpus here")
 
 
