@@ -299,8 +299,15 @@ class _Handler(BaseHTTPRequestHandler):
         hub = self.server.hub
         split = urlsplit(self.path)
         raw_segments = split.path.split("/")[1:]
-        hub._log(Request(method, unquote(split.path), split.query, self.headers.get("Range"),
-                         bool(self.headers.get("Authorization"))))
+        hub._log(
+            Request(
+                method,
+                unquote(split.path),
+                split.query,
+                self.headers.get("Range"),
+                bool(self.headers.get("Authorization")),
+            )
+        )
         try:
             if raw_segments[:2] == ["api", "agent-harnesses"]:
                 self._apply_fault(method, None, None)  # only a hub-wide stall (repo_id=None) applies
@@ -331,9 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps(payload).encode()
         self._send(status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, body)
 
-    def _error(
-        self, status: int, code: str | None, message: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def _error(self, status: int, code: str | None, message: str, headers: dict[str, str] | None = None) -> None:
         extra = {"X-Error-Message": message, **(headers or {})}
         if code:
             extra["X-Error-Code"] = code
@@ -394,7 +399,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._paths_info(repo, "/".join(rest[1:]))
         if route == "refs":
             branches = [
-                {"name": n, "ref": f"refs/heads/{n}", "targetCommit": c} for n, c in repo.refs.items()
+                {"name": n, "ref": f"refs/heads/{n}", "targetCommit": c}
+                for n, c in repo.refs.items()
                 if n not in repo.tags
             ]
             tags = [{"name": n, "ref": f"refs/tags/{n}", "targetCommit": repo.refs[n]} for n in sorted(repo.tags)]
@@ -415,8 +421,13 @@ class _Handler(BaseHTTPRequestHandler):
     @staticmethod
     def _commit_json(revision: _Revision) -> dict[str, Any]:
         date = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(revision.created))
-        return {"id": revision.commit, "title": "Upload folder", "message": "", "authors": [{"user": "loopback"}],
-                "date": date}
+        return {
+            "id": revision.commit,
+            "title": "Upload folder",
+            "message": "",
+            "authors": [{"user": "loopback"}],
+            "date": date,
+        }
 
     def _info(self, repo: _Repo, rev: str, query: dict[str, list[str]], gated: bool) -> None:
         revision = repo.resolve(rev)
@@ -429,29 +440,35 @@ class _Handler(BaseHTTPRequestHandler):
             if with_blobs:
                 sibling.update(size=repo_file.size, blobId=repo_file.blob_sha1)
                 if repo_file.lfs:
-                    sibling["lfs"] = {"sha256": repo_file.sha256, "size": repo_file.size,
-                                      "pointerSize": repo_file.pointer_size}
+                    sibling["lfs"] = {
+                        "sha256": repo_file.sha256,
+                        "size": repo_file.size,
+                        "pointerSize": repo_file.pointer_size,
+                    }
             siblings.append(sibling)
         author, _, _ = repo.repo_id.rpartition("/")
         date = self._commit_json(revision)["date"]
-        self._json(200, {
-            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
-            "id": repo.repo_id,
-            "modelId": repo.repo_id,
-            "author": author or None,
-            "sha": revision.commit,
-            "lastModified": date,
-            "createdAt": date,
-            "private": False,
-            "gated": "manual" if gated else False,
-            "disabled": False,
-            "downloads": 0,
-            "likes": 0,
-            "tags": [],
-            "library_name": "sentence-transformers" if "modules.json" in revision.files else None,
-            "siblings": siblings,
-            "usedStorage": sum(f.size for f in revision.files.values()),
-        })
+        self._json(
+            200,
+            {
+                "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+                "id": repo.repo_id,
+                "modelId": repo.repo_id,
+                "author": author or None,
+                "sha": revision.commit,
+                "lastModified": date,
+                "createdAt": date,
+                "private": False,
+                "gated": "manual" if gated else False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "library_name": "sentence-transformers" if "modules.json" in revision.files else None,
+                "siblings": siblings,
+                "usedStorage": sum(f.size for f in revision.files.values()),
+            },
+        )
 
     def _tree(self, repo: _Repo, rev: str, directory: str, query: dict[str, list[str]]) -> None:
         revision = repo.resolve(rev)
@@ -460,12 +477,13 @@ class _Handler(BaseHTTPRequestHandler):
         recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
         dirs = revision.directories()
         if directory and directory not in dirs:
-            return self._error(404, "EntryNotFound", f"{directory} does not exist on \"{rev}\"",
-                               {"X-Repo-Commit": revision.commit})
+            return self._error(
+                404, "EntryNotFound", f'{directory} does not exist on "{rev}"', {"X-Repo-Commit": revision.commit}
+            )
         prefix = directory + "/" if directory else ""
         paths = [p for p in sorted(dirs | set(revision.files)) if p.startswith(prefix)]
         if not recursive:
-            paths = [p for p in paths if "/" not in p[len(prefix):]]
+            paths = [p for p in paths if "/" not in p[len(prefix) :]]
         # Folders first, as the hub lists them.
         entries = [revision.entry(p) for p in paths]
         entries.sort(key=lambda e: (e["type"] != "directory", e["path"]))
@@ -491,7 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
         at = raw_segments.index("resolve")
         repo_id = "/".join(unquote(s) for s in raw_segments[:at])
         rev = unquote(raw_segments[at + 1]) if len(raw_segments) > at + 1 else ""
-        path = "/".join(unquote(s) for s in raw_segments[at + 2:])
+        path = "/".join(unquote(s) for s in raw_segments[at + 2 :])
         fault = self._apply_fault(method, repo_id, path)
         repo = self.server.hub._repos.get(repo_id)
         if repo is None:
@@ -508,11 +526,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _gated(self, repo_id: str) -> None:
         if self.headers.get("Authorization"):
-            message = (f"Access to model {repo_id} is restricted and you are not in the authorized list. "
-                       f"Visit {self.server.hub.endpoint}/{repo_id} to ask for access.")
+            message = (
+                f"Access to model {repo_id} is restricted and you are not in the authorized list. "
+                f"Visit {self.server.hub.endpoint}/{repo_id} to ask for access."
+            )
             return self._error(403, "GatedRepo", message)
-        message = (f"Access to model {repo_id} is restricted. You must have access to it and be authenticated "
-                   "to access it. Please log in.")
+        message = (
+            f"Access to model {repo_id} is restricted. You must have access to it and be authenticated "
+            "to access it. Please log in."
+        )
         return self._error(401, "GatedRepo", message)
 
     def _serve_file(self, method: str, commit: str, repo_file: RepoFile, fault: Fault | None) -> None:
@@ -715,8 +737,16 @@ class LoopbackHub:
         """Arm a :class:`Fault` (see there for what each option does); returns it, ``hits`` counts."""
         if not (gated or stall or drop_after_bytes is not None):
             raise ValueError("a fault needs gated, stall or drop_after_bytes")
-        fault = Fault(repo_id, path, {m.upper() for m in methods} if methods else None, times, gated,
-                      drop_after_bytes, drop_mode, stall)
+        fault = Fault(
+            repo_id,
+            path,
+            {m.upper() for m in methods} if methods else None,
+            times,
+            gated,
+            drop_after_bytes,
+            drop_mode,
+            stall,
+        )
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -49,7 +49,7 @@ REPO_DIR = "models--sentence-transformers--all-MiniLM-L6-v2"
 WEIGHTS = "model.safetensors"
 
 # Runs before the test's code in the client process: `attempt` records an outcome per label.
-_PRELUDE = '''
+_PRELUDE = """
 import json, sys, time
 _t0 = time.monotonic()
 def report(label, **kw):
@@ -66,7 +66,7 @@ def attempt(label, fn):
         return None
     report(label, ok=True, value=value, took=time.monotonic() - start)
     return value
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -91,12 +91,23 @@ def client(
     """Run `code` in a fresh interpreter against `endpoint`; return its reports by label."""
     dropped = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
-    clean.update(HF_HOME=str(hf_home), HF_ENDPOINT=endpoint, HF_HUB_DISABLE_PROGRESS_BARS="1",
-                 TOKENIZERS_PARALLELISM="false", **(env or {}))
-    proc = subprocess.run([sys.executable, "-c", _PRELUDE + textwrap.dedent(code)], env=clean,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    clean.update(
+        HF_HOME=str(hf_home),
+        HF_ENDPOINT=endpoint,
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false",
+        **(env or {}),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    reports = [json.loads(line[len("RESULT "):]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    reports = [json.loads(line[len("RESULT ") :]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     return {r.pop("label"): r for r in reports}
 
 
@@ -110,8 +121,11 @@ def sha256(path: Path) -> str:
 
 def resolve_gets(server: LoopbackHub, filename: str | None = None) -> list[str]:
     """Paths of file downloads (GET /resolve/), optionally only those of one file."""
-    return [p for m, p in server.requests
-            if m == "GET" and "/resolve/" in p and (filename is None or p.endswith("/" + filename))]
+    return [
+        p
+        for m, p in server.requests
+        if m == "GET" and "/resolve/" in p and (filename is None or p.endswith("/" + filename))
+    ]
 
 
 SNAPSHOT = f'''
@@ -151,11 +165,13 @@ def test_resolve_headers_ranges_and_error_codes(hub, minilm_folder):
     assert status == 206 and body == weights.read_bytes()[-5:]
     assert fetch(hub, "GET", f"/{REPO}/resolve/main/{WEIGHTS}", {"Range": "bytes=999999999-"})[0] == 416
 
-    for path, code in ((f"/acme/nope/resolve/main/{WEIGHTS}", "RepoNotFound"),
-                       (f"/{REPO}/resolve/nope/{WEIGHTS}", "RevisionNotFound"),
-                       (f"/{REPO}/resolve/main/nope.bin", "EntryNotFound"),
-                       ("/api/models/acme/nope", "RepoNotFound"),
-                       (f"/api/models/{REPO}/tree/main/nope", "EntryNotFound")):
+    for path, code in (
+        (f"/acme/nope/resolve/main/{WEIGHTS}", "RepoNotFound"),
+        (f"/{REPO}/resolve/nope/{WEIGHTS}", "RevisionNotFound"),
+        (f"/{REPO}/resolve/main/nope.bin", "EntryNotFound"),
+        ("/api/models/acme/nope", "RepoNotFound"),
+        (f"/api/models/{REPO}/tree/main/nope", "EntryNotFound"),
+    ):
         status, headers, _ = fetch(hub, "GET", path)
         assert (status, headers.get("x-error-code")) == (404, code), path
 
@@ -196,14 +212,18 @@ def test_stop_returns_promptly_with_a_stalled_and_a_half_sent_answer(hub):
 def test_snapshot_lands_in_the_cache_and_loads_by_folder_and_by_id(hub, minilm_folder, tmp_path):
     home = tmp_path / "hf"
     commit = hub.commit(REPO)
-    out = client(hub.endpoint, home, f'''
+    out = client(
+        hub.endpoint,
+        home,
+        f'''
 from huggingface_hub import snapshot_download
 from sentence_transformers import SentenceTransformer
 path = attempt("snapshot", lambda: snapshot_download("{REPO}"))
 by_folder = SentenceTransformer(path, device="cpu").encode(["a small test"])
 by_id = SentenceTransformer("{REPO}", device="cpu").encode(["a small test"])
 report("encode", shape=list(by_folder.shape), same=bool(abs(by_folder - by_id).max() < 1e-6))
-''')
+''',
+    )
     snapshot = repo_dir(home) / "snapshots" / commit
     assert out["snapshot"]["value"] == str(snapshot), out["snapshot"]
     assert out["encode"]["shape"] == [1, 384] and out["encode"]["same"]
@@ -247,7 +267,10 @@ def test_pinned_revisions_by_sha_and_by_tag(hub, minilm_folder, tmp_path):
     assert first_sha != second_sha
 
     home = tmp_path / "hf"
-    out = client(hub.endpoint, home, f'''
+    out = client(
+        hub.endpoint,
+        home,
+        f'''
 import os
 from huggingface_hub import HfApi, snapshot_download
 def readme(rev):
@@ -257,7 +280,8 @@ attempt("by_sha", lambda: readme("{first_sha}"))
 attempt("by_tag", lambda: readme("v2"))
 attempt("info", lambda: HfApi().model_info("{REPO}", revision="v2").sha)
 attempt("refs", lambda: [t.name for t in HfApi().list_repo_refs("{REPO}").tags])
-''')
+''',
+    )
     assert out["by_sha"]["value"] == [first_sha, old.source.read_text()]
     assert out["by_tag"]["value"] == [second_sha, "second revision\n"]
     assert out["info"]["value"] == second_sha and out["refs"]["value"] == ["v2"]
@@ -269,13 +293,17 @@ attempt("refs", lambda: [t.name for t in HfApi().list_repo_refs("{REPO}").tags])
 
 # ---------------------------------------------------------------------------------------- case 4
 def test_unknown_repo_revision_and_file_errors(hub, tmp_path):
-    out = client(hub.endpoint, tmp_path / "hf", f'''
+    out = client(
+        hub.endpoint,
+        tmp_path / "hf",
+        f'''
 from huggingface_hub import HfApi, hf_hub_download, snapshot_download
 attempt("repo", lambda: snapshot_download("acme/does-not-exist"))
 attempt("info", lambda: HfApi().model_info("acme/does-not-exist"))
 attempt("revision", lambda: snapshot_download("{REPO}", revision="no-such-branch"))
 attempt("file", lambda: hf_hub_download("{REPO}", "no-such-file.json"))
-''')
+''',
+    )
     assert out["repo"]["exc"] == "huggingface_hub.errors.RepositoryNotFoundError"
     assert out["repo"]["status"] == 404 and "Repository Not Found for url" in out["repo"]["msg"]
     assert out["info"]["exc"] == "huggingface_hub.errors.RepositoryNotFoundError"
@@ -287,12 +315,16 @@ def test_gated_repo_raises_gated_repo_error_with_401_or_403(hub, minilm_folder, 
     hub.add_model("acme/gated-minilm", minilm_folder)
     gate = hub.set_fault("acme/gated-minilm", gated=True)
     home = tmp_path / "hf"
-    out = client(hub.endpoint, home, '''
+    out = client(
+        hub.endpoint,
+        home,
+        """
 from huggingface_hub import HfApi, snapshot_download
 attempt("anonymous", lambda: snapshot_download("acme/gated-minilm"))
 attempt("token", lambda: snapshot_download("acme/gated-minilm", token="hf_not_on_the_list"))
 attempt("info", lambda: HfApi().model_info("acme/gated-minilm").gated)
-''')
+""",
+    )
     for label, status in (("anonymous", 401), ("token", 403)):
         assert out[label]["exc"] == "huggingface_hub.errors.GatedRepoError", out[label]
         assert out[label]["status"] == status
@@ -387,7 +419,10 @@ attempt("snapshot", lambda: snapshot_download("{REPO}", etag_timeout=1))
 def test_a_transport_level_default_timeout_bounds_a_stalled_api_call(hub, tmp_path):
     """What the library can do: a client factory whose transport fills in a timeout when none is set."""
     hub.set_fault(REPO, stall=True)
-    out = client(hub.endpoint, tmp_path / "hf", f'''
+    out = client(
+        hub.endpoint,
+        tmp_path / "hf",
+        f'''
 import httpx2
 from huggingface_hub import set_client_factory, snapshot_download
 from huggingface_hub.utils._http import hf_request_event_hook
@@ -401,7 +436,9 @@ class DefaultTimeout(httpx2.HTTPTransport):
 set_client_factory(lambda: httpx2.Client(event_hooks={{"request": [hf_request_event_hook]}},
                                          follow_redirects=True, timeout=None, transport=DefaultTimeout()))
 attempt("snapshot", lambda: snapshot_download("{REPO}"))
-''', timeout=60)
+''',
+        timeout=60,
+    )
     assert out["snapshot"]["exc"] == "huggingface_hub.errors.LocalEntryNotFoundError"
     assert out["snapshot"]["msg"].startswith("Got: ReadTimeout")
     assert 1.9 <= out["snapshot"]["took"] < 10
