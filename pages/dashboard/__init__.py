@@ -36,7 +36,7 @@ from pages.dashboard.navigation import (
     context,
     ensure_navigation,
 )
-from pages.dashboard.sidebar import Context, available_models, sidebar
+from pages.dashboard.sidebar import Context, compare_defaults, offered_models, sidebar
 from pages.dashboard.state import (
     bind,
     builtin_names,
@@ -63,15 +63,16 @@ __all__ = [
     "Context",
     "Progress",
     "approve",
-    "available_models",
     "bind",
     "builtin_names",
+    "compare_defaults",
     "context",
     "embeddings_or_stop",
     "ensure_navigation",
     "link_params",
     "load_embeddings",
     "load_stats",
+    "offered_models",
     "pending_reason",
     "plot",
     "deployment_policy",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from analysis.corpora import DEFAULT_CORPUS, Corpus, builtin_corpora, load_builtin_corpus
-from analysis.models import CATALOG, catalog_info, list_models
+from analysis.models import CATALOG, STATUS_DOWNLOAD, Availability, catalog_info, format_bytes, list_models
 from analysis.options import VIEWS
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
@@ -34,24 +34,50 @@ class Context:
         return self.state.view
 
 
-def _availability() -> dict[str, str]:
-    """Catalog short name -> "" when it can be loaded here, else the reason."""
-    return {a.info.short_name: ("" if a.available else a.where) for a in list_models()}
+# The first sidebar of a process waits at most this long for the hub to report download sizes.
+SIZE_WAIT_S = 1.0
 
 
-def available_models() -> list[str]:
-    return [name for name, reason in _availability().items() if not reason]
+def _availability() -> dict[str, Availability]:
+    """Catalog short name -> what choosing it will do here (public mode: allow-listed models only)."""
+    rules = current_policy()
+    only = set(rules.allowed_models) if rules.public else None
+    return {a.info.short_name: a for a in list_models(sizes=True, wait_s=SIZE_WAIT_S, only=only)}
 
 
-def _model_label(availability: dict[str, str]) -> Callable[[str], str]:
+def offered_models() -> list[str]:
+    """Catalog short names this deployment offers (public mode: the allow-list), in catalog order."""
+    rules = current_policy()
+    return [info.short_name for info in CATALOG if not rules.public or info.hub_id in rules.allowed_models]
+
+
+def compare_defaults(current: str) -> list[str]:
+    """Compare's default selection: the sidebar's model, then the models that load without a
+    download (PyPI copies, complete hub snapshots), never more than the multiselect allows."""
+    ready = [name for name, a in _availability().items() if a.ready and name != current]
+    return ([current] + ready)[: urlstate.MAX_MODELS]
+
+
+def _model_label(availability: dict[str, Availability]) -> Callable[[str], str]:
     def label(name: str) -> str:
         if name == OTHER:
             return "Other: a hub id or a local folder…"
         info = catalog_info(name)
         text = f"{name} · {info.dimension} dims" if info else name
-        return text + (" · not available here" if availability.get(name) else "")
+        found = availability.get(name)
+        return text + (f" · {found.label}" if found else "")
 
     return label
+
+
+def _model_caption(found: Availability) -> str | None:
+    """A line under the picker when the chosen model is not ready here."""
+    if found.status == STATUS_DOWNLOAD:
+        size = f" ({format_bytes(found.download_bytes)})" if found.download_bytes else ""
+        return f"Downloads from the hub{size} on first use, then loads from the local hub cache."
+    if not found.available:
+        return f"Not available here: {found.where}."
+    return None
 
 
 def _corpus_label(name: str) -> str:
@@ -65,7 +91,7 @@ def sidebar() -> Context:
     """The shared sidebar: model, corpus and view, each bound to the URL. Returns the context."""
     availability = _availability()
     rules = current_policy()
-    catalog_names = [info.short_name for info in CATALOG if not rules.public or info.hub_id in rules.allowed_models]
+    catalog_names = offered_models()
     sb = st.sidebar
     sb.markdown("#### Model")
     current = state().model
@@ -100,8 +126,10 @@ def sidebar() -> Context:
             sb.info(f"Type a hub id or a folder. Still showing {state().model}.")
     else:
         update(model=choice)
-    if availability.get(state().model):
-        sb.caption(f"Not available here: {availability[state().model]}.")
+    chosen = availability.get(state().model)
+    caption = _model_caption(chosen) if chosen else None
+    if caption:
+        sb.caption(caption)
     info = catalog_info(state().model)
     trust = False
     if info is not None and info.needs_trust_remote_code:
