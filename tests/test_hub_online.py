@@ -307,6 +307,27 @@ def test_custom_code_needs_trust_remote_code(tiny_clean_dir, corpus_file, tmp_pa
     assert list((Path(env["HF_HOME"]) / "modules" / "transformers_modules").rglob("modeling_tinycode.py"))
 
 
+def test_download_sizes_wait_at_most_as_long_as_asked(hub, minilm, monkeypatch, library_online):
+    """The picker's sizes: a silent hub costs a page at most ``wait_s``, once; offline asks nothing."""
+    import huggingface_hub.constants
+
+    from analysis.models import download_sizes
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # as in a process started online
+    library_online(hub.endpoint)
+    hub.set_fault(None, stall=True)
+    started = time.monotonic()
+    assert download_sizes([MINILM_ID, "BAAI/bge-small-en-v1.5"], wait_s=0.5) == {}
+    assert time.monotonic() - started < 1.5
+    started = time.monotonic()
+    assert download_sizes([MINILM_ID], wait_s=10) == {}  # still being asked: no second wait
+    assert time.monotonic() - started < 0.5
+    asked = len(hub.requests)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert download_sizes(["sentence-transformers/all-MiniLM-L12-v2"], wait_s=10) == {}
+    assert len(hub.requests) == asked
+
+
 # --- all-mpnet-base-v2 by its hub id: the acceptance check of issue 10 ---------------------------------
 
 
