@@ -1,6 +1,5 @@
 """Compare models: raw and normalized statistics side by side, on a relative-rank axis."""
 
-import pandas as pd
 import streamlit as st
 
 from analysis.errors import DimScopeError
@@ -60,10 +59,10 @@ for name, why in pending:
         args=(name, ctx.corpus),
         icon=":material/play_arrow:",
     )
-if failures:
-    st.warning(f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts.")
-    st.dataframe(
-        pd.DataFrame(failures), hide_index=True, column_config={"reason": st.column_config.TextColumn(width="large")}
+if failures:  # whole sentences, not table cells: a reason is a message with its fix, and must be read in full
+    reasons = "\n".join(f"- **{ui.plain(f['model'])}**: {ui.plain(f['reason'])}" for f in failures)
+    st.warning(
+        f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts:\n\n{reasons}"
     )
 if not results:
     if not pending:

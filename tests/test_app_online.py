@@ -128,9 +128,11 @@ def test_the_picker_says_what_each_model_will_do_and_a_download_happens_in_the_a
     at.run()  # the overview, on the sidebar's model: the picker is drawn before the download starts
     ok(at)
     labels = at.sidebar.selectbox(key="w_model_choice").options
-    assert f"all-MiniLM-L6-v2 · 384 dims · needs a download ({format_bytes(size)})" in labels
-    assert "bge-small-en-v1.5 · 384 dims · needs a download" in labels  # unknown to this hub: no size
-    assert any(f"Downloads from the hub ({format_bytes(size)}) on first use" in c for c in texts(at.sidebar.caption))
+    assert f"all-MiniLM-L6-v2 · ↓ {format_bytes(size)}" in labels
+    assert "bge-small-en-v1.5 · ↓ download" in labels  # unknown to this hub: no size
+    assert "all-mpnet-base-v2 · ↓ download" in labels  # PyPI copies are ignored in this test
+    caption = f"downloads from the hub ({format_bytes(size)}) on first use, then loads from the local hub cache"
+    assert any(caption in c for c in texts(at.sidebar.caption))
     assert not at.error and charts(at)
     assert f"GET /{MINILM_ID}/resolve/{hub.commit(MINILM_ID)}/model.safetensors" in [
         f"{m} {p}" for m, p in hub.requests
@@ -138,7 +140,8 @@ def test_the_picker_says_what_each_model_will_do_and_a_download_happens_in_the_a
     at.switch_page("pages/explore.py").run()
     ok(at)
     assert {m.label: m.value for m in at.metric}["Texts"] == "10" and len(charts(at)) == 2
-    assert "all-MiniLM-L6-v2 · 384 dims · cached here" in at.sidebar.selectbox(key="w_model_choice").options
+    assert "all-MiniLM-L6-v2 · cached" in at.sidebar.selectbox(key="w_model_choice").options
+    assert any("384 dims, 23M parameters; cached here: loads offline." in c for c in texts(at.sidebar.caption))
 
 
 def test_compare_lists_a_model_that_fails_to_download_with_its_reason():
@@ -152,9 +155,9 @@ def test_compare_lists_a_model_that_fails_to_download_with_its_reason():
     )
     at.button(key="compute_bge-small-en-v1.5").click().run()
     ok(at)
-    assert any("1 of 2" in w for w in texts(at.warning))
-    failures = at.dataframe[0].value
-    assert failures["model"].tolist() == ["bge-small-en-v1.5"]
-    assert "'BAAI/bge-small-en-v1.5' was not found on the hub" in failures["reason"][0]
-    assert at.dataframe[1].value["model"].tolist() == ["all-MiniLM-L6-v2"]
+    (warning,) = [w.replace("\\", "") for w in texts(at.warning)]  # shown as written: Markdown escapes dropped
+    assert warning.startswith("1 of 2 model(s) cannot be loaded here")
+    assert "- **bge-small-en-v1.5**: 'BAAI/bge-small-en-v1.5' was not found on the hub at http://127.0.0.1" in warning
+    assert "set HF_TOKEN to a token that can read it." in warning
+    assert at.dataframe[0].value["model"].tolist() == ["all-MiniLM-L6-v2"]
     assert len(charts(at)) == 3

@@ -3,6 +3,7 @@ before expensive work, and stop a page with a clear error instead of a traceback
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
@@ -178,3 +179,15 @@ def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
 def plot(fig: Any, **kwargs: Any) -> Any:
     """Every chart goes through here: Streamlit's theme (light or dark), full width."""
     return st.plotly_chart(fig, theme="streamlit", width="stretch", **kwargs)
+
+
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>$])")
+
+
+def plain(text: str) -> str:
+    """``text`` with the characters Markdown would act on escaped, to show a message as written.
+
+    >>> plain("set HF_TOKEN; see [docs] or $HOME")
+    'set HF\\_TOKEN; see \\[docs\\] or \\$HOME'
+    """
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 import streamlit as st
 
 from analysis.corpora import DEFAULT_CORPUS, Corpus, builtin_corpora, load_builtin_corpus
-from analysis.models import CATALOG, STATUS_DOWNLOAD, Availability, catalog_info, format_bytes, list_models
+from analysis.models import (
+    CATALOG,
+    STATUS_CACHED,
+    STATUS_DOWNLOAD,
+    STATUS_PACKAGED,
+    STATUS_TEXT,
+    Availability,
+    catalog_info,
+    format_bytes,
+    list_models,
+)
 from analysis.options import VIEWS
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
@@ -58,26 +68,46 @@ def compare_defaults(current: str) -> list[str]:
     return ([current] + ready)[: urlstate.MAX_MODELS]
 
 
+def _short_status(found: Availability) -> str:
+    """The status in a few characters: the picker is as narrow as the sidebar."""
+    if found.status == STATUS_PACKAGED:
+        return "installed"
+    if found.status == STATUS_CACHED:
+        return "cached"
+    if found.status == STATUS_DOWNLOAD:
+        return f"↓ {format_bytes(found.download_bytes)}" if found.download_bytes else "↓ download"
+    return "needs network"
+
+
+MODEL_HELP = (
+    "Catalog models, or any sentence-transformers model by hub id or folder. Beside each name, what "
+    "choosing it does: **installed**: shipped in an installed package, loads offline; **cached**: in the "
+    "local hub cache, loads offline; **↓ size**: downloads from the hub on first use (the size when the hub "
+    "reports it); **needs network**: not reachable offline."
+)
+
+
 def _model_label(availability: dict[str, Availability]) -> Callable[[str], str]:
     def label(name: str) -> str:
         if name == OTHER:
             return "Other: a hub id or a local folder…"
-        info = catalog_info(name)
-        text = f"{name} · {info.dimension} dims" if info else name
         found = availability.get(name)
-        return text + (f" · {found.label}" if found else "")
+        return f"{name} · {_short_status(found)}" if found else name
 
     return label
 
 
-def _model_caption(found: Availability) -> str | None:
-    """A line under the picker when the chosen model is not ready here."""
+def _model_caption(found: Availability) -> str:
+    """What choosing the model does, in words, under the picker."""
+    info = found.info
     if found.status == STATUS_DOWNLOAD:
         size = f" ({format_bytes(found.download_bytes)})" if found.download_bytes else ""
-        return f"Downloads from the hub{size} on first use, then loads from the local hub cache."
-    if not found.available:
-        return f"Not available here: {found.where}."
-    return None
+        what = f"downloads from the hub{size} on first use, then loads from the local hub cache"
+    elif found.available:
+        what = f"{STATUS_TEXT[found.status]}: loads offline"
+    else:
+        what = f"not reachable offline: {found.where}"
+    return f"{info.dimension} dims, {info.parameters_millions:.0f}M parameters; {what}."
 
 
 def _corpus_label(name: str) -> str:
@@ -108,7 +138,7 @@ def sidebar() -> Context:
         catalog_names + ([] if rules.public else [OTHER]),
         key=choice_key,
         format_func=_model_label(availability),
-        help="Catalog models, or any sentence-transformers model by hub id or folder.",
+        help=MODEL_HELP,
     )
     if choice == OTHER:
         typed = sb.text_input(
@@ -127,9 +157,8 @@ def sidebar() -> Context:
     else:
         update(model=choice)
     chosen = availability.get(state().model)
-    caption = _model_caption(chosen) if chosen else None
-    if caption:
-        sb.caption(caption)
+    if chosen is not None:
+        sb.caption(_model_caption(chosen))
     info = catalog_info(state().model)
     trust = False
     if info is not None and info.needs_trust_remote_code:
