@@ -11,6 +11,7 @@ request does it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +24,8 @@ from analysis.models.fingerprint import folder_fingerprint
 from analysis.models.folder import read_json
 from analysis.models.hub import ProgressCallback, local_snapshot
 from analysis.models.packaged import PACKAGED_MINILM, mpnet_slices, packaged_folder, packaged_minilm_folder
+
+_REVISION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,12 @@ def resolve_model(
             f"{hub_id} runs custom model code from the hub. Allow it explicitly "
             "(--trust-remote-code on the CLI, the checkbox in the dashboard) if you trust that code."
         )
-    if revision is not None and not revision.strip():
-        revision = None
+    if revision is not None:
+        revision = revision.strip() or None
+    if revision is not None and (not _REVISION_PATTERN.fullmatch(revision) or ".." in revision):
+        raise OptionError(
+            f"Revision '{revision[:80]}' is not a branch, tag or commit name (letters, digits, '.', '_', '-', '/')."
+        )
     packaged = packaged_folder(hub_id) if revision is None and settings.packaged_models_enabled() else None
     if packaged is not None:
         _package, folder = packaged
@@ -207,10 +214,10 @@ def model_availability(info: ModelInfo) -> Availability:
     found = local_snapshot(info.hub_id, None)
     if found is not None and found.complete:
         return Availability(info, True, "local hub cache", STATUS_CACHED)
-    partly = " (partly downloaded)" if found is not None else ""
+    partly = "; partly downloaded" if found is not None else ""
     if settings.hub_offline():
         return Availability(info, False, f"offline: needs a network or a local folder{partly}", STATUS_OFFLINE)
-    return Availability(info, True, f"hub (needs a network){partly}", STATUS_DOWNLOAD)
+    return Availability(info, True, f"hub (needs a network{partly})", STATUS_DOWNLOAD)
 
 
 def list_models(*, sizes: bool = False, wait_s: float = 1.0, only: Collection[str] | None = None) -> list[Availability]:
