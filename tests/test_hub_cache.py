@@ -127,7 +127,7 @@ def test_availability_of_a_partly_downloaded_catalog_model(tmp_path, monkeypatch
     assert (online.status, online.available, online.where) == (
         STATUS_DOWNLOAD,
         True,
-        "hub (needs a network) (partly downloaded)",
+        "hub (needs a network; partly downloaded)",
     )
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     offline = model_availability(info)
