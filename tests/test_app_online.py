@@ -161,3 +161,22 @@ def test_compare_lists_a_model_that_fails_to_download_with_its_reason():
     assert "set HF_TOKEN to a token that can read it." in warning
     assert at.dataframe[0].value["model"].tolist() == ["all-MiniLM-L6-v2"]
     assert len(charts(at)) == 3
+
+
+def test_public_demo_online_offers_only_its_allow_list(hub, monkeypatch):
+    from pages.dashboard import policy
+
+    monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
+    policy.reset_policy()
+    try:
+        hub.clear_requests()
+        params = {"corpus": "upload:ten.csv", "models": "all-MiniLM-L6-v2"}  # mpnet would load for a minute
+        at = open_page("pages/compare.py", params, tiny_upload())
+        ok(at)
+        offered = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]  # policy.PUBLIC_DEFAULT_MODELS
+        assert [o.split(" · ")[0] for o in at.sidebar.selectbox(key="w_model_choice").options] == offered
+        assert at.multiselect(key="w_models").options == offered
+        # Nothing was asked of the hub about models the demo does not offer.
+        assert not [p for _, p in hub.requests if p.startswith("/api/models/") and "all-" not in p]
+    finally:
+        policy.reset_policy()
