@@ -184,7 +184,7 @@ class Availability:
 
     @property
     def label(self) -> str:
-        """Short status for a picker, e.g. 'needs a download (91 MB)'."""
+        """The status in words, e.g. 'needs a download (91 MB)' (the CLI's `models` listing)."""
         text = STATUS_TEXT[self.status]
         if self.status == STATUS_DOWNLOAD and self.download_bytes:
             text += f" ({format_bytes(self.download_bytes)})"
