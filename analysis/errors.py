@@ -15,6 +15,10 @@ class ModelUnavailableError(DimScopeError):
     """The model cannot be found or loaded here (offline, unknown id, not a model folder)."""
 
 
+class ModelNotDownloadedError(ModelUnavailableError):
+    """The model is on the hub but not on this machine yet, and the caller asked not to download it."""
+
+
 class CorpusError(DimScopeError):
     """A corpus cannot be read: bad file, wrong format, no usable text."""
 

@@ -1,11 +1,9 @@
 """Compare models: raw and normalized statistics side by side, on a relative-rank axis."""
 
-import pandas as pd
 import streamlit as st
 
 from analysis.errors import DimScopeError
 from analysis.figures import comparison, tables
-from analysis.models import CATALOG
 from pages import dashboard as ui
 from pages.dashboard import urlstate
 
@@ -13,19 +11,20 @@ ctx = ui.context()
 st.title("Compare models")
 st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
 
-# Inputs: the models available here by default; () in the URL means exactly that.
-available = ui.available_models()
-options = [info.short_name for info in CATALOG]
-options += [m for m in ui.state().models if m not in options]
+# Inputs: by default the sidebar's model plus those that load without a download; () in the URL
+# means exactly that.
+defaults = ui.compare_defaults(ctx.model)
+options = ui.offered_models()
+options += [m for m in [*defaults, *ui.state().models] if m not in options]
 ui.bind(
     "models",
     st.multiselect,
     "Models",
     options,
     max_selections=urlstate.MAX_MODELS,
-    to_widget=lambda v: list(v) if v else list(available),
-    from_widget=lambda v: () if list(v) in ([], list(available)) else tuple(v),
-    help="Models that cannot be loaded here are listed below with the reason.",
+    to_widget=lambda v: list(v) if v else list(defaults),
+    from_widget=lambda v: () if list(v) in ([], list(defaults)) else tuple(v),
+    help="Models that need a download wait for a click; those that cannot be loaded are listed below with the reason.",
 )
 models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
 
@@ -60,10 +59,10 @@ for name, why in pending:
         args=(name, ctx.corpus),
         icon=":material/play_arrow:",
     )
-if failures:
-    st.warning(f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts.")
-    st.dataframe(
-        pd.DataFrame(failures), hide_index=True, column_config={"reason": st.column_config.TextColumn(width="large")}
+if failures:  # whole sentences, not table cells: a reason is a message with its fix, and must be read in full
+    reasons = "\n".join(f"- **{ui.plain(f['model'])}**: {ui.plain(f['reason'])}" for f in failures)
+    st.warning(
+        f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts:\n\n{reasons}"
     )
 if not results:
     if not pending:

@@ -25,9 +25,11 @@ from analysis.errors import OptionError
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from analysis import settings
     from analysis.models import list_models
 
-    rows = list_models()
+    # Download sizes come from the hub; wait for them a bounded time (offline: not asked at all).
+    rows = list_models(sizes=True, wait_s=min(settings.hub_timeout_s(), 10.0))
     if args.format == "json":
         print(
             json.dumps(
@@ -42,6 +44,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
                         "trust_remote_code": a.info.needs_trust_remote_code,
                         "prompts": a.info.prompts,
                         "available": a.available,
+                        "status": a.status,
+                        "download_bytes": a.download_bytes,
                         "where": a.where,
                     }
                     for a in rows
@@ -50,13 +54,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    print(f"{'model':<62} {'dim':>5} {'params':>7}  {'family':<22} {'available here'}")
+    print(f"{'model':<62} {'dim':>5} {'params':>7}  {'family':<22} {'here'}")
     for a in rows:
-        flag = "yes" if a.available else "no"
         extra = " (trust_remote_code)" if a.info.needs_trust_remote_code else ""
         print(
             f"{a.info.hub_id:<62} {a.info.dimension:>5} {a.info.parameters_millions:>6.0f}M  "
-            f"{a.info.family:<22} {flag}: {a.where}{extra}"
+            f"{a.info.family:<22} {a.label}: {a.where}{extra}"
         )
     return EXIT_OK
 

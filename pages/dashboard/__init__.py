@@ -18,6 +18,7 @@ from pages.dashboard.compute import (
     load_embeddings,
     load_stats,
     pending_reason,
+    plain,
     plot,
     resolve,
     stats_or_stop,
@@ -36,7 +37,7 @@ from pages.dashboard.navigation import (
     context,
     ensure_navigation,
 )
-from pages.dashboard.sidebar import Context, available_models, sidebar
+from pages.dashboard.sidebar import Context, compare_defaults, offered_models, sidebar
 from pages.dashboard.state import (
     bind,
     builtin_names,
@@ -63,16 +64,18 @@ __all__ = [
     "Context",
     "Progress",
     "approve",
-    "available_models",
     "bind",
     "builtin_names",
+    "compare_defaults",
     "context",
     "embeddings_or_stop",
     "ensure_navigation",
     "link_params",
     "load_embeddings",
     "load_stats",
+    "offered_models",
     "pending_reason",
+    "plain",
     "plot",
     "deployment_policy",
     "resolve",

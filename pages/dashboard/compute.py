@@ -3,14 +3,15 @@ before expensive work, and stop a page with a clear error instead of a traceback
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
 
 from analysis.cache import default_store
 from analysis.corpora import Corpus
-from analysis.errors import DimScopeError
-from analysis.models import ResolvedModel
+from analysis.errors import DimScopeError, ModelNotDownloadedError
+from analysis.models import ResolvedModel, catalog_info, download_sizes, format_bytes
 from analysis.pipeline import (
     EmbeddingResult,
     EncodeOptions,
@@ -37,8 +38,29 @@ def deployment_policy() -> Policy:
 
 
 def resolve(model: str, *, trust: bool = False) -> ResolvedModel:
-    """resolve_model under the deployment policy (public mode: allow-listed models only)."""
-    return deployment_policy().resolve(model, allow_trust_remote_code=trust)
+    """resolve_model under the deployment policy (public mode: allow-listed models only).
+
+    A model that needs a download gets a progress bar while it downloads."""
+    policy = deployment_policy()
+    try:
+        return policy.resolve(model, allow_trust_remote_code=trust, download=False)
+    except ModelNotDownloadedError:
+        pass
+    bar = st.progress(0.0, text=f"Downloading {model} from the hub…")
+
+    def progress(done: int, total: int) -> None:
+        text = f"Downloading {model} from the hub: {format_bytes(done)} of {format_bytes(total)}"
+        bar.progress(min(1.0, done / total) if total else 0.0, text=text)
+
+    try:
+        return policy.resolve(model, allow_trust_remote_code=trust, progress=progress)
+    finally:
+        bar.empty()
+
+
+def _download_key(model: str) -> str:
+    """The approval key of a model that is not on this machine yet (no fingerprint before the download)."""
+    return f"download:{model}"
 
 
 class Progress:
@@ -94,14 +116,27 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
 def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | None:
     """None when a model's statistics can be shown right away: already cached (or computable from
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
-    of the work, for a page to ask before starting it. Raises DimScopeError for unloadable models."""
-    resolved = resolve(model, trust=trust)
+    of the work, for a page to ask before starting it; a model that needs a download always asks.
+    Raises DimScopeError for unloadable models."""
+    approved = st.session_state.get(APPROVED, set())
+    try:
+        resolved = deployment_policy().resolve(model, allow_trust_remote_code=trust, download=False)
+    except ModelNotDownloadedError:
+        if (_download_key(model), corpus.content_hash) in approved:
+            return None
+        info = catalog_info(model)
+        size = download_sizes([info.hub_id], wait_s=0).get(info.hub_id) if info else None
+        weight = f" ({format_bytes(size)})" if size else ""
+        return (
+            f"it needs a download from the hub first{weight}, then {len(corpus):,} texts through it; "
+            "both are kept for every later visit"
+        )
     store, options = default_store(), EncodeOptions()
     if all(stats_key(resolved, corpus, options, view) in store for view in ("raw", "normalized")):
         return None
     if embeddings_key(resolved, corpus, options) in store:
         return None
-    if (resolved.fingerprint, corpus.content_hash) in st.session_state.get(APPROVED, set()):
+    if (resolved.fingerprint, corpus.content_hash) in approved:
         return None
     millions = resolved.info.parameters_millions if resolved.info else 110.0
     if len(corpus) * millions <= AUTO_COMPUTE_BUDGET:
@@ -113,9 +148,12 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
 
 
 def approve(model: str, corpus: Corpus, trust: bool = False) -> None:
-    """Callback: allow computing ``model`` on ``corpus`` in this session."""
-    resolved = resolve(model, trust=trust)
-    st.session_state.setdefault(APPROVED, set()).add((resolved.fingerprint, corpus.content_hash))
+    """Callback: allow computing ``model`` on ``corpus`` in this session (downloading it first if needed)."""
+    try:
+        key = deployment_policy().resolve(model, allow_trust_remote_code=trust, download=False).fingerprint
+    except DimScopeError:  # not downloaded yet (or unloadable: the page then shows why)
+        key = _download_key(model)
+    st.session_state.setdefault(APPROVED, set()).add((key, corpus.content_hash))
 
 
 def stats_or_stop(ctx: Context) -> StatsResult:
@@ -141,3 +179,15 @@ def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
 def plot(fig: Any, **kwargs: Any) -> Any:
     """Every chart goes through here: Streamlit's theme (light or dark), full width."""
     return st.plotly_chart(fig, theme="streamlit", width="stretch", **kwargs)
+
+
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>$])")
+
+
+def plain(text: str) -> str:
+    """``text`` with the characters Markdown would act on escaped, to show a message as written.
+
+    >>> plain("set HF_TOKEN; see [docs] or $HOME")
+    'set HF\\_TOKEN; see \\[docs\\] or \\$HOME'
+    """
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
