@@ -10,7 +10,6 @@ import pytest
 from sklearn.metrics import ndcg_score
 
 from analysis.errors import OptionError
-from analysis.measures import retrieval as R
 from analysis.measures.retrieval import (
     Relevance,
     VariantScore,
@@ -32,6 +31,7 @@ from analysis.measures.retrieval import (
     recall_at_k,
     score_metrics,
 )
+from analysis.measures.retrieval import relevance as R
 
 
 def _unit(A: np.ndarray) -> np.ndarray:
@@ -99,7 +99,7 @@ def _check_all(scores, relevance, relevant_sets, excl, *, sklearn: bool = True):
 
 @pytest.mark.parametrize("chunk", [1 << 20, 500])  # 500: several chunks of a few queries
 def test_pairs_metrics_match_brute_force_and_sklearn(monkeypatch, chunk):
-    monkeypatch.setattr(R, "_CHUNK_ELEMS", chunk)
+    monkeypatch.setattr(R, "CHUNK_ELEMS", chunk)
     rng = np.random.default_rng(1)
     q, n = 70, 150
     scores = rng.standard_normal((q, n))
@@ -113,7 +113,7 @@ def test_pairs_metrics_match_brute_force_and_sklearn(monkeypatch, chunk):
 
 @pytest.mark.parametrize("chunk", [1 << 20, 700])
 def test_labels_metrics_with_self_exclusion(monkeypatch, chunk):
-    monkeypatch.setattr(R, "_CHUNK_ELEMS", chunk)
+    monkeypatch.setattr(R, "CHUNK_ELEMS", chunk)
     rng = np.random.default_rng(2)
     n = 160
     doc_labels = rng.integers(0, 25, n)
@@ -451,7 +451,7 @@ def test_harmful_dimensions_equal_brute_force():
             g = harmful_dimensions(queries, docs, rel, mode="groups", n_groups=3, grouping=grouping)
             assert g.mode == "groups" and len(g.units) == 3
             assert sorted(np.concatenate(g.units).tolist()) == list(range(d))
-            for unit, gain in zip(g.units, g.gains):
+            for unit, gain in zip(g.units, g.gains, strict=True):
                 assert gain == pytest.approx(_brute_gain(queries, docs, rel, unit, base), abs=1e-12)
     # the budget switches auto to groups
     auto = harmful_dimensions(queries, docs, cases[0], max_updates=1000)
