@@ -418,13 +418,19 @@ def test_cosine_share_decomposes_the_mean_pairwise_cosine():
 # --------------------------------------------------------------------------- harmful dimensions
 
 
-def _brute_gain(queries, docs, relevance, removed, baseline):
+def _brute_ndcg_per_query(queries, docs, relevant_sets, excl, removed=()):
     keep = np.setdiff1d(np.arange(docs.shape[1]), removed)
     q = queries[:, keep].astype(np.float64)
     x = docs[:, keep].astype(np.float64)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return score_metrics(q @ x.T, relevance).ndcg_at_10 - baseline
+    out = []
+    for i, row in enumerate(q @ x.T):
+        rel = relevant_sets[i] - {excl[i]}
+        order = [j for j in sorted(range(len(row)), key=lambda j: (-row[j], j)) if j != excl[i]]
+        dcg = sum(1.0 / math.log2(p + 2) for p, j in enumerate(order[:10]) if j in rel)
+        out.append(dcg / sum(1.0 / math.log2(p + 2) for p in range(min(len(rel), 10))))
+    return np.array(out)
 
 
 def test_harmful_dimensions_equal_brute_force():
@@ -436,26 +442,41 @@ def test_harmful_dimensions_equal_brute_force():
     queries[:, 7] = 3.0 * rng.standard_normal(50)
     queries, docs = _unit(queries), _unit(docs)
     labels = rng.integers(0, 8, n)
-    cases = [Relevance.pairs(np.arange(50)), Relevance.labels(labels[:50], labels, query_doc_index=np.arange(50))]
-    for rel in cases:
-        base = score_metrics(queries.astype(np.float64) @ docs.astype(np.float64).T, rel).ndcg_at_10
+    cases = [
+        (Relevance.pairs(np.arange(50)), [{i} for i in range(50)], [-1] * 50),
+        (
+            Relevance.labels(labels[:50], labels, query_doc_index=np.arange(50)),
+            [set(np.flatnonzero(labels == lab).tolist()) for lab in labels[:50]],
+            list(range(50)),
+        ),
+    ]
+    for rel, sets, excl in cases:
+        base = _brute_ndcg_per_query(queries, docs, sets, excl)
         h = harmful_dimensions(queries, docs, rel)
         assert h.mode == "leave-one-out" and h.updates == d * 50 * n
-        assert h.baseline_ndcg == pytest.approx(base, abs=1e-12)
+        assert h.baseline_ndcg == pytest.approx(base.mean(), abs=1e-12)
         for j in range(d):
-            assert h.gains[j] == pytest.approx(_brute_gain(queries, docs, rel, [j], base), abs=1e-12)
+            diff = _brute_ndcg_per_query(queries, docs, sets, excl, [j]) - base
+            assert h.gains[j] == pytest.approx(diff.mean(), abs=1e-12)
+            assert h.standard_errors[j] == pytest.approx(diff.std(ddof=1) / np.sqrt(50), abs=1e-9)
         if rel.mode == "pairs":
-            assert h.harmful[0] == 7  # removing the noise dimension helps most
-        assert list(h.harmful) == sorted(np.flatnonzero(h.gains > 0), key=lambda i: (-h.gains[i], i))
+            assert h.harmful[0] == 7  # removing the noise dimension helps most, beyond 2 standard errors
+        clear = np.flatnonzero((h.gains > 0) & (h.gains > 2 * h.standard_errors))
+        assert list(h.harmful) == sorted(clear, key=lambda i: (-h.gains[i], i))
+        every = harmful_dimensions(queries, docs, rel, z=0.0)  # z = 0: every positive gain
+        assert list(every.harmful) == sorted(np.flatnonzero(h.gains > 0), key=lambda i: (-h.gains[i], i))
         for grouping in ("variance", "contiguous"):
             g = harmful_dimensions(queries, docs, rel, mode="groups", n_groups=3, grouping=grouping)
             assert g.mode == "groups" and len(g.units) == 3
             assert sorted(np.concatenate(g.units).tolist()) == list(range(d))
             for unit, gain in zip(g.units, g.gains, strict=True):
-                assert gain == pytest.approx(_brute_gain(queries, docs, rel, unit, base), abs=1e-12)
+                diff = _brute_ndcg_per_query(queries, docs, sets, excl, unit) - base
+                assert gain == pytest.approx(diff.mean(), abs=1e-12)
     # the budget switches auto to groups
-    auto = harmful_dimensions(queries, docs, cases[0], max_updates=1000)
+    auto = harmful_dimensions(queries, docs, cases[0][0], max_updates=1000)
     assert auto.mode == "groups" and auto.grouping == "variance" and len(auto.units) == 8
+    with pytest.raises(OptionError, match="z must be"):
+        harmful_dimensions(queries, docs, cases[0][0], z=-1.0)
 
 
 # --------------------------------------------------------------------------- verdict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +14,10 @@ from analysis.measures.matrix import column_mean, column_variance
 from analysis.measures.retrieval.checks import checked_embeddings, same_width
 from analysis.measures.retrieval.metrics import chunk_ndcg
 from analysis.measures.retrieval.relevance import Relevance, prepare_relevance, query_chunks, require_queries
+from analysis.options import HARMFUL_GROUPINGS, HARMFUL_MODES
 
 # harmful_dimensions, mode="auto": leave-one-out while n_dims * Q * N stays below this.
 DEFAULT_MAX_UPDATES = 400_000_000
-HARMFUL_MODES = ("auto", "leave-one-out", "groups")
-HARMFUL_GROUPINGS = ("variance", "contiguous")
 
 
 def bit_balance(documents: np.ndarray) -> np.ndarray:
@@ -121,18 +121,22 @@ class HarmfulDimensions:
     """Result of :func:`harmful_dimensions`.
 
     ``units[i]`` (sorted dimension indices) is removed together; ``gains[i]`` = nDCG@10
-    without it - ``baseline_ndcg``. ``harmful``: unit indices with gain > ``min_gain``, largest
-    gain first. ``updates`` = units x queries x documents score updates (the cost).
+    without it - ``baseline_ndcg``, and ``standard_errors[i]`` the standard error of that mean
+    over queries (of the per-query differences). ``harmful``: unit indices whose gain exceeds
+    both ``min_gain`` and ``z`` standard errors, largest gain first. ``updates`` = units x
+    queries x documents score updates (the cost).
     """
 
     mode: str  # "leave-one-out" or "groups"
     grouping: str | None  # for groups: "variance" or "contiguous"
     units: tuple[np.ndarray, ...]
     gains: np.ndarray
+    standard_errors: np.ndarray
     baseline_ndcg: float
     harmful: np.ndarray
     n_queries: int
     updates: int
+    z: float = 2.0
 
     @property
     def harmful_dims(self) -> np.ndarray:
@@ -147,6 +151,8 @@ class HarmfulDimensions:
             "grouping": self.grouping,
             "units": [u.tolist() for u in self.units],
             "gains": self.gains.tolist(),
+            "standard_errors": self.standard_errors.tolist(),
+            "z": self.z,
             "baseline_ndcg": self.baseline_ndcg,
             "harmful": self.harmful.tolist(),
             "harmful_dims": self.harmful_dims.tolist(),
@@ -184,8 +190,14 @@ def harmful_dimensions(
     n_groups: int | None = None,
     grouping: str = "variance",
     min_gain: float = 0.0,
+    z: float = 2.0,
 ) -> HarmfulDimensions:
     """Dimensions whose removal raises nDCG@10 (cosine, rows re-normalized after removal).
+
+    A unit counts as harmful when its gain is above ``min_gain`` and above ``z`` standard
+    errors of the per-query nDCG@10 differences: removing any one of 384 dimensions moves
+    nDCG@10 by a few thousandths either way on a thousand queries, and ``z = 2`` keeps that
+    noise out (``z = 0``: every positive gain).
 
     ``mode``: "leave-one-out" (each dimension alone), "groups" (``n_groups`` groups removed
     one group at a time) or "auto": leave-one-out when d x Q x N <= ``max_updates``
@@ -209,6 +221,8 @@ def harmful_dimensions(
         raise OptionError(f"mode must be one of {', '.join(HARMFUL_MODES)}; got {mode!r}.")
     if grouping not in HARMFUL_GROUPINGS:
         raise OptionError(f"grouping must be one of {', '.join(HARMFUL_GROUPINGS)}; got {grouping!r}.")
+    if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
+        raise OptionError(f"z must be a finite number >= 0 (standard errors a gain must exceed); got {z!r}.")
     pairs = int(prep.keep.size) * n
     mode, used_grouping, units = _units(Dm, mode, grouping, n_groups, pairs, max_updates)
 
@@ -223,11 +237,13 @@ def harmful_dimensions(
 
     inv_full = inverse_norm(np.zeros(n))
     sums = np.zeros(len(units))
+    squares = np.zeros(len(units))
     base_sum = 0.0
     for a, b in query_chunks(prep.keep.size, n):
         num = Q64[a:b] @ D64.T
         buf = num * inv_full
-        base_sum += float(chunk_ndcg(buf, prep, a, b).sum())
+        base = chunk_ndcg(buf, prep, a, b)
+        base_sum += float(base.sum())
         for u, G in enumerate(units):
             if G.size == 1:
                 j = int(G[0])
@@ -238,12 +254,24 @@ def harmful_dimensions(
                 removed_sq = np.einsum("ij,ij->i", D64[:, G], D64[:, G])
             np.subtract(num, buf, out=buf)
             buf *= inverse_norm(removed_sq)
-            sums[u] += float(chunk_ndcg(buf, prep, a, b).sum())
+            diff = chunk_ndcg(buf, prep, a, b) - base
+            sums[u] += float(diff.sum())
+            squares[u] += float((diff**2).sum())
     n_q = int(prep.keep.size)
-    baseline = base_sum / n_q
-    gains = sums / n_q - baseline
-    harmful = np.flatnonzero(gains > min_gain)
+    gains = sums / n_q
+    variance = np.maximum(squares - n_q * gains**2, 0.0) / max(n_q - 1, 1)
+    standard_errors = np.sqrt(variance / n_q)
+    harmful = np.flatnonzero((gains > min_gain) & (gains > z * standard_errors))
     harmful = harmful[np.lexsort((harmful, -gains[harmful]))]
     return HarmfulDimensions(
-        mode, used_grouping, units, gains, baseline, harmful.astype(np.int64), n_q, len(units) * pairs
+        mode,
+        used_grouping,
+        units,
+        gains,
+        standard_errors,
+        base_sum / n_q,
+        harmful.astype(np.int64),
+        n_q,
+        len(units) * pairs,
+        float(z),
     )

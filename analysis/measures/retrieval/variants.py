@@ -23,19 +23,6 @@ from analysis.measures.retrieval.metrics import METRIC_NAMES, RetrievalMetrics, 
 from analysis.measures.retrieval.relevance import Relevance, prepare_relevance, require_queries
 
 DEFAULT_KS: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
-#: Variant families in the order :func:`evaluate_variants` returns them.
-FAMILIES = (
-    "float32",
-    "drop-dead",
-    "top-variance",
-    "prefix",
-    "pca",
-    "random",
-    "int8",
-    "binary",
-    "binary-rescore",
-    "binary-drop-dead",
-)
 
 
 @dataclass(frozen=True)
@@ -267,4 +254,26 @@ def _random_summary(k: int, d: int, draws: list[RetrievalMetrics], reference: fl
         mrr_std=std[2],
         ndcg_at_10_std=std[3],
         retention_std=None if reference <= 0 else std[3] / reference,
+    )
+
+
+def kept_dimensions(documents: np.ndarray, keep: str, dead_dims: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The dimensions a variant stores, ascending: ``"all"``, ``"drop-dead"``, ``"prefix-K"`` or
+    ``"top-variance-K"`` (the K largest document variances, as :func:`evaluate_variants` picks them).
+
+    >>> kept_dimensions(np.eye(4)[[0, 0, 1, 2]], "top-variance-2", []).tolist()
+    [0, 1]
+    """
+    Dm = checked_embeddings(documents, "documents", unit=False)
+    d = Dm.shape[1]
+    if keep == "all":
+        return np.arange(d)
+    if keep == "drop-dead":
+        return np.setdiff1d(np.arange(d), checked_dead_dims(dead_dims, d))
+    family, _, k_text = keep.rpartition("-")
+    if family in ("prefix", "top-variance") and k_text.isdigit() and 1 <= int(k_text) <= d:
+        k = int(k_text)
+        return np.arange(k) if family == "prefix" else np.sort(variance_order(Dm)[:k])
+    raise OptionError(
+        f"Unknown set of kept dimensions {keep!r}; use all, drop-dead, prefix-K or top-variance-K with K from 1 to {d}."
     )
