@@ -398,9 +398,10 @@ def test_cosine_share_decomposes_the_mean_pairwise_cosine():
     assert res.raw.share.sum() == pytest.approx(1.0)
     assert res.raw.top_dims[0] == 2 and res.raw.top1_share > 0.8
     assert res.raw.top3_share == pytest.approx(np.sort(res.raw.share)[-3:].sum())
+    # standardized: every dimension divided by its std (not centred), then rows normalized
     x64 = x.astype(np.float64)
     sd = x64.std(axis=0)
-    z = np.where(sd > 0, (x64 - x64.mean(axis=0)) / np.where(sd > 0, sd, 1), 0.0)
+    z = np.where(sd > 0, x64 / np.where(sd > 0, sd, 1), 0.0)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     assert res.standardized.mean_cosine == pytest.approx(brute(z), abs=1e-12)
     np.testing.assert_allclose(
@@ -408,11 +409,17 @@ def test_cosine_share_decomposes_the_mean_pairwise_cosine():
         [((z[:, j].sum()) ** 2 - (z[:, j] ** 2).sum()) / (150 * 149) for j in range(12)],
         atol=1e-14,
     )
-    # centered data: contributions cancel, so shares are not reported
-    std = res.standardized
-    meaningful = std.mean_cosine > 1e-12 and std.mean_cosine >= 0.5 * np.abs(std.contributions).sum()
-    assert np.isnan(std.top1_share) != meaningful
+    assert res.standardized.share[2] < res.raw.share[2]  # equal spread tames the rogue offset
     assert res.to_dict()["raw"]["top_dims"][0] == 2
+    # centered data: contributions cancel, so shares are not reported
+    centred = cosine_share(x - x.mean(axis=0))
+    assert np.isnan(centred.raw.top1_share) and centred.to_dict()["raw"]["top1_share"] is None
+    # a near-constant dimension with an offset (a dead one) becomes rogue once scaled to equal spread
+    dead = rng.standard_normal((150, 12))
+    dead[:, 2] += 1.0  # a common offset, so the raw mean cosine is clearly positive
+    dead[:, 5] = 0.02 + 1e-4 * rng.standard_normal(150)
+    dead = cosine_share(_unit(dead))
+    assert dead.raw.share[5] < 0.05 < 0.5 < dead.standardized.share[5]
 
 
 # --------------------------------------------------------------------------- harmful dimensions
@@ -513,3 +520,47 @@ def test_timing_3000_by_3000_by_384():
     res = evaluate_variants(queries, docs, Relevance.pairs(np.arange(3000)), dead_dims=[0, 1])
     print(f"\nevaluate_variants 3000 q x 3000 docs x 384 dims, {len(res)} variants: {time.perf_counter() - t0:.2f} s")
     assert len(res) == 2 + 4 * 7 + 4
+
+
+def _named(name, family, k, nbytes, ndcg, d=384):
+    return VariantScore(name, family, k, d, k or d, nbytes, 0.0, 0.0, 0.0, ndcg, ndcg / 0.5, 10, 0)
+
+
+def test_storage_verdict_reads_the_numbers():
+    from analysis.measures.retrieval import storage_verdict
+    from analysis.measures.retrieval.verdicts import byte_fraction
+
+    variants = [
+        _named("float32", "float32", None, 1536, 0.5),
+        _named("drop-dead", "drop-dead", None, 1524, 0.5),
+        _named("prefix-64", "prefix", 64, 256, 0.3),
+        _named("pca-128", "pca", 128, 512, 0.497),
+        _named("pca-256", "pca", 256, 1024, 0.499),
+        _named("int8", "int8", None, 384, 0.498),
+        _named("binary", "binary", None, 48, 0.45),
+        _named("binary-rescore", "binary-rescore", None, 48, 0.48),
+    ]
+    text = storage_verdict(variants, [127, 223, 319])
+    assert text.startswith("int8 keeps 99.6% at 1/4 of the bytes; binary keeps 90.0% at 1/32, and 96.0% with rescoring")
+    assert "Dropping the 3 dead dims (127, 223, 319) costs nothing (keeps 100.0%)." in text
+    assert "The smallest float variant keeping at least 99% is pca-128 (99.4% at 1/3 of the bytes)." in text
+    costly = [*variants[:1], _named("drop-dead", "drop-dead", None, 1524, 0.49), *variants[2:3]]
+    text = storage_verdict(costly, [7])
+    assert "Dropping the 1 dead dim (7) keeps 98.0%." in text and "No float variant" in text
+    assert "no dead dimensions" in storage_verdict(variants[:1], [])
+    assert byte_fraction(1524, 1536) == "99.2%" and byte_fraction(48, 1536) == "1/32"
+
+
+def test_kept_dimensions_name_what_a_recipe_stores():
+    from analysis.measures.retrieval.variants import kept_dimensions, variance_order
+
+    rng = np.random.default_rng(17)
+    docs = rng.standard_normal((50, 12)) * np.arange(1, 13)
+    assert kept_dimensions(docs, "all", [3]).tolist() == list(range(12))
+    assert kept_dimensions(docs, "drop-dead", [3, 5]).tolist() == [0, 1, 2, 4, 6, 7, 8, 9, 10, 11]
+    assert kept_dimensions(docs, "prefix-4", []).tolist() == [0, 1, 2, 3]
+    top = kept_dimensions(docs, "top-variance-3", [])
+    assert top.tolist() == sorted(np.argsort(-docs.var(axis=0))[:3].tolist()) == sorted(variance_order(docs)[:3])
+    for bad in ("prefix-0", "prefix-13", "random-4", "top-variance-x"):
+        with pytest.raises(OptionError, match="Unknown set of kept dimensions"):
+            kept_dimensions(docs, bad, [])

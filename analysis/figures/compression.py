@@ -8,7 +8,7 @@ written or cached.
 >>> rows = [VariantScore("float32", "float32", None, 4, 4, 16, 0.5, 0.9, 0.6, 0.7, 1.0, 10, 0),
 ...         VariantScore("binary", "binary", None, 4, 4, 1, 0.4, 0.8, 0.5, 0.6, 6 / 7, 10, 0)]
 >>> [trace.name for trace in pareto_chart(rows).data]
-['float32 (all dimensions)', 'binary (sign bits)', 'best retention for the bytes']
+['binary (sign bits)', 'float32 (all dimensions)', 'best retention for the bytes']
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ _FAMILY_STYLE: dict[str, tuple[str, str]] = {  # colour, marker symbol
     "random": (SECOND_COLOR, "diamond"),
     "int8": ("#56B4E9", "hexagon"),
     "binary": ("#000000", "cross"),
-    "binary-rescore": ("#F0E442", "pentagon"),
+    "binary-rescore": ("#332288", "pentagon"),
     "binary-drop-dead": (DEAD_COLOR, "cross-open"),
 }
 _TABLE_COLUMNS = (
@@ -118,15 +118,29 @@ def _pareto_front(bytes_: np.ndarray, retention: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=np.int64)
 
 
+def _spread_ticks(values: np.ndarray, min_ratio: float = 1.15) -> list[int]:
+    """The distinct byte counts, largest first kept, dropping any within ``min_ratio`` of a kept one
+    (1,524 beside 1,536 would print over it on a log axis)."""
+    kept: list[int] = []
+    for v in sorted({int(x) for x in values if x > 0}, reverse=True):
+        if all(max(v, k) / min(v, k) >= min_ratio for k in kept):
+            kept.append(v)
+    return sorted(kept)
+
+
 def pareto_chart(
     variants: Sequence[VariantScore | Mapping[str, Any]], *, title: str | None = None, height: int = 520
 ) -> go.Figure:
     """Bytes per vector (log scale) against retention (nDCG@10 / float32's): every variant a point,
-    one trace per family, hover with the figures; random-k with ± std bars; the Pareto front dotted."""
+    one trace per family, hover with the figures; random-k with ± std bars; the Pareto front dotted.
+
+    float32 is drawn last (on top): the k = d variants and drop-dead sit on or next to it.
+    """
     rows = _rows(variants)
     full = next((r for r in rows if r["family"] == "float32"), rows[0])
     fig = go.Figure()
-    for family in [f for f in VARIANT_FAMILIES if any(r["family"] == f for r in rows)]:
+    present = [f for f in VARIANT_FAMILIES if any(r["family"] == f for r in rows)]
+    for family in sorted(present, key=lambda f: f == "float32"):
         mine = [r for r in rows if r["family"] == family]
         color, symbol = _FAMILY_STYLE.get(family, (GREY, "circle"))
         std = floats([r.get("retention_std") for r in mine])
@@ -149,7 +163,8 @@ def pareto_chart(
                 mode="markers",
                 name=FAMILY_LABELS.get(family, family),
                 legendgroup=family,
-                marker={"color": color, "symbol": symbol, "size": 11 if family in ("float32", "drop-dead") else 9},
+                legendrank=100 + present.index(family),
+                marker={"color": color, "symbol": symbol, "size": 13 if family == "float32" else 9},
                 error_y={"type": "data", "array": np.nan_to_num(std), "visible": True, "thickness": 1}
                 if family == "random"
                 else None,
@@ -176,11 +191,11 @@ def pareto_chart(
             )
         )
     _layout(fig, title=title or "What each storage choice keeps, against its bytes", height=height)
-    ticks = sorted({int(b) for b in nbytes})
     fig.update_xaxes(
         type="log",
         title={"text": "bytes per stored vector (log scale)"},
-        tickvals=ticks if len(ticks) <= 12 else None,
+        tickvals=_spread_ticks(nbytes),
+        tickangle=0,
     )
     fig.update_yaxes(title={"text": "retention: nDCG@10 / float32's"}, tickformat=".0%")
     return fig
@@ -238,7 +253,7 @@ def truncation_chart(
             y=float(full["ndcg_at_10"]),
             line={"color": GREY, "dash": "dash", "width": 1.5},
             annotation_text=f"float32, all {full['dims']} dims: {full['ndcg_at_10']:.3f}",
-            annotation_position="bottom right",
+            annotation_position="bottom left",
         )
     _layout(fig, title=title or "Keeping the first k dimensions, against k random ones", height=height)
     ks = sorted({int(r["k"]) for r in rows if r.get("k") is not None})
@@ -278,7 +293,7 @@ def bit_balance_chart(balance: Sequence[float], *, dead_dims: Sequence[int] = ()
     low = int(np.count_nonzero(entropy < 0.5))
     _layout(
         fig,
-        title=f"Bit balance: share of documents with x > 0 per dimension ({low} of {d} bits carry under half a bit)",
+        title=f"Bit balance per dimension<br><sup>{low} of {d} sign bits carry under half a bit of information</sup>",
         height=height,
         showlegend=False,
         bargap=0,
@@ -295,25 +310,33 @@ def int8_range_chart(
     ratio = floats(range_over_std)
     s = floats(std)
     d = ratio.size
+    spread = ratio * s  # max - min
+    median = float(np.median(spread)) if d else 0.0
+    dead = [j for j in dead_dims if 0 <= j < d]
+    note = "how far the extremes stretch int8's 256 levels"
+    if dead and median > 0:
+        narrow = median / max(float(spread[dead].max()), 1e-30)
+        times = f"{narrow:,.0f}" if narrow < 1000 else f"1e{int(np.floor(np.log10(narrow)))}"
+        note = f"dead dims: ranges over {times} times narrower than the median, yet the same 256 levels"
     fig = go.Figure(
         go.Bar(
             x=np.arange(d),
             y=ratio,
             marker={"color": _dim_colors(d, dead_dims), "line": {"width": 0}},
-            customdata=np.stack([s, ratio / 255.0], axis=1) if d else None,
+            customdata=np.stack([s, ratio / 255.0, spread], axis=1) if d else None,
             name="range / std",
-            hovertemplate="dim %{x}<br>range / std = %{y:.1f}<br>std %{customdata[0]:.2e}<br>"
-            "one int8 step = %{customdata[1]:.3f} std<extra></extra>",
+            hovertemplate="dim %{x}<br>range / std = %{y:.1f}<br>range %{customdata[2]:.2e}, std %{customdata[0]:.2e}"
+            "<br>one int8 step = %{customdata[1]:.3f} std<extra></extra>",
         )
     )
     _layout(
         fig,
-        title="int8 range per dimension: (max - min) / std over the documents",
+        title=f"int8 range per dimension: (max - min) / std<br><sup>{escape(note)}</sup>",
         height=height,
         showlegend=False,
         bargap=0,
     )
-    fig.update_xaxes(title={"text": "dimension (dead ones in vermillion: a tiny range stretched over 256 levels)"})
+    fig.update_xaxes(title={"text": "dimension (dead ones in vermillion)"})
     fig.update_yaxes(title={"text": "(max - min) / std"})
     return fig
 
@@ -328,9 +351,10 @@ def cosine_share_chart(
     if r.size == 0 or not np.isfinite(r).any():
         _layout(fig, title="Share of the mean cosine: undefined (the contributions cancel)", height=height)
         return fig
-    order = np.lexsort((np.arange(r.size), -np.nan_to_num(r, nan=-np.inf)))[:top]
+    both = np.fmax(np.nan_to_num(r, nan=-np.inf), np.nan_to_num(z, nan=-np.inf))
+    order = np.lexsort((np.arange(r.size), -both))[:top]
     labels = [f"dim {j}" for j in order]
-    for name, values, color in (("raw", r, ALIVE_COLOR), ("standardized", z, SECOND_COLOR)):
+    for name, values, color in (("raw", r, ALIVE_COLOR), ("equal spread (each dim ÷ its std)", z, SECOND_COLOR)):
         fig.add_trace(
             go.Bar(
                 x=labels,
@@ -340,15 +364,21 @@ def cosine_share_chart(
                 hovertemplate=f"%{{x}}<br>{name} share %{{y:.2%}}<extra></extra>",
             )
         )
-    top1 = float(r[order[0]])
-    top3 = float(np.nansum(r[order[:3]]))
+    by_raw = np.lexsort((np.arange(r.size), -np.nan_to_num(r, nan=-np.inf)))
+    top1 = float(r[by_raw[0]])
+    top3 = float(np.nansum(r[by_raw[:3]]))
+    zs = np.nan_to_num(z, nan=-np.inf)
+    z_top = int(np.argmax(zs)) if np.isfinite(zs).any() else None
+    extra = f"; at equal spread dim {z_top} takes {z[z_top]:.1%}" if z_top is not None else ""
     _layout(
         fig,
-        title=f"Share of the mean pairwise cosine: top dimension {top1:.1%}, top 3 {top3:.1%} (raw)",
+        title=f"Share of the mean pairwise cosine<br><sup>raw: top dim {top1:.1%}, top 3 {top3:.1%}{extra}</sup>",
         height=height,
         barmode="group",
     )
-    fig.update_xaxes(title={"text": f"the {len(order)} dimensions with the largest raw share"}, type="category")
+    fig.update_xaxes(
+        title={"text": f"the {len(order)} dimensions with the largest share, raw or at equal spread"}, type="category"
+    )
     fig.update_yaxes(title={"text": "share of the mean cosine"}, tickformat=".0%")
     return fig
 
@@ -379,7 +409,14 @@ def harmful_chart(
             x=x,
             y=g,
             marker={"color": [DEAD_COLOR if c else ALIVE_COLOR for c in clear], "line": {"width": 0}},
-            error_y={"type": "data", "array": z * np.nan_to_num(se), "visible": True, "thickness": 0.8, "width": 0},
+            error_y={
+                "type": "data",
+                "array": z * np.nan_to_num(se),
+                "visible": True,
+                "thickness": 0.6,
+                "width": 0,
+                "color": "rgba(128,128,128,0.45)",
+            },
             customdata=hover_units,
             name="change in nDCG@10",
             hovertemplate="%{customdata}<br>nDCG@10 change when removed: %{y:+.4f}<extra></extra>",
@@ -389,8 +426,8 @@ def harmful_chart(
     what = "dimension" if mode == "leave-one-out" else "group of dimensions"
     _layout(
         fig,
-        title=f"nDCG@10 change when one {what} is removed ({int(clear.sum())} clearly raise it: "
-        f"gain above {z:g} standard errors)",
+        title=f"nDCG@10 change when one {what} is removed<br><sup>{int(clear.sum())} clearly raise it "
+        f"(gain above {z:g} standard errors, the grey whiskers)</sup>",
         height=height,
         showlegend=False,
         bargap=0.05,

@@ -10,7 +10,7 @@ import numpy as np
 
 from analysis.errors import OptionError
 from analysis.measures.geometry import cosine_contributions, shares_are_meaningful
-from analysis.measures.matrix import column_mean, column_variance
+from analysis.measures.matrix import column_variance
 from analysis.measures.retrieval.checks import checked_embeddings, same_width
 from analysis.measures.retrieval.metrics import chunk_ndcg
 from analysis.measures.retrieval.relevance import Relevance, prepare_relevance, query_chunks, require_queries
@@ -77,8 +77,8 @@ class CosineShare:
 
 @dataclass(frozen=True, eq=False)
 class CosineShareResult:
-    """``raw``: the documents as given (rows normalized); ``standardized``: each dimension
-    z-scored (a constant one set to 0), then rows normalized."""
+    """``raw``: the documents as given (rows normalized); ``standardized``: each dimension divided
+    by its std (a constant one set to 0), then rows normalized."""
 
     raw: CosineShare
     standardized: CosineShare
@@ -105,15 +105,19 @@ def cosine_share(documents: np.ndarray) -> CosineShareResult:
     per-dimension terms ``((sum_i u_ij)^2 - sum_i u_ij^2) / (n(n-1))``
     (:func:`analysis.measures.geometry.cosine_contributions`; rows that are all zero are left
     out). A dimension whose raw share is large (a "rogue" dimension, Timkey & van Schijndel
-    2021) dominates every cosine; standardizing shows what is left when every dimension has
-    equal variance.
+    2021) dominates every cosine.
+
+    ``standardized`` divides every dimension by its std first, so each has equal spread, as
+    int8's per-dimension ranges give each the same 256 levels: a near-constant dimension with
+    an offset (a dead one) then becomes a rogue one. The dimensions are not centred: centring
+    takes the mean cosine to about 0, where no share means anything.
     """
     Dm = checked_embeddings(documents, "documents", unit=False).astype(np.float64)
     if Dm.shape[0] < 2:
         raise OptionError("cosine_share needs at least 2 documents (it averages over pairs).")
     std = np.sqrt(column_variance(Dm))
-    Z = np.divide(Dm - column_mean(Dm), std, out=np.zeros_like(Dm), where=std > 0)
-    return CosineShareResult(_cosine_share_of(Dm), _cosine_share_of(Z))
+    scaled = np.divide(Dm, std, out=np.zeros_like(Dm), where=std > 0)
+    return CosineShareResult(_cosine_share_of(Dm), _cosine_share_of(scaled))
 
 
 @dataclass(frozen=True, eq=False)
