@@ -119,7 +119,12 @@ c1.metric(
     "Top dimension's share of the mean cosine", f"{r.top1_share_raw:.1%}" if r.top1_share_raw is not None else "n/a"
 )
 c2.metric("Top 3 dimensions' share", f"{r.top3_share_raw:.1%}" if r.top3_share_raw is not None else "n/a")
-c3.metric("Dimensions whose removal raises nDCG@10", len(r.harmful_dims))
+c3.metric(
+    "Dimensions whose removal raises nDCG@10"
+    if r.harmful_mode == "leave-one-out"
+    else "Dimensions in groups whose removal raises nDCG@10",
+    len(r.harmful_dims),
+)
 left, right = st.columns(2)
 with left:
     ui.plot(figs.bit_balance_chart(r.bit_balance, dead_dims=report.dead_dims), key="drop_bits")

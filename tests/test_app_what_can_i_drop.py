@@ -67,7 +67,7 @@ def test_default_shows_the_pareto_chart_verdict_readiness_and_downloads():
     assert pareto["layout"]["xaxis"]["type"] == "log"
     assert any("truncation-friendly" in s for s in texts(at.markdown))
     assert any(c.startswith("Rule: prefix-k beats random-k") for c in texts(at.caption))
-    assert any("leave-one-out" in c for c in texts(at.caption))
+    assert any(c.startswith("Removal test: ") and "groups of dimensions" in c for c in texts(at.caption))
     downloads = list(at.get("download_button"))
     assert len(downloads) == 2
     assert any("keeps 381 of 384 dimensions" in c for c in texts(at.caption))
@@ -135,3 +135,28 @@ def test_an_unloadable_model_shows_an_error_not_an_exception():
     errors = texts(at.error)
     assert len(errors) == 1 and "cannot be loaded here" in errors[0], errors
     assert not charts(at)
+
+
+def test_an_upload_mapped_on_the_corpus_page_becomes_the_task():
+    import pandas as pd
+
+    questions = [f"Which colour is fruit number {i}?" for i in range(25)]
+    passages = [f"Fruit number {i} is {['red', 'green', 'yellow'][i % 3]} when ripe." for i in range(25)]
+    data = pd.DataFrame({"question": questions, "passage": passages}).to_csv(index=False).encode()
+    at = open_page("pages/corpus.py")
+    at.file_uploader(key="corpus_upload").set_value(("qa.csv", data, "text/csv")).run()
+    ok(at)
+    assert (at.selectbox(key="map_query").value, at.selectbox(key="map_document").value) == ("question", "passage")
+    assert len(at.session_state["ds_pair_uploads"]["qa.csv"].queries) == 25
+    assert any("Also a retrieval task: 25 queries, 25 documents" in c for c in texts(at.caption))
+    at.selectbox(key="map_document").set_value("(none)").run()
+    assert "qa.csv" not in at.session_state["ds_pair_uploads"]
+    at.selectbox(key="map_document").set_value("question").run()  # the same column twice: a clear error
+    assert any("both 'question'" in e for e in texts(at.error))
+    at.selectbox(key="map_document").set_value("passage").run()
+    at.switch_page(PAGE).run()
+    at.selectbox(key="w_task").set_value("corpus").run()
+    ok(at)
+    assert at.query_params["task"] == "corpus" and at.query_params["corpus"] == "upload:qa.csv"
+    assert any(c.startswith("qa.csv: 25 queries, 25 documents") for c in texts(at.caption))
+    assert len(charts(at)) == 6 and not at.error
