@@ -513,6 +513,7 @@ def test_matryoshka_verdict_rule():
 # --------------------------------------------------------------------------- timing
 
 
+@pytest.mark.slow  # 34 variants of 9M scores each: seconds on a quiet machine, half a minute on a busy one
 def test_timing_3000_by_3000_by_384():
     rng = np.random.default_rng(16)
     queries, docs = _pair_data(rng, 3000, 3000, 384, noise=2.0)
