@@ -23,6 +23,32 @@ SELECTION_METHODS: tuple[str, ...] = ("top_variance", "pca", "random", "all")
 #: Dimension-selection scores, in table order.
 SELECTION_SCORES: tuple[str, ...] = ("ari", "nmi", "silhouette", "knn_accuracy", "neighbour_overlap")
 
+#: Built-in retrieval tasks (query -> document pairs built from what ships), default first.
+RETRIEVAL_TASKS: tuple[str, ...] = ("chatterbot-pairs", "wordnet-pairs", "translation-pairs")
+#: Tasks of the "What can I drop?" page: the built-in pairs, or the sidebar corpus (its uploaded
+#: query/document columns, else its labels).
+DROP_TASKS: tuple[str, ...] = (*RETRIEVAL_TASKS, "corpus")
+#: Storage variant families, in the order the variants are scored and listed.
+VARIANT_FAMILIES: tuple[str, ...] = (
+    "float32",
+    "drop-dead",
+    "top-variance",
+    "prefix",
+    "pca",
+    "random",
+    "int8",
+    "binary",
+    "binary-rescore",
+    "binary-drop-dead",
+)
+#: Which dimensions a downloaded storage recipe keeps: all, all but the dead ones, or the first
+#: k / the k highest-variance ones (k from the scored ladder).
+RECIPE_KEEPS: tuple[str, ...] = ("drop-dead", "all", "top-variance", "prefix")
+#: How harmful_dimensions removes dimensions: one at a time, in groups, or chosen by cost.
+HARMFUL_MODES: tuple[str, ...] = ("auto", "leave-one-out", "groups")
+#: How harmful_dimensions groups dimensions: by document variance, or by index ranges.
+HARMFUL_GROUPINGS: tuple[str, ...] = ("variance", "contiguous")
+
 
 def check_choice(value: str, allowed: tuple[str, ...], what: str) -> str:
     """``value`` when it is one of ``allowed``, else an OptionError listing the choices.

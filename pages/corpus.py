@@ -10,6 +10,7 @@ from analysis.corpora import (
     builtin_corpora,
     load_builtin_corpus,
     parse_corpus_bytes,
+    parse_pairs_bytes,
     preview_corpus_bytes,
 )
 from analysis.errors import DimScopeError
@@ -53,6 +54,36 @@ def _on_upload() -> None:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
     _use(UPLOAD_PREFIX + corpus.name)
+
+
+def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, document_col: str | None) -> None:
+    """Keep (or forget) this upload's query -> document pairs for the "What can I drop?" page."""
+    if query_col in (None, NONE) or document_col in (None, NONE):
+        ui.pair_uploads().pop(name, None)
+        return
+    limits = _limits()
+    try:
+        task = parse_pairs_bytes(
+            data,
+            filename,
+            query_column=query_col,
+            document_column=document_col,
+            max_bytes=limits["max_bytes"],
+            max_chars=limits["max_chars"],
+            max_pairs=limits.get("max_texts"),
+        )
+    except DimScopeError as exc:
+        ui.pair_uploads().pop(name, None)
+        st.error(f"Query and document columns: {exc}")
+        return
+    ui.pair_uploads()[name] = task
+    st.caption(f":material/search: Also a retrieval task: {task.describe()}. " + " ".join(task.messages()))
+    st.page_link(
+        ui.PAGE_DROP,
+        label="Score these pairs on What can I drop?",
+        icon=":material/compress:",
+        query_params=ui.link_params(task="corpus", corpus=UPLOAD_PREFIX + name),
+    )
 
 
 def _describe(corpus, where: str) -> None:
@@ -102,7 +133,7 @@ if upload is not None:
         )
         st.dataframe(preview.head, hide_index=True, height=220)
         columns = preview.columns
-        text_col = label_col = lang_col = None
+        text_col = label_col = lang_col = query_col = document_col = None
         if preview.format != "txt":
             m1, m2, m3 = st.columns(3)
             text_col = m1.selectbox(
@@ -123,6 +154,20 @@ if upload is not None:
                 others,
                 index=others.index(preview.language_column) if preview.language_column in others else 0,
                 key="map_language",
+            )
+            p1, p2 = st.columns(2)
+            query_col = p1.selectbox(
+                "Query column (retrieval pairs, for What can I drop?)",
+                others,
+                index=others.index(preview.query_column) if preview.query_column in others else 0,
+                key="map_query",
+                help="With a document column: each row's query should find its document.",
+            )
+            document_col = p2.selectbox(
+                "Document column",
+                others,
+                index=others.index(preview.document_column) if preview.document_column in others else 0,
+                key="map_document",
             )
         try:
             corpus = parse_corpus_bytes(
@@ -162,6 +207,7 @@ if upload is not None:
                 )
             else:
                 st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
+            _map_pairs(data, upload.name, name, query_col, document_col)
             _describe(corpus, "upload")
 if ui.uploads():
     st.markdown("**Uploaded in this session** (selectable in the sidebar on every page)")

@@ -53,8 +53,9 @@ PAGES = [
     ("geometry", "geometry", "Geometry"),
     ("selection", "selection", "Which dimensions matter"),
     ("languages", "languages", "Languages"),
+    ("drop", "drop", "What can I drop?"),
 ]
-CHART_PAGES = {"overview", "explore", "dimension", "compare", "diagnosis", "geometry", "selection"}
+CHART_PAGES = {"overview", "explore", "dimension", "compare", "diagnosis", "geometry", "selection", "drop"}
 
 
 def _free_port() -> int:
@@ -196,6 +197,11 @@ def test_every_page_renders_without_exception(browser, server, name, path, title
         if name in CHART_PAGES:
             page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
             assert page.locator(".js-plotly-plot").count() >= 1
+        if name == "drop":  # the Pareto chart is drawn: its title, and a marker for every variant
+            pareto = page.locator(".js-plotly-plot", has_text="What each storage choice keeps").first
+            pareto.wait_for(timeout=120_000)
+            assert pareto.locator(".scatterlayer .point").count() >= 34
+            assert "int8 keeps" in page.locator("body").inner_text()
         _assert_no_exception(page, name)
         page.screenshot(path=str(server.screenshots / f"{name}.png"), full_page=True)
     finally:

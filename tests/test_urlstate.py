@@ -115,6 +115,12 @@ def test_list_values_take_the_last_one():
         ("threshold", "1e308", "threshold"),
         ("threshold", "0x10", "threshold"),
         ("threshold", "1" * 600, "longer than"),
+        ("task", "upload:pairs.csv", "expected one of chatterbot-pairs"),
+        ("task", "<img src=x>", "expected one of"),
+        ("keep", "prefix-0", "expected all, drop-dead"),
+        ("keep", "top-variance-", "expected all"),
+        ("keep", "random-8", "expected all"),
+        ("keep", "prefix-999999", "expected all"),
     ],
 )
 def test_bad_values_fall_back_with_a_note(key, value, fragment):
@@ -187,6 +193,7 @@ def test_parse_never_raises_and_always_gives_a_valid_state(params):
     assert state.corpus in CORPORA or state.corpus == "upload:x"
     assert urlstate.model_problem(state.model) is None
     assert len(state.models) <= urlstate.MAX_MODELS
+    assert state.task in options.DROP_TASKS and state.keep.split("-")[0] in ("all", "drop", "prefix", "top")
     # Whatever came in, what goes back out is clean and stable.
     again, again_notes = parse(to_params(state), corpora=CORPORA, uploaded=["x"])
     assert again == state and again_notes == []
@@ -209,6 +216,11 @@ valid_states = st.builds(
     bars=st.sampled_from(urlstate.BAR_ORDERS),
     log=st.booleans(),
     threshold=st.floats(1e-6, 10.0, allow_nan=False),
+    task=st.sampled_from(options.DROP_TASKS),
+    keep=st.one_of(
+        st.sampled_from(["all", "drop-dead"]),
+        st.builds(lambda f, k: f"{f}-{k}", st.sampled_from(["prefix", "top-variance"]), st.integers(1, 99999)),
+    ),
 )
 
 
@@ -232,3 +244,11 @@ def test_insight_page_controls_travel_in_the_url():
         {"post": "rm -rf", "score": "<b>", "draws": "7", "topk": "0"}, corpora=["chatterbot-english"]
     )
     assert (bad.post, bad.score, bad.draws, bad.topk) == ("none", "knn_accuracy", 5, 64) and len(notes) == 4
+
+
+def test_what_can_i_drop_controls_travel_in_the_url():
+    state, notes = parse_ok({"task": "WordNet-Pairs", "keep": "Top-Variance-128", "draws": "3"})
+    assert (state.task, state.keep, state.draws, notes) == ("wordnet-pairs", "top-variance-128", 3, [])
+    assert to_params(state) == {"task": "wordnet-pairs", "keep": "top-variance-128", "draws": "3"}
+    assert parse_ok(to_params(state))[0] == state
+    assert to_params(DEFAULTS.with_(task="chatterbot-pairs", keep="drop-dead")) == {}

@@ -94,6 +94,11 @@ def add_corpus_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-column", default=None, help="optional label column")
     parser.add_argument("--language-column", default=None, help="optional language column")
     parser.add_argument("--max-texts", type=int, default=None, help="keep at most this many texts")
+    add_encoding_args(parser)
+
+
+def add_encoding_args(parser: argparse.ArgumentParser) -> None:
+    """--prompt, --batch-size, --backend and --quiet: how texts are encoded, and the progress bar."""
     parser.add_argument(
         "--prompt", default=None, help="text prepended to every input (default: the model's analysis prompt)"
     )

@@ -7,6 +7,8 @@
 * :mod:`~analysis.measures.postprocess`: z-scoring, all-but-the-top, whitening;
 * :mod:`~analysis.measures.languages`: per-language spread, parallel-sentence cosines;
 * :mod:`~analysis.measures.diagnosis`: dead dimensions read from a model's weights;
+* :mod:`~analysis.measures.retrieval`: retrieval metrics, int8 and binary codes, every storage
+  variant scored against float32, per-dimension readiness;
 * :mod:`~analysis.measures.matrix`: the shared helpers (validation, chunks, moments, PCA).
 
 Import the module you need: the statistics path must not pay for pandas or scikit-learn.

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from analysis.cache import default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, RetrievalTask, labelled_task, load_builtin_task
 from analysis.errors import DimScopeError, ModelNotDownloadedError
 from analysis.models import ResolvedModel, catalog_info, download_sizes, format_bytes
 from analysis.pipeline import (
@@ -23,12 +23,17 @@ from analysis.pipeline import (
 )
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
+from pages.dashboard.state import pair_uploads
+from pages.dashboard.urlstate import UPLOAD_PREFIX
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"
 # Work started without asking, in texts x million parameters: all-MiniLM-L6-v2 (22.7M) on the
 # default corpus (1,629 texts) is 37k; all-mpnet-base-v2 (110M) on it is 178k, minutes on a CPU.
 AUTO_COMPUTE_BUDGET = 60_000
+# Retrieval scoring started without asking, in query x document pairs: the 34 variants and the
+# harmful-dimension scan of 2,000 x 2,000 pairs take about 10-20 s on 2 cores.
+AUTO_SCORING_PAIRS = 4_000_000
 _MEMO_SIZE = 2
 
 
@@ -156,6 +161,28 @@ def approve(model: str, corpus: Corpus, trust: bool = False) -> None:
     st.session_state.setdefault(APPROVED, set()).add((key, corpus.content_hash))
 
 
+def task_pending_reason(model: str, task: RetrievalTask, *, trust: bool = False) -> str | None:
+    """Like :func:`pending_reason` for both sides of a retrieval task, plus the scoring itself:
+    None when it can start right away, else a short estimate of the work."""
+    reasons = [
+        why
+        for corpus in ([task.queries] if task.queries is task.documents else [task.queries, task.documents])
+        if (why := pending_reason(model, corpus, trust=trust)) is not None
+    ]
+    pairs = len(task.queries) * len(task.documents)
+    approved = st.session_state.get(APPROVED, set())
+    resolved = resolve(model, trust=trust)
+    if pairs > AUTO_SCORING_PAIRS and (resolved.fingerprint, task.documents.content_hash) not in approved:
+        reasons.append(f"scoring {pairs:,} query-document pairs for every variant, which can take minutes")
+    return "; ".join(reasons) or None
+
+
+def approve_task(model: str, task: RetrievalTask, trust: bool = False) -> None:
+    """Callback: allow encoding and scoring ``task`` with ``model`` in this session."""
+    for corpus in (task.queries, task.documents):
+        approve(model, corpus, trust)
+
+
 def stats_or_stop(ctx: Context) -> StatsResult:
     """The page guard: statistics, or an error with the fix and a stopped page."""
     try:
@@ -191,3 +218,26 @@ def plain(text: str) -> str:
     'set HF\\_TOKEN; see \\[docs\\] or \\$HOME'
     """
     return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
+
+
+def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
+    """The task a page scores: a built-in pairs task, or the sidebar corpus (the query and document
+    columns mapped on the Corpus page, else its labels). Stops the page with a note when there is none."""
+    try:
+        if choice != "corpus":
+            return load_builtin_task(choice)
+        corpus_name = ctx.state.corpus
+        if corpus_name.startswith(UPLOAD_PREFIX) and corpus_name[len(UPLOAD_PREFIX) :] in pair_uploads():
+            return pair_uploads()[corpus_name[len(UPLOAD_PREFIX) :]]
+        if ctx.corpus.labels is not None:
+            return labelled_task(ctx.corpus)
+    except DimScopeError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    st.info(
+        f"**{ctx.corpus.name}** has no labels and no query and document columns, so nothing says which texts "
+        "should find which. Upload a file on the Corpus page and map a query column and a document column "
+        "(or a label column), or pick one of the built-in tasks above.",
+        icon=":material/search_off:",
+    )
+    st.stop()

@@ -27,6 +27,7 @@ from analysis.corpora import DEFAULT_CORPUS
 from analysis.models import DEFAULT_MODEL, HUB_ID_PATTERN, catalog_info
 from analysis.options import (
     DIM_ORDERS,
+    DROP_TASKS,
     HEATMAP_VIEWS,
     POSTPROCESSING,
     ROW_ORDERS,
@@ -60,6 +61,7 @@ DRAWS = (2, 3, 5, 10)
 # Local folders: absolute or home-relative, plain characters only, no '..' segments.
 _FOLDER = re.compile(r"^(/|~/)[A-Za-z0-9._/ +-]{0,300}$")
 _DIMS_SPEC = re.compile(r"^\s*\d{1,5}\s*(-\s*\d{1,5}\s*)?(,\s*\d{1,5}\s*(-\s*\d{1,5}\s*)?)*$")
+_KEEP = re.compile(r"^(all|drop-dead|(prefix|top-variance)-[1-9][0-9]{0,4})$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -86,6 +88,8 @@ class UrlState:
     score: str = "knn_accuracy"  # Which dimensions matter: the plotted score
     draws: int = 5  # Which dimensions matter: random-k draws
     topk: int = 64  # Which dimensions matter: size of the exported dimension list
+    task: str = DROP_TASKS[0]  # What can I drop: the retrieval task (built-in pairs, or the sidebar corpus)
+    keep: str = "drop-dead"  # What can I drop: the dimensions the downloaded recipe keeps
 
     def with_(self, **changes: Any) -> UrlState:
         return replace(self, **changes)
@@ -252,6 +256,12 @@ def _parse_topk(value: str, reject: _Fallback) -> Any:
     return reject(f"a dimension count is a whole number from 1 to {MAX_DIM}")
 
 
+def _parse_keep(value: str, reject: _Fallback) -> Any:
+    if _KEEP.match(value.lower()):
+        return value.lower()
+    return reject("expected all, drop-dead, prefix-K or top-variance-K (K a number of dimensions)")
+
+
 def _parse_flag(value: str, reject: _Fallback) -> Any:
     if value.lower() in _TRUE | _FALSE:
         return value.lower() in _TRUE
@@ -284,6 +294,8 @@ _FIELD_PARSERS: dict[str, Callable[[str, _Fallback], Any]] = {
     "dim": _parse_dim,
     "draws": _parse_draws,
     "topk": _parse_topk,
+    "task": _choice(DROP_TASKS),
+    "keep": _parse_keep,
     "log": _parse_flag,
     "full": _parse_flag,
     "threshold": _parse_threshold,
