@@ -80,7 +80,7 @@ def test_every_page_default_run(page):
     if page.endswith("explore.py"):
         assert texts(at.title) == ["Explore a model"]
         assert len(charts(at)) == 3  # heatmap, spread, crowding by label
-        assert len(at.dataframe) == 1 and len(at.get("download_button")) == 2
+        assert len(at.dataframe) == 2 and len(at.get("download_button")) == 2  # statistics, per-label crowding
         assert {m.label: m.value for m in at.metric}["Dead dimensions"] == "3"
     elif page.endswith("dimension.py"):
         assert texts(at.title) == ["Dimension detail"]
@@ -341,7 +341,7 @@ def test_compare_lists_unloadable_models_with_their_reason():
     summary = at.dataframe[1].value
     assert summary["model"].tolist() == ["all-MiniLM-L6-v2"] and summary["dead dims"].tolist() == [3]
     assert len(charts(at)) == 3
-    dead = at.dataframe[2].value
+    dead = at.dataframe[-1].value  # after the summary and the variance budget
     assert dead["dim"].tolist() == [127, 223, 319]
 
 
