@@ -203,6 +203,10 @@ def test_split_with_known_answers():
     sentence = s.sentence("mpnet", "MiniLM")
     assert sentence.startswith("mpnet's median std is 0.71x MiniLM's: 0.71x (1/√2) from having twice the dimensions")
     assert "about as long (‖μ‖² 0.060 against 0.060)" in sentence and "about as evenly" in sentence
+    # A mean vector 20% longer in ‖μ‖² that still moves the total variance by less than 2%.
+    s = budget.split_median_std_ratio(isotropic_budget(768, 0.085), isotropic_budget(384, 0.070))
+    assert s.crowding_factor == pytest.approx(math.sqrt(0.915 / 0.930), rel=1e-12)
+    assert "its longer mean vector changes little, 0.99x (‖μ‖² 0.085 against 0.070)" in s.sentence("a", "b")
     # Same d, longer mean vector: all of it is crowding, sqrt(0.5 / 0.9).
     s = budget.split_median_std_ratio(isotropic_budget(384, 0.5), isotropic_budget(384, 0.1))
     assert s.ratio == pytest.approx(math.sqrt(0.5 / 0.9), rel=1e-12)

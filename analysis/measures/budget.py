@@ -257,8 +257,12 @@ class RatioSplit:
         parts = [_dimension_part(a.dimension, b.dimension, self.dimension_factor, "sqrt" if ascii_only else "√")]
         lengths = f"{norm_sq} {a.mean_norm_sq:.3f} against {b.mean_norm_sq:.3f}"
         c = self.crowding_factor
-        if abs(c - 1) < ABOUT_SAME:
+        similar = abs(a.mean_norm_sq - b.mean_norm_sq) <= 0.1 * max(a.mean_norm_sq, b.mean_norm_sq)
+        if abs(c - 1) < ABOUT_SAME and similar:
             parts.append(f"its mean vector is about as long ({lengths})")
+        elif abs(c - 1) < ABOUT_SAME:
+            longer = "longer" if a.mean_norm_sq > b.mean_norm_sq else "shorter"
+            parts.append(f"its {longer} mean vector changes little, {c:.2f}x ({lengths})")
         elif c < 1:
             parts.append(f"{c:.2f}x from a longer mean vector ({lengths}: its texts crowd closer together)")
         else:
