@@ -16,6 +16,9 @@ DIM_ORDERS: tuple[str, ...] = ("index", "std", "abs_mean")
 ROW_ORDERS: tuple[str, ...] = ("corpus", "label")
 #: Per-dimension spread measures of the bar chart.
 SPREAD_METRICS: tuple[str, ...] = ("std", "variance")
+#: Scales of per-dimension spread: as is, std x sqrt(d) (1.0 = an isotropic share of unit
+#: vectors), and each dimension's share of the total variance (see analysis.measures.budget).
+SPREAD_SCALES: tuple[str, ...] = ("as_is", "sqrt_d", "share")
 #: Post-processing applied before geometry metrics.
 POSTPROCESSING: tuple[str, ...] = ("none", "standardize", "all_but_the_top", "whiten")
 #: Dimension-selection methods, in table order.

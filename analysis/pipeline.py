@@ -29,6 +29,7 @@ from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_stor
 from analysis.corpora import Corpus
 from analysis.encoding import ProgressCallback, available_backends, count_truncated, encode_raw, view_of
 from analysis.errors import BudgetExceededError, OptionError
+from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
@@ -36,6 +37,8 @@ from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
 if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page may not need them
     import pandas as pd
     import plotly.graph_objects as go
+
+    from analysis.measures.crowding import LabelCrowding
 
 # One view's statistics as plain numpy columns, keyed by ``stats.STAT_COLUMNS``.
 StatColumns = dict[str, np.ndarray]
@@ -138,6 +141,26 @@ class StatsResult:
     def normalized(self) -> pd.DataFrame:
         return self.view("normalized")
 
+    @property
+    def budget(self) -> budget_module.VarianceBudget:
+        """The normalized view's variance budget (``‖μ‖²``, total variance, mean cosine, ...), from
+        the statistics alone; see :mod:`analysis.measures.budget`."""
+        columns = self.normalized_columns
+        return budget_module.variance_budget(columns["mean"], columns["variance"], self.n_texts)
+
+    def label_crowding(self) -> LabelCrowding:
+        """Per-label ``‖μ_c‖²`` and the exact between/within split of the total variance; reads the
+        cached embeddings and needs a labelled corpus (see :mod:`analysis.measures.crowding`)."""
+        from analysis.measures.crowding import label_crowding
+
+        if self.source is None:
+            raise OptionError("These statistics were built by hand: no embeddings to split by label.")
+        source, labels = self.source, self.source.corpus.labels
+        if labels is None:
+            raise OptionError(f"The corpus '{self.corpus_name}' has no labels; give one with --label-column.")
+        raw = get_embeddings(source.model, source.corpus, options=source.options, store=source.store).raw
+        return label_crowding(raw, labels)
+
     def plot_std(self, view: str = "normalized", *, sort: bool = False, log_y: bool = True) -> go.Figure:
         """Each dimension's std in ``view`` (a plotly figure), dead dimensions marked.
 
@@ -191,6 +214,7 @@ class StatsResult:
             "constant_dims": self.constant_dims,
             "n_truncated_tokens": self.n_truncated_tokens,
             "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
+            **self.budget.to_dict(),
             "raw": _records(self.raw_columns),
             "normalized": _records(self.normalized_columns),
         }

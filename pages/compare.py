@@ -3,7 +3,8 @@
 import streamlit as st
 
 from analysis.errors import DimScopeError
-from analysis.figures import comparison, tables
+from analysis.figures import budget, comparison, tables
+from analysis.options import SPREAD_SCALES
 from pages import dashboard as ui
 from pages.dashboard import urlstate
 
@@ -83,24 +84,71 @@ st.dataframe(
         c: st.column_config.NumberColumn(format="%.4g") for c in summary.columns if c.startswith(("median", "mean"))
     },
 )
+
+st.subheader("Why the spreads differ: the variance budget")
+with st.container(border=True, key="budget_panel"):
+    st.markdown(
+        "For unit vectors the per-dimension variances add up to exactly **1 − ‖μ‖²** (μ: the corpus's mean "
+        "vector; population variances), so the average per dimension is (1 − ‖μ‖²) / d. This explains three "
+        "observations about normalized embeddings. *Small models vary more* per dimension mostly because the "
+        "same budget is split over fewer dimensions. *Lower variance at the same d* (what to look for when a "
+        "multilingual model varies less on English) can only mean a longer mean vector: the texts crowd into "
+        "one direction, which also makes every cosine high (the mean pairwise cosine is about ‖μ‖²). "
+        "*GIST-all-MiniLM-L6-v2 varies less than all-MiniLM-L6-v2*: both have d = 384, so that is crowding. "
+        "The table measures each term for the models compared here, on this corpus."
+    )
+    budgets = {name: r.budget for name, r in results.items()}
+    budget_frame = budget.budget_table(budgets)
+    st.dataframe(
+        budget_frame,
+        hide_index=True,
+        key="budget_table",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.4f" if c != "effective dims" else "%.1f")
+            for c in budget_frame.columns
+            if c not in ("model", "d")
+        },
+    )
+    for sentence in budget.median_std_explanations(budgets):
+        st.markdown(f"- {sentence}")
+    st.caption(
+        "Effective dims: (Σ var)² / Σ var², the number of equally varying dimensions that would give the same "
+        "spread. The split of a median std ratio: d contributes √(d_ref / d), crowding √((1 − ‖μ‖²) / "
+        "(1 − ‖μ_ref‖²)), and the rest is how evenly the variance is spread (median std / RMS std); the three "
+        "factors multiply back to the ratio."
+    )
+
 raw = {name: r.raw for name, r in results.items()}
 normalized = {name: r.normalized for name, r in results.items()}
 dead = {name: r.dead_dims for name, r in results.items()}
 
-st.subheader("Sorted std, raw and normalized")
-ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead), key="compare_curves")
+scale = ui.bind(
+    "scale",
+    st.segmented_control,
+    "Spread scale",
+    list(SPREAD_SCALES),
+    format_func=budget.SCALE_LABELS.get,
+    required=True,
+    help="std × √d removes the dimension count: unit vectors spread evenly have 1.0 in every dimension, and a "
+    "long mean vector sits lower. Share: each dimension's share of the total variance.",
+)
+st.subheader(f"Sorted {budget.spread_name(scale)}, raw and normalized")
+ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead, scale=scale), key="compare_curves")
 st.caption(
-    "Each curve is one model's per-dimension std, largest first; the x axis is the rank divided by "
+    "Each curve is one model's per-dimension spread, largest first; the x axis is the rank divided by "
     "the dimension count, so models of different sizes line up. Dead dimensions are the vermillion marks at the "
     "tail; on the log axis they are drawn at the floor because their std is many orders of magnitude lower."
 )
 
-st.subheader("Distribution of per-dimension std")
+st.subheader(f"Distribution of per-dimension {budget.spread_name(scale)}")
 b1, b2 = st.columns(2)
 with b1:
-    ui.plot(comparison.std_distribution_by_model(raw, view_name="raw", dead=dead), key="compare_box_raw")
+    ui.plot(comparison.std_distribution_by_model(raw, view_name="raw", dead=dead, scale=scale), key="compare_box_raw")
 with b2:
-    ui.plot(comparison.std_distribution_by_model(normalized, view_name="normalized", dead=dead), key="compare_box_norm")
+    ui.plot(
+        comparison.std_distribution_by_model(normalized, view_name="normalized", dead=dead, scale=scale),
+        key="compare_box_norm",
+    )
 
 st.subheader("Dead dimensions")
 dead_table = tables.dead_dims_table(results)

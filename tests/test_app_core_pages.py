@@ -79,8 +79,8 @@ def test_every_page_default_run(page):
     assert not at.error
     if page.endswith("explore.py"):
         assert texts(at.title) == ["Explore a model"]
-        assert len(charts(at)) == 2
-        assert len(at.dataframe) == 1 and len(at.get("download_button")) == 2
+        assert len(charts(at)) == 3  # heatmap, spread, crowding by label
+        assert len(at.dataframe) == 2 and len(at.get("download_button")) == 2  # statistics, per-label crowding
         assert {m.label: m.value for m in at.metric}["Dead dimensions"] == "3"
     elif page.endswith("dimension.py"):
         assert texts(at.title) == ["Dimension detail"]
@@ -117,7 +117,7 @@ def test_explore_widgets_are_mirrored_into_the_url():
         "bars": "sorted",
         "dims": "0-63,127",
     }
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == 3  # heatmap, spread, crowding by label
     # A bad dimension list shows an error next to the box and keeps the last good selection.
     at.text_input(key="w_dims").set_value("5-1").run()
     ok(at)
@@ -215,7 +215,7 @@ def test_corpus_switch():
     ok(at)
     assert at.query_params == {"corpus": "chatterbot-hinglish"}
     assert {m.label: m.value for m in at.metric}["Texts"] == "43"
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == 3  # heatmap, spread, crowding by label
 
 
 # --- uploads -------------------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def test_upload_a_csv_and_use_it_on_every_page():
     at.switch_page("pages/explore.py").run()
     ok(at)
     assert {m.label: m.value for m in at.metric}["Texts"] == "10"
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == 3  # heatmap, spread, crowding by label
     at.switch_page("pages/dimension.py").run()
     ok(at)
     assert len(charts(at)) == 3
@@ -340,7 +340,7 @@ def test_compare_lists_unloadable_models_with_their_reason():
     summary = at.dataframe[0].value
     assert summary["model"].tolist() == ["all-MiniLM-L6-v2"] and summary["dead dims"].tolist() == [3]
     assert len(charts(at)) == 3
-    dead = at.dataframe[1].value
+    dead = at.dataframe[-1].value  # after the summary and the variance budget
     assert dead["dim"].tolist() == [127, 223, 319]
 
 

@@ -270,3 +270,38 @@ def test_compare_lists_a_model_that_cannot_be_had_with_its_reason(browser, serve
         page.screenshot(path=str(server.screenshots / "compare-unavailable.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_compare_shows_std_times_sqrt_d_and_the_explanation_panel(browser, server, tiny_model_dir):
+    """A link with scale=sqrt_d: the axis says what the numbers mean, and the budget panel explains
+    all-MiniLM-L6-v2 against a second model (a tiny 32-dim folder model, computed on a click)."""
+    from urllib.parse import urlencode
+
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    try:
+        query = urlencode({"models": f"all-MiniLM-L6-v2,{tiny_model_dir}", "scale": "sqrt_d"})
+        _open(page, f"{server}/compare?{query}", "Compare models")
+        compute = page.get_by_role("button", name="Compute")  # a folder model of unknown size waits for a click
+        compute.first.wait_for(timeout=120_000)
+        compute.first.click()
+        _settle(page, 300)
+        page.get_by_text("median std is").first.wait_for(timeout=120_000)
+        _assert_no_exception(page, "compare sqrt_d")
+        body = page.locator("body").inner_text()
+        assert "Why the spreads differ: the variance budget" in body
+        assert "1 − ‖μ‖²" in body and "mean pairwise cosine" in body and "Effective dims" in body
+        panel = page.locator(".st-key-budget_panel")
+        assert panel.locator('[data-testid="stDataFrame"]').count() == 1  # d, ‖μ‖², total variance, ...
+        assert "from having 1/12 of the dimensions (32 against 384)" in body
+        # The segmented control shows the chosen scale, and the plotly axis carries its meaning.
+        chosen = page.get_by_role("radiogroup", name="Spread scale").get_by_role("radio", name="std × √d")
+        assert chosen.get_attribute("aria-checked") == "true"
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        axis_titles = page.locator(".js-plotly-plot .g-ytitle, .js-plotly-plot .g-y2title").all_text_contents()
+        assert any("std × √d (1 = an isotropic share)" in t for t in axis_titles), axis_titles
+        assert "scale=sqrt_d" in page.url
+        _settle(page)
+        page.screenshot(path=str(SCREENSHOTS / "compare-budget.png"), full_page=True)
+    finally:
+        context.close()

@@ -49,6 +49,7 @@ def test_good_values_are_read_and_canonicalised():
             "log": "true",
             "threshold": "0.05",
             "full": "yes",
+            "scale": "SQRT_D",
         }
     )
     assert notes == []
@@ -67,6 +68,7 @@ def test_good_values_are_read_and_canonicalised():
         log=True,
         threshold=0.05,
         full=True,
+        scale="sqrt_d",
     )
     assert parse_ok(to_params(state)) == (state, [])
 
@@ -99,6 +101,8 @@ def test_list_values_take_the_last_one():
         ("rows", "", "expected one of"),
         ("metric", "mean", "expected one of"),
         ("bars", "1", "expected one of"),
+        ("scale", "log", "expected one of as_is, sqrt_d, share"),
+        ("scale", "std × √d", "expected one of"),
         ("dims", "0-99999999", "expected dimensions"),
         ("dims", "30-10", "runs backwards"),
         ("dims", "0-9000", "more than 4096"),
@@ -188,6 +192,7 @@ def test_parse_never_raises_and_always_gives_a_valid_state(params):
     assert state.view in options.VIEWS and state.heat in options.HEATMAP_VIEWS
     assert state.sort in options.DIM_ORDERS and state.rows in options.ROW_ORDERS
     assert state.metric in options.SPREAD_METRICS and state.bars in urlstate.BAR_ORDERS
+    assert state.scale in options.SPREAD_SCALES
     assert isinstance(state.dim, int) and 0 <= state.dim <= urlstate.MAX_DIM
     assert math.isfinite(state.threshold) and state.threshold > 0
     assert state.corpus in CORPORA or state.corpus == "upload:x"
@@ -221,6 +226,7 @@ valid_states = st.builds(
         st.sampled_from(["all", "drop-dead"]),
         st.builds(lambda f, k: f"{f}-{k}", st.sampled_from(["prefix", "top-variance"]), st.integers(1, 99999)),
     ),
+    scale=st.sampled_from(options.SPREAD_SCALES),
 )
 
 

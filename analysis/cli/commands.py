@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analysis.cli.common import (
     EXIT_OK,
@@ -22,6 +22,9 @@ from analysis.cli.common import (
     write_text,
 )
 from analysis.errors import OptionError
+
+if TYPE_CHECKING:
+    from analysis.pipeline import StatsResult
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -110,7 +113,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 def _cmd_stats(args: argparse.Namespace) -> int:
     from analysis.pipeline import get_stats
 
-    allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",)}[args.format]
+    allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",), "text": (".txt",)}[args.format]
     output = check_output_path(args.output, allowed)
     if args.format == "parquet" and output is None:
         raise OptionError("--format parquet needs --output FILE.parquet.")
@@ -125,16 +128,54 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         text = json.dumps(json_safe(result.to_json_dict()), indent=1)
         write_text(text, output)
         return EXIT_OK
+    if args.format == "text":
+        write_text(_stats_summary(result), output)
+        return EXIT_OK
     import pandas as pd
 
     long = pd.concat([result.raw.assign(view="raw"), result.normalized.assign(view="normalized")], ignore_index=True)
     long["dead"] = long["dim"].isin(result.dead_dims)
     long = long[["view", *[c for c in long.columns if c != "view"]]]
     if args.format == "csv":
-        write_text(long.to_csv(index=False), output)
+        write_text(_budget_comment(result) + long.to_csv(index=False), output)
     else:
         long.to_parquet(output, index=False)
     return EXIT_OK
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def _budget_comment(result: StatsResult) -> str:
+    """The CSV's summary: ``#`` lines above the header, so ``pandas.read_csv(path, comment="#")``
+    (or any reader told to skip ``#`` lines) still gets one row per view and dimension."""
+    lines = [
+        f"DimScope stats: {_one_line(result.model_name)} on {_one_line(result.corpus_name)}, "
+        f"{result.n_texts} texts x {result.dimension} dims; dead_dims={' '.join(map(str, result.dead_dims))}",
+        "variance budget of the normalized view, one key=value a line; "
+        'read the rows with pandas.read_csv(path, comment="#")',
+        *(f"{key}={'' if value != value else value}" for key, value in result.budget.to_dict().items()),
+    ]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def _stats_summary(result: StatsResult) -> str:
+    """``stats --format text``: a short human summary, one line of it the variance budget."""
+    import numpy as np
+
+    medians = {view: float(np.median(result.columns(view)["std"])) for view in ("raw", "normalized")}
+    source = "from the cache" if result.from_cache else "computed"
+    dead = ", ".join(map(str, result.dead_dims)) or "none"
+    return "\n".join(
+        [
+            f"{result.model_name} on {result.corpus_name}: {result.n_texts:,} texts x {result.dimension} dims "
+            f"({source})",
+            f"dead dimensions (normalized std < 1% of the median std): {dead}",
+            f"median std: raw {medians['raw']:.4g}, normalized {medians['normalized']:.4g}",
+            result.budget.summary_line(),
+        ]
+    )
 
 
 def register(sub: Any) -> None:
@@ -154,8 +195,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("stats", help="per-dimension statistics of both views and dead dimensions")
     add_model_args(p)
     add_corpus_args(p)
-    p.add_argument("--format", choices=["json", "csv", "parquet"], default="json")
-    p.add_argument("--output", "-o", default=None, help="file to write (stdout for json/csv when omitted)")
+    p.add_argument(
+        "--format",
+        choices=["json", "csv", "parquet", "text"],
+        default="json",
+        help="json (with the variance budget beside dead_dims), csv (the budget as '#' lines above the rows), "
+        "parquet, or text (a short summary)",
+    )
+    p.add_argument("--output", "-o", default=None, help="file to write (stdout for json/csv/text when omitted)")
 
 
 #: Subcommand name -> handler.

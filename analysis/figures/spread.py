@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every pa
 
 from analysis.figures import tables
 from analysis.figures.axes import fix_log_range, log_floor, value_axis
+from analysis.figures.budget import spread_axis_title, spread_name
+from analysis.measures.budget import scale_spread
 
 
 def std_bar_chart(
@@ -47,6 +49,7 @@ def std_bar_chart(
     metric: str = "std",
     view_name: str = "normalized",
     height: int = 440,
+    scale: str = "as_is",
 ) -> go.Figure:
     """One mark per dimension: its std (or variance), by index or sorted largest first.
 
@@ -55,12 +58,15 @@ def std_bar_chart(
     Dead dimensions get their own trace (vermillion, with an ``x`` marker so that a near-zero bar
     stays visible and a dotted line at their position); dimensions below ``threshold`` (same units
     as the metric) that are not dead are orange, and the threshold is a dashed line with a legend
-    entry. Every trace carries the dimension in ``customdata``.
+    entry. Every trace carries the dimension in ``customdata``. ``scale`` puts the values on
+    ``as_is``, ``sqrt_d`` (std × √d, 1 = an isotropic share) or ``share`` (of the total variance);
+    ``threshold`` is in the units drawn.
     """
     if metric not in ("std", "variance"):
         raise ValueError("metric must be 'std' or 'variance'")
     dims = np.asarray(stats["dim"], dtype=np.int64)
-    values = np.asarray(stats[metric], dtype=np.float64)
+    values = scale_spread(np.asarray(stats[metric], dtype=np.float64), scale, metric=metric)
+    value_name = spread_name(scale, metric)
     if sort:
         order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
         dims, values = dims[order], values[order]
@@ -70,7 +76,7 @@ def std_bar_chart(
     dead = np.isin(dims, np.asarray(list(dead_dims), dtype=np.int64))
     below = (~dead) & (values < threshold) if threshold is not None else np.zeros(dims.size, dtype=bool)
     alive = ~(dead | below)
-    hover = "dimension %{customdata}<br>" + metric + " %{y:.4g}<extra>%{fullData.name}</extra>"
+    hover = "dimension %{customdata}<br>" + value_name + " %{y:.4g}<extra>%{fullData.name}</extra>"
     fig = go.Figure()
     groups = [("dimension", alive, ALIVE_COLOR), ("dead dimension", dead, DEAD_COLOR)]
     if threshold is not None:
@@ -166,13 +172,14 @@ def std_bar_chart(
         )
     fig.update_layout(shapes=shapes, annotations=notes)
     order_text = "sorted, largest first" if sort else "by index"
-    title = f"{metric_label(metric).capitalize()} of each dimension ({view_name} view, {order_text})"
+    shown = metric_label(metric) if scale == "as_is" else value_name
+    title = f"{shown[0].upper() + shown[1:]} of each dimension ({view_name} view, {order_text})"
     nonpositive = int(np.sum(values <= 0)) if log_y else 0
     if nonpositive:
-        title += f"<br><sup>{nonpositive} dimension(s) with {metric} 0 cannot be drawn on a log axis.</sup>"
+        title += f"<br><sup>{nonpositive} dimension(s) with {value_name} 0 cannot be drawn on a log axis.</sup>"
     apply_layout(fig, title=title, height=height, bargap=0, barmode="overlay")
     fig.update_xaxes(title={"text": "rank (largest first)" if sort else "dimension"}, showgrid=False)
-    value_axis(fig, metric, log_y)
+    value_axis(fig, spread_axis_title(scale, metric, view_name), log_y)
     return fig
 
 

@@ -1,6 +1,8 @@
 """Dimension math: pure numpy (and scikit-learn where stated) on embedding matrices; no models, no files.
 
 * :mod:`~analysis.measures.stats`: per-dimension statistics of both views, the dead-dimension rule;
+* :mod:`~analysis.measures.budget`: the normalized view's variance budget, spread scales, median-std splits;
+* :mod:`~analysis.measures.crowding`: per-label ‖μ_c‖² and the between/within split of the variance;
 * :mod:`~analysis.measures.geometry`: anisotropy, rogue and outlier dimensions, neighbour ranks;
 * :mod:`~analysis.measures.spectrum`: singular values, IsoScore, effective rank;
 * :mod:`~analysis.measures.selection`: top-variance-k vs PCA-k vs random-k on labelled data;

@@ -33,6 +33,7 @@ from analysis.options import (
     ROW_ORDERS,
     SELECTION_SCORES,
     SPREAD_METRICS,
+    SPREAD_SCALES,
     VIEWS,
 )
 
@@ -84,6 +85,7 @@ class UrlState:
     bars: str = "index"  # bar chart order: index | sorted
     log: bool = False  # bar chart log scale
     threshold: float = 0.01  # bar chart threshold, relative to the median
+    scale: str = "as_is"  # Explore and Compare: spread as is | std x sqrt(d) | share of total variance
     post: str = "none"  # Geometry page post-processing preview
     score: str = "knn_accuracy"  # Which dimensions matter: the plotted score
     draws: int = 5  # Which dimensions matter: random-k draws
@@ -287,6 +289,7 @@ _FIELD_PARSERS: dict[str, Callable[[str, _Fallback], Any]] = {
     "sort": _choice(DIM_ORDERS),
     "rows": _choice(ROW_ORDERS),
     "metric": _choice(SPREAD_METRICS),
+    "scale": _choice(SPREAD_SCALES),
     "bars": _choice(BAR_ORDERS),
     "post": _choice(POSTPROCESSING),
     "score": _choice(SELECTION_SCORES),
