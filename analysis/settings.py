@@ -21,7 +21,8 @@ def _default_cache_dir() -> Path:
 
 DEFAULT_CACHE_DIR = _default_cache_dir()
 # Bump when the layout of anything stored in the cache changes; old entries are then ignored.
-CACHE_SCHEMA_VERSION = 1
+# 2: every stored array and record names (a hash of) its key, so a swapped value file is caught.
+CACHE_SCHEMA_VERSION = 2
 
 
 def cache_dir() -> Path:
