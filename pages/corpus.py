@@ -78,8 +78,15 @@ def _describe(corpus, where: str) -> None:
 st.subheader("Your own corpus")
 st.markdown(
     "One text per line (.txt), a table with a header row (.csv, .tsv), JSON lines, JSON or Parquet. "
-    "Blank rows and duplicates are dropped and counted. The upload stays in this browser session only: "
-    "it is never shared with other sessions and cannot travel in a link."
+    "Blank rows and duplicates are dropped and counted. The upload stays in this browser session: other "
+    "sessions never see it and it cannot travel in a link. "
+    + (
+        "On this public demo, what is computed from it (embeddings, statistics, reports) is kept in this "
+        "session's memory only and is gone when the session ends."
+        if ui.deployment_policy().public
+        else "What is computed from it is cached on this machine's disk, so a later visit or a "
+        "`python -m analysis` run on the same file reuses it."
+    )
 )
 upload = st.file_uploader(
     "Corpus file",

@@ -21,6 +21,7 @@ from pages.dashboard.compute import (
     plot,
     resolve,
     stats_or_stop,
+    store_for,
 )
 from pages.dashboard.navigation import (
     CONTEXT,
@@ -81,6 +82,7 @@ __all__ = [
     "sidebar",
     "state",
     "stats_or_stop",
+    "store_for",
     "sync_from_url",
     "update",
     "uploads",

@@ -7,9 +7,10 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.cache import default_store
+from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import Corpus
 from analysis.errors import DimScopeError
+from analysis.memory_cache import SessionStore
 from analysis.models import ResolvedModel
 from analysis.pipeline import (
     EmbeddingResult,
@@ -25,6 +26,7 @@ from pages.dashboard.sidebar import Context
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"
+SESSION_STORE = "ds_session_store"
 # Work started without asking, in texts x million parameters: all-MiniLM-L6-v2 (22.7M) on the
 # default corpus (1,629 texts) is 37k; all-mpnet-base-v2 (110M) on it is 178k, minutes on a CPU.
 AUTO_COMPUTE_BUDGET = 60_000
@@ -39,6 +41,22 @@ def deployment_policy() -> Policy:
 def resolve(model: str, *, trust: bool = False) -> ResolvedModel:
     """resolve_model under the deployment policy (public mode: allow-listed models only)."""
     return deployment_policy().resolve(model, allow_trust_remote_code=trust)
+
+
+def store_for(corpus: Corpus) -> EmbeddingStore:
+    """Where results about ``corpus`` are cached.
+
+    Private mode: the shared disk cache for everything, uploads included, so a later visit or a
+    CLI run reuses them. Public mode: the shared cache for built-in corpora only; anything else
+    (an upload, or a sample of one) goes to this session's memory, which reads the shared cache
+    but never writes to it and is dropped with the session.
+    """
+    if not deployment_policy().public or corpus.source.startswith("builtin:"):
+        return default_store()
+    store = st.session_state.get(SESSION_STORE)
+    if store is None:
+        store = st.session_state[SESSION_STORE] = SessionStore(default_store())
+    return store
 
 
 class Progress:
@@ -66,7 +84,13 @@ def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResul
     resolved = resolve(model, trust=trust)
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
-        return get_stats(resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds)
+        return get_stats(
+            resolved,
+            corpus,
+            store=store_for(corpus),
+            progress=progress,
+            time_budget_s=deployment_policy().encode_budget_seconds,
+        )
     finally:
         progress.close()
 
@@ -81,7 +105,11 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
         result = get_embeddings(
-            resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds
+            resolved,
+            corpus,
+            store=store_for(corpus),
+            progress=progress,
+            time_budget_s=deployment_policy().encode_budget_seconds,
         )
     finally:
         progress.close()
@@ -96,7 +124,7 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
     of the work, for a page to ask before starting it. Raises DimScopeError for unloadable models."""
     resolved = resolve(model, trust=trust)
-    store, options = default_store(), EncodeOptions()
+    store, options = store_for(corpus), EncodeOptions()
     if all(stats_key(resolved, corpus, options, view) in store for view in ("raw", "normalized")):
         return None
     if embeddings_key(resolved, corpus, options) in store:
