@@ -28,6 +28,7 @@ import numpy as np
 from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus
 from analysis.encoding import ProgressCallback, available_backends, count_truncated, encode_raw, view_of
+from analysis.encoding.queue import encode_queue, format_seconds
 from analysis.errors import BudgetExceededError, OptionError
 from analysis.measures import stats as stats_module
 from analysis.models import ResolvedModel, as_resolved
@@ -257,6 +258,10 @@ def get_embeddings(
 
     ``time_budget_s`` (public demos) stops encoding with ``BudgetExceededError`` as soon as the
     projected or elapsed time passes the budget; nothing partial is stored.
+
+    Encoding waits for a slot in the process's encode line (:mod:`analysis.encoding.queue`); the
+    wait does not count against the budget. A ``progress`` callback that also has a
+    ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
     """
     options = options or EncodeOptions()
     options.validate()
@@ -332,30 +337,35 @@ def _compute_with_reuse(
             reused_rows[i] = other[j]
     missing = [i for i in range(len(texts)) if i not in reused_rows]
     n_reused = len(reused_rows)
-
-    started = time.monotonic()
+    # The budget counts encoding only: it starts when the slot in the encode line is granted.
+    started, waited = time.monotonic(), 0.0
 
     def shifted_progress(done: int, total: int) -> None:
         if time_budget_s is not None and 0 < done < total:
             elapsed = time.monotonic() - started
             projected = elapsed * total / done
             if elapsed > time_budget_s or (done >= 256 and projected > 1.5 * time_budget_s):
+                line = f" (after {format_seconds(waited)} in line, which does not count)" if waited >= 1 else ""
                 raise BudgetExceededError(
                     f"Encoding {total} texts would take about {projected:.0f} s, over this server's limit of "
-                    f"{time_budget_s:.0f} s per request. Use fewer or shorter texts, or run DimScope locally."
+                    f"{time_budget_s:.0f} s of encoding per request{line}. Use fewer or shorter texts, or run "
+                    "DimScope locally."
                 )
         if progress:
             progress(n_reused + done, len(texts))
 
     if missing or not texts:
-        fresh = encode_raw(
-            model,
-            [texts[i] for i in missing],
-            prompt=prompt,
-            batch_size=options.batch_size,
-            progress=shifted_progress,
-            backend=options.backend,
-        )
+        kind = f"{model.fingerprint}/{options.backend}"
+        with encode_queue().slot(len(missing), kind=kind, on_wait=getattr(progress, "waiting", None)) as slot:
+            started, waited = time.monotonic(), slot.waited_s
+            fresh = encode_raw(
+                model,
+                [texts[i] for i in missing],
+                prompt=prompt,
+                batch_size=options.batch_size,
+                progress=shifted_progress,
+                backend=options.backend,
+            )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
         fresh, dimension = None, next(iter(reused_rows.values())).shape[0]

@@ -67,9 +67,7 @@ def traces_of(corpus, cache: Path) -> list[str]:
     digest = corpus.content_hash
     row_hashes = text_hashes(corpus.texts).tobytes()
     return [
-        key
-        for key, data in disk_entries(cache)
-        if digest in key or digest.encode() in data or row_hashes[:64] in data
+        key for key, data in disk_entries(cache) if digest in key or digest.encode() in data or row_hashes[:64] in data
     ]
 
 

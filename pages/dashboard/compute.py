@@ -9,6 +9,7 @@ import streamlit as st
 
 from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import Corpus
+from analysis.encoding.queue import QueueStatus, format_seconds
 from analysis.errors import DimScopeError
 from analysis.memory_cache import SessionStore
 from analysis.models import ResolvedModel
@@ -60,18 +61,36 @@ def store_for(corpus: Corpus) -> EmbeddingStore:
 
 
 class Progress:
-    """A progress callback that draws nothing until real work starts (a cache hit stays silent)."""
+    """A progress callback that draws nothing until real work starts (a cache hit stays silent).
+
+    While the encode waits in the server's encode line, :meth:`waiting` shows the place in line
+    and the estimate. Each update goes to the browser, so when the session is gone or rerun,
+    Streamlit raises here and the encode leaves the line.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: Any = None
+        self.waited_s = 0.0
+
+    def waiting(self, status: QueueStatus) -> None:
+        self.waited_s = status.waited_s
+        text = f"{self.label}: {status.describe()}."
+        if self.bar is None:
+            self.bar = st.progress(0.0, text=text)
+        else:
+            self.bar.progress(0.0, text=text)
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0 or (self.bar is None and done >= total):
             return
+        waited = f" (after {format_seconds(self.waited_s)} in line)" if self.waited_s >= 1 else ""
         if self.bar is None:
             self.bar = st.progress(0.0, text=f"{self.label}: loading the model…")
-        self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts")
+        if done == 0:
+            self.bar.progress(0.0, text=f"{self.label}: loading the model…{waited}")
+            return
+        self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts{waited}")
 
     def close(self) -> None:
         if self.bar is not None:
