@@ -44,6 +44,7 @@ PAGES = [
     ("selection", "selection", "Which dimensions matter"),
     ("languages", "languages", "Languages"),
 ]
+_LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
 CHART_PAGES = {"overview", "explore", "dimension", "compare", "diagnosis", "geometry", "selection"}
 
 
@@ -150,6 +151,8 @@ def test_every_page_renders_without_exception(browser, server, name, path, title
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
     try:
         _open(page, f"{server}/{path}", title)
         if name in CHART_PAGES:
@@ -159,6 +162,10 @@ def test_every_page_renders_without_exception(browser, server, name, path, title
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     finally:
         context.close()
+    # A hosted demo fetches nothing from third parties (fonts, icons, favicons, telemetry).
+    assert requests, "no request recorded"
+    elsewhere = sorted({url for url in requests if not url.startswith(_LOCAL)})
+    assert not elsewhere, f"{name}: requests leave 127.0.0.1: {elsewhere}"
 
 
 def test_upload_csv_through_the_file_input_and_use_it(browser, server, tmp_path):
