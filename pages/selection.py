@@ -100,6 +100,7 @@ with st.expander("All scores (mean and std over random draws)"):
 st.subheader("Export the top-k dimensions by variance")
 d = int(attrs["d"])
 if ui.state().topk > d:
+    st.info(f"k = {ui.state().topk:,} is more than this model's {d:,} dimensions; showing all {d:,}.")
     ui.update(topk=d)
 k = ui.bind(
     "topk",

@@ -375,10 +375,13 @@ def test_dimension_jump_to_a_dead_dimension():
     assert at.query_params == {"dim": "5"}
 
 
-def test_dimension_beyond_the_model_falls_back():
-    at = open_page("pages/dimension.py", {"dim": "5000"})
+@pytest.mark.parametrize("dim", ["5000", "99999"])
+def test_dimension_beyond_the_model_falls_back_and_names_the_models_range(dim):
+    at = open_page("pages/dimension.py", {"dim": dim})
     ok(at)
-    assert any("does not exist" in i for i in texts(at.info))
+    notes = texts(at.info) + texts(at.warning)
+    assert any("does not exist" in i and "(0 to 383)" in i for i in notes), notes
+    assert not any("65535" in n or "65,535" in n for n in notes)
     assert at.number_input(key="w_dim").value == 0
     assert "dim" not in at.query_params
 
