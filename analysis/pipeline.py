@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, available_backends, count_truncated, encode_raw, view_of
 from analysis.encoding.queue import encode_queue, format_seconds
 from analysis.errors import BudgetExceededError, OptionError
@@ -414,6 +414,7 @@ def get_stats(
     """
     options = options or EncodeOptions()
     options.validate()
+    require_texts_for_statistics(corpus)
     resolved = as_resolved(model)
     store = store or default_store()
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from analysis.corpora import plural
 from analysis.errors import DimScopeError
 from analysis.figures import comparison, tables
 from analysis.models import CATALOG
@@ -11,7 +12,7 @@ from pages.dashboard import urlstate
 
 ctx = ui.context()
 st.title("Compare models")
-st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
+st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')}).")
 
 # Inputs: the models available here by default; () in the URL means exactly that.
 available = ui.available_models()
@@ -33,6 +34,7 @@ models = list(st.session_state["w_models"])  # what the widget shows (an empty c
 if not models:
     st.info("Choose one or more models to compare.")
     st.stop()
+ui.enough_texts_or_stop(ctx.corpus)
 
 # Compute: one model at a time; a model that fails is listed, not fatal. Expensive work that is
 # not cached waits for a click, except for the sidebar's model (the user already chose it).

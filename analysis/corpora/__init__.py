@@ -22,8 +22,11 @@ from analysis.corpora.corpus import (
     DEFAULT_CORPUS,
     MAX_FILE_BYTES_DEFAULT,
     MAX_TEXT_CHARS_DEFAULT,
+    MIN_TEXTS_FOR_STATISTICS,
     CleaningReport,
     Corpus,
+    plural,
+    require_texts_for_statistics,
 )
 from analysis.corpora.decoding import SUPPORTED_EXTENSIONS
 from analysis.corpora.files import (
@@ -40,6 +43,7 @@ __all__ = [
     "DEFAULT_CORPUS",
     "MAX_FILE_BYTES_DEFAULT",
     "MAX_TEXT_CHARS_DEFAULT",
+    "MIN_TEXTS_FOR_STATISTICS",
     "SUPPORTED_EXTENSIONS",
     "WORDNET_LEXNAMES",
     "BuiltinCorpusInfo",
@@ -56,5 +60,7 @@ __all__ = [
     "load_corpus",
     "parse_corpus_bytes",
     "preview_corpus_bytes",
+    "plural",
     "read_corpus_file",
+    "require_texts_for_statistics",
 ]

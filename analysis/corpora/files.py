@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.corpora.builtin import builtin_names, load_builtin_corpus
-from analysis.corpora.columns import columns_of, infer_label_column, infer_language_column, infer_text_column
+from analysis.corpora.columns import (
+    columns_of,
+    infer_label_column,
+    infer_language_column,
+    infer_text_column,
+    numeric_columns,
+)
 from analysis.corpora.corpus import (
     MAX_FILE_BYTES_DEFAULT,
     MAX_TEXT_CHARS_DEFAULT,
@@ -60,6 +66,7 @@ class TablePreview:
     head: pd.DataFrame
     n_rows: int
     format: str
+    numeric_columns: tuple[str, ...] = ()  # columns of numbers: not text, whatever their name
 
 
 def parse_corpus_bytes(
@@ -146,6 +153,7 @@ def preview_corpus_bytes(
         head=head,
         n_rows=len(df),
         format=table.format,
+        numeric_columns=tuple(numeric_columns(df)),
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from analysis.corpora import plural
 from analysis.figures.style import DEAD_COLOR, DIVERGING_SCALE, TRANSPARENT, apply_layout, escape, snippet
 
 __all__ = [
@@ -255,7 +256,7 @@ def _columns(n_dims: int, dims: Sequence[int] | np.ndarray | None, budget: Heatm
 
 def _title(view_name: str, shown: _Rows, n_texts: int, n_order: int, n_columns: int, budget: HeatmapBudget) -> str:
     sampled = shown.index.size < n_order
-    what = f"{shown.index.size:,} of {n_texts:,} texts" if sampled else f"all {n_texts:,} texts"
+    what = f"{shown.index.size:,} of {n_texts:,} texts" if sampled else f"all {plural(n_texts, 'text')}"
     title = f"{view_name.capitalize()} values: {what} × {n_columns:,} dimensions"
     if sampled:
         step = n_order / max(1, shown.index.size)

@@ -32,6 +32,7 @@ from analysis.figures.style import (
 if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
     import pandas as pd
 
+from analysis.corpora import plural
 from analysis.figures import tables
 from analysis.figures.axes import fix_log_range, log_floor, value_axis
 
@@ -205,7 +206,7 @@ def dimension_distribution(
             name="texts",
             marker={"color": DEAD_COLOR if dead else ALIVE_COLOR, "line": {"width": 0}},
             customdata=np.stack([edges[:-1], edges[1:]], axis=1),
-            hovertemplate="value %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>%{y} texts<extra></extra>",
+            hovertemplate="value %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>texts: %{y}<extra></extra>",
         )
     )
     if v.size:
@@ -214,7 +215,7 @@ def dimension_distribution(
         fig.add_annotation(x=mean, y=1, yref="paper", yanchor="bottom", text=f"mean {mean:.3g}", showarrow=False)
         if edges[0] <= 0 <= edges[-1]:
             fig.add_vline(x=0.0, line={"color": "rgba(128,128,128,0.8)", "width": 1})
-    title = f"Distribution of dimension {dim} ({view_name} view)<br><sup>{v.size:,} texts"
+    title = f"Distribution of dimension {dim} ({view_name} view)<br><sup>{plural(v.size, 'text')}"
     title += "; a dead dimension: every value is near zero</sup>" if dead else "</sup>"
     apply_layout(fig, title=title, height=height, bargap=0, showlegend=False)
     fig.update_xaxes(title={"text": f"value of dimension {dim}"})
@@ -252,7 +253,7 @@ def per_label_means(
             error_x={"type": "data", "array": 1.96 * table["sem"].to_numpy(dtype=np.float64), "visible": True},
             marker={"color": np.where(means < 0, NEGATIVE_COLOR, POSITIVE_COLOR).tolist()},
             customdata=table[["count", "std"]].to_numpy(dtype=np.float64),
-            hovertemplate="%{y}<br>mean %{x:.4g}<br>std %{customdata[1]:.3g}<br>%{customdata[0]:.0f} texts"
+            hovertemplate="%{y}<br>mean %{x:.4g}<br>std %{customdata[1]:.3g}<br>texts: %{customdata[0]:.0f}"
             "<extra></extra>",
             name="mean per label",
         )

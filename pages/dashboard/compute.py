@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from analysis.cache import EmbeddingStore, default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, plural, require_texts_for_statistics
 from analysis.encoding.queue import QueueStatus, format_seconds
 from analysis.errors import DimScopeError
 from analysis.memory_cache import SessionStore
@@ -154,7 +154,7 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     if len(corpus) * millions <= AUTO_COMPUTE_BUDGET:
         return None
     return (
-        f"{len(corpus):,} texts through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
+        f"{plural(len(corpus), 'text')} through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
         "the result is cached for every later visit"
     )
 
@@ -175,6 +175,16 @@ def stats_or_stop(ctx: Context) -> StatsResult:
     for warning in result.warnings:
         st.caption(f":material/warning: {warning}")
     return result
+
+
+def enough_texts_or_stop(corpus: Corpus) -> None:
+    """The guard for pages that compare several results: too few texts for statistics is said
+    once, not once per model."""
+    try:
+        require_texts_for_statistics(corpus)
+    except DimScopeError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
 
 
 def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
