@@ -158,8 +158,11 @@ class StatsResult:
             threshold_label=f"{threshold:.0%} of the median std",
         )
 
-    def plot_heatmap(self, view: str = "normalized", *, every_text: bool = False) -> go.Figure:
-        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings."""
+    def plot_heatmap(
+        self, view: str = "normalized", *, every_text: bool = False, group_by_label: bool = True
+    ) -> go.Figure:
+        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
+        Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order)."""
         from analysis.figures.heatmap import HeatmapBudget, dimension_heatmap
         from analysis.figures.tables import ViewMatrix
 
@@ -178,6 +181,7 @@ class StatsResult:
             view_name=view,
             dead_dims=self.dead_dims,
             budget=HeatmapBudget.every_text() if every_text else HeatmapBudget(),
+            group_by_label=group_by_label,
         )
 
     def to_json_dict(self) -> dict[str, Any]:

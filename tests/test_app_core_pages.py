@@ -103,7 +103,7 @@ def test_explore_widgets_are_mirrored_into_the_url():
     at = open_page("pages/explore.py")
     at.segmented_control(key="w_heat").set_value("standardized")
     at.selectbox(key="w_sort").set_value("std")
-    at.selectbox(key="w_rows").set_value("label")
+    at.selectbox(key="w_rows").set_value("corpus")
     at.toggle(key="w_log").set_value(True)
     at.radio(key="w_bars").set_value("sorted")
     at.text_input(key="w_dims").set_value("0-63, 127")
@@ -112,7 +112,7 @@ def test_explore_widgets_are_mirrored_into_the_url():
     assert at.query_params == {
         "heat": "standardized",
         "sort": "std",
-        "rows": "label",
+        "rows": "corpus",
         "log": "1",
         "bars": "sorted",
         "dims": "0-63,127",

@@ -206,3 +206,20 @@ def test_upload_csv_through_the_file_input_and_use_it(browser, server, tmp_path)
         page.screenshot(path=str(SCREENSHOTS / "explore-upload.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_explore_controls_show_their_whole_choice(browser, server):
+    """At 1280 px the longest choices ("std (largest first)", "corpus order") fit their boxes."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        _open(page, f"{server}/explore?sort=std&rows=corpus", "Explore a model")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        for label, shown in (("Order dimensions by", "std (largest first)"), ("Order texts by", "corpus order")):
+            field = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input").first
+            assert field.input_value() == shown
+            overflow = field.evaluate("e => e.scrollWidth - e.clientWidth")
+            assert overflow <= 0, f"{label}: '{shown}' is cut off by {overflow} px"
+        page.screenshot(path=str(SCREENSHOTS / "explore-1280.png"))
+    finally:
+        context.close()

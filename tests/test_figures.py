@@ -108,7 +108,7 @@ def test_heatmap_dims_selection_order_and_label_groups(planted):
         texts=texts,
         labels=labels,
         dims=dims,
-        row_order=order,
+        group_by_label=True,
         view_name="normalized",
         dead_dims=[3, 7],
         dim_order_name="std",
@@ -123,6 +123,51 @@ def test_heatmap_dims_selection_order_and_label_groups(planted):
     assert layout["yaxis"]["ticktext"] == ["a", "b"]  # each label group named once, on the axis
     assert len(layout["yaxis"]["tickvals"]) == 2
     assert {a["text"] for a in layout["annotations"]} == {"dead 3"}  # dim 7 is not in view
+
+
+def test_heatmap_groups_by_the_setting_not_by_the_corpus_order():
+    """A built-in corpus stored label by label and an upload with shuffled rows draw alike: grouped
+    when asked, in corpus order (no bands) when not."""
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(60, 5)).astype(np.float32)
+    texts = [f"t{i}" for i in range(60)]
+    stored_by_label = sorted(["x", "y", "z"] * 20)
+    shuffled = [stored_by_label[i] for i in rng.permutation(60)]
+    for labels in (stored_by_label, shuffled):
+        grouped = heatmap.dimension_heatmap(m, texts=texts, labels=labels, view_name="raw", group_by_label=True)
+        layout = grouped.to_dict()["layout"]
+        assert "grouped by label" in layout["yaxis"]["title"]["text"] and layout["yaxis"]["ticktext"] == ["x", "y", "z"]
+        shown = [row.split("[")[1].split("]")[0] for row in grouped.to_dict()["data"][0]["y"]]
+        assert shown == sorted(shown)
+        plain = heatmap.dimension_heatmap(m, texts=texts, labels=labels, view_name="raw").to_dict()["layout"]
+        assert "corpus order" in plain["yaxis"]["title"]["text"] and not plain["yaxis"].get("ticktext")
+        assert not plain.get("shapes")
+
+
+def test_heatmap_names_every_label_band_even_the_thin_ones():
+    """18 labels, some holding 2 of 600 rows: every band gets its name, no two names closer than a
+    line of text, and a name moved away from its thin band has a leader line to it."""
+    sizes = [200, 120, 80, 60, 40, 30, 20, 12, 8, 6, 5, 4, 3, 3, 2, 2, 2, 3]
+    labels = [f"label {i:02d}" for i, n in enumerate(sizes) for _ in range(n)]
+    assert len(labels) == 600 and len(set(labels)) == 18
+    m = np.random.default_rng(2).normal(size=(600, 8)).astype(np.float32)
+    fig = heatmap.dimension_heatmap(
+        m, texts=[f"t{i}" for i in range(600)], labels=labels, view_name="raw", group_by_label=True
+    )
+    layout = fig.to_dict()["layout"]
+    axis = layout["yaxis"]
+    assert sorted(axis["ticktext"]) == sorted(set(labels))
+    rows = fig.to_dict()["data"][0]["y"]
+    spots = [rows.index(v) for v in axis["tickvals"]]
+    plot_px = layout["height"] - 190
+    assert min(np.diff(spots)) * plot_px / 600 >= 12  # about a 10-px line of text apart
+    leaders = [s for s in layout["shapes"] if s.get("xref") == "x domain"]
+    assert leaders and all(s["x1"] == 0 for s in leaders)
+    # Each leader points from a name to the centre of its own band.
+    centers = {name: (labels.index(name) + len(labels) - 1 - labels[::-1].index(name)) / 2 for name in set(labels)}
+    for leader in leaders:
+        name = axis["ticktext"][spots.index(leader["y0"])]
+        assert leader["y1"] == pytest.approx(centers[name])
 
 
 def test_heatmap_labels_neighbouring_dead_dims_once(planted):

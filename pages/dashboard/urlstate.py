@@ -76,7 +76,7 @@ class UrlState:
     view: str = "normalized"  # statistics view: normalized | raw
     heat: str = "normalized"  # heatmap values: normalized | raw | standardized
     sort: str = "index"  # heatmap dimension order: index | std | abs_mean
-    rows: str = "corpus"  # heatmap text order: corpus | label
+    rows: str = "label"  # heatmap text order: label (grouped, when the corpus has labels) | corpus
     dims: str = ""  # heatmap dimension selection, e.g. "0-63,127"; "" = all
     full: bool = False  # heatmap: draw every text (up to figures.FULL_MAX_ROWS), not a screen's worth
     dim: int = 0  # Dimension detail page
