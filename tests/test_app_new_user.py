@@ -3,6 +3,8 @@ corpus with labels on the heatmap. Each page says what is wrong instead of drawi
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,28 @@ def test_a_corpus_of_one_text_gets_a_clear_message_on_every_page():
         assert any(wanted in e for e in said), (page, said)
         assert not charts(at), page
         assert "1 texts" not in everything_shown(at), page
+
+
+def test_an_uploaded_corpus_with_labels_is_grouped_like_a_built_in_one():
+    """Same setting, same drawing: the built-in corpus (stored label by label) and an upload with
+    shuffled rows are both grouped by label on Explore, with every label band named."""
+    from analysis.corpora import load_builtin_corpus
+
+    english = load_builtin_corpus("chatterbot-english")
+    rows = list(zip(english.texts, english.labels, strict=True))[::11]  # ~150 texts, every label
+    random.Random(3).shuffle(rows)
+    csv = "text,topic\n" + "\n".join('"' + t.replace('"', "") + '",' + label for t, label in rows) + "\n"
+    at = open_page("pages/explore.py")
+    ok(at)
+    builtin = json.loads(charts(at)[0].proto.spec)["layout"]["yaxis"]
+    assert "grouped by label" in builtin["title"]["text"]
+    assert sorted(builtin["ticktext"]) == sorted(set(english.labels))  # every band named
+    at.switch_page("pages/corpus.py").run()
+    at.file_uploader(key="corpus_upload").set_value(("shuffled.csv", csv.encode(), "text/csv")).run()
+    ok(at)
+    at.switch_page("pages/explore.py").run()
+    ok(at)
+    assert at.selectbox(key="w_rows").value == "label"
+    uploaded = json.loads(charts(at)[0].proto.spec)["layout"]["yaxis"]
+    assert "grouped by label" in uploaded["title"]["text"]
+    assert sorted(uploaded["ticktext"]) == sorted({label for _, label in rows})
