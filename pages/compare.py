@@ -95,7 +95,7 @@ ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead), key="compare_c
 st.caption(
     "Each curve is one model's per-dimension std, largest first; the x axis is the rank divided by "
     "the dimension count, so models of different sizes line up. Dead dimensions are the vermillion marks at the "
-    "tail; on the log axis they are drawn at the floor because their std is many orders of magnitude lower."
+    "tail; their std is many orders of magnitude lower, so on the log axis they sit in the grey off-scale band."
 )
 
 st.subheader("Distribution of per-dimension std")

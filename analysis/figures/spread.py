@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every pa
 
 from analysis.corpora import plural
 from analysis.figures import tables
-from analysis.figures.axes import fix_log_range, log_floor, value_axis
+from analysis.figures.axes import clean_log_axis, drawn_values, fix_log_range, log_floor, value_axis
 
 
 def std_bar_chart(
@@ -174,6 +174,8 @@ def std_bar_chart(
     apply_layout(fig, title=title, height=height, bargap=0, barmode="overlay")
     fig.update_xaxes(title={"text": "rank (largest first)" if sort else "dimension"}, showgrid=False)
     value_axis(fig, metric, log_y)
+    if log_y:
+        clean_log_axis(fig, values if threshold is None else np.append(values, threshold))
     return fig
 
 
@@ -284,7 +286,7 @@ def dimension_vs_others(
     std = stats["std"].to_numpy(dtype=np.float64)
     dead = np.isin(dims, np.asarray(list(dead_dims), dtype=np.int64))
     floor = log_floor([stats], {"m": dead_dims}, ["m"]) if log_y else None
-    shown = np.maximum(std, floor) if floor is not None else std
+    shown = drawn_values(std, floor)
     custom = np.column_stack([dims.astype(np.float64), std])
     hover = "dimension %{customdata[0]:.0f}<br>std %{customdata[1]:.4g}<extra>%{fullData.name}</extra>"
     chosen = dims == int(dim)
@@ -292,7 +294,11 @@ def dimension_vs_others(
     fig = go.Figure()
     for name, mask, marker in (
         ("dimension", ~dead, {"color": ALIVE_COLOR, "size": 6, "opacity": 0.75}),
-        ("dead dimension", dead, {"color": DEAD_COLOR, "size": 11, "symbol": "triangle-down" if clipped else "x"}),
+        (
+            "dead dimension" + (" (off-scale)" if clipped else ""),
+            dead,
+            {"color": DEAD_COLOR, "size": 11, "symbol": "triangle-down" if clipped else "x"},
+        ),
         (
             f"dimension {dim}",
             chosen,
@@ -328,7 +334,7 @@ def dimension_vs_others(
         rank = int(np.sum(std > std[chosen][0])) + 1
         subtitle = f"std rank {rank} of {dims.size} (1 = largest), {view_name} view"
     if clipped:
-        subtitle += "; ▼ dead, drawn at the axis floor"
+        subtitle += "; ▼ dead: off-scale (grey band)"
     apply_layout(fig, title=f"Dimension {dim} among all {dims.size}<br><sup>{subtitle}</sup>", height=height)
     fig.update_xaxes(title={"text": "dimension"})
     value_axis(fig, "std", log_y)
