@@ -61,8 +61,9 @@ def log_ticks(low: float, high: float, max_ticks: int = 8) -> tuple[list[float],
 
     Under 3.5 decades: 1, 2 and 5 times each power of ten (every digit when that leaves fewer
     than three, 1 and 5 when more than ``max_ticks``); wider: powers of ten, every 1st, 2nd, 5th
-    or 10th decade so that at most ``max_ticks`` remain. Labels are plain numbers when every tick lies from 0.001 to 10,000, and
-    powers of ten (10⁻³⁰) otherwise: never plotly's mix of bare digits and powers ("5, 2, 10⁻², 5").
+    or 10th decade so that at most ``max_ticks`` remain. Labels are plain numbers when every tick
+    lies from 0.001 to 10,000, and powers of ten (10⁻³⁰) otherwise: never plotly's mix of bare
+    digits and powers ("5, 2, 10⁻², 5").
     """
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         return [], []
