@@ -246,6 +246,7 @@ def upload_files(folder: Path, n_files: int, n_texts: int = UPLOAD_TEXTS) -> lis
         raise SystemExit(f"need {n_files * n_texts:,} WordNet glosses, found {len(rows):,}")
     random.Random(0).shuffle(rows)
     paths = []
+    folder.mkdir(parents=True, exist_ok=True)
     for i in range(n_files):
         path = folder / f"visitor-{i + 1}.csv"
         with open(path, "w", newline="", encoding="utf-8") as fh:
@@ -311,7 +312,7 @@ async def _run_uploads(base: str, files: list[Path], shots: Path | None) -> list
 
 def cold_upload_level(cache: Path, n_sessions: int, work: Path, shots: Path | None) -> dict:
     """One fresh public-mode server, ``n_sessions`` sessions uploading at once."""
-    files = upload_files(work, n_sessions)
+    files = upload_files(work / f"uploads-{n_sessions}", n_sessions)
     level_cache = work / f"cache-{n_sessions}"
     subprocess.run(["cp", "-a", str(cache), str(level_cache)], check=True)
     proc, base = start_server(level_cache, public=True, log=work / f"server-{n_sessions}.log")
@@ -331,6 +332,7 @@ def cold_upload_level(cache: Path, n_sessions: int, work: Path, shots: Path | No
         "errors": len(errors) + monitor.health_failures,
         "error_kinds": sorted(set(errors))[:5]
         + ([f"{monitor.health_failures} health failures"] if monitor.health_failures else []),
+        "charts": len(times),
         "p50_first_chart_s": round(_pct(times, 0.50), 1),
         "p95_first_chart_s": round(_pct(times, 0.95), 1),
         "max_first_chart_s": round(max(times), 1) if times else None,
@@ -340,6 +342,8 @@ def cold_upload_level(cache: Path, n_sessions: int, work: Path, shots: Path | No
         "peak_rss_mb": round(monitor.peak_rss_mb),
         "saw_place_in_line": sum(1 for o in outcomes if o.get("saw_line")),
         "wall_s": round(wall, 1),
+        "cache_dir": str(level_cache),
+        "upload_files": [str(f) for f in files],
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
     }
