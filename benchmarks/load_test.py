@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -121,8 +122,8 @@ def start_server(cache: Path, *, public: bool = False, log: Path | None = None) 
     raise RuntimeError("streamlit did not start in 60 s")
 
 
-async def _settle(page) -> None:
-    deadline = time.monotonic() + PAGE_TIMEOUT_S
+async def _settle(page, timeout_s: float = PAGE_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
     await page.wait_for_timeout(200)
     while time.monotonic() < deadline:
         if await page.locator('[data-testid="stStatusWidget"]').count() == 0:
@@ -261,15 +262,19 @@ async def _upload_session(browser, base: str, csv_path: Path, out: dict, shots: 
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     timeout_ms = UPLOAD_TIMEOUT_S * 1000
+    stage = "open the Corpus page"
     try:
         await page.goto(f"{base}/corpus", wait_until="domcontentloaded", timeout=timeout_ms)
         await page.get_by_role("heading", name="Corpus").first.wait_for(timeout=timeout_ms)
-        await _settle(page)
+        await _settle(page, UPLOAD_TIMEOUT_S)
+        stage = "upload"
         started = time.monotonic()
         await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv_path))
         await page.get_by_text("is the corpus every page analyses now").first.wait_for(timeout=timeout_ms)
+        stage = "open Explore"
         await page.get_by_role("link", name="Explore a model").first.click()
         await page.get_by_role("heading", name="Explore a model").first.wait_for(timeout=timeout_ms)
+        stage = "wait for the first chart"
         deadline = time.monotonic() + UPLOAD_TIMEOUT_S
         while await page.locator(".js-plotly-plot").count() == 0:
             if await page.locator('[data-testid="stAlertContentError"], [data-testid="stException"]').count():
@@ -283,7 +288,8 @@ async def _upload_session(browser, base: str, csv_path: Path, out: dict, shots: 
             await page.wait_for_timeout(200)
         if await page.locator(".js-plotly-plot").count():
             out["first_chart_s"] = time.monotonic() - started
-        await _settle(page)
+        stage = "wait for the page to finish"
+        await _settle(page, UPLOAD_TIMEOUT_S)
         for selector in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
             if await page.locator(selector).count():
                 out["error"] = (await page.locator(selector).first.inner_text())[:300]
@@ -292,7 +298,10 @@ async def _upload_session(browser, base: str, csv_path: Path, out: dict, shots: 
         if shots:
             await page.screenshot(path=str(shots / f"explore-{csv_path.stem}.png"), full_page=True)
     except Exception as exc:  # a timeout or a crashed page counts as an error, not a crash of the run
-        out["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        out["error"] = f"{stage}: {type(exc).__name__}: {str(exc)[:200]}"
+        if shots:
+            with contextlib.suppress(Exception):
+                await page.screenshot(path=str(shots / f"error-{csv_path.stem}.png"), full_page=True)
     finally:
         await context.close()
 

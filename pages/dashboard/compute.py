@@ -153,9 +153,10 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     millions = resolved.info.parameters_millions if resolved.info else 110.0
     if len(corpus) * millions <= AUTO_COMPUTE_BUDGET:
         return None
+    kept = "kept for this session" if store is not default_store() else "cached for every later visit"
     return (
         f"{plural(len(corpus), 'text')} through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
-        "the result is cached for every later visit"
+        f"the result is {kept}"
     )
 
 
