@@ -207,14 +207,17 @@ class Monitor:
     def __init__(self, base: str, pid: int, every_s: float = 0.25) -> None:
         self.base, self.pid, self.every_s = base, pid, every_s
         self.health_s: list[float] = []
+        self.health_at: list[float] = []  # seconds since the monitor started, per poll
         self.health_failures = 0
         self.peak_rss_mb = _rss_mb(pid)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        origin = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
+            self.health_at.append(started - origin)
             try:
                 ok = urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=10).read().strip() == b"ok"
             except OSError:
@@ -348,6 +351,12 @@ def cold_upload_level(cache: Path, n_sessions: int, work: Path, shots: Path | No
         "health_p95_s": round(_pct(monitor.health_s, 0.95), 3),
         "health_max_s": round(max(monitor.health_s), 3) if monitor.health_s else None,
         "health_polls": len(monitor.health_s),
+        # When the slowest answers came (s after the sessions started) and how slow: a cold server's
+        # first encode imports torch, which holds the interpreter for seconds.
+        "health_slowest": [
+            [round(at, 1), round(took, 2)]
+            for took, at in sorted(zip(monitor.health_s, monitor.health_at, strict=True), reverse=True)[:3]
+        ],
         "peak_rss_mb": round(monitor.peak_rss_mb),
         "saw_place_in_line": sum(1 for o in outcomes if o.get("saw_line")),
         "wall_s": round(wall, 1),
