@@ -5,6 +5,8 @@ shared sidebar; every page lives in ``pages/``, what pages share in ``pages/dash
 computation in ``analysis/``.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import dashboard as ui
@@ -12,7 +14,9 @@ from pages import dashboard as ui
 ui.ensure_navigation()
 st.set_page_config(
     page_title="DimScope",
-    page_icon=":material/view_column:",
+    # A file served by this server: a ":material/...:" icon makes every browser fetch the favicon
+    # from fonts.gstatic.com, and a hosted demo must not send its visitors to third parties.
+    page_icon=str(Path(__file__).parent / "pages" / "dashboard" / "favicon.png"),
     layout="wide",
     menu_items={"About": "DimScope: per-dimension statistics of sentence-embedding models."},
 )

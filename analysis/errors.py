@@ -33,3 +33,7 @@ class CacheUnavailableError(DimScopeError):
 
 class BudgetExceededError(DimScopeError):
     """A request needs more encoding time than the deployment allows."""
+
+
+class BusyError(DimScopeError):
+    """The server has as many encodes waiting as it lets wait; try again later."""

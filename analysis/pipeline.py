@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, available_backends, count_truncated, encode_raw, view_of
+from analysis.encoding.queue import encode_queue, format_seconds
 from analysis.errors import BudgetExceededError, OptionError
 from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
@@ -180,8 +181,11 @@ class StatsResult:
             threshold_label=f"{threshold:.0%} of the median std",
         )
 
-    def plot_heatmap(self, view: str = "normalized", *, every_text: bool = False) -> go.Figure:
-        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings."""
+    def plot_heatmap(
+        self, view: str = "normalized", *, every_text: bool = False, group_by_label: bool = True
+    ) -> go.Figure:
+        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
+        Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order)."""
         from analysis.figures.heatmap import HeatmapBudget, dimension_heatmap
         from analysis.figures.tables import ViewMatrix
 
@@ -200,6 +204,7 @@ class StatsResult:
             view_name=view,
             dead_dims=self.dead_dims,
             budget=HeatmapBudget.every_text() if every_text else HeatmapBudget(),
+            group_by_label=group_by_label,
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -281,6 +286,10 @@ def get_embeddings(
 
     ``time_budget_s`` (public demos) stops encoding with ``BudgetExceededError`` as soon as the
     projected or elapsed time passes the budget; nothing partial is stored.
+
+    Encoding waits for a slot in the process's encode line (:mod:`analysis.encoding.queue`); the
+    wait does not count against the budget. A ``progress`` callback that also has a
+    ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
     """
     options = options or EncodeOptions()
     options.validate()
@@ -356,30 +365,35 @@ def _compute_with_reuse(
             reused_rows[i] = other[j]
     missing = [i for i in range(len(texts)) if i not in reused_rows]
     n_reused = len(reused_rows)
-
-    started = time.monotonic()
+    # The budget counts encoding only: it starts when the slot in the encode line is granted.
+    started, waited = time.monotonic(), 0.0
 
     def shifted_progress(done: int, total: int) -> None:
         if time_budget_s is not None and 0 < done < total:
             elapsed = time.monotonic() - started
             projected = elapsed * total / done
             if elapsed > time_budget_s or (done >= 256 and projected > 1.5 * time_budget_s):
+                line = f" (after {format_seconds(waited)} in line, which does not count)" if waited >= 1 else ""
                 raise BudgetExceededError(
                     f"Encoding {total} texts would take about {projected:.0f} s, over this server's limit of "
-                    f"{time_budget_s:.0f} s per request. Use fewer or shorter texts, or run DimScope locally."
+                    f"{time_budget_s:.0f} s of encoding per request{line}. Use fewer or shorter texts, or run "
+                    "DimScope locally."
                 )
         if progress:
             progress(n_reused + done, len(texts))
 
     if missing or not texts:
-        fresh = encode_raw(
-            model,
-            [texts[i] for i in missing],
-            prompt=prompt,
-            batch_size=options.batch_size,
-            progress=shifted_progress,
-            backend=options.backend,
-        )
+        kind = f"{model.fingerprint}/{options.backend}"
+        with encode_queue().slot(len(missing), kind=kind, on_wait=getattr(progress, "waiting", None)) as slot:
+            started, waited = time.monotonic(), slot.waited_s
+            fresh = encode_raw(
+                model,
+                [texts[i] for i in missing],
+                prompt=prompt,
+                batch_size=options.batch_size,
+                progress=shifted_progress,
+                backend=options.backend,
+            )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
         fresh, dimension = None, next(iter(reused_rows.values())).shape[0]
@@ -428,6 +442,7 @@ def get_stats(
     """
     options = options or EncodeOptions()
     options.validate()
+    require_texts_for_statistics(corpus)
     resolved = as_resolved(model)
     store = store or default_store()
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}

@@ -21,7 +21,8 @@ def _default_cache_dir() -> Path:
 
 DEFAULT_CACHE_DIR = _default_cache_dir()
 # Bump when the layout of anything stored in the cache changes; old entries are then ignored.
-CACHE_SCHEMA_VERSION = 1
+# 2: every stored array and record names (a hash of) its key, so a swapped value file is caught.
+CACHE_SCHEMA_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -45,6 +46,27 @@ def cache_size_limit_bytes() -> int:
     except ValueError:
         gigabytes = 4.0
     return int(max(gigabytes, 0.01) * 1024**3)
+
+
+def _positive_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+def max_concurrent_encodes() -> int:
+    """Encodes run at once per process (``$DIMSCOPE_MAX_CONCURRENT_ENCODES``). Default: one per
+    4 cores, at least 1: torch already spreads one encode over every core, so more at once only
+    split the same cores and hold more activations in memory."""
+    return _positive_int("DIMSCOPE_MAX_CONCURRENT_ENCODES", max(1, (os.cpu_count() or 1) // 4))
+
+
+def max_queued_encodes() -> int:
+    """Encodes that may wait for a slot (``$DIMSCOPE_MAX_QUEUED_ENCODES``, default 32); one more is
+    refused with a "busy" message, which bounds the memory a burst of visitors can pin."""
+    return _positive_int("DIMSCOPE_MAX_QUEUED_ENCODES", 32)
 
 
 def hub_offline() -> bool:

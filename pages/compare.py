@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from analysis.corpora import plural
 from analysis.errors import DimScopeError
 from analysis.figures import budget, comparison, tables
 from analysis.options import SPREAD_SCALES
@@ -10,7 +11,7 @@ from pages.dashboard import urlstate
 
 ctx = ui.context()
 st.title("Compare models")
-st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
+st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')}).")
 
 # Inputs: by default the sidebar's model plus those that load without a download; () in the URL
 # means exactly that.
@@ -33,6 +34,7 @@ models = list(st.session_state["w_models"])  # what the widget shows (an empty c
 if not models:
     st.info("Choose one or more models to compare.")
     st.stop()
+ui.enough_texts_or_stop(ctx.corpus)
 
 # Compute: one model at a time; a model that fails is listed, not fatal. Expensive work that is
 # not cached waits for a click, except for the sidebar's model (the user already chose it).
@@ -137,7 +139,7 @@ ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead, scale=scale), k
 st.caption(
     "Each curve is one model's per-dimension spread, largest first; the x axis is the rank divided by "
     "the dimension count, so models of different sizes line up. Dead dimensions are the vermillion marks at the "
-    "tail; on the log axis they are drawn at the floor because their std is many orders of magnitude lower."
+    "tail; their std is many orders of magnitude lower, so on the log axis they sit in the grey off-scale band."
 )
 
 st.subheader(f"Distribution of per-dimension {budget.spread_name(scale)}")

@@ -53,7 +53,8 @@ notes = " ".join(task.messages())
 st.caption(f"{task.name}: {task.describe()}. {notes}".strip())
 try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
-    report = cached_compression_report(resolved, task, n_draws=draws)
+    store = ui.store_for(task.documents)  # public mode: an uploaded task never reaches the shared cache
+    report = cached_compression_report(resolved, task, n_draws=draws, store=store)
     if report is None:
         why = ui.task_pending_reason(ctx.model, task, trust=ctx.trust_remote_code)
         if why:
@@ -74,6 +75,7 @@ try:
                     resolved,
                     task,
                     n_draws=draws,
+                    store=store,
                     progress=progress,
                     time_budget_s=ui.deployment_policy().encode_budget_seconds,
                 )

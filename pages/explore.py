@@ -33,7 +33,9 @@ m5.metric("Smallest std / median", f"{head['min_std'] / head['median_std']:.2g}"
 
 # --- heatmap ---------------------------------------------------------------------------------------
 st.subheader("Texts × dimensions")
-c1, c2, c3, c4, c5 = st.columns([1.8, 0.9, 0.9, 1.1, 0.9], vertical_alignment="bottom")
+# Two rows, so that no box is narrower than its longest choice ("std (largest first)") at 1280 px.
+c1, c5 = st.columns([3, 1], vertical_alignment="bottom")
+c2, c3, c4 = st.columns(3, vertical_alignment="bottom")
 with c1:
     heat = ui.bind(
         "heat",
@@ -111,7 +113,7 @@ ui.plot(
         view_name=heat,
         dead_dims=dead,
         dims=tables.dimension_order(stats_for_order, sort, dims_shown),
-        row_order=tables.row_order(len(corpus), corpus.labels, rows_how if corpus.labels is not None else "corpus"),
+        group_by_label=corpus.labels is not None and rows_how == "label",
         dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
         budget=heatmap.HeatmapBudget.every_text() if every_text else heatmap.HeatmapBudget(),
     ),

@@ -103,7 +103,7 @@ def test_explore_widgets_are_mirrored_into_the_url():
     at = open_page("pages/explore.py")
     at.segmented_control(key="w_heat").set_value("standardized")
     at.selectbox(key="w_sort").set_value("std")
-    at.selectbox(key="w_rows").set_value("label")
+    at.selectbox(key="w_rows").set_value("corpus")
     at.toggle(key="w_log").set_value(True)
     at.radio(key="w_bars").set_value("sorted")
     at.text_input(key="w_dims").set_value("0-63, 127")
@@ -112,7 +112,7 @@ def test_explore_widgets_are_mirrored_into_the_url():
     assert at.query_params == {
         "heat": "standardized",
         "sort": "std",
-        "rows": "label",
+        "rows": "corpus",
         "log": "1",
         "bars": "sorted",
         "dims": "0-63,127",
@@ -374,10 +374,13 @@ def test_dimension_jump_to_a_dead_dimension():
     assert at.query_params == {"dim": "5"}
 
 
-def test_dimension_beyond_the_model_falls_back():
-    at = open_page("pages/dimension.py", {"dim": "5000"})
+@pytest.mark.parametrize("dim", ["5000", "99999"])
+def test_dimension_beyond_the_model_falls_back_and_names_the_models_range(dim):
+    at = open_page("pages/dimension.py", {"dim": dim})
     ok(at)
-    assert any("does not exist" in i for i in texts(at.info))
+    notes = texts(at.info) + texts(at.warning)
+    assert any("does not exist" in i and "(0 to 383)" in i for i in notes), notes
+    assert not any("65535" in n or "65,535" in n for n in notes)
     assert at.number_input(key="w_dim").value == 0
     assert "dim" not in at.query_params
 

@@ -55,6 +55,7 @@ PAGES = [
     ("languages", "languages", "Languages"),
     ("drop", "drop", "What can I drop?"),
 ]
+_LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
 CHART_PAGES = {"overview", "explore", "dimension", "compare", "diagnosis", "geometry", "selection", "drop"}
 
 
@@ -192,6 +193,8 @@ def _assert_no_exception(page, name: str) -> None:
 def test_every_page_renders_without_exception(browser, server, name, path, title):
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
     try:
         _open(page, f"{server.base}/{path}", title)
         if name in CHART_PAGES:
@@ -206,6 +209,10 @@ def test_every_page_renders_without_exception(browser, server, name, path, title
         page.screenshot(path=str(server.screenshots / f"{name}.png"), full_page=True)
     finally:
         context.close()
+    # A hosted demo fetches nothing from third parties (fonts, icons, favicons, telemetry).
+    assert requests, "no request recorded"
+    elsewhere = sorted({url for url in requests if not url.startswith(_LOCAL)})
+    assert not elsewhere, f"{name}: requests leave 127.0.0.1: {elsewhere}"
 
 
 def test_upload_csv_through_the_file_input_and_use_it(browser, server, tmp_path):
@@ -303,5 +310,22 @@ def test_compare_shows_std_times_sqrt_d_and_the_explanation_panel(browser, serve
         assert "scale=sqrt_d" in page.url
         _settle(page)
         page.screenshot(path=str(SCREENSHOTS / "compare-budget.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_explore_controls_show_their_whole_choice(browser, server):
+    """At 1280 px the longest choices ("std (largest first)", "corpus order") fit their boxes."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        _open(page, f"{server}/explore?sort=std&rows=corpus", "Explore a model")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        for label, shown in (("Order dimensions by", "std (largest first)"), ("Order texts by", "corpus order")):
+            field = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input").first
+            assert field.input_value() == shown
+            overflow = field.evaluate("e => e.scrollWidth - e.clientWidth")
+            assert overflow <= 0, f"{label}: '{shown}' is cut off by {overflow} px"
+        page.screenshot(path=str(SCREENSHOTS / "explore-1280.png"))
     finally:
         context.close()

@@ -193,6 +193,16 @@ def test_bad_corpus_files_exit_2_with_one_line(case, tmp_path):
     assert_bad_input(run_cli("stats", "--corpus", str(path)), fragment)
 
 
+def test_a_single_text_is_refused_with_the_reason_and_exit_2(tmp_path):
+    """A 200,000-character line is cut to one text: statistics need two, and the message says
+    what happened on the way in."""
+    path = _write(tmp_path / "one.txt", ("word " * 40_000).encode() + b"\n")
+    result = run_cli("stats", "--corpus", str(path))
+    assert_bad_input(result, "one.txt has 1 text;", "at least 2 texts", "Truncated 1 text")
+    assert "1 texts" not in result.stderr
+    assert_bad_input(run_cli("geometry", "--corpus", str(path)), "at least 2 texts")
+
+
 def test_missing_file_unknown_model_and_non_model_folder(tmp_path):
     assert_bad_input(run_cli("stats", "--corpus", str(tmp_path / "nope.csv")), "nope.csv")
     assert_bad_input(run_cli("stats", "--model", "acme/no-such-model"), "cannot be loaded here")

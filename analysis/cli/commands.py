@@ -21,6 +21,7 @@ from analysis.cli.common import (
     resolve_model_from_args,
     write_text,
 )
+from analysis.corpora import plural
 from analysis.errors import OptionError
 
 if TYPE_CHECKING:
@@ -88,13 +89,16 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     output = check_output_path(args.output, (".npy", ".parquet"))
     options = encode_options_from_args(args)
-    corpus = load_corpus_from_args(args)
+    corpus = load_corpus_from_args(args, statistics=False)  # one text embeds fine
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
     result = get_embeddings(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
     matrix = view_of(result.raw, args.view)
     source = "cache" if result.from_cache else f"encoded {result.n_encoded}, reused {result.n_reused}"
-    print(f"{model.name}: {matrix.shape[0]} texts x {matrix.shape[1]} dims ({args.view}; {source})", file=sys.stderr)
+    print(
+        f"{model.name}: {plural(matrix.shape[0], 'text')} x {matrix.shape[1]} dims ({args.view}; {source})",
+        file=sys.stderr,
+    )
     if output is not None:
         if output.suffix.lower() == ".npy":
             np.save(output, matrix)

@@ -112,8 +112,10 @@ def add_encoding_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def load_corpus_from_args(args: argparse.Namespace) -> Corpus:
-    from analysis.corpora import DEFAULT_CORPUS, load_corpus
+def load_corpus_from_args(args: argparse.Namespace, *, statistics: bool = True) -> Corpus:
+    """The corpus the arguments name. For commands that compute ``statistics`` a corpus too small
+    for them is refused here, before notes about its cleaning are printed: one line, not three."""
+    from analysis.corpora import DEFAULT_CORPUS, load_corpus, require_texts_for_statistics
 
     if args.max_texts is not None and args.max_texts < 1:
         raise OptionError(f"--max-texts must be at least 1, got {args.max_texts}.")
@@ -127,7 +129,10 @@ def load_corpus_from_args(args: argparse.Namespace) -> Corpus:
         }.items()
         if v is not None
     }
-    return load_corpus(args.corpus or DEFAULT_CORPUS, **options)
+    corpus = load_corpus(args.corpus or DEFAULT_CORPUS, **options)
+    if statistics:
+        require_texts_for_statistics(corpus)
+    return corpus
 
 
 def resolve_model_from_args(args: argparse.Namespace) -> ResolvedModel:

@@ -32,8 +32,11 @@ from analysis.corpora.corpus import (
     DEFAULT_CORPUS,
     MAX_FILE_BYTES_DEFAULT,
     MAX_TEXT_CHARS_DEFAULT,
+    MIN_TEXTS_FOR_STATISTICS,
     CleaningReport,
     Corpus,
+    plural,
+    require_texts_for_statistics,
 )
 from analysis.corpora.decoding import SUPPORTED_EXTENSIONS
 from analysis.corpora.files import (
@@ -61,6 +64,7 @@ __all__ = [
     "DEFAULT_CORPUS",
     "MAX_FILE_BYTES_DEFAULT",
     "MAX_TEXT_CHARS_DEFAULT",
+    "MIN_TEXTS_FOR_STATISTICS",
     "SUPPORTED_EXTENSIONS",
     "WORDNET_LEXNAMES",
     "BuiltinCorpusInfo",
@@ -87,6 +91,8 @@ __all__ = [
     "parse_corpus_bytes",
     "parse_pairs_bytes",
     "preview_corpus_bytes",
+    "plural",
     "read_corpus_file",
     "wordnet_synsets",
+    "require_texts_for_statistics",
 ]

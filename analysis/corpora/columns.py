@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -147,6 +148,31 @@ def infer_text_column(df: pd.DataFrame) -> str | None:
     if not preferred:
         return None
     return max(preferred, key=lambda c: preferred[c][1])
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Number):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def numeric_columns(df: pd.DataFrame, sample: int = 2000) -> list[str]:
+    """Columns whose values are at least 90% numbers (numbers, or strings that read as numbers):
+    embedding them as text is almost never what a user meant, so pages say so before doing it."""
+    out = []
+    for column in df.columns:
+        values = [v for v in df[column].head(sample).tolist() if not is_missing(v)]
+        if values and sum(map(_is_number, values)) >= 0.9 * len(values):
+            out.append(str(column))
+    return out
 
 
 def infer_label_column(df: pd.DataFrame, exclude: Iterable[str] = ()) -> str | None:

@@ -22,6 +22,7 @@ from analysis.corpora.columns import (
     infer_language_column,
     infer_pair_columns,
     infer_text_column,
+    numeric_columns,
 )
 from analysis.corpora.corpus import (
     MAX_FILE_BYTES_DEFAULT,
@@ -69,6 +70,7 @@ class TablePreview:
     # Retrieval pairs (the "What can I drop?" page): guessed from the column names, None when not found.
     query_column: str | None = None
     document_column: str | None = None
+    numeric_columns: tuple[str, ...] = ()  # columns of numbers: not text, whatever their name
 
 
 def parse_corpus_bytes(
@@ -158,6 +160,7 @@ def preview_corpus_bytes(
         format=table.format,
         query_column=query_col,
         document_column=document_col,
+        numeric_columns=tuple(numeric_columns(df)),
     )
 
 

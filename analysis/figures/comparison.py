@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every pa
 
 from plotly.subplots import make_subplots
 
-from analysis.figures.axes import FLOOR_NOTE, fix_log_range, log_floor, value_axis
+from analysis.figures.axes import FLOOR_NOTE, drawn_values, fix_log_range, log_floor, value_axis
 from analysis.figures.budget import spread_axis_title, spread_name
 from analysis.measures.budget import scale_spread
 
@@ -40,7 +40,7 @@ def _sorted_curve_traces(
     std = stats["std"].to_numpy(dtype=np.float64)
     order = np.argsort(-np.nan_to_num(std, nan=-np.inf), kind="stable")
     dims, std = dims[order], std[order]
-    shown = np.maximum(std, floor) if floor is not None else std
+    shown = drawn_values(std, floor)
     rel = np.linspace(0.0, 1.0, dims.size) if dims.size > 1 else np.zeros(dims.size)
     custom = np.column_stack([dims.astype(np.float64), std])
     traces: list[go.BaseTraceType] = [
@@ -66,7 +66,7 @@ def _sorted_curve_traces(
                 y=shown[dead_mask],
                 customdata=custom[dead_mask],
                 mode="markers",
-                name=f"{name}: dead",
+                name=f"{name}: dead" + (" (off-scale)" if clipped else ""),
                 legendgroup=name,
                 showlegend=False,
                 marker={
@@ -76,7 +76,9 @@ def _sorted_curve_traces(
                     "line": {"color": color, "width": 1},
                 },
                 hovertemplate=f"{escape(name)}<br>dead dimension %{{customdata[0]:.0f}}"
-                f"<br>{value_name} %{{customdata[1]:.3g}}<extra></extra>",
+                f"<br>{value_name} %{{customdata[1]:.3g}}"
+                + (" (off-scale: below this axis)" if clipped else "")
+                + "<extra></extra>",
             )
         )
     return traces
@@ -167,7 +169,7 @@ def std_distribution_by_model(
         else:
             fig.add_trace(go.Violin(points="outliers", box={"visible": True}, **common))
         if mask.any():
-            shown = np.maximum(std[mask], floor) if floor is not None else std[mask]
+            shown = drawn_values(std[mask], floor)
             clipped = floor is not None and bool((std[mask] < floor).any())
             fig.add_trace(
                 go.Scatter(
@@ -175,11 +177,12 @@ def std_distribution_by_model(
                     y=shown,
                     customdata=np.column_stack([dims[mask], std[mask]]),
                     mode="markers",
-                    name="dead dimension",
+                    name="dead dimension" + (" (off-scale)" if clipped else ""),
                     legendgroup="dead",
                     marker={"color": DEAD_COLOR, "symbol": "triangle-down" if clipped else "x", "size": 11},
                     hovertemplate=f"dead dimension %{{customdata[0]:.0f}}<br>{value_name} %{{customdata[1]:.3g}}"
-                    "<extra></extra>",
+                    + (" (off-scale: below this axis)" if clipped else "")
+                    + "<extra></extra>",
                 )
             )
     title = f"Distribution of per-dimension {value_name} ({view_name} view)"

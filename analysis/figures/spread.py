@@ -32,8 +32,9 @@ from analysis.figures.style import (
 if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
     import pandas as pd
 
+from analysis.corpora import plural
 from analysis.figures import tables
-from analysis.figures.axes import fix_log_range, log_floor, value_axis
+from analysis.figures.axes import clean_log_axis, drawn_values, fix_log_range, log_floor, value_axis
 from analysis.figures.budget import spread_axis_title, spread_name
 from analysis.measures.budget import scale_spread
 
@@ -180,6 +181,8 @@ def std_bar_chart(
     apply_layout(fig, title=title, height=height, bargap=0, barmode="overlay")
     fig.update_xaxes(title={"text": "rank (largest first)" if sort else "dimension"}, showgrid=False)
     value_axis(fig, spread_axis_title(scale, metric, view_name), log_y)
+    if log_y:
+        clean_log_axis(fig, values if threshold is None else np.append(values, threshold))
     return fig
 
 
@@ -212,7 +215,7 @@ def dimension_distribution(
             name="texts",
             marker={"color": DEAD_COLOR if dead else ALIVE_COLOR, "line": {"width": 0}},
             customdata=np.stack([edges[:-1], edges[1:]], axis=1),
-            hovertemplate="value %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>%{y} texts<extra></extra>",
+            hovertemplate="value %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>texts: %{y}<extra></extra>",
         )
     )
     if v.size:
@@ -221,7 +224,7 @@ def dimension_distribution(
         fig.add_annotation(x=mean, y=1, yref="paper", yanchor="bottom", text=f"mean {mean:.3g}", showarrow=False)
         if edges[0] <= 0 <= edges[-1]:
             fig.add_vline(x=0.0, line={"color": "rgba(128,128,128,0.8)", "width": 1})
-    title = f"Distribution of dimension {dim} ({view_name} view)<br><sup>{v.size:,} texts"
+    title = f"Distribution of dimension {dim} ({view_name} view)<br><sup>{plural(v.size, 'text')}"
     title += "; a dead dimension: every value is near zero</sup>" if dead else "</sup>"
     apply_layout(fig, title=title, height=height, bargap=0, showlegend=False)
     fig.update_xaxes(title={"text": f"value of dimension {dim}"})
@@ -259,7 +262,7 @@ def per_label_means(
             error_x={"type": "data", "array": 1.96 * table["sem"].to_numpy(dtype=np.float64), "visible": True},
             marker={"color": np.where(means < 0, NEGATIVE_COLOR, POSITIVE_COLOR).tolist()},
             customdata=table[["count", "std"]].to_numpy(dtype=np.float64),
-            hovertemplate="%{y}<br>mean %{x:.4g}<br>std %{customdata[1]:.3g}<br>%{customdata[0]:.0f} texts"
+            hovertemplate="%{y}<br>mean %{x:.4g}<br>std %{customdata[1]:.3g}<br>texts: %{customdata[0]:.0f}"
             "<extra></extra>",
             name="mean per label",
         )
@@ -290,7 +293,7 @@ def dimension_vs_others(
     std = stats["std"].to_numpy(dtype=np.float64)
     dead = np.isin(dims, np.asarray(list(dead_dims), dtype=np.int64))
     floor = log_floor([stats], {"m": dead_dims}, ["m"]) if log_y else None
-    shown = np.maximum(std, floor) if floor is not None else std
+    shown = drawn_values(std, floor)
     custom = np.column_stack([dims.astype(np.float64), std])
     hover = "dimension %{customdata[0]:.0f}<br>std %{customdata[1]:.4g}<extra>%{fullData.name}</extra>"
     chosen = dims == int(dim)
@@ -298,7 +301,11 @@ def dimension_vs_others(
     fig = go.Figure()
     for name, mask, marker in (
         ("dimension", ~dead, {"color": ALIVE_COLOR, "size": 6, "opacity": 0.75}),
-        ("dead dimension", dead, {"color": DEAD_COLOR, "size": 11, "symbol": "triangle-down" if clipped else "x"}),
+        (
+            "dead dimension" + (" (off-scale)" if clipped else ""),
+            dead,
+            {"color": DEAD_COLOR, "size": 11, "symbol": "triangle-down" if clipped else "x"},
+        ),
         (
             f"dimension {dim}",
             chosen,
@@ -334,7 +341,7 @@ def dimension_vs_others(
         rank = int(np.sum(std > std[chosen][0])) + 1
         subtitle = f"std rank {rank} of {dims.size} (1 = largest), {view_name} view"
     if clipped:
-        subtitle += "; ▼ dead, drawn at the axis floor"
+        subtitle += "; ▼ dead: off-scale (grey band)"
     apply_layout(fig, title=f"Dimension {dim} among all {dims.size}<br><sup>{subtitle}</sup>", height=height)
     fig.update_xaxes(title={"text": "dimension"})
     value_axis(fig, "std", log_y)

@@ -16,6 +16,7 @@ from pages.dashboard.compute import (
     approve_task,
     deployment_policy,
     embeddings_or_stop,
+    enough_texts_or_stop,
     load_embeddings,
     load_stats,
     pending_reason,
@@ -24,6 +25,7 @@ from pages.dashboard.compute import (
     resolve,
     retrieval_task_or_stop,
     stats_or_stop,
+    store_for,
     task_pending_reason,
 )
 from pages.dashboard.navigation import (
@@ -76,6 +78,7 @@ __all__ = [
     "compare_defaults",
     "context",
     "embeddings_or_stop",
+    "enough_texts_or_stop",
     "ensure_navigation",
     "link_params",
     "pair_uploads",
@@ -94,6 +97,7 @@ __all__ = [
     "state",
     "stats_or_stop",
     "task_pending_reason",
+    "store_for",
     "sync_from_url",
     "update",
     "uploads",

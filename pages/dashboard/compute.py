@@ -8,9 +8,18 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.cache import default_store
-from analysis.corpora import Corpus, RetrievalTask, labelled_task, load_builtin_task
+from analysis.cache import EmbeddingStore, default_store
+from analysis.corpora import (
+    Corpus,
+    RetrievalTask,
+    labelled_task,
+    load_builtin_task,
+    plural,
+    require_texts_for_statistics,
+)
+from analysis.encoding.queue import QueueStatus, format_seconds
 from analysis.errors import DimScopeError, ModelNotDownloadedError
+from analysis.memory_cache import SessionStore
 from analysis.models import ResolvedModel, catalog_info, download_sizes, format_bytes
 from analysis.pipeline import (
     EmbeddingResult,
@@ -28,6 +37,7 @@ from pages.dashboard.urlstate import UPLOAD_PREFIX
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"
+SESSION_STORE = "ds_session_store"
 # Work started without asking, in texts x million parameters: all-MiniLM-L6-v2 (22.7M) on the
 # default corpus (1,629 texts) is 37k; all-mpnet-base-v2 (110M) on it is 178k, minutes on a CPU.
 AUTO_COMPUTE_BUDGET = 60_000
@@ -68,19 +78,53 @@ def _download_key(model: str) -> str:
     return f"download:{model}"
 
 
+def store_for(corpus: Corpus) -> EmbeddingStore:
+    """Where results about ``corpus`` are cached.
+
+    Private mode: the shared disk cache for everything, uploads included, so a later visit or a
+    CLI run reuses them. Public mode: the shared cache for built-in corpora only; anything else
+    (an upload, or a sample of one) goes to this session's memory, which reads the shared cache
+    but never writes to it and is dropped with the session.
+    """
+    if not deployment_policy().public or corpus.source.startswith("builtin:"):
+        return default_store()
+    store = st.session_state.get(SESSION_STORE)
+    if store is None:
+        store = st.session_state[SESSION_STORE] = SessionStore(default_store())
+    return store
+
+
 class Progress:
-    """A progress callback that draws nothing until real work starts (a cache hit stays silent)."""
+    """A progress callback that draws nothing until real work starts (a cache hit stays silent).
+
+    While the encode waits in the server's encode line, :meth:`waiting` shows the place in line
+    and the estimate. Each update goes to the browser, so when the session is gone or rerun,
+    Streamlit raises here and the encode leaves the line.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: Any = None
+        self.waited_s = 0.0
+
+    def waiting(self, status: QueueStatus) -> None:
+        self.waited_s = status.waited_s
+        text = f"{self.label}: {status.describe()}."
+        if self.bar is None:
+            self.bar = st.progress(0.0, text=text)
+        else:
+            self.bar.progress(0.0, text=text)
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0 or (self.bar is None and done >= total):
             return
+        waited = f" (after {format_seconds(self.waited_s)} in line)" if self.waited_s >= 1 else ""
         if self.bar is None:
             self.bar = st.progress(0.0, text=f"{self.label}: loading the model…")
-        self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts")
+        if done == 0:
+            self.bar.progress(0.0, text=f"{self.label}: loading the model…{waited}")
+            return
+        self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts{waited}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -93,7 +137,13 @@ def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResul
     resolved = resolve(model, trust=trust)
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
-        return get_stats(resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds)
+        return get_stats(
+            resolved,
+            corpus,
+            store=store_for(corpus),
+            progress=progress,
+            time_budget_s=deployment_policy().encode_budget_seconds,
+        )
     finally:
         progress.close()
 
@@ -108,7 +158,11 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
         result = get_embeddings(
-            resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds
+            resolved,
+            corpus,
+            store=store_for(corpus),
+            progress=progress,
+            time_budget_s=deployment_policy().encode_budget_seconds,
         )
     finally:
         progress.close()
@@ -136,7 +190,7 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
             f"it needs a download from the hub first{weight}, then {len(corpus):,} texts through it; "
             "both are kept for every later visit"
         )
-    store, options = default_store(), EncodeOptions()
+    store, options = store_for(corpus), EncodeOptions()
     if all(stats_key(resolved, corpus, options, view) in store for view in ("raw", "normalized")):
         return None
     if embeddings_key(resolved, corpus, options) in store:
@@ -146,9 +200,10 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     millions = resolved.info.parameters_millions if resolved.info else 110.0
     if len(corpus) * millions <= AUTO_COMPUTE_BUDGET:
         return None
+    kept = "kept for this session" if store is not default_store() else "cached for every later visit"
     return (
-        f"{len(corpus):,} texts through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
-        "the result is cached for every later visit"
+        f"{plural(len(corpus), 'text')} through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
+        f"the result is {kept}"
     )
 
 
@@ -193,6 +248,16 @@ def stats_or_stop(ctx: Context) -> StatsResult:
     for warning in result.warnings:
         st.caption(f":material/warning: {warning}")
     return result
+
+
+def enough_texts_or_stop(corpus: Corpus) -> None:
+    """The guard for pages that compare several results: too few texts for statistics is said
+    once, not once per model."""
+    try:
+        require_texts_for_statistics(corpus)
+    except DimScopeError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
 
 
 def embeddings_or_stop(ctx: Context) -> EmbeddingResult:

@@ -10,7 +10,7 @@ values that differ from the defaults, so a default view has a clean URL and
 >>> state.model, state.dim
 ('all-mpnet-base-v2', 0)
 >>> notes
-['Ignored `dim=-3`: a dimension is a whole number from 0 to 65535. Using 0.']
+['Ignored `dim=-3`: a dimension is a whole number, 0 or more. Using 0.']
 >>> to_params(state)
 {'model': 'all-mpnet-base-v2'}
 """
@@ -51,7 +51,9 @@ __all__ = [
 
 MAX_VALUE_CHARS = 512
 MAX_MODELS = 6
-MAX_DIM = 65_535
+# Links are parsed without knowing the model: any whole number up to this is kept, and the page
+# that knows the model's dimension count says when it is out of that model's range.
+MAX_DIM = 999_999_999
 UPLOAD_PREFIX = "upload:"
 _DEFAULT_MODEL_SHORT = catalog_info(DEFAULT_MODEL).short_name  # type: ignore[union-attr]
 
@@ -77,7 +79,7 @@ class UrlState:
     view: str = "normalized"  # statistics view: normalized | raw
     heat: str = "normalized"  # heatmap values: normalized | raw | standardized
     sort: str = "index"  # heatmap dimension order: index | std | abs_mean
-    rows: str = "corpus"  # heatmap text order: corpus | label
+    rows: str = "label"  # heatmap text order: label (grouped, when the corpus has labels) | corpus
     dims: str = ""  # heatmap dimension selection, e.g. "0-63,127"; "" = all
     full: bool = False  # heatmap: draw every text (up to figures.FULL_MAX_ROWS), not a screen's worth
     dim: int = 0  # Dimension detail page
@@ -241,9 +243,9 @@ def _parse_dims(value: str, reject: _Fallback) -> Any:
 
 
 def _parse_dim(value: str, reject: _Fallback) -> Any:
-    if re.fullmatch(r"\d{1,5}", value) and int(value) <= MAX_DIM:
+    if re.fullmatch(r"\d{1,9}", value) and int(value) <= MAX_DIM:
         return int(value)
-    return reject(f"a dimension is a whole number from 0 to {MAX_DIM}")
+    return reject("a dimension is a whole number, 0 or more")
 
 
 def _parse_draws(value: str, reject: _Fallback) -> Any:
@@ -253,9 +255,9 @@ def _parse_draws(value: str, reject: _Fallback) -> Any:
 
 
 def _parse_topk(value: str, reject: _Fallback) -> Any:
-    if re.fullmatch(r"[0-9]{1,5}", value) and 1 <= int(value) <= MAX_DIM:
+    if re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= MAX_DIM:
         return int(value)
-    return reject(f"a dimension count is a whole number from 1 to {MAX_DIM}")
+    return reject("a dimension count is a whole number, 1 or more")
 
 
 def _parse_keep(value: str, reject: _Fallback) -> Any:
