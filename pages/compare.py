@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from analysis.corpora import plural
 from analysis.errors import DimScopeError
 from analysis.figures import budget, comparison, tables
 from analysis.options import SPREAD_SCALES
+from analysis.wording import plural
 from pages import dashboard as ui
 from pages.dashboard import urlstate
 

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from analysis.corpora import plural
 from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
 from analysis.figures import report_tables
 from analysis.reports.diagnosis import diagnosis_report
+from analysis.wording import plural
 from pages import dashboard as ui
 
 ctx = ui.context()

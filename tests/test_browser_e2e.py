@@ -288,7 +288,7 @@ def test_compare_shows_std_times_sqrt_d_and_the_explanation_panel(browser, serve
     page = context.new_page()
     try:
         query = urlencode({"models": f"all-MiniLM-L6-v2,{tiny_model_dir}", "scale": "sqrt_d"})
-        _open(page, f"{server}/compare?{query}", "Compare models")
+        _open(page, f"{server.base}/compare?{query}", "Compare models")
         compute = page.get_by_role("button", name="Compute")  # a folder model of unknown size waits for a click
         compute.first.wait_for(timeout=120_000)
         compute.first.click()
@@ -309,7 +309,7 @@ def test_compare_shows_std_times_sqrt_d_and_the_explanation_panel(browser, serve
         assert any("std × √d (1 = an isotropic share)" in t for t in axis_titles), axis_titles
         assert "scale=sqrt_d" in page.url
         _settle(page)
-        page.screenshot(path=str(SCREENSHOTS / "compare-budget.png"), full_page=True)
+        page.screenshot(path=str(server.screenshots / "compare-budget.png"), full_page=True)
     finally:
         context.close()
 
@@ -319,13 +319,13 @@ def test_explore_controls_show_their_whole_choice(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
-        _open(page, f"{server}/explore?sort=std&rows=corpus", "Explore a model")
+        _open(page, f"{server.base}/explore?sort=std&rows=corpus", "Explore a model")
         page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
         for label, shown in (("Order dimensions by", "std (largest first)"), ("Order texts by", "corpus order")):
             field = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input").first
             assert field.input_value() == shown
             overflow = field.evaluate("e => e.scrollWidth - e.clientWidth")
             assert overflow <= 0, f"{label}: '{shown}' is cut off by {overflow} px"
-        page.screenshot(path=str(SCREENSHOTS / "explore-1280.png"))
+        page.screenshot(path=str(server.screenshots / "explore-1280.png"))
     finally:
         context.close()

@@ -21,8 +21,8 @@ from analysis.cli.common import (
     resolve_model_from_args,
     write_text,
 )
-from analysis.corpora import plural
 from analysis.errors import OptionError
+from analysis.wording import plural
 
 if TYPE_CHECKING:
     from analysis.pipeline import StatsResult

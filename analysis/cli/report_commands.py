@@ -16,8 +16,8 @@ from analysis.cli.common import (
     report_corpus,
     resolve_model_from_args,
 )
-from analysis.corpora import plural
 from analysis.errors import OptionError
+from analysis.wording import plural
 
 # --- diagnose ------------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.errors import CorpusError, OptionError
+from analysis.wording import plural
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import; only frames need it
     import pandas as pd
@@ -35,12 +36,6 @@ SURROGATE = re.compile("[\ud800-\udfff]")
 # dimension would look dead and the median-relative dead rule would divide by zero. Two is the
 # mathematical minimum, not a quality bar; few texts give noisy statistics, which pages can say.
 MIN_TEXTS_FOR_STATISTICS = 2
-
-
-def plural(n: int, word: str, plural: str | None = None) -> str:
-    """>>> plural(1, "text"), plural(1629, "text"), plural(2, "entry", "entries")
-    ('1 text', '1,629 texts', '2 entries')"""
-    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
 
 
 def require_texts_for_statistics(corpus: Corpus) -> None:

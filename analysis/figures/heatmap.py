@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from analysis.corpora import plural
 from analysis.figures.style import DEAD_COLOR, DIVERGING_SCALE, TRANSPARENT, apply_layout, escape, snippet
+from analysis.wording import plural
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

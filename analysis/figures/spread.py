@@ -32,11 +32,11 @@ from analysis.figures.style import (
 if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
     import pandas as pd
 
-from analysis.corpora import plural
 from analysis.figures import tables
 from analysis.figures.axes import clean_log_axis, drawn_values, fix_log_range, log_floor, value_axis
 from analysis.figures.budget import spread_axis_title, spread_name
 from analysis.measures.budget import scale_spread
+from analysis.wording import plural
 
 
 def std_bar_chart(
