@@ -59,6 +59,7 @@ def frame_with(at, column: str):
     return found[0]
 
 
+@pytest.mark.slow
 def test_compare_scale_travels_in_the_url_and_titles_the_axes(minilm_default):
     result, _, _ = minilm_default
     at = open_page("pages/compare.py", {"models": "all-MiniLM-L6-v2", "scale": "sqrt_d"})
@@ -130,6 +131,7 @@ def test_compare_explains_the_ratio_of_two_models(tiny_model_dir):
     assert f"{ratio:.2f}x all-MiniLM-L6-v2's" in sentences[0]
 
 
+@pytest.mark.slow
 def test_explore_scale_control_and_url(minilm_default):
     result, _, _ = minilm_default
     at = open_page("pages/explore.py", {"scale": "sqrt_d", "metric": "variance"})

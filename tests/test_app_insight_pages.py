@@ -45,6 +45,7 @@ def use_insight_cache(fresh_cache_dir, insight_cache_dir, monkeypatch) -> Path:
 # --- default runs ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_diagnosis_default_names_the_dead_dims_and_agrees_with_the_corpus():
     at = open_page("pages/diagnosis.py")
     ok(at)

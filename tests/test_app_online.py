@@ -102,6 +102,7 @@ def test_an_unknown_hub_id_is_an_error_on_the_page_not_a_traceback():
     assert not charts(at)
 
 
+@pytest.mark.slow
 def test_the_picker_says_what_each_model_will_do_and_a_download_happens_in_the_app(hub, minilm_folder, monkeypatch):
     """Without the PyPI copy (DIMSCOPE_IGNORE_PACKAGED_MODELS), all-MiniLM-L6-v2 needs a download
     whose size the hub reports; the app downloads it for the page, and then it is cached here."""

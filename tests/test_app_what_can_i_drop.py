@@ -49,6 +49,7 @@ def _pareto(at) -> dict:
     return spec
 
 
+@pytest.mark.slow
 def test_default_shows_the_pareto_chart_verdict_readiness_and_downloads():
     at = open_page(PAGE)
     ok(at)
@@ -137,6 +138,7 @@ def test_an_unloadable_model_shows_an_error_not_an_exception():
     assert not charts(at)
 
 
+@pytest.mark.slow
 def test_an_upload_mapped_on_the_corpus_page_becomes_the_task():
     import pandas as pd
 

@@ -137,6 +137,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_damaged_value_files_are_recomputed_to_the_same_answer(damage, model, tmp_path):
     store = EmbeddingStore(tmp_path / "c")
@@ -185,6 +186,7 @@ def swap_files(a: Path, b: Path) -> None:
     os.replace(aside, b)
 
 
+@pytest.mark.slow
 def test_value_files_swapped_between_two_entries_are_caught_and_recomputed(model, tmp_path):
     """Two same-shape embeddings, both intact, each in the other's file: every read refuses them."""
     cache = tmp_path / "c"
@@ -271,6 +273,7 @@ def _stats_in_a_process(model_dir: Path, cache: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_deleted_database_between_runs_recomputes_the_same_answer(tiny_model_dir, model, tmp_path):
     cache = tmp_path / "c"
     first = _stats_in_a_process(tiny_model_dir, cache)  # a run that ends, as the CLI's does
@@ -317,6 +320,7 @@ def test_database_lost_while_the_app_runs_is_replaced(fault, model, tmp_path):
 # --------------------------------------------------------------------------- read-only and full
 
 
+@pytest.mark.slow
 def test_read_only_cache_folder_works_uncached_with_a_warning(model, tmpfs, tmp_path):
     corpus = tiny(600)
     mount = tmpfs("ro,size=1m")
@@ -335,6 +339,7 @@ def test_read_only_cache_folder_works_uncached_with_a_warning(model, tmpfs, tmp_
         assert any("Read-only file system" in w for w in result.warnings)
 
 
+@pytest.mark.slow
 def test_cache_made_read_only_after_warming_is_kept_and_reused(model, tmpfs, tmp_path):
     corpus = tiny(600)
     mount = tmpfs("size=4m")
@@ -360,6 +365,7 @@ def test_cache_made_read_only_after_warming_is_kept_and_reused(model, tmpfs, tmp
         assert pipeline.get_stats(model, corpus, store=EmbeddingStore(folder)).from_cache
 
 
+@pytest.mark.slow
 def test_full_cache_folder_from_the_start_works_uncached(model, tmpfs, monkeypatch, tmp_path):
     corpus = tiny(600)
     mount = tmpfs("size=64k")
@@ -382,6 +388,7 @@ def test_full_cache_folder_from_the_start_works_uncached(model, tmpfs, monkeypat
     assert again.dead_dims == DEAD
 
 
+@pytest.mark.slow
 def test_cache_folder_filling_up_while_in_use(model, tmpfs, monkeypatch, tmp_path):
     mount = tmpfs("size=1m")
     store = EmbeddingStore((mount or tmp_path) / "cache")
@@ -404,6 +411,7 @@ def test_cache_folder_filling_up_while_in_use(model, tmpfs, monkeypatch, tmp_pat
     np.testing.assert_allclose(result.normalized["std"], expected.normalized["std"], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_nearly_full_disk_at_start_does_not_throw_the_warm_cache_away(model, tmpfs, tmp_path):
     """Opening a good database on a disk with a few KB left fails with "database or disk is
     full"; that is not corruption, and the warm cache must survive it."""

@@ -44,6 +44,7 @@ def tiny_csv(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_path, fresh_cache_dir):
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
     stats = run_cli(
@@ -105,6 +106,7 @@ def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_pa
         assert len(table) == 2 * 32 and not table.isna().any().any()
 
 
+@pytest.mark.slow
 def test_stats_reports_the_variance_budget_in_json_csv_and_text(tiny_model_dir, tiny_csv, tmp_path, fresh_cache_dir):
     """The budget beside dead_dims (JSON), as '#' lines above the rows (CSV), and one line of text."""
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
@@ -149,6 +151,7 @@ def test_stats_reports_the_variance_budget_in_json_csv_and_text(tiny_model_dir, 
     assert_bad_input(run_cli("stats", *common, "--format", "text", "-o", str(tmp_path / "s.json"), env=env), ".txt")
 
 
+@pytest.mark.slow
 def test_warm_request_imports_neither_torch_nor_sentence_transformers(tiny_model_dir, tiny_csv, fresh_cache_dir):
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
     args = ("stats", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "-q")
@@ -219,6 +222,7 @@ def test_bad_options_exit_2(tmp_path):
     assert_bad_input(run_cli("stats", "--batch-size", "0"), "batch size")
 
 
+@pytest.mark.slow
 def test_backend_flag_is_validated_and_keyed_separately(tiny_model_dir, tiny_csv, fresh_cache_dir):
     assert_bad_input(run_cli("stats", "--backend", "tpu"), "backend")
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}

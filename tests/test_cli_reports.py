@@ -46,6 +46,7 @@ def test_diagnose_names_dead_dims_without_reading_text(model, expected, mpnet_fo
     assert not list(fresh_cache_dir.rglob("*.val"))
 
 
+@pytest.mark.slow
 def test_diagnose_says_plainly_when_it_does_not_understand(tmp_path):
     from safetensors.numpy import save_file
 
@@ -107,6 +108,7 @@ def test_geometry_matches_independent_computations_on_held_out_corpus(tmp_path, 
     assert "isoscore" in text.stdout and "effective_rank" in text.stdout
 
 
+@pytest.mark.slow
 def test_select_scores_methods_and_exports_dims(tiny_model_dir, tmp_path, fresh_cache_dir):
     from tests.tiny_models import tiny_corpus
 
@@ -187,6 +189,7 @@ def pairs_csv(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_compress_json_csv_and_text_from_a_pairs_file(tiny_model_dir, pairs_csv, fresh_cache_dir):
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
     args = ("compress", "--model", str(tiny_model_dir), "--corpus", str(pairs_csv))
@@ -215,6 +218,7 @@ def test_compress_json_csv_and_text_from_a_pairs_file(tiny_model_dir, pairs_csv,
     assert json.loads(few.stdout)["ks"] == [4, 8] and json.loads(few.stdout)["n_draws"] == 2
 
 
+@pytest.mark.slow
 def test_compress_on_a_labelled_file(tiny_model_dir, tmp_path, fresh_cache_dir):
     from tests.tiny_models import tiny_corpus
 
@@ -245,6 +249,7 @@ def test_compress_on_a_labelled_file(tiny_model_dir, tmp_path, fresh_cache_dir):
         (("--corpus", "PLAIN"), "--query-column and --document-column, or --label-column"),
     ],
 )
+@pytest.mark.slow
 def test_compress_bad_input_exits_2_with_one_line(extra, fragment, tiny_model_dir, pairs_csv, tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("one text\nanother text\n")

@@ -295,6 +295,7 @@ class RecordingProgress:
         self.statuses.append(status)
 
 
+@pytest.mark.slow
 def test_pipeline_waits_in_line_and_the_wait_does_not_count_against_the_budget(tiny_model_dir, monkeypatch):
     from analysis import pipeline
     from analysis.cache import EmbeddingStore

@@ -379,6 +379,7 @@ _MEMORY_PROBE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_big_inputs_are_fast_and_memory_bounded():
     """Run in a child, so that a memory bomb cannot take the test process down with it, and
     measure each case's peak resident memory (VmHWM, reset before each case)."""
@@ -827,6 +828,7 @@ _CLI_CASES = {
 }
 
 
+@pytest.mark.slow
 def test_cli_exits_2_with_one_line_on_the_nastiest_files(tmp_path):
     procs = {}
     try:

@@ -120,6 +120,7 @@ def stats_json(result) -> dict:
 # --- download, load, reuse ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_downloads_by_hub_id_loads_and_encodes(hub, minilm, corpus_file, tmp_path):
     env = cli_env(hub, tmp_path)
     home = Path(env["HF_HOME"])
@@ -152,6 +153,7 @@ def test_cli_downloads_by_hub_id_loads_and_encodes(hub, minilm, corpus_file, tmp
     assert listing[MINILM_ID]["status"] == "cached"
 
 
+@pytest.mark.slow
 def test_second_run_reuses_the_snapshot_with_the_hub_stopped(
     tiny_hub, tiny_clean_dir, corpus_file, tmp_path, library_online
 ):
@@ -172,6 +174,7 @@ def test_second_run_reuses_the_snapshot_with_the_hub_stopped(
     )
 
 
+@pytest.mark.slow
 def test_library_downloads_pinned_revisions_by_tag_and_sha(tiny_hub, tiny_model_dir, library_online):
     home = library_online(tiny_hub.endpoint)
     main_sha, v2_sha = tiny_hub.commit(TINY_ID), tiny_hub.commit(TINY_ID, "v2")
@@ -195,6 +198,7 @@ def test_library_downloads_pinned_revisions_by_tag_and_sha(tiny_hub, tiny_model_
     assert resolve_model(TINY_ID, revision="v2").path == by_tag.path and tiny_hub.requests == []
 
 
+@pytest.mark.slow
 def test_cli_revision_flag_and_an_unknown_revision(tiny_hub, corpus_file, tmp_path):
     env = cli_env(tiny_hub, tmp_path)
     args = ("stats", "-q", "--model", TINY_ID, "--corpus", str(corpus_file))
@@ -217,6 +221,7 @@ def test_unknown_id_is_one_line_not_found_on_the_hub(hub, corpus_file, tmp_path,
         resolve_model("dimscope-test/no-such-model")
 
 
+@pytest.mark.slow
 def test_gated_repo_names_hf_token(hub, minilm, corpus_file, tmp_path):
     hub.add_model("dimscope-test/gated", minilm.path)
     hub.set_fault("dimscope-test/gated", gated=True)
@@ -229,6 +234,7 @@ def test_gated_repo_names_hf_token(hub, minilm, corpus_file, tmp_path):
     assert not (repo_dir(tmp_path / "hf", "dimscope-test/gated") / "snapshots").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("drop_mode", ["reset", "close"])
 def test_dropped_connection_is_a_clear_error_and_the_next_run_completes(
     tiny_hub, tiny_clean_dir, corpus_file, tmp_path, library_online, drop_mode
@@ -263,6 +269,7 @@ def test_dropped_connection_is_a_clear_error_and_the_next_run_completes(
     )
 
 
+@pytest.mark.slow
 def test_a_silent_hub_times_out_within_the_bound(tiny_hub, corpus_file, tmp_path):
     tiny_hub.set_fault(None, stall=True)  # every request: read, never answered
     env = cli_env(tiny_hub, tmp_path)
@@ -273,6 +280,7 @@ def test_a_silent_hub_times_out_within_the_bound(tiny_hub, corpus_file, tmp_path
     assert TIMEOUT_S <= took < TIMEOUT_S + 20  # the bound plus interpreter start-up, not minutes
 
 
+@pytest.mark.slow
 def test_a_download_that_stalls_mid_file_times_out_and_the_next_run_completes(
     tiny_hub, tiny_clean_dir, corpus_file, tmp_path, library_online
 ):
@@ -290,6 +298,7 @@ def test_a_download_that_stalls_mid_file_times_out_and_the_next_run_completes(
     assert sha256(again.path / "model.safetensors") == sha256(tiny_clean_dir / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_custom_code_needs_trust_remote_code(tiny_clean_dir, corpus_file, tmp_path):
     folder = with_remote_code(tiny_clean_dir, tmp_path / "tinycode")
     with LoopbackHub() as server:

@@ -209,6 +209,7 @@ def test_stop_returns_promptly_with_a_stalled_and_a_half_sent_answer(hub):
 
 
 # ---------------------------------------------------------------------------------------- case 1, 2
+@pytest.mark.slow
 def test_snapshot_lands_in_the_cache_and_loads_by_folder_and_by_id(hub, minilm_folder, tmp_path):
     home = tmp_path / "hf"
     commit = hub.commit(REPO)
@@ -339,6 +340,7 @@ attempt("info", lambda: HfApi().model_info("acme/gated-minilm").gated)
 
 
 # ---------------------------------------------------------------------------------------- case 5
+@pytest.mark.slow
 def test_connection_closed_once_mid_file_is_resumed_with_a_range_request(hub, minilm_folder, tmp_path):
     fault = hub.set_fault(REPO, WEIGHTS, drop_after_bytes=30_000_000, times=1)
     home = tmp_path / "hf"
@@ -351,6 +353,7 @@ def test_connection_closed_once_mid_file_is_resumed_with_a_range_request(hub, mi
     assert sha256(Path(out["snapshot"]["value"]) / WEIGHTS) == sha256(minilm_folder / WEIGHTS)
 
 
+@pytest.mark.slow
 def test_connection_closed_every_time_gives_up_after_five_resumes(hub, tmp_path):
     fault = hub.set_fault(REPO, WEIGHTS, drop_after_bytes=10_000_000)
     out = client(hub.endpoint, tmp_path / "hf", SNAPSHOT)
@@ -360,6 +363,7 @@ def test_connection_closed_every_time_gives_up_after_five_resumes(hub, tmp_path)
     assert out["snapshot"]["took"] >= 4.5
 
 
+@pytest.mark.slow
 def test_connection_reset_mid_file_leaves_a_partial_snapshot_that_a_rerun_completes(hub, minilm_folder, tmp_path):
     hub.set_fault(REPO, WEIGHTS, drop_after_bytes=10_000_000, drop_mode="reset")
     home = tmp_path / "hf"
@@ -400,6 +404,7 @@ def test_connection_reset_mid_file_leaves_a_partial_snapshot_that_a_rerun_comple
 
 
 # ---------------------------------------------------------------------------------------- case 6
+@pytest.mark.slow
 def test_stalled_api_call_ignores_every_timeout_setting(hub, tmp_path):
     """repo_info and the tree listing are sent with timeout=None: the env vars do not bound them."""
     hub.set_fault(REPO, stall=True)
@@ -416,6 +421,7 @@ attempt("snapshot", lambda: snapshot_download("{REPO}", etag_timeout=1))
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.slow
 def test_a_transport_level_default_timeout_bounds_a_stalled_api_call(hub, tmp_path):
     """What the library can do: a client factory whose transport fills in a timeout when none is set."""
     hub.set_fault(REPO, stall=True)
@@ -444,6 +450,7 @@ attempt("snapshot", lambda: snapshot_download("{REPO}"))
     assert 1.9 <= out["snapshot"]["took"] < 10
 
 
+@pytest.mark.slow
 def test_stalled_file_download_is_retried_five_times_per_download_timeout(hub, tmp_path):
     fault = hub.set_fault(REPO, WEIGHTS, stall=True, methods={"GET"})
     out = client(hub.endpoint, tmp_path / "hf", SNAPSHOT, env={"HF_HUB_DOWNLOAD_TIMEOUT": "1"})
@@ -452,6 +459,7 @@ def test_stalled_file_download_is_retried_five_times_per_download_timeout(hub, t
     assert 10 <= out["snapshot"]["took"] < 30
 
 
+@pytest.mark.slow
 def test_a_stalled_metadata_call_is_retried_with_a_longer_timeout(hub, tmp_path):
     """The first HEAD obeys HF_HUB_ETAG_TIMEOUT; the client then retries it with a 60 s timeout."""
     fault = hub.set_fault(REPO, WEIGHTS, stall=True, methods={"HEAD"}, times=1)

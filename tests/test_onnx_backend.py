@@ -74,6 +74,7 @@ def test_tokens_match_sentence_transformers_token_for_token(which, request):
     assert ours["attention_mask"].shape[1] == st_model.max_seq_length  # the long text was cut
 
 
+@pytest.mark.slow
 def test_real_model_onnx_matches_torch_and_int8_keeps_dead_dims(minilm):
     texts = list(load_builtin_corpus("chatterbot-english").texts)[:400]
     torch_raw = embeddings.encode_raw(minilm, texts)
@@ -158,6 +159,7 @@ print(vectors.shape)
 """
 
 
+@pytest.mark.slow
 def test_onnxruntime_side_effects_stay_in_the_models_folder(tiny_model_dir, tmp_path):
     home, tmp, models = tmp_path / "home", tmp_path / "tmp", tmp_path / "models"
     for folder in (home, tmp):

@@ -41,6 +41,7 @@ def test_default_model_finds_the_reported_dead_dims(warm_store, minilm, english)
     assert result.dimension == 384 and result.n_texts == len(english)
 
 
+@pytest.mark.slow
 def test_normalized_std_matches_sentence_transformers_and_numpy(warm_store, minilm, english):
     from sentence_transformers import SentenceTransformer
 
@@ -151,6 +152,7 @@ print(json.dumps({"from_cache": result.from_cache, "sum": float(result.raw.astyp
 """
 
 
+@pytest.mark.slow
 def test_two_processes_compute_once_and_agree(tiny_model_dir, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-c", _CONCURRENT, str(tiny_model_dir), str(tmp_path / "c")]
@@ -167,6 +169,7 @@ def test_two_processes_compute_once_and_agree(tiny_model_dir, tmp_path):
     assert results[0]["sum"] == results[1]["sum"]
 
 
+@pytest.mark.slow
 def test_time_budget_stops_encoding_and_stores_nothing(tiny_model_dir, tmp_path):
     from analysis.errors import BudgetExceededError
 

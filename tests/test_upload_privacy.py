@@ -86,6 +86,7 @@ def upload_and_visit() -> tuple[object, object]:
     return at, corpus
 
 
+@pytest.mark.slow
 def test_public_mode_upload_leaves_nothing_on_the_shared_disk(cache_copy, public):
     before = {key for key, _ in disk_entries(cache_copy)}
     at, corpus = upload_and_visit()
@@ -104,6 +105,7 @@ def test_public_mode_upload_leaves_nothing_on_the_shared_disk(cache_copy, public
     assert traces_of(corpus, cache_copy) == []
 
 
+@pytest.mark.slow
 def test_private_mode_upload_is_cached_for_later_runs(cache_copy):
     """Locally, caching an upload is useful: a later process (here: the library, as the CLI runs it)
     reads the same file and gets its statistics from the cache."""
