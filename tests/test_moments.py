@@ -157,3 +157,16 @@ def test_merging_empty_accumulators_changes_nothing():
     assert all(np.array_equal(one.columns()[c], before[c]) for c in STAT_COLUMNS)
     empty = DimensionMoments.empty(6).merge(both_views(x)["raw"])
     assert all(np.array_equal(empty.columns()[c], before[c]) for c in STAT_COLUMNS)
+
+
+def test_the_float32_fast_path_keeps_the_spread_of_a_tiny_dead_dimension():
+    """all-MiniLM-L6-v2's dead dimensions hold values near 1e-31 varying by 1e-33: squared in float32
+    they underflow to zero, so the fast path redoes such columns in float64."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(30_000, 8)).astype(np.float32)
+    x[:, 3] = (1e-31 + rng.normal(0.0, 1e-33, size=30_000)).astype(np.float32)
+    x[:, 6] = 0.0
+    fast = stats_moments(iter_row_chunks(x, 8192), 8, method="fast")["raw"].columns()["std"]
+    exact = x.astype(np.float64).std(axis=0)
+    np.testing.assert_allclose(fast, exact, rtol=1e-6, atol=0)
+    assert 5e-34 < fast[3] < 2e-33 and fast[6] == 0.0
