@@ -154,3 +154,19 @@ def test_without_ray_the_engine_names_the_extra_to_install(tmp_path):
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert_bad_input(run, 'pip install "dimscope[ray]"', "ray[data]==2.60.0")
+
+
+def test_importing_the_library_the_cli_and_the_ray_module_does_not_import_ray():
+    code = (
+        "import sys, analysis, analysis.cli, analysis.engines.ray_data, analysis.pipeline; print('ray' in sys.modules)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
