@@ -44,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "corpus_from_texts": "analysis.corpora",
     "parse_corpus_bytes": "analysis.corpora",
     "DEFAULT_CORPUS": "analysis.corpora",
+    "open_vectors": "analysis.vectors",
+    "VectorSource": "analysis.vectors",
     "geometry_report": "analysis.reports.geometry",
     "selection_report": "analysis.reports.selection",
     "diagnosis_report": "analysis.reports.diagnosis",

@@ -1,4 +1,8 @@
-"""Compare models: raw and normalized statistics side by side, on a relative-rank axis."""
+"""Compare models: raw and normalized statistics side by side, on a relative-rank axis.
+
+Uploaded embeddings take part too: each file on its own rows, next to other files or to models
+(which encode the sidebar's corpus; for embeddings with a text column, those texts).
+"""
 
 import pandas as pd
 import streamlit as st
@@ -8,10 +12,14 @@ from analysis.figures import comparison, tables
 from analysis.models import CATALOG
 from pages import dashboard as ui
 from pages.dashboard import urlstate
+from pages.dashboard.urlstate import VECTORS_PREFIX
 
 ctx = ui.context()
 st.title("Compare models")
-st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
+st.caption(
+    f"All models embed the same corpus: {ctx.corpus.name} ({len(ctx.corpus):,} texts). Your own embeddings, if any, "
+    "are each measured on their own rows."
+)
 
 # Inputs: the models available here by default; () in the URL means exactly that.
 available = ui.available_models()
@@ -28,10 +36,29 @@ ui.bind(
     help="Models that cannot be loaded here are listed below with the reason.",
 )
 models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
+own = list(ui.vector_uploads())
+files = (
+    st.multiselect(
+        "Your embeddings",
+        own,
+        default=[ctx.vectors.name] if ctx.vectors is not None else [],
+        key="compare_vectors",
+        help="Uploaded embeddings (Corpus page), each on its own rows; they stay in this session and out of links.",
+    )
+    if own
+    else []
+)
+if ctx.vectors is not None and not ctx.vectors.has_texts and models:
+    st.info(
+        f"{ctx.vectors.name} has no text column, so no model can embed its rows: the models are left out. "
+        "Upload the embeddings with their texts to compare them with models on the same texts.",
+        icon=":material/info:",
+    )
+    models = []
 
 # Guard.
-if not models:
-    st.info("Choose one or more models to compare.")
+if not models and not files:
+    st.info("Choose one or more models (or your embeddings) to compare.")
     st.stop()
 
 # Compute: one model at a time; a model that fails is listed, not fatal. Expensive work that is
@@ -49,6 +76,12 @@ for name in models:
         results[name] = ui.load_stats(name, ctx.corpus, trust=trust)
     except DimScopeError as exc:
         failures.append({"model": name, "reason": str(exc)})
+for name in files:
+    try:
+        source = ui.vector_uploads()[name]
+        results[f"{name} (your vectors)"] = ui.load_stats(VECTORS_PREFIX + name, source.corpus)
+    except DimScopeError as exc:
+        failures.append({"model": name, "reason": str(exc)})
 
 for name, why in pending:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
@@ -61,7 +94,10 @@ for name, why in pending:
         icon=":material/play_arrow:",
     )
 if failures:
-    st.warning(f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts.")
+    st.warning(
+        f"{len(failures)} of {len(models) + len(files)} model(s) or file(s) cannot be loaded here and are left out "
+        "of the charts."
+    )
     st.dataframe(
         pd.DataFrame(failures), hide_index=True, column_config={"reason": st.column_config.TextColumn(width="large")}
     )
@@ -73,6 +109,10 @@ if not results:
     st.stop()
 if len(results) == 1 and not pending:
     st.info("Only one model loaded: add another to compare.")
+if files:
+    st.caption(
+        ":material/info: For your embeddings, raw = the vectors as given and normalized = their L2 normalization."
+    )
 
 # Render.
 st.subheader("Summary")

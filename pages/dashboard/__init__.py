@@ -21,6 +21,7 @@ from pages.dashboard.compute import (
     plot,
     resolve,
     stats_or_stop,
+    subject,
 )
 from pages.dashboard.navigation import (
     CONTEXT,
@@ -47,6 +48,7 @@ from pages.dashboard.state import (
     sync_from_url,
     update,
     uploads,
+    vector_uploads,
 )
 
 __all__ = [
@@ -81,7 +83,9 @@ __all__ = [
     "sidebar",
     "state",
     "stats_or_stop",
+    "subject",
     "sync_from_url",
     "update",
     "uploads",
+    "vector_uploads",
 ]

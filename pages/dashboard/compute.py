@@ -9,19 +9,23 @@ import streamlit as st
 
 from analysis.cache import default_store
 from analysis.corpora import Corpus
-from analysis.errors import DimScopeError
+from analysis.errors import DimScopeError, OptionError
 from analysis.models import ResolvedModel
 from analysis.pipeline import (
     EmbeddingResult,
     EncodeOptions,
+    ModelSource,
     StatsResult,
     embeddings_key,
     get_embeddings,
     get_stats,
     stats_key,
 )
+from analysis.vectors import is_vectors
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
+from pages.dashboard.state import vector_uploads
+from pages.dashboard.urlstate import VECTORS_PREFIX
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"
@@ -36,8 +40,16 @@ def deployment_policy() -> Policy:
     return current_policy()
 
 
-def resolve(model: str, *, trust: bool = False) -> ResolvedModel:
-    """resolve_model under the deployment policy (public mode: allow-listed models only)."""
+def resolve(model: str, *, trust: bool = False) -> ModelSource:
+    """resolve_model under the deployment policy (public mode: allow-listed models only), or this
+    session's uploaded embeddings for ``vectors:<name>`` (they stand where a model stands)."""
+    if model.startswith(VECTORS_PREFIX):
+        found = vector_uploads().get(model[len(VECTORS_PREFIX) :])
+        if found is None:
+            raise OptionError(
+                f"No embeddings named {model[len(VECTORS_PREFIX) :]!r} in this session; upload them again."
+            )
+        return found
     return deployment_policy().resolve(model, allow_trust_remote_code=trust)
 
 
@@ -96,6 +108,9 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
     of the work, for a page to ask before starting it. Raises DimScopeError for unloadable models."""
     resolved = resolve(model, trust=trust)
+    if is_vectors(resolved):  # read from the file, a streamed pass: never worth asking
+        return None
+    assert isinstance(resolved, ResolvedModel)
     store, options = default_store(), EncodeOptions()
     if all(stats_key(resolved, corpus, options, view) in store for view in ("raw", "normalized")):
         return None
@@ -127,6 +142,11 @@ def stats_or_stop(ctx: Context) -> StatsResult:
         st.stop()
     for warning in result.warnings:
         st.caption(f":material/warning: {warning}")
+    if ctx.vectors is not None:
+        st.caption(
+            f":material/info: Your vectors from {ctx.vectors.name}: **raw** = {result.views['raw']}, "
+            f"**normalized** = {result.views['normalized']}."
+        )
     return result
 
 
@@ -136,6 +156,12 @@ def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
     except DimScopeError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
+
+
+def subject(ctx: Context, model: str, corpus: str) -> str:
+    """What a page shows, in words: "<model> on <corpus>", or "Your vectors in <file>" for uploaded
+    embeddings (they are the model and the corpus at once)."""
+    return f"Your vectors in {ctx.vectors.name}" if ctx.vectors is not None else f"{model} on {corpus}"
 
 
 def plot(fig: Any, **kwargs: Any) -> Any:

@@ -38,6 +38,7 @@ from analysis.options import (
 __all__ = [
     "MAX_MODELS",
     "UPLOAD_PREFIX",
+    "VECTORS_PREFIX",
     "UrlState",
     "canonical_model",
     "dims_to_spec",
@@ -51,6 +52,7 @@ MAX_VALUE_CHARS = 512
 MAX_MODELS = 6
 MAX_DIM = 65_535
 UPLOAD_PREFIX = "upload:"
+VECTORS_PREFIX = "vectors:"  # uploaded embeddings: both the corpus (their rows) and the model (their vectors)
 _DEFAULT_MODEL_SHORT = catalog_info(DEFAULT_MODEL).short_name  # type: ignore[union-attr]
 
 BAR_ORDERS = ("index", "sorted")
@@ -70,7 +72,7 @@ class UrlState:
 
     model: str = _DEFAULT_MODEL_SHORT  # catalog short name, hub id or local folder
     models: tuple[str, ...] = ()  # Compare page; () = the models available here
-    corpus: str = DEFAULT_CORPUS  # built-in name or "upload:<name>"
+    corpus: str = DEFAULT_CORPUS  # built-in name, "upload:<name>" or "vectors:<name>"
     view: str = "normalized"  # statistics view: normalized | raw
     heat: str = "normalized"  # heatmap values: normalized | raw | standardized
     sort: str = "index"  # heatmap dimension order: index | std | abs_mean
@@ -208,9 +210,10 @@ def _parse_corpus(value: str, reject: _Fallback, corpora: set[str], uploaded: se
         return value
     if value.startswith(UPLOAD_PREFIX) and value[len(UPLOAD_PREFIX) :] in uploaded:
         return value
-    if value.startswith(UPLOAD_PREFIX):
+    if value.startswith((UPLOAD_PREFIX, VECTORS_PREFIX)):
+        what = "an uploaded corpus" if value.startswith(UPLOAD_PREFIX) else "uploaded embeddings"
         return reject(
-            "an uploaded corpus cannot travel in a link and this session has none by that name "
+            f"{what} cannot travel in a link and this session has none by that name "
             "(upload it again on the Corpus page)"
         )
     return reject("not a built-in corpus here")
