@@ -170,3 +170,14 @@ def test_importing_the_library_the_cli_and_the_ray_module_does_not_import_ray():
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+def test_ray_is_an_optional_extra_that_the_dev_install_has():
+    import tomllib
+    from importlib.metadata import version
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["ray"] == ["ray[data]==2.60.0"]
+    assert "ray[data]==2.60.0" in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    assert "ray" not in (ROOT / "requirements.txt").read_text()  # the runtime does not need it
+    assert version("ray") == "2.60.0"
