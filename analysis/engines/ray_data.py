@@ -252,6 +252,7 @@ def block_moments(block: Any, column: str) -> dict[str, Any] | None:
     import pyarrow as pa
 
     from analysis.measures.stats import iter_row_chunks, stats_moments
+    from analysis.vectors.layout import usable_rows
     from analysis.vectors.tables import ColumnDecoder
 
     table = block if isinstance(block, pa.Table) else pa.Table.from_pandas(block, preserve_index=False)
@@ -261,7 +262,7 @@ def block_moments(block: Any, column: str) -> dict[str, Any] | None:
         matrix = ColumnDecoder("a block", column, None).decode(table.column(column))
     except CorpusError as exc:
         return {"problem": str(exc), "rows": table.num_rows, "bad_rows": 0, "raw": None, "normalized": None}
-    finite = np.isfinite(matrix).all(axis=1)
+    finite = usable_rows(matrix)
     moments = stats_moments(iter_row_chunks(matrix, 8192), matrix.shape[1], workers=1)
     return {
         "problem": "",
@@ -326,8 +327,8 @@ def aggregate_moments(dataset: Any, column: str, name: str) -> dict[str, Dimensi
     if record["bad_rows"]:
         bad, total = int(record["bad_rows"]), int(record["rows"])
         raise CorpusError(
-            f"{name}: {bad:,} of {total:,} rows {'has' if bad == 1 else 'have'} NaN, infinite or missing values; "
-            "DimScope refuses them rather than dropping them. Fix or remove those rows."
+            f"{name}: {bad:,} of {total:,} rows {'has' if bad == 1 else 'have'} NaN, infinite or missing values, "
+            "or values beyond ±1e+15; DimScope refuses them rather than dropping them. Fix or remove those rows."
         )
     return {view: DimensionMoments.from_wire(record[view]) for view in ("raw", "normalized")}
 

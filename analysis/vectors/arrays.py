@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from analysis.corpora.decoding import MAX_COLUMNS, human_size, printable, shown_columns
+from analysis.corpora.decoding import MAX_COLUMNS, human_size, shown_columns
 from analysis.errors import CorpusError
 from analysis.vectors.layout import (
     DEFAULT_CHUNK_ROWS,
@@ -25,6 +25,7 @@ from analysis.vectors.layout import (
     check_float,
     column_label,
     pick_vector_column,
+    reading,
 )
 
 # --- .npy ------------------------------------------------------------------------------------------
@@ -32,7 +33,7 @@ from analysis.vectors.layout import (
 
 def _npy_header(handle: Any, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """(shape, fortran order, dtype) of an .npy stream positioned at its start."""
-    try:
+    with reading(name, "is not a readable .npy array"):
         version = np.lib.format.read_magic(handle)
         if version == (1, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
@@ -40,9 +41,7 @@ def _npy_header(handle: Any, name: str) -> tuple[tuple[int, ...], bool, np.dtype
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
         else:
             raise ValueError(f"format version {version}")
-    except (ValueError, OSError, SyntaxError, EOFError) as exc:
-        raise CorpusError(f"{name} is not a readable .npy array ({printable(str(exc))[:120]}).") from None
-    return tuple(int(n) for n in shape), bool(fortran), dtype
+        return tuple(int(n) for n in shape), bool(fortran), np.dtype(dtype)
 
 
 def _check_matrix_header(name: str, shape: tuple[int, ...], dtype: np.dtype) -> tuple[int, int, str]:
@@ -135,23 +134,20 @@ class NpzReader(VectorReader):
         self, source: Path | bytes, name: str, vector_column: str | None, *, max_bytes: int | None = None
     ) -> None:
         self.name, self._source = name, source
-        try:
-            with self._zip() as archive:
-                infos = [i for i in archive.infolist() if i.filename.endswith(".npy")]
-                if len(infos) > MAX_COLUMNS:
-                    raise CorpusError(f"{name} holds {len(infos):,} arrays; DimScope reads at most {MAX_COLUMNS:,}.")
-                total = sum(i.file_size for i in infos)
-                if max_bytes is not None and total > EXPANSION * max_bytes:
-                    raise CorpusError(
-                        f"{name} expands to {human_size(total)}, more than {EXPANSION}x the "
-                        f"{human_size(max_bytes)} limit; upload a smaller archive."
-                    )
-                headers = {}
-                for info in infos:
-                    with archive.open(info) as member:
-                        headers[info.filename[: -len(".npy")]] = (*_npy_header(member, f"{name}:{info.filename}"), info)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-            raise CorpusError(f"{name} is not a readable .npz archive ({printable(str(exc))[:120]}).") from None
+        with reading(name, "is not a readable .npz archive"), self._zip() as archive:
+            infos = [i for i in archive.infolist() if i.filename.endswith(".npy")]
+            if len(infos) > MAX_COLUMNS:
+                raise CorpusError(f"{name} holds {len(infos):,} arrays; DimScope reads at most {MAX_COLUMNS:,}.")
+            total = sum(i.file_size for i in infos)
+            if max_bytes is not None and total > EXPANSION * max_bytes:
+                raise CorpusError(
+                    f"{name} expands to {human_size(total)}, more than {EXPANSION}x the "
+                    f"{human_size(max_bytes)} limit; upload a smaller archive."
+                )
+            headers = {}
+            for info in infos:
+                with archive.open(info) as member:
+                    headers[info.filename[: -len(".npy")]] = (*_npy_header(member, f"{name}:{info.filename}"), info)
         matrices = [k for k, (shape, _f, dtype, _i) in headers.items() if len(shape) == 2 and dtype.kind == "f"]
         scalars = tuple(k for k, (shape, _f, dtype, _i) in headers.items() if len(shape) == 1 and not dtype.hasobject)
         column = pick_vector_column(name, vector_column, list(headers), matrices, "array")
@@ -173,8 +169,8 @@ class NpzReader(VectorReader):
         n, d = self.layout.n_rows, int(self.layout.dimension or 0)
         row_bytes = d * self._dtype.itemsize
         rows = max(1, (4 << 20) // max(row_bytes, 1))
-        try:
-            with self._zip() as archive, archive.open(self._member) as member:
+        with reading(self.name, "could not be read to the end"), self._zip() as archive:
+            with archive.open(self._member) as member:
                 _npy_header(member, self.name)
                 for start in range(0, n, rows):
                     count = min(rows, n - start)
@@ -184,8 +180,6 @@ class NpzReader(VectorReader):
                             f"{self.name}: the array {column_label(self.layout.vector_column)} is truncated."
                         )
                     yield np.frombuffer(data, dtype=self._dtype).reshape(count, d)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise CorpusError(f"{self.name} could not be read to the end ({printable(str(exc))[:120]}).") from None
 
     def column(self, column: str, max_rows: int | None = None) -> list[Any]:
         if column not in self._scalars:
@@ -199,12 +193,8 @@ class NpzReader(VectorReader):
                 f"{self.name}: the array {column_label(column)} has {shape[0]:,} entries for "
                 f"{self.layout.n_rows:,} vectors."
             )
-        try:
-            with self._zip() as archive, archive.open(info) as member:
+        with reading(self.name, f"has an array {column_label(column)} that cannot be read"), self._zip() as archive:
+            with archive.open(info) as member:
                 values = np.lib.format.read_array(member, allow_pickle=False)
-        except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise CorpusError(
-                f"{self.name}: the array {column_label(column)} cannot be read ({printable(str(exc))[:120]})."
-            ) from None
         out = values.tolist()
         return out if max_rows is None else out[:max_rows]

@@ -12,6 +12,9 @@ same length on every row.
 
 from __future__ import annotations
 
+import contextlib
+import tokenize
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,48 @@ EXPANSION = 8
 # Conventional names of a vector column, tried in this order when several columns hold vectors.
 VECTOR_COLUMN_NAMES = ("embedding", "embeddings", "vector", "vectors", "emb")
 FLOAT_KINDS = {"float16", "float32", "float64"}
+# Values beyond this are refused like NaN: no embedding holds them, and float32 squares of them
+# (the fast statistics path) overflow.
+MAX_MAGNITUDE = 1e15
+# What a damaged file makes the readers raise (numpy's header parser, zipfile, pyarrow's Python side).
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    ValueError,  # includes UnicodeDecodeError and pyarrow's ArrowInvalid
+    SyntaxError,
+    TypeError,  # numpy's header parser on a header that is valid Python but not a header
+    KeyError,
+    IndexError,
+    OverflowError,
+    tokenize.TokenError,
+    NotImplementedError,  # zipfile: an unknown compression method
+    RuntimeError,  # zipfile: an encrypted member
+    SystemError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+)
+
+
+@contextlib.contextmanager
+def reading(
+    name: str, what: str = "is not a readable file", also: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
+    """Turn a damaged file's low-level error (``READ_ERRORS`` and ``also``) into one CorpusError naming the file."""
+    try:
+        yield
+    except CorpusError:
+        raise
+    except (*READ_ERRORS, *also) as exc:
+        detail = printable(str(exc))[:120] or type(exc).__name__
+        raise CorpusError(f"{name} {what} ({detail}).") from None
+
+
+def usable_rows(chunk: np.ndarray) -> np.ndarray:
+    """One bool per row: True unless it holds NaN, inf or a value beyond ``MAX_MAGNITUDE``."""
+    if float(np.finfo(chunk.dtype).max) <= MAX_MAGNITUDE:  # float16: every finite value is in range
+        return np.isfinite(chunk).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        return (np.abs(chunk) <= MAX_MAGNITUDE).all(axis=1)
 
 
 @dataclass(frozen=True)

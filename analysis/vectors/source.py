@@ -34,7 +34,7 @@ from analysis.corpora.decoding import display_name, printable, shorten, shown_co
 from analysis.errors import CorpusError, OptionError
 from analysis.measures.moments import DimensionMoments
 from analysis.models.fingerprint import files_sha256
-from analysis.vectors.layout import DEFAULT_CHUNK_ROWS, Layout, VectorReader
+from analysis.vectors.layout import DEFAULT_CHUNK_ROWS, MAX_MAGNITUDE, Layout, VectorReader, usable_rows
 from analysis.vectors.readers import open_reader, path_of, source_files
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class VectorSource:
         first_bad = -1
         seen = 0
         for chunk in self.reader.chunks(rows_per_chunk, self.max_rows):
-            finite = np.isfinite(chunk).all(axis=1)
+            finite = usable_rows(chunk)
             if not finite.all():
                 if first_bad < 0:
                     first_bad = seen + int(np.argmin(finite))
@@ -113,8 +113,8 @@ class VectorSource:
         if bad:
             raise CorpusError(
                 f"{self.name}: {bad:,} of {seen:,} rows {'has' if bad == 1 else 'have'} NaN, infinite or missing "
-                f"values (the first is row "
-                f"{first_bad:,}); DimScope refuses them rather than dropping them. Fix or remove those rows."
+                f"values, or values beyond ±{MAX_MAGNITUDE:g} (the first is row {first_bad:,}); DimScope refuses "
+                "them rather than dropping them. Fix or remove those rows."
             )
 
     def moments(

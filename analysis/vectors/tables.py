@@ -27,6 +27,7 @@ from analysis.vectors.layout import (
     check_dimension,
     column_label,
     pick_vector_column,
+    reading,
 )
 
 if TYPE_CHECKING:  # pyarrow is imported by the readers' methods only
@@ -120,6 +121,13 @@ class ColumnDecoder:
         return matrix
 
 
+def _arrow_errors() -> tuple[type[BaseException], ...]:
+    """pyarrow's exceptions (some derive from TypeError, KeyError, IndexError or MemoryError)."""
+    import pyarrow as pa
+
+    return (pa.ArrowException,)
+
+
 # --- Parquet -------------------------------------------------------------------------------------------
 
 
@@ -148,6 +156,11 @@ class ParquetReader(VectorReader):
             size = sum(p.stat().st_size for p in self.files)
             if size > max_bytes:
                 raise CorpusError(f"{name} is {human_size(size)}, over the {human_size(max_bytes)} limit.")
+        with reading(name, "is not a readable Parquet file", _arrow_errors()):
+            self.layout = self._layout(vector_column, max_bytes)
+
+    def _layout(self, vector_column: str | None, max_bytes: int | None) -> Layout:
+        name = self.name
         metas = [self._open(i).metadata for i in range(self._n_sources)]
         first = self._open(0).schema_arrow
         layout = _arrow_layout(name, "parquet", first, sum(m.num_rows for m in metas), vector_column)
@@ -160,14 +173,29 @@ class ParquetReader(VectorReader):
                     f"same type as the first shard ({printable(str(first.field(column).type))[:60]})."
                 )
         if max_bytes is not None:
+            # The decoded size from the rows and the first row's length, not from the column
+            # chunks' metadata: pyarrow 26 aborts the whole process (C++ terminate) when a damaged
+            # file's chunk metadata is read through row_group(i).column(j).
             itemsize = {"float16": 2, "float32": 4, "float64": 8}[layout.dtype]
-            expanded = sum(_column_bytes(m, column, itemsize) for m in metas)
+            dimension = layout.dimension or self._first_length(column)
+            expanded = layout.n_rows * dimension * itemsize
             if expanded > EXPANSION * max_bytes:
                 raise CorpusError(
                     f"{name}: the vectors expand to {human_size(expanded)}, more than {EXPANSION}x the "
                     f"{human_size(max_bytes)} limit; upload a smaller file."
                 )
-        self.layout = layout
+        return layout
+
+    def _first_length(self, column: str) -> int:
+        """The length of the first row's vector (a list column's dimension), reading one row."""
+        handle = self._open(0)
+        try:
+            first = next(handle.iter_batches(batch_size=1, columns=[column]), None)
+        finally:
+            handle.close()
+        if first is None or first.num_rows == 0 or not first.column(0).is_valid()[0].as_py():
+            return 0
+        return len(first.column(0)[0].values)
 
     @property
     def _n_sources(self) -> int:
@@ -188,33 +216,28 @@ class ParquetReader(VectorReader):
         import pyarrow.parquet as pq
 
         target: Any = str(self.files[index]) if self.files else pa.BufferReader(self._source)
-        try:
+        with reading(self._shard_name(index), "is not a readable Parquet file", _arrow_errors()):
             # Buffered reads, no pre-buffering: a row group's column chunk is read as the batches
             # need it, not all at once.
             return pq.ParquetFile(target, buffer_size=1 << 20, pre_buffer=False)
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise CorpusError(
-                f"{self._shard_name(index)} is not a readable Parquet file ({printable(str(exc))[:120]})."
-            ) from None
 
     def _batches(self, columns: list[str], rows: int) -> Iterator[Any]:
-        import pyarrow as pa
-
         for index in range(self._n_sources):
             handle = self._open(index)
             try:
-                yield from (batch.column(0) for batch in handle.iter_batches(batch_size=rows, columns=columns))
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                raise CorpusError(
-                    f"{self._shard_name(index)} could not be read to the end ({printable(str(exc))[:120]})."
-                ) from None
+                with reading(self._shard_name(index), "could not be read to the end", _arrow_errors()):
+                    for batch in handle.iter_batches(batch_size=rows, columns=columns):
+                        batch.validate(full=True)  # cheap next to decoding, and never trust a file
+                        yield batch.column(0)
             finally:
                 handle.close()
 
     def pieces(self) -> Iterator[np.ndarray]:
         decoder = ColumnDecoder(self.name, self.layout.vector_column, self.layout.dimension)
         for array in self._batches([self.layout.vector_column], DEFAULT_CHUNK_ROWS):
-            yield decoder.decode(array)
+            with reading(self.name, "holds vectors that cannot be read", _arrow_errors()):
+                matrix = decoder.decode(array)
+            yield matrix
 
     def column(self, column: str, max_rows: int | None = None) -> list[Any]:
         if column not in self.layout.scalar_columns:
@@ -224,26 +247,11 @@ class ParquetReader(VectorReader):
             )
         out: list[Any] = []
         for array in self._batches([column], DEFAULT_CHUNK_ROWS):
-            out.extend(array.to_pylist())
+            with reading(self.name, f"has a column {column_label(column)} that cannot be read", _arrow_errors()):
+                out.extend(array.to_pylist())
             if max_rows is not None and len(out) >= max_rows:
                 return out[:max_rows]
         return out
-
-
-def _column_bytes(metadata: Any, column: str, itemsize: int) -> int:
-    """The decoded size of a column's values, from the count of values the metadata declares.
-
-    Not the pages' "uncompressed" sizes: those are after encoding, and a column of zeros
-    dictionary-encodes to almost nothing.
-    """
-    total = 0
-    for g in range(metadata.num_row_groups):
-        group = metadata.row_group(g)
-        for c in range(group.num_columns):
-            chunk = group.column(c)
-            if chunk.path_in_schema.split(".")[0] == column:
-                total += int(chunk.num_values) * itemsize
-    return total
 
 
 # --- Arrow IPC -----------------------------------------------------------------------------------------
@@ -267,51 +275,46 @@ class ArrowReader(VectorReader):
                     f"{name} expands to more than {EXPANSION}x the {human_size(max_bytes)} limit; "
                     "upload a smaller file."
                 )
-        if schema is None:
-            schema = self._schema()
-        self.layout = _arrow_layout(name, "arrow", schema, n_rows, vector_column)
+        with reading(name, "is not a readable Arrow file", _arrow_errors()):
+            schema = schema if schema is not None else self._schema()
+            self.layout = _arrow_layout(name, "arrow", schema, n_rows, vector_column)
 
     def _reader(self) -> Any:
         import pyarrow as pa
 
-        try:
-            source = (
-                pa.memory_map(str(self._source), "r")
-                if isinstance(self._source, Path)
-                else pa.BufferReader(self._source)
-            )
+        def source() -> Any:
+            if isinstance(self._source, Path):
+                return pa.memory_map(str(self._source), "r")
+            return pa.BufferReader(self._source)
+
+        with reading(self.name, "is not a readable Arrow file", _arrow_errors()):
             try:
-                return pa.ipc.open_file(source)
+                return pa.ipc.open_file(source())
             except pa.ArrowInvalid:
-                source = (
-                    pa.memory_map(str(self._source), "r")
-                    if isinstance(self._source, Path)
-                    else pa.BufferReader(self._source)
-                )
-                return pa.ipc.open_stream(source)
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise CorpusError(f"{self.name} is not a readable Arrow file ({printable(str(exc))[:120]}).") from None
+                return pa.ipc.open_stream(source())
 
     def _schema(self) -> Any:
         return self._reader().schema
 
     def _record_batches(self) -> Iterator[Any]:
-        import pyarrow as pa
-
         reader = self._reader()
-        try:
-            if hasattr(reader, "num_record_batches"):
-                for i in range(reader.num_record_batches):
-                    yield reader.get_batch(i)
-            else:
-                yield from reader
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise CorpusError(f"{self.name} could not be read to the end ({printable(str(exc))[:120]}).") from None
+        with reading(self.name, "could not be read to the end", _arrow_errors()):
+            batches = (
+                (reader.get_batch(i) for i in range(reader.num_record_batches))
+                if hasattr(reader, "num_record_batches")
+                else iter(reader)
+            )
+            for batch in batches:
+                # IPC buffers are used as they are: a damaged offset would crash the process later.
+                batch.validate(full=True)
+                yield batch
 
     def pieces(self) -> Iterator[np.ndarray]:
         decoder = ColumnDecoder(self.name, self.layout.vector_column, self.layout.dimension)
         for batch in self._record_batches():
-            yield decoder.decode(batch.column(self.layout.vector_column))
+            with reading(self.name, "holds vectors that cannot be read", _arrow_errors()):
+                matrix = decoder.decode(batch.column(self.layout.vector_column))
+            yield matrix
 
     def column(self, column: str, max_rows: int | None = None) -> list[Any]:
         if column not in self.layout.scalar_columns:
@@ -321,7 +324,8 @@ class ArrowReader(VectorReader):
             )
         out: list[Any] = []
         for batch in self._record_batches():
-            out.extend(batch.column(column).to_pylist())
+            with reading(self.name, f"has a column {column_label(column)} that cannot be read", _arrow_errors()):
+                out.extend(batch.column(column).to_pylist())
             if max_rows is not None and len(out) >= max_rows:
                 return out[:max_rows]
         return out
