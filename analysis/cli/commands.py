@@ -149,6 +149,7 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
         raise OptionError("--vector-column applies to --embeddings files only.")
     options = encode_options_from_args(args)
     if args.engine == "ray":
+        from analysis.corpora.decoding import printable, shorten
         from analysis.engines import ray_data
         from analysis.vectors.readers import path_of
 
@@ -156,6 +157,11 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
             raise OptionError("--engine ray needs --corpus: a .txt or .parquet file, or a folder of shards.")
         if args.max_texts is not None or args.language_column is not None or args.label_column is not None:
             raise OptionError("--max-texts, --label-column and --language-column apply to the local engine only.")
+        if not Path(args.corpus).expanduser().exists():
+            raise OptionError(
+                f"--engine ray reads texts from a .txt or .parquet file or a folder of shards, and "
+                f"{shorten(printable(args.corpus), 200)!r} is none (built-in corpora run on the local engine)."
+            )
         corpus_path = path_of(args.corpus)
         model = resolve_model_from_args(args)
         write = Path(args.write_embeddings).expanduser().resolve() if args.write_embeddings else None
@@ -165,6 +171,7 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
             text_column=args.text_column,
             prompt=options.effective_prompt(model),
             batch_size=options.batch_size,
+            backend=options.backend,
             workers=args.workers or 1,
             address=args.ray_address,
             write_embeddings=write,

@@ -209,7 +209,9 @@ class TextEncoder:
     which any Parquet reader understands). Blank texts are dropped, as a corpus file's blank rows are.
     """
 
-    def __init__(self, spec: str, fingerprint: str, trust: bool, prompt: str, batch_size: int, threads: int) -> None:
+    def __init__(
+        self, spec: str, fingerprint: str, trust: bool, prompt: str, batch_size: int, threads: int, backend: str
+    ) -> None:
         from analysis.encoding import encode_raw, prefer_passive_openmp
         from analysis.models import resolve_model
 
@@ -223,8 +225,8 @@ class TextEncoder:
                 f"The model {spec} on this worker ({self.model.fingerprint}) differs from the driver's "
                 f"({fingerprint}); give every node the same model files."
             )
-        self.prompt, self.batch_size = prompt, batch_size
-        encode_raw(self.model, [], prompt=prompt)  # loads the model now, once per actor
+        self.prompt, self.batch_size, self.backend = prompt, batch_size, backend
+        encode_raw(self.model, [], prompt=prompt, backend=backend)  # loads the model now, once per actor
 
     def __call__(self, batch: dict[str, Any]) -> Any:
         import pyarrow as pa
@@ -232,7 +234,7 @@ class TextEncoder:
         from analysis.encoding import encode_raw
 
         texts = [t for t in (str(v) for v in batch["text"]) if t.strip()]
-        vectors = encode_raw(self.model, texts, prompt=self.prompt, batch_size=self.batch_size)
+        vectors = encode_raw(self.model, texts, prompt=self.prompt, batch_size=self.batch_size, backend=self.backend)
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1), type=pa.float32())
         return pa.table(
             {
@@ -380,6 +382,7 @@ def stats_of_texts(
     text_column: str | None = None,
     prompt: str = "",
     batch_size: int = 32,
+    backend: str = "torch",
     workers: int = 1,
     address: str | None = None,
     write_embeddings: Path | None = None,
@@ -403,6 +406,7 @@ def stats_of_texts(
                 "prompt": prompt,
                 "batch_size": batch_size,
                 "threads": threads,
+                "backend": backend,
             },
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=per_actor,
