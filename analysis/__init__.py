@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "load_corpus": "analysis.corpora",
     "corpus_from_texts": "analysis.corpora",
     "parse_corpus_bytes": "analysis.corpora",
+    "load_retrieval_task": "analysis.corpora",
+    "RetrievalTask": "analysis.corpora",
     "DEFAULT_CORPUS": "analysis.corpora",
     "open_vectors": "analysis.vectors",
     "VectorSource": "analysis.vectors",
@@ -50,10 +52,12 @@ _EXPORTS: dict[str, str] = {
     "selection_report": "analysis.reports.selection",
     "diagnosis_report": "analysis.reports.diagnosis",
     "multilingual_report": "analysis.reports.multilingual",
+    "compression_report": "analysis.reports.compression",
     "GeometryReport": "analysis.reports.geometry",
     "SelectionReport": "analysis.reports.selection",
     "DiagnosisReport": "analysis.reports.diagnosis",
     "MultilingualReport": "analysis.reports.multilingual",
+    "CompressionReport": "analysis.reports.compression",
     "DimScopeError": "analysis.errors",
 }
 

@@ -30,25 +30,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
-from analysis.corpora import Corpus
+from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, available_backends, count_truncated, encode_raw, view_of
+from analysis.encoding.queue import encode_queue, format_seconds
 from analysis.encoding.views import MODEL_VIEWS
 from analysis.errors import BudgetExceededError, OptionError
+from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
+from analysis.stats_records import (
+    STREAM_CHUNK_ROWS,
+    StatColumns,
+    cached_stat_columns,
+    request_warnings,
+    stream_stat_columns,
+    write_stat_columns,
+)
 from analysis.vectors import VECTOR_VIEWS, VectorSource, is_vectors
 
 if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page may not need them
     import pandas as pd
     import plotly.graph_objects as go
 
-# One view's statistics as plain numpy columns, keyed by ``stats.STAT_COLUMNS``.
-StatColumns = dict[str, np.ndarray]
+    from analysis.measures.crowding import LabelCrowding
 
 _INDEX_LENGTH = 16  # recent corpora remembered per (model, options) for row reuse
-_STREAM_CHUNK_ROWS = 8192
 
 #: What gives embeddings: a model (encodes texts) or a vectors file (holds them).
 ModelSource = ResolvedModel | VectorSource
@@ -156,6 +164,31 @@ class StatsResult:
     def normalized(self) -> pd.DataFrame:
         return self.view("normalized")
 
+    @property
+    def budget(self) -> budget_module.VarianceBudget:
+        """The normalized view's variance budget (``‖μ‖²``, total variance, mean cosine, ...), from
+        the statistics alone; see :mod:`analysis.measures.budget`."""
+        columns = self.normalized_columns
+        return budget_module.variance_budget(columns["mean"], columns["variance"], self.n_texts)
+
+    def label_crowding(self) -> LabelCrowding:
+        """Per-label ``‖μ_c‖²`` and the exact between/within split of the total variance; reads the
+        cached embeddings and needs a labelled corpus (see :mod:`analysis.measures.crowding`)."""
+        from analysis.measures.crowding import label_crowding
+
+        if self.source is None:
+            raise OptionError("These statistics were built by hand: no embeddings to split by label.")
+        source = self.source
+        rows = source.corpus
+        if rows is None and isinstance(source.model, VectorSource):
+            rows = source.model.corpus  # a vectors file's own rows, built only now that labels are wanted
+        if rows is None:
+            raise OptionError("These statistics have no corpus to split by label.")
+        if rows.labels is None:
+            raise OptionError(f"The corpus '{self.corpus_name}' has no labels; give one with --label-column.")
+        embeddings = get_embeddings(source.model, rows, options=source.options, store=source.store)
+        return label_crowding(embeddings.raw, rows.labels)
+
     def plot_std(self, view: str = "normalized", *, sort: bool = False, log_y: bool = True) -> go.Figure:
         """Each dimension's std in ``view`` (a plotly figure), dead dimensions marked.
 
@@ -175,8 +208,11 @@ class StatsResult:
             threshold_label=f"{threshold:.0%} of the median std",
         )
 
-    def plot_heatmap(self, view: str = "normalized", *, every_text: bool = False) -> go.Figure:
-        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings."""
+    def plot_heatmap(
+        self, view: str = "normalized", *, every_text: bool = False, group_by_label: bool = True
+    ) -> go.Figure:
+        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
+        Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order)."""
         from analysis.figures.heatmap import HeatmapBudget, dimension_heatmap
         from analysis.figures.tables import ViewMatrix
 
@@ -197,6 +233,7 @@ class StatsResult:
             view_name=view,
             dead_dims=self.dead_dims,
             budget=HeatmapBudget.every_text() if every_text else HeatmapBudget(),
+            group_by_label=group_by_label,
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -213,6 +250,7 @@ class StatsResult:
             "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
             "views": dict(self.views),
             "engine": self.engine,
+            **self.budget.to_dict(),
             "raw": stats_module.stats_records(self.raw_columns),
             "normalized": stats_module.stats_records(self.normalized_columns),
         }
@@ -263,6 +301,10 @@ def get_embeddings(
 
     ``time_budget_s`` (public demos) stops encoding with ``BudgetExceededError`` as soon as the
     projected or elapsed time passes the budget; nothing partial is stored.
+
+    Encoding waits for a slot in the process's encode line (:mod:`analysis.encoding.queue`); the
+    wait does not count against the budget. A ``progress`` callback that also has a
+    ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
 
     A vectors file gives its own rows (``corpus`` None, or its own corpus), read from the file.
     """
@@ -347,30 +389,35 @@ def _compute_with_reuse(
             reused_rows[i] = other[j]
     missing = [i for i in range(len(texts)) if i not in reused_rows]
     n_reused = len(reused_rows)
-
-    started = time.monotonic()
+    # The budget counts encoding only: it starts when the slot in the encode line is granted.
+    started, waited = time.monotonic(), 0.0
 
     def shifted_progress(done: int, total: int) -> None:
         if time_budget_s is not None and 0 < done < total:
             elapsed = time.monotonic() - started
             projected = elapsed * total / done
             if elapsed > time_budget_s or (done >= 256 and projected > 1.5 * time_budget_s):
+                line = f" (after {format_seconds(waited)} in line, which does not count)" if waited >= 1 else ""
                 raise BudgetExceededError(
                     f"Encoding {total} texts would take about {projected:.0f} s, over this server's limit of "
-                    f"{time_budget_s:.0f} s per request. Use fewer or shorter texts, or run DimScope locally."
+                    f"{time_budget_s:.0f} s of encoding per request{line}. Use fewer or shorter texts, or run "
+                    "DimScope locally."
                 )
         if progress:
             progress(n_reused + done, len(texts))
 
     if missing or not texts:
-        fresh = encode_raw(
-            model,
-            [texts[i] for i in missing],
-            prompt=prompt,
-            batch_size=options.batch_size,
-            progress=shifted_progress,
-            backend=options.backend,
-        )
+        kind = f"{model.fingerprint}/{options.backend}"
+        with encode_queue().slot(len(missing), kind=kind, on_wait=getattr(progress, "waiting", None)) as slot:
+            started, waited = time.monotonic(), slot.waited_s
+            fresh = encode_raw(
+                model,
+                [texts[i] for i in missing],
+                prompt=prompt,
+                batch_size=options.batch_size,
+                progress=shifted_progress,
+                backend=options.backend,
+            )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
         fresh, dimension = None, next(iter(reused_rows.values())).shape[0]
@@ -439,21 +486,21 @@ def get_stats(
         raise OptionError(f"{resolved.name} is a model: give it a corpus to encode.")
     options = options or EncodeOptions()
     options.validate()
+    require_texts_for_statistics(corpus)
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
     warnings_before = store.warnings_total  # the store is shared: report only this request's warnings
-    columns = _cached_columns(store, keys)
+    columns = cached_stat_columns(store, keys)
     from_cache = columns is not None
     if columns is None:
-        columns = _stream_stats(store, embeddings_key(resolved, corpus, options), len(corpus))
+        columns = stream_stat_columns(store, embeddings_key(resolved, corpus, options), len(corpus))
         if columns is None:
             result = get_embeddings(
                 resolved, corpus, options=options, store=store, progress=progress, time_budget_s=time_budget_s
             )
             columns = stats_module.stats_columns(
-                stats_module.iter_row_chunks(result.raw, _STREAM_CHUNK_ROWS), result.raw.shape[1]
+                stats_module.iter_row_chunks(result.raw, STREAM_CHUNK_ROWS), result.raw.shape[1]
             )
-        for view, view_columns in columns.items():
-            store.put_json(keys[view], {name: view_columns[name].tolist() for name in stats_module.STAT_COLUMNS})
+        write_stat_columns(store, keys, columns)
     elif progress:
         progress(len(corpus), len(corpus))
     meta = (
@@ -469,7 +516,7 @@ def get_stats(
         corpus_hash=corpus.content_hash,
         n_texts=len(corpus),
         from_cache=from_cache,
-        warnings=_request_warnings(store, warnings_before),
+        warnings=request_warnings(store, warnings_before),
         source=EmbeddingSource(resolved, corpus, options, store),
     )
     out.n_truncated_tokens = meta.get("n_truncated_tokens")
@@ -485,16 +532,14 @@ def _vector_stats(
     # The fingerprint says everything about the vectors: no encoding options in the keys.
     keys = {v: build_key("stats", model=source.fingerprint, corpus=source.corpus_hash, view=v) for v in VIEWS}
     warnings_before = store.warnings_total
-    columns = _cached_columns(store, keys)
+    columns = cached_stat_columns(store, keys)
     from_cache = columns is not None
     if columns is None:
         with store.lock(keys["raw"]):
-            columns = _cached_columns(store, keys)
+            columns = cached_stat_columns(store, keys)
             if columns is None:
                 columns = {view: m.columns() for view, m in source.moments(progress=progress).items()}
-                for view, view_columns in columns.items():
-                    record = {name: view_columns[name].tolist() for name in stats_module.STAT_COLUMNS}
-                    store.put_json(keys[view], record)
+                write_stat_columns(store, keys, columns)
     if progress and from_cache:
         progress(source.n_rows, source.n_rows)
     return stats_result(
@@ -504,7 +549,7 @@ def _vector_stats(
         corpus_hash=source.corpus_hash,
         n_texts=source.n_rows,
         from_cache=from_cache,
-        warnings=_request_warnings(store, warnings_before),
+        warnings=request_warnings(store, warnings_before),
         source=EmbeddingSource(source, corpus, EncodeOptions(), store),
     )
 
@@ -545,52 +590,3 @@ def stats_result(
         engine=engine,
         source=source,
     )
-
-
-def _request_warnings(store: EmbeddingStore, start: int) -> list[str]:
-    """Warnings raised during this request (deduplicated), plus a standing one if the cache is unusable."""
-    count = store.warnings_total - start
-    fresh = list(dict.fromkeys(store.warnings[-count:])) if count > 0 else []
-    if not store.enabled and store.warnings and store.warnings[0] not in fresh:
-        fresh = [store.warnings[0], *fresh]
-    return fresh
-
-
-def _cached_columns(store: EmbeddingStore, keys: dict[str, str]) -> dict[str, StatColumns] | None:
-    """Both views' statistics from the cache, or None when either is missing or malformed."""
-    out = {}
-    for view, key in keys.items():
-        record = store.get_json(key)
-        if not isinstance(record, dict) or list(record) != stats_module.STAT_COLUMNS:
-            return None
-        try:
-            columns = {
-                name: np.asarray(record[name], dtype=np.int64 if name == "dim" else np.float64)
-                for name in stats_module.STAT_COLUMNS
-            }
-        except (TypeError, ValueError):
-            columns = None
-        if columns is None or len({c.shape for c in columns.values()}) != 1 or columns["dim"].ndim != 1:
-            store.delete(key)
-            return None
-        out[view] = columns
-    if len({len(c["dim"]) for c in out.values()}) != 1:
-        return None
-    return out
-
-
-def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, StatColumns] | None:
-    """Statistics from cached embeddings, read a chunk at a time (bounded memory)."""
-    stream = store.stream_array(key)
-    if stream is None:
-        return None
-    if stream.shape[0] != n_rows:
-        stream.close()
-        return None
-    try:
-        columns = stats_module.stats_columns(stream.chunks(_STREAM_CHUNK_ROWS), stream.shape[1])
-    except CorruptEntry as exc:
-        store.warn(f"A cached array was damaged ({exc}); it was removed and will be recomputed.")
-        store.delete(key)
-        return None
-    return columns if stream.verified else None

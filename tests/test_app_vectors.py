@@ -59,7 +59,7 @@ def upload(at, data: bytes, name: str = NAME):
     return at.file_uploader(key="vectors_upload").set_value((name, data, "application/octet-stream")).run()
 
 
-def test_uploaded_embeddings_work_on_every_page_that_needs_no_weights(minilm_parquet, minilm):
+def test_uploaded_embeddings_work_on_every_page_that_needs_no_weights(minilm_parquet, minilm, minilm_raw):
     at = open_page("pages/corpus.py")
     upload(at, minilm_parquet)
     ok(at)
@@ -81,7 +81,11 @@ def test_uploaded_embeddings_work_on_every_page_that_needs_no_weights(minilm_par
 
     at.switch_page("pages/explore.py").run()
     ok(at)
-    assert len(charts(at)) == 2 and metrics(at)["Texts"] == "1,629"
+    shown = metrics(at)
+    assert len(charts(at)) == 3 and shown["Texts"] == "1,629"  # heatmap, bars, crowding by the file's topics
+    # The crowding of the file's vectors is the model's: ‖μ‖² of the normalized rows, by numpy.
+    unit = minilm_raw.astype(np.float64) / np.linalg.norm(minilm_raw.astype(np.float64), axis=1, keepdims=True)
+    assert shown["‖μ‖² of the whole corpus"] == f"{float(np.sum(unit.mean(axis=0) ** 2)):.4f}"
 
     at.switch_page("pages/dimension.py").run()
     ok(at)
@@ -119,6 +123,12 @@ def test_compare_puts_a_file_next_to_the_model_that_made_it(minilm_parquet):
     assert mine["dead dim indices"] == model["dead dim indices"] == "127, 223, 319"
     assert mine["median std (normalized)"] == model["median std (normalized)"]
     assert len(charts(at)) == 3
+    # The variance budget is computed from the file's statistics too: the model's, to float noise.
+    budget = at.dataframe[1].value.set_index("model")
+    for column in ("‖μ‖²", "total variance", "mean cosine", "effective dims"):
+        assert budget.loc[f"{NAME} (your vectors)", column] == pytest.approx(
+            budget.loc["all-MiniLM-L6-v2", column], rel=1e-6
+        ), column
 
 
 @pytest.mark.slow  # scores every selection on 1,629 texts (about 20 s)
@@ -128,6 +138,61 @@ def test_selection_runs_on_the_files_labels(minilm_parquet):
     at.switch_page("pages/selection.py").run()
     ok(at)
     assert not at.error and len(charts(at)) == 1
+
+
+def test_what_can_i_drop_scores_the_files_labels_and_says_builtin_tasks_need_a_model(minilm_raw, minilm):
+    """The labelled task on the file's own rows gives the model's report on the same texts (the rows
+    are the model's vectors); a built-in task of texts says it needs a model."""
+    from analysis.corpora import Corpus, labelled_task
+    from analysis.reports.compression import compression_report
+
+    corpus = load_builtin_corpus(DEFAULT_CORPUS)
+    texts_300, topics_300 = list(corpus.texts[:300]), list(corpus.labels[:300])
+    at = open_page("pages/corpus.py")
+    upload(at, parquet_bytes(minilm_raw[:300], text=texts_300, topic=topics_300), "few.parquet")
+    ok(at)
+    at.switch_page("pages/drop.py").run()
+    ok(at)
+    assert any("need a model to embed them" in i for i in texts(at.info)), texts(at.info)
+    assert not charts(at)
+    at.selectbox(key="w_task").set_value("corpus").run()
+    ok(at)
+    assert not at.error and len(charts(at)) >= 5
+    model_report = compression_report(minilm, labelled_task(Corpus("same texts", tuple(texts_300), tuple(topics_300))))
+    assert metrics(at)["float32 nDCG@10"] == f"{model_report.variant('float32').ndcg_at_10:.3f}"
+    assert metrics(at)["Dead dimensions"] == str(len(model_report.dead_dims))
+
+
+def test_what_can_i_drop_on_a_file_without_labels_says_what_is_missing(minilm_raw):
+    at = open_page("pages/corpus.py")
+    upload(at, parquet_bytes(minilm_raw[:100]), "bare.parquet")
+    at.switch_page("pages/drop.py").run()
+    at.selectbox(key="w_task").set_value("corpus").run()
+    ok(at)
+    assert any("bare.parquet** has no label column" in i for i in texts(at.info)), texts(at.info)
+
+
+def test_public_mode_keeps_what_is_computed_from_uploaded_embeddings_in_the_session(minilm_raw, monkeypatch):
+    from analysis.cache import build_key
+    from pages.dashboard import policy
+
+    monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
+    policy.reset_policy()
+    try:
+        at = open_page("pages/corpus.py")
+        upload(at, parquet_bytes(minilm_raw[:500]), "private.parquet")
+        at.switch_page("pages/overview.py").run()
+        ok(at)
+        assert metrics(at)["Texts"] == "500"
+        source = at.session_state["ds_vector_uploads"]["private.parquet"]
+        session = at.session_state["ds_session_store"]
+        for view in ("raw", "normalized"):
+            key = build_key("stats", model=source.fingerprint, corpus=source.corpus_hash, view=view)
+            assert key in session.keys()  # computed, and kept in this session's memory
+            assert key not in session.shared  # never written to the shared disk cache
+    finally:
+        monkeypatch.delenv("DIMSCOPE_PUBLIC")
+        policy.reset_policy()
 
 
 def test_a_nan_row_is_refused_with_its_count(minilm_raw):

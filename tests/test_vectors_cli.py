@@ -103,8 +103,12 @@ def test_csv_output_names_the_views_per_row(tmp_path, fresh_cache_dir):
     np.save(tmp_path / "small.npy", small_matrix())
     result = run_cli("stats", "--embeddings", str(tmp_path / "small.npy"), "--format", "csv", "-q")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    comments = [line for line in result.stdout.splitlines() if line.startswith("#")]
+    lines = [line for line in result.stdout.strip().splitlines() if not line.startswith("#")]
     assert lines[0].startswith("view,dim,mean,std") and len(lines) == 1 + 2 * 8
+    # The variance budget of the file's normalized view rides above the rows, as for a model.
+    assert comments[0].startswith("# DimScope stats: small.npy on small.npy, 50 texts x 8 dims")
+    assert any(line.startswith("# mean_norm_sq=") for line in comments), comments
 
 
 def test_the_note_says_what_the_views_are(tmp_path):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.cache import EmbeddingStore, build_key, default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel
@@ -74,6 +74,7 @@ def selection_report(
             "Pick a built-in corpus with topics or give a label column."
         )
     check_choice(view, ("raw", "normalized"), "view")
+    require_texts_for_statistics(corpus)
     options = options or EncodeOptions()
     resolved = as_source(model)
     store = store or default_store()

@@ -9,7 +9,7 @@ State flow on every run
 2. Widgets are bound to state fields with :func:`bind`: a widget starts from the state, and a
    change updates the state and rewrites the URL (only non-default values).
 3. Uploaded corpora and embeddings live in ``st.session_state`` only (see :func:`uploads` and
-   :func:`vector_uploads`).
+   :func:`vector_uploads`), and so do the retrieval pairs mapped from them (see :func:`pair_uploads`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.corpora import Corpus, builtin_corpora
+from analysis.corpora import Corpus, RetrievalTask, builtin_corpora
 from analysis.models import CATALOG
 from analysis.vectors import VectorSource
 from pages.dashboard import urlstate
@@ -32,6 +32,7 @@ WRITTEN = "ds_written"
 NOTES = "ds_notes"
 UPLOADS = "ds_uploads"
 VECTOR_UPLOADS = "ds_vector_uploads"
+PAIR_UPLOADS = "ds_pair_uploads"
 
 
 def uploads() -> dict[str, Corpus]:
@@ -42,6 +43,11 @@ def uploads() -> dict[str, Corpus]:
 def vector_uploads() -> dict[str, VectorSource]:
     """This session's uploaded embeddings by display name (each is a corpus and a model at once)."""
     return st.session_state.setdefault(VECTOR_UPLOADS, {})
+
+
+def pair_uploads() -> dict[str, RetrievalTask]:
+    """This session's uploads mapped to a query and a document column, by the upload's display name."""
+    return st.session_state.setdefault(PAIR_UPLOADS, {})
 
 
 def builtin_names() -> list[str]:
