@@ -288,7 +288,8 @@ st.markdown(
     "Vectors you already have, one row per text: a 2-D array (.npy, or an array in .npz) or a table with a "
     "vector column, a list of floats per row (.parquet, .arrow, .feather), optionally with text and label "
     f"columns. **The vectors as given are the raw view; normalized is their L2 normalization.** Every page "
-    "but *Why dimensions die* (which reads a model's weights) works on them; rows with NaN or infinite values are "
+    "but *Why dimensions die* (which reads a model's weights) works on them, *What can I drop?* on their labels; "
+    "rows with NaN or infinite values are "
     f"refused with their count.{cap if rules.public else ''} The upload stays in this browser session. " + KEPT
 )
 vectors_upload = st.file_uploader(
