@@ -98,9 +98,10 @@ for name, why in pending:
     )
 if failures:  # whole sentences, not table cells: a reason is a message with its fix, and must be read in full
     reasons = "\n".join(f"- **{ui.plain(f['model'])}**: {ui.plain(f['reason'])}" for f in failures)
+    what = "model(s) or file(s)" if files else "model(s)"
     st.warning(
-        f"{len(failures)} of {len(models) + len(files)} model(s) or file(s) cannot be loaded here and are left out "
-        f"of the charts:\n\n{reasons}"
+        f"{len(failures)} of {len(models) + len(files)} {what} cannot be loaded here and are left out of the charts:"
+        f"\n\n{reasons}"
     )
 if not results:
     if not pending:
