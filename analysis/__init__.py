@@ -46,6 +46,8 @@ _EXPORTS: dict[str, str] = {
     "load_retrieval_task": "analysis.corpora",
     "RetrievalTask": "analysis.corpora",
     "DEFAULT_CORPUS": "analysis.corpora",
+    "open_vectors": "analysis.vectors",
+    "VectorSource": "analysis.vectors",
     "geometry_report": "analysis.reports.geometry",
     "selection_report": "analysis.reports.selection",
     "diagnosis_report": "analysis.reports.diagnosis",

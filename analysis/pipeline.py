@@ -9,10 +9,15 @@ Incremental corpora: for each (model, options) the cache keeps an index of recen
 and the 64-bit hashes of their texts. A new corpus reuses every row already computed for an
 identical text and encodes only the rest.
 
+A vectors file (:class:`~analysis.vectors.VectorSource`) goes through the same functions in place of
+a model: its fingerprint is its content hash, its corpus its own rows, and its raw embeddings are
+read (statistics: streamed in row chunks, bounded memory) from the file instead of encoded.
+
 Usage (``analysis.stats`` is the same with a corpus given by name, path or list)::
 
     result = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"))
     result.dead_dims  # [127, 223, 319]
+    result = get_stats(open_vectors("embeddings.parquet", vector_column="emb"))  # the file's own rows
 """
 
 from __future__ import annotations
@@ -25,15 +30,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
+from analysis.cache import EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, available_backends, count_truncated, encode_raw, view_of
 from analysis.encoding.queue import encode_queue, format_seconds
+from analysis.encoding.views import MODEL_VIEWS
 from analysis.errors import BudgetExceededError, OptionError
 from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
+from analysis.stats_records import (
+    STREAM_CHUNK_ROWS,
+    StatColumns,
+    cached_stat_columns,
+    request_warnings,
+    stream_stat_columns,
+    write_stat_columns,
+)
+from analysis.vectors import VECTOR_VIEWS, VectorSource, is_vectors
 
 if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page may not need them
     import pandas as pd
@@ -41,11 +56,15 @@ if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page
 
     from analysis.measures.crowding import LabelCrowding
 
-# One view's statistics as plain numpy columns, keyed by ``stats.STAT_COLUMNS``.
-StatColumns = dict[str, np.ndarray]
-
 _INDEX_LENGTH = 16  # recent corpora remembered per (model, options) for row reuse
-_STREAM_CHUNK_ROWS = 8192
+
+#: What gives embeddings: a model (encodes texts) or a vectors file (holds them).
+ModelSource = ResolvedModel | VectorSource
+
+
+def as_source(model: str | ResolvedModel | VectorSource) -> ModelSource:
+    """A vectors source as it is; anything else resolved as a model (:func:`~analysis.models.as_resolved`)."""
+    return model if isinstance(model, VectorSource) else as_resolved(model)
 
 
 @dataclass(frozen=True)
@@ -56,10 +75,10 @@ class EncodeOptions:
     batch_size: int = 32
     backend: str = "torch"
 
-    def effective_prompt(self, model: ResolvedModel) -> str:
+    def effective_prompt(self, model: ModelSource) -> str:
         return model.analysis_prompt if self.prompt is None else self.prompt
 
-    def key_parts(self, model: ResolvedModel) -> dict[str, str]:
+    def key_parts(self, model: ModelSource) -> dict[str, str]:
         return {"prompt": self.effective_prompt(model), "backend": self.backend}
 
     def validate(self) -> None:
@@ -72,7 +91,7 @@ class EncodeOptions:
 
 @dataclass
 class EmbeddingResult:
-    model: ResolvedModel
+    model: ModelSource
     corpus: Corpus
     raw: np.ndarray
     key: str
@@ -88,10 +107,10 @@ class EmbeddingResult:
 
 @dataclass(frozen=True)
 class EmbeddingSource:
-    """The (model, corpus, options, store) a result was computed from."""
+    """The (model, corpus, options, store) a result was computed from (a vectors file's corpus: its rows)."""
 
-    model: ResolvedModel
-    corpus: Corpus
+    model: ModelSource
+    corpus: Corpus | None
     options: EncodeOptions
     store: EmbeddingStore
 
@@ -119,6 +138,9 @@ class StatsResult:
     constant_dims: list[int] = field(default_factory=list)
     n_truncated_tokens: int | None = None
     warnings: list[str] = field(default_factory=list)
+    # What raw and normalized mean here (a model's pooled vector, or a file's vectors as given).
+    views: dict[str, str] = field(default_factory=lambda: dict(MODEL_VIEWS))
+    engine: str = "local"  # where the statistics were computed: "local" or "ray"
     # Where the statistics came from, so that the embeddings can be read back for a heatmap.
     source: EmbeddingSource | None = field(default=None, repr=False, compare=False)
     _frames: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -156,11 +178,16 @@ class StatsResult:
 
         if self.source is None:
             raise OptionError("These statistics were built by hand: no embeddings to split by label.")
-        source, labels = self.source, self.source.corpus.labels
-        if labels is None:
+        source = self.source
+        rows = source.corpus
+        if rows is None and isinstance(source.model, VectorSource):
+            rows = source.model.corpus  # a vectors file's own rows, built only now that labels are wanted
+        if rows is None:
+            raise OptionError("These statistics have no corpus to split by label.")
+        if rows.labels is None:
             raise OptionError(f"The corpus '{self.corpus_name}' has no labels; give one with --label-column.")
-        raw = get_embeddings(source.model, source.corpus, options=source.options, store=source.store).raw
-        return label_crowding(raw, labels)
+        embeddings = get_embeddings(source.model, rows, options=source.options, store=source.store)
+        return label_crowding(embeddings.raw, rows.labels)
 
     def plot_std(self, view: str = "normalized", *, sort: bool = False, log_y: bool = True) -> go.Figure:
         """Each dimension's std in ``view`` (a plotly figure), dead dimensions marked.
@@ -191,8 +218,10 @@ class StatsResult:
 
         if self.source is None:
             raise OptionError("These statistics were built by hand: no embeddings to draw a heatmap from.")
-        corpus = self.source.corpus
-        raw = get_embeddings(self.source.model, corpus, options=self.source.options, store=self.source.store).raw
+        embeddings = get_embeddings(
+            self.source.model, self.source.corpus, options=self.source.options, store=self.source.store
+        )
+        corpus, raw = embeddings.corpus, embeddings.raw
         normalized = self.normalized_columns
         matrix = ViewMatrix(
             raw, check_choice(view, HEATMAP_VIEWS, "view"), mean=normalized["mean"], std=normalized["std"]
@@ -219,26 +248,12 @@ class StatsResult:
             "constant_dims": self.constant_dims,
             "n_truncated_tokens": self.n_truncated_tokens,
             "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
+            "views": dict(self.views),
+            "engine": self.engine,
             **self.budget.to_dict(),
-            "raw": _records(self.raw_columns),
-            "normalized": _records(self.normalized_columns),
+            "raw": stats_module.stats_records(self.raw_columns),
+            "normalized": stats_module.stats_records(self.normalized_columns),
         }
-
-
-def _records(columns: StatColumns) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (NaN -> None), in ``STAT_COLUMNS`` order."""
-    lists = {name: np.asarray(columns[name]).tolist() for name in stats_module.STAT_COLUMNS}
-    return [
-        {
-            name: (
-                int(lists[name][i])
-                if name == "dim"
-                else (None if lists[name][i] != lists[name][i] else float(lists[name][i]))
-            )
-            for name in stats_module.STAT_COLUMNS
-        }
-        for i in range(len(lists["dim"]))
-    ]
 
 
 def text_hashes(texts: Sequence[str]) -> np.ndarray:
@@ -274,8 +289,8 @@ def cached_embeddings(
 
 
 def get_embeddings(
-    model: str | ResolvedModel,
-    corpus: Corpus,
+    model: str | ResolvedModel | VectorSource,
+    corpus: Corpus | None,
     *,
     options: EncodeOptions | None = None,
     store: EmbeddingStore | None = None,
@@ -290,10 +305,19 @@ def get_embeddings(
     Encoding waits for a slot in the process's encode line (:mod:`analysis.encoding.queue`); the
     wait does not count against the budget. A ``progress`` callback that also has a
     ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
+
+    A vectors file gives its own rows (``corpus`` None, or its own corpus), read from the file.
     """
+    resolved = as_source(model)
+    if isinstance(resolved, VectorSource):
+        rows = own_rows(resolved, corpus)
+        raw = resolved.matrix(progress)
+        key = build_key("emb", model=resolved.fingerprint, corpus=resolved.corpus_hash, view="raw")
+        return EmbeddingResult(resolved, rows, raw, key, False, 0, 0, None)
+    if corpus is None:
+        raise OptionError(f"{resolved.name} is a model: give it a corpus to encode.")
     options = options or EncodeOptions()
     options.validate()
-    resolved = as_resolved(model)
     store = store or default_store()
     key = embeddings_key(resolved, corpus, options)
     meta_key = build_key(
@@ -426,9 +450,22 @@ def stats_key(model: ResolvedModel, corpus: Corpus, options: EncodeOptions, view
     )
 
 
+def own_rows(source: VectorSource, corpus: Corpus | None) -> Corpus:
+    """A vectors file's corpus; ``corpus`` must be that one (a file holds vectors of its own rows only)."""
+    rows = source.corpus
+    if corpus is None or corpus is rows:
+        return rows
+    if len(corpus) != source.n_rows or corpus.content_hash != rows.content_hash:
+        raise OptionError(
+            f"{source.name} holds vectors of its own {source.n_rows:,} rows; it cannot give embeddings of the "
+            f"corpus {corpus.name}. Analyse the file on its own rows, or a model on {corpus.name}."
+        )
+    return corpus
+
+
 def get_stats(
-    model: str | ResolvedModel,
-    corpus: Corpus,
+    model: str | ResolvedModel | VectorSource,
+    corpus: Corpus | None,
     *,
     options: EncodeOptions | None = None,
     store: EmbeddingStore | None = None,
@@ -438,100 +475,118 @@ def get_stats(
     """Per-dimension statistics of both views plus dead dimensions.
 
     Served from the cache when possible (no embeddings read, no model loaded); otherwise
-    streamed from cached embeddings in row chunks, or computed after encoding.
+    streamed from cached embeddings in row chunks, or computed after encoding. A vectors file
+    (``corpus`` None or its own rows) is streamed from the file in row chunks.
     """
+    resolved = as_source(model)
+    store = store or default_store()
+    if isinstance(resolved, VectorSource):
+        return _vector_stats(resolved, corpus, store, progress)
+    if corpus is None:
+        raise OptionError(f"{resolved.name} is a model: give it a corpus to encode.")
     options = options or EncodeOptions()
     options.validate()
     require_texts_for_statistics(corpus)
-    resolved = as_resolved(model)
-    store = store or default_store()
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
     warnings_before = store.warnings_total  # the store is shared: report only this request's warnings
-    columns = _cached_columns(store, keys)
+    columns = cached_stat_columns(store, keys)
     from_cache = columns is not None
     if columns is None:
-        columns = _stream_stats(store, embeddings_key(resolved, corpus, options), len(corpus))
+        columns = stream_stat_columns(store, embeddings_key(resolved, corpus, options), len(corpus))
         if columns is None:
             result = get_embeddings(
                 resolved, corpus, options=options, store=store, progress=progress, time_budget_s=time_budget_s
             )
             columns = stats_module.stats_columns(
-                stats_module.iter_row_chunks(result.raw, _STREAM_CHUNK_ROWS), result.raw.shape[1]
+                stats_module.iter_row_chunks(result.raw, STREAM_CHUNK_ROWS), result.raw.shape[1]
             )
-        for view, view_columns in columns.items():
-            store.put_json(keys[view], {name: view_columns[name].tolist() for name in stats_module.STAT_COLUMNS})
+        write_stat_columns(store, keys, columns)
     elif progress:
         progress(len(corpus), len(corpus))
-    dead = stats_module.dead_dimensions(columns["normalized"]["std"])
     meta = (
         store.get_json(
             build_key("emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved))
         )
         or {}
     )
-    constant = [d for d in stats_module.dead_dimensions(columns["raw"]["std"]) if d not in set(dead)]
-    return StatsResult(
-        model_name=resolved.name,
-        fingerprint=resolved.fingerprint,
+    out = stats_result(
+        resolved,
+        columns,
         corpus_name=corpus.name,
         corpus_hash=corpus.content_hash,
         n_texts=len(corpus),
+        from_cache=from_cache,
+        warnings=request_warnings(store, warnings_before),
+        source=EmbeddingSource(resolved, corpus, options, store),
+    )
+    out.n_truncated_tokens = meta.get("n_truncated_tokens")
+    return out
+
+
+def _vector_stats(
+    source: VectorSource, corpus: Corpus | None, store: EmbeddingStore, progress: ProgressCallback | None
+) -> StatsResult:
+    """A vectors file's statistics: cached, or streamed from the file in row chunks (bounded memory)."""
+    if corpus is not None:
+        own_rows(source, corpus)
+    # The fingerprint says everything about the vectors: no encoding options in the keys.
+    keys = {v: build_key("stats", model=source.fingerprint, corpus=source.corpus_hash, view=v) for v in VIEWS}
+    warnings_before = store.warnings_total
+    columns = cached_stat_columns(store, keys)
+    from_cache = columns is not None
+    if columns is None:
+        with store.lock(keys["raw"]):
+            columns = cached_stat_columns(store, keys)
+            if columns is None:
+                columns = {view: m.columns() for view, m in source.moments(progress=progress).items()}
+                write_stat_columns(store, keys, columns)
+    if progress and from_cache:
+        progress(source.n_rows, source.n_rows)
+    return stats_result(
+        source,
+        columns,
+        corpus_name=source.name,
+        corpus_hash=source.corpus_hash,
+        n_texts=source.n_rows,
+        from_cache=from_cache,
+        warnings=request_warnings(store, warnings_before),
+        source=EmbeddingSource(source, corpus, EncodeOptions(), store),
+    )
+
+
+def stats_result(
+    model: ModelSource,
+    columns: dict[str, StatColumns],
+    *,
+    corpus_name: str,
+    corpus_hash: str,
+    n_texts: int,
+    from_cache: bool = False,
+    warnings: list[str] | None = None,
+    engine: str = "local",
+    source: EmbeddingSource | None = None,
+) -> StatsResult:
+    """A :class:`StatsResult` from both views' columns: the dead rule applied, the views named.
+
+    The one place statistics become a result, whether computed here, read from the cache, or
+    merged from a distributed run (``analysis.engines.ray_data``).
+    """
+    dead = stats_module.dead_dimensions(columns["normalized"]["std"])
+    constant = [d for d in stats_module.dead_dimensions(columns["raw"]["std"]) if d not in set(dead)]
+    return StatsResult(
+        model_name=model.name,
+        fingerprint=model.fingerprint,
+        corpus_name=corpus_name,
+        corpus_hash=corpus_hash,
+        n_texts=n_texts,
         dimension=len(columns["raw"]["dim"]),
         raw_columns=columns["raw"],
         normalized_columns=columns["normalized"],
         dead_dims=dead,
         from_cache=from_cache,
         constant_dims=constant,
-        n_truncated_tokens=meta.get("n_truncated_tokens"),
-        warnings=_request_warnings(store, warnings_before),
-        source=EmbeddingSource(resolved, corpus, options, store),
+        warnings=list(warnings or []),
+        views=dict(VECTOR_VIEWS if is_vectors(model) else MODEL_VIEWS),
+        engine=engine,
+        source=source,
     )
-
-
-def _request_warnings(store: EmbeddingStore, start: int) -> list[str]:
-    """Warnings raised during this request (deduplicated), plus a standing one if the cache is unusable."""
-    count = store.warnings_total - start
-    fresh = list(dict.fromkeys(store.warnings[-count:])) if count > 0 else []
-    if not store.enabled and store.warnings and store.warnings[0] not in fresh:
-        fresh = [store.warnings[0], *fresh]
-    return fresh
-
-
-def _cached_columns(store: EmbeddingStore, keys: dict[str, str]) -> dict[str, StatColumns] | None:
-    """Both views' statistics from the cache, or None when either is missing or malformed."""
-    out = {}
-    for view, key in keys.items():
-        record = store.get_json(key)
-        if not isinstance(record, dict) or list(record) != stats_module.STAT_COLUMNS:
-            return None
-        try:
-            columns = {
-                name: np.asarray(record[name], dtype=np.int64 if name == "dim" else np.float64)
-                for name in stats_module.STAT_COLUMNS
-            }
-        except (TypeError, ValueError):
-            columns = None
-        if columns is None or len({c.shape for c in columns.values()}) != 1 or columns["dim"].ndim != 1:
-            store.delete(key)
-            return None
-        out[view] = columns
-    if len({len(c["dim"]) for c in out.values()}) != 1:
-        return None
-    return out
-
-
-def _stream_stats(store: EmbeddingStore, key: str, n_rows: int) -> dict[str, StatColumns] | None:
-    """Statistics from cached embeddings, read a chunk at a time (bounded memory)."""
-    stream = store.stream_array(key)
-    if stream is None:
-        return None
-    if stream.shape[0] != n_rows:
-        stream.close()
-        return None
-    try:
-        columns = stats_module.stats_columns(stream.chunks(_STREAM_CHUNK_ROWS), stream.shape[1])
-    except CorruptEntry as exc:
-        store.warn(f"A cached array was damaged ({exc}); it was removed and will be recomputed.")
-        store.delete(key)
-        return None
-    return columns if stream.verified else None

@@ -23,7 +23,7 @@ PASS, FAIL, INFO, SKIP, TODO, ERROR = "pass", "FAIL", "info", "skip", "todo", "E
 class Figure:
     """One published number. ``verdict`` compares ``value`` with the target when there is one."""
 
-    target: int  # the issue's target number (1-7)
+    target: int  # the target number (1-7: the first performance issue; 8-9: vectors at scale and Ray)
     name: str
     value: float | None
     unit: str

@@ -1,4 +1,8 @@
-"""Compare models: raw and normalized statistics side by side, on a relative-rank axis."""
+"""Compare models: raw and normalized statistics side by side, on a relative-rank axis.
+
+Uploaded embeddings take part too: each file on its own rows, next to other files or to models
+(which encode the sidebar's corpus; for embeddings with a text column, those texts).
+"""
 
 import streamlit as st
 
@@ -8,14 +12,19 @@ from analysis.options import SPREAD_SCALES
 from analysis.wording import plural
 from pages import dashboard as ui
 from pages.dashboard import urlstate
+from pages.dashboard.urlstate import VECTORS_PREFIX
 
 ctx = ui.context()
 st.title("Compare models")
-st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')}).")
+st.caption(
+    f"All models embed the same corpus: {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')}). Your own "
+    "embeddings, if any, are each measured on their own rows."
+)
 
 # Inputs: by default the sidebar's model plus those that load without a download; () in the URL
 # means exactly that.
-defaults = ui.compare_defaults(ctx.model)
+# With uploaded embeddings chosen, the models default to the model picker's last choice (it encodes their texts).
+defaults = ui.compare_defaults(ctx.state.model if ctx.vectors is not None else ctx.model)
 options = ui.offered_models()
 options += [m for m in [*defaults, *ui.state().models] if m not in options]
 ui.bind(
@@ -29,10 +38,29 @@ ui.bind(
     help="Models that need a download wait for a click; those that cannot be loaded are listed below with the reason.",
 )
 models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
+own = list(ui.vector_uploads())
+files = (
+    st.multiselect(
+        "Your embeddings",
+        own,
+        default=[ctx.vectors.name] if ctx.vectors is not None else [],
+        key="compare_vectors",
+        help="Uploaded embeddings (Corpus page), each on its own rows; they stay in this session and out of links.",
+    )
+    if own
+    else []
+)
+if ctx.vectors is not None and not ctx.vectors.has_texts and models:
+    st.info(
+        f"{ctx.vectors.name} has no text column, so no model can embed its rows: the models are left out. "
+        "Upload the embeddings with their texts to compare them with models on the same texts.",
+        icon=":material/info:",
+    )
+    models = []
 
 # Guard.
-if not models:
-    st.info("Choose one or more models to compare.")
+if not models and not files:
+    st.info("Choose one or more models (or your embeddings) to compare.")
     st.stop()
 ui.enough_texts_or_stop(ctx.corpus)
 
@@ -51,6 +79,12 @@ for name in models:
         results[name] = ui.load_stats(name, ctx.corpus, trust=trust)
     except DimScopeError as exc:
         failures.append({"model": name, "reason": str(exc)})
+for name in files:
+    try:
+        source = ui.vector_uploads()[name]
+        results[f"{name} (your vectors)"] = ui.load_stats(VECTORS_PREFIX + name, source.corpus)
+    except DimScopeError as exc:
+        failures.append({"model": name, "reason": str(exc)})
 
 for name, why in pending:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
@@ -64,8 +98,10 @@ for name, why in pending:
     )
 if failures:  # whole sentences, not table cells: a reason is a message with its fix, and must be read in full
     reasons = "\n".join(f"- **{ui.plain(f['model'])}**: {ui.plain(f['reason'])}" for f in failures)
+    what = "model(s) or file(s)" if files else "model(s)"
     st.warning(
-        f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts:\n\n{reasons}"
+        f"{len(failures)} of {len(models) + len(files)} {what} cannot be loaded here and are left out of the charts:"
+        f"\n\n{reasons}"
     )
 if not results:
     if not pending:
@@ -75,6 +111,10 @@ if not results:
     st.stop()
 if len(results) == 1 and not pending:
     st.info("Only one model loaded: add another to compare.")
+if files:
+    st.caption(
+        ":material/info: For your embeddings, raw = the vectors as given and normalized = their L2 normalization."
+    )
 
 # Render.
 st.subheader("Summary")

@@ -1,4 +1,4 @@
-"""Corpus: browse the built-in corpora, upload your own, and pick what every page analyses."""
+"""Corpus: browse the built-in corpora, upload your own texts or embeddings, and pick what every page analyses."""
 
 import dataclasses
 
@@ -17,8 +17,9 @@ from analysis.corpora import (
 )
 from analysis.errors import DimScopeError
 from analysis.figures.corpus import label_counts_chart
+from analysis.vectors import VECTOR_EXTENSIONS, VECTOR_VIEWS, VectorSource, open_vectors
 from pages import dashboard as ui
-from pages.dashboard.urlstate import UPLOAD_PREFIX
+from pages.dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 ctx = ui.context()
 st.title("Corpus")
@@ -28,6 +29,7 @@ st.markdown(
 )
 
 UPLOAD_KEY = "corpus_upload"
+VECTORS_KEY = "vectors_upload"
 NONE = "(none)"
 
 
@@ -56,6 +58,34 @@ def _on_upload() -> None:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
     _use(UPLOAD_PREFIX + corpus.name)
+
+
+def _open_vectors(upload, **columns) -> VectorSource:
+    """Uploaded embeddings under this deployment's limits, every row checked (NaN, inf, dimension)."""
+    rules = ui.deployment_policy()
+    source = open_vectors(
+        upload.getvalue(),
+        name=upload.name,
+        max_bytes=rules.max_vector_upload_bytes,
+        max_rows=rules.max_vector_rows,
+        max_chars=rules.max_chars,
+        **columns,
+    )
+    source.moments()  # one streamed pass: refuses NaN or inf rows (with their count) before any page sees them
+    return source
+
+
+def _on_vectors_upload() -> None:
+    """New embeddings become the corpus (and the model) of every page at once, columns as inferred."""
+    upload = st.session_state.get(VECTORS_KEY)
+    if upload is None:
+        return
+    try:
+        source = _open_vectors(upload)
+    except DimScopeError:
+        return  # the page body shows the reason
+    ui.vector_uploads()[source.name] = source
+    _use(VECTORS_PREFIX + source.name)
 
 
 def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, document_col: str | None) -> None:
@@ -142,19 +172,21 @@ def _describe(corpus, where: str) -> None:
         st.dataframe(corpus.to_frame(), height=min(420, 40 + 35 * len(corpus)), hide_index=False, key=f"texts_{where}")
 
 
+# Where results computed from an upload go (see ui.store_for); said the same way for texts and embeddings.
+KEPT = (
+    "On this public demo, what is computed from it (embeddings, statistics, reports) is kept in this "
+    "session's memory only and is gone when the session ends."
+    if ui.deployment_policy().public
+    else "What is computed from it is cached on this machine's disk, so a later visit or a "
+    "`python -m analysis` run on the same file reuses it."
+)
+
 # Upload first: it is the action this page exists for, and it stays visible (not in a hidden tab).
 st.subheader("Your own corpus")
 st.markdown(
     "One text per line (.txt), a table with a header row (.csv, .tsv), JSON lines, JSON or Parquet. "
     "Blank rows and duplicates are dropped and counted. The upload stays in this browser session: other "
-    "sessions never see it and it cannot travel in a link. "
-    + (
-        "On this public demo, what is computed from it (embeddings, statistics, reports) is kept in this "
-        "session's memory only and is gone when the session ends."
-        if ui.deployment_policy().public
-        else "What is computed from it is cached on this machine's disk, so a later visit or a "
-        "`python -m analysis` run on the same file reuses it."
-    )
+    "sessions never see it and it cannot travel in a link. " + KEPT
 )
 upload = st.file_uploader(
     "Corpus file",
@@ -246,13 +278,111 @@ if upload is not None:
             if corpus is not None:
                 _adopt(corpus, label_col, lang_col)
                 _map_pairs(data, upload.name, corpus.name, query_col, document_col)
-if ui.uploads():
+
+st.subheader("Your own embeddings")
+rules = ui.deployment_policy()
+cap = f" This server takes files up to {rules.max_vector_upload_bytes / 2**20:.0f} MB" + (
+    f" and the first {rules.max_vector_rows:,} vectors." if rules.max_vector_rows else "."
+)
+st.markdown(
+    "Vectors you already have, one row per text: a 2-D array (.npy, or an array in .npz) or a table with a "
+    "vector column, a list of floats per row (.parquet, .arrow, .feather), optionally with text and label "
+    f"columns. **The vectors as given are the raw view; normalized is their L2 normalization.** Every page "
+    "but *Why dimensions die* (which reads a model's weights) works on them, *What can I drop?* on their labels; "
+    "rows with NaN or infinite values are "
+    f"refused with their count.{cap if rules.public else ''} The upload stays in this browser session. " + KEPT
+)
+vectors_upload = st.file_uploader(
+    "Embeddings file",
+    type=[ext.lstrip(".") for ext in VECTOR_EXTENSIONS],
+    key=VECTORS_KEY,
+    on_change=_on_vectors_upload,
+    help="New embeddings become the corpus and the model of every page right away.",
+)
+if vectors_upload is not None:
+    try:
+        probe = _open_vectors(vectors_upload)
+    except DimScopeError as exc:
+        st.error(str(exc))
+        probe = None
+    if probe is not None:
+        layout = probe.layout
+        inferred_text, inferred_label = probe.columns_used
+        v1, v2, v3 = st.columns(3)
+        vector_col = v1.selectbox(
+            "Vector column",
+            list(layout.vector_columns) or ["(the array)"],
+            index=list(layout.vector_columns).index(layout.vector_column) if layout.vector_column else 0,
+            key="map_vectors",
+            disabled=len(layout.vector_columns) < 2,
+        )
+        others = [NONE, *layout.scalar_columns]
+        text_choice = v2.selectbox(
+            "Text column", others, index=others.index(inferred_text) if inferred_text in others else 0, key="map_vtext"
+        )
+        label_choice = v3.selectbox(
+            "Label column",
+            others,
+            index=others.index(inferred_label) if inferred_label in others else 0,
+            key="map_vlabel",
+        )
+        try:
+            source = probe
+            # "" says "none" (an inferred column is not used then); the same choices keep the probe.
+            wanted = (
+                vector_col if layout.vector_columns else layout.vector_column,
+                "" if text_choice == NONE else text_choice,
+                "" if label_choice == NONE else label_choice,
+            )
+            if wanted != (layout.vector_column, inferred_text or "", inferred_label or ""):
+                source = _open_vectors(
+                    vectors_upload, vector_column=wanted[0] or None, text_column=wanted[1], label_column=wanted[2]
+                )
+        except DimScopeError as exc:
+            st.error(str(exc))
+        else:
+            stored = ui.vector_uploads().get(source.name)
+            if stored is None or (stored.fingerprint, stored.columns_used) != (source.fingerprint, source.columns_used):
+                ui.vector_uploads()[source.name] = source
+            choice = VECTORS_PREFIX + source.name
+            if ctx.state.corpus != choice:
+                st.button(
+                    "Use these embeddings",
+                    on_click=_use,
+                    args=(choice,),
+                    type="primary",
+                    icon=":material/check:",
+                    key="use_vectors",
+                    help=f"Analyse the vectors in {source.name} on every page",
+                )
+            else:
+                st.success(f"{source.name} is what every page analyses now.", icon=":material/check:")
+            m1, m2, m3 = st.columns(3)
+            m1.metric("Vectors", f"{source.n_rows:,}")
+            m2.metric("Dimensions", f"{source.moments()['raw'].dimension:,}")
+            m3.metric("Stored as", layout.dtype)
+            st.caption(
+                f":material/info: Raw = {VECTOR_VIEWS['raw']}; normalized = {VECTOR_VIEWS['normalized']}."
+                + ("" if source.has_texts else " No text column: rows are shown as row 0, row 1, ...")
+            )
+            _describe(source.corpus, "vectors")
+
+if ui.uploads() or ui.vector_uploads():
     st.markdown("**Uploaded in this session** (selectable in the sidebar on every page)")
     st.dataframe(
         pd.DataFrame(
             [
-                {"name": n, "texts": len(c), "labels": len(set(c.labels)) if c.labels else 0}
+                {"name": n, "kind": "texts", "rows": len(c), "labels": len(set(c.labels)) if c.labels else 0}
                 for n, c in ui.uploads().items()
+            ]
+            + [
+                {
+                    "name": n,
+                    "kind": "embeddings",
+                    "rows": v.n_rows,
+                    "labels": len(set(v.corpus.labels)) if v.corpus.labels else 0,
+                }
+                for n, v in ui.vector_uploads().items()
             ]
         ),
         hide_index=True,

@@ -16,7 +16,15 @@ st.caption(
     "layer force to a constant, and with which values?"
 )
 
-# Guard: the model must be loadable (the scan reads its weight files).
+# Guards: a model (uploaded embeddings have no weights), and one that loads (the scan reads its weight files).
+if ctx.vectors is not None:
+    st.info(
+        f"This page scans a model's weights, and **{ctx.vectors.name}** holds vectors only: it needs a model. "
+        "Choose a corpus that is not your embeddings in the sidebar to pick one; every other page works on your "
+        "vectors.",
+        icon=":material/biotech:",
+    )
+    st.stop()
 try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     report = diagnosis_report(resolved)

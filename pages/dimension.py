@@ -42,7 +42,7 @@ with c1:
     dim = int(ui.bind("dim", st.number_input, "Dimension", min_value=0, max_value=n_dims - 1, step=1))
 with c2:
     if dead:
-        st.markdown("Dead dimensions of this model: jump to one")
+        st.markdown(f"Dead dimensions of {'these vectors' if ctx.vectors is not None else 'this model'}: jump to one")
         jumps = st.container(horizontal=True)
         for d in dead[:12]:
             jumps.button(str(d), key=f"jump_{d}", on_click=ui.set_widget, args=("dim", d), icon=":material/block:")
@@ -84,6 +84,8 @@ n = st.slider("How many", min_value=5, max_value=50, value=10, step=5, key="dime
 top, bottom = tables.top_bottom_texts(values, corpus.texts, corpus.labels, n)
 if is_dead:
     st.caption("A dead dimension's values are almost equal for every text, so this ranking is mostly noise.")
+if ctx.vectors is not None and not ctx.vectors.has_texts:
+    st.caption(f"{ctx.vectors.name} has no text column: rows are named by their position in the file.")
 t1, t2 = st.columns(2)
 config = {
     "value": st.column_config.NumberColumn("value", format="%.4g"),

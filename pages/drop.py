@@ -48,6 +48,14 @@ with i2:
     )
 
 # Guard: a task, a loadable model, and approval before long work.
+if ctx.vectors is not None and choice != "corpus":
+    st.info(
+        f"**{task_label(choice)}** has texts that need a model to embed them, and your embeddings "
+        f"({ctx.vectors.name}) hold vectors of their own rows only. Pick *The sidebar corpus* to score them on "
+        "their labels (every row against the others), or choose a built-in corpus and a model in the sidebar.",
+        icon=":material/model_training:",
+    )
+    st.stop()
 task = ui.retrieval_task_or_stop(ctx, choice)
 notes = " ".join(task.messages())
 st.caption(f"{task.name}: {task.describe()}. {notes}".strip())
@@ -68,7 +76,7 @@ try:
                 icon=":material/play_arrow:",
             )
             st.stop()
-        progress = ui.Progress(f"{resolved.name} on {task.name}")
+        progress = ui.Progress(f"{resolved.name} on {task.name}", reading=ctx.vectors is not None)
         try:
             with st.spinner("Scoring every storage variant…"):
                 report = compression_report(

@@ -23,7 +23,7 @@ frame = result.view(ctx.view)
 dead = result.dead_dims
 head = stats.headline(frame, dead)
 
-st.caption(f"{result.model_name} on {result.corpus_name} · {ctx.view} view")
+st.caption(f"{ui.subject(ctx, result.model_name, result.corpus_name)} · {ctx.view} view")
 m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("Dimensions", f"{head['dimension']:,}")
 m2.metric("Texts", f"{result.n_texts:,}")

@@ -52,7 +52,7 @@ view = ctx.view
 shown = report.view(view)
 
 st.caption(
-    f"{report.model} on {report.corpus} · {report.n_texts:,} texts × {report.dimension} dims · "
+    f"{ui.subject(ctx, report.model, report.corpus)} · {report.n_texts:,} texts × {report.dimension} dims · "
     f"{view} view · post-processing: {POST_LABELS[post]}"
 )
 m1, m2, m3, m4, m5 = st.columns(5)

@@ -25,7 +25,7 @@ head = stats.headline(columns, result.dead_dims)
 dead = result.dead_dims
 
 # Render.
-st.subheader(f"{result.model_name} on {result.corpus_name}")
+st.subheader(ui.subject(ctx, result.model_name, result.corpus_name))
 c1, c2, c3, c4 = st.columns(4)
 with c1:
     st.metric("Dimensions", f"{head['dimension']:,}", border=True)

@@ -75,7 +75,7 @@ finally:
 
 attrs = report.attrs
 st.caption(
-    f"{report.model} on {report.corpus} · {ctx.view} view · {attrs['n_samples']:,} texts, "
+    f"{ui.subject(ctx, report.model, report.corpus)} · {ctx.view} view · {attrs['n_samples']:,} texts, "
     f"{attrs['n_classes']} labels (largest label {attrs['majority_rate']:.0%} of texts)"
 )
 st.info(report.verdict, icon=":material/gavel:")

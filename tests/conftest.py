@@ -98,3 +98,19 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "mpnet_folder" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """One real local Ray cluster for the whole session (never mocked), its files under pytest's tmp folder.
+
+    Library calls made while it runs use it as it is (``ray_session`` reuses an initialized Ray); it is
+    shut down, and its folder must be empty, at the end of the session.
+    """
+    from analysis.engines.ray_data import ray_session
+
+    base = tmp_path_factory.getbasetemp() / "r"  # short: Ray's sockets live under it (107 bytes at most)
+    base.mkdir()
+    with ray_session(temp_dir=base) as session:
+        yield session
+    assert list(base.iterdir()) == [], "Ray left files behind"

@@ -93,7 +93,7 @@ def test_every_page_default_run(page):
         assert at.dataframe[0].value["model"].tolist() == ["all-MiniLM-L6-v2"]
     elif page.endswith("corpus.py"):
         assert texts(at.title) == ["Corpus"]
-        assert len(at.file_uploader) == 1 and len(charts(at)) >= 1
+        assert [u.key for u in at.file_uploader] == ["corpus_upload", "vectors_upload"] and len(charts(at)) >= 1
 
 
 # --- switches and URL state ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.cli.common import (
@@ -115,17 +116,11 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from analysis.pipeline import get_stats
-
     allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",), "text": (".txt",)}[args.format]
     output = check_output_path(args.output, allowed)
     if args.format == "parquet" and output is None:
         raise OptionError("--format parquet needs --output FILE.parquet.")
-    options = encode_options_from_args(args)
-    corpus = load_corpus_from_args(args)
-    model = resolve_model_from_args(args)
-    report_corpus(corpus, args.quiet)
-    result = get_stats(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
+    result = _stats_of_embeddings(args) if args.embeddings is not None else _stats_of_model(args)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.format == "json":
@@ -145,6 +140,107 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     else:
         long.to_parquet(output, index=False)
     return EXIT_OK
+
+
+def _check_engine_args(args: argparse.Namespace) -> None:
+    if args.engine != "ray":
+        given = [flag for flag, value in (("--ray-address", args.ray_address), ("--workers", args.workers)) if value]
+        if args.write_embeddings is not None:
+            given.append("--write-embeddings")
+        if given:
+            raise OptionError(f"{', '.join(given)} apply to --engine ray only.")
+    if args.workers is not None and args.workers < 1:
+        raise OptionError(f"--workers must be at least 1, got {args.workers}.")
+
+
+def _stats_of_model(args: argparse.Namespace) -> Any:
+    """A model on a corpus: the cached pipeline, or Ray (texts from a file or a folder of shards)."""
+    from analysis.pipeline import get_stats, stats_result
+
+    _check_engine_args(args)
+    if args.vector_column is not None:
+        raise OptionError("--vector-column applies to --embeddings files only.")
+    options = encode_options_from_args(args)
+    if args.engine == "ray":
+        from analysis.corpora.decoding import printable, shorten
+        from analysis.engines import ray_data
+        from analysis.vectors.readers import path_of
+
+        if args.corpus is None:
+            raise OptionError("--engine ray needs --corpus: a .txt or .parquet file, or a folder of shards.")
+        if args.max_texts is not None or args.language_column is not None or args.label_column is not None:
+            raise OptionError("--max-texts, --label-column and --language-column apply to the local engine only.")
+        if not Path(args.corpus).expanduser().exists():
+            raise OptionError(
+                f"--engine ray reads texts from a .txt or .parquet file or a folder of shards, and "
+                f"{shorten(printable(args.corpus), 200)!r} is none (built-in corpora run on the local engine)."
+            )
+        corpus_path = path_of(args.corpus)
+        model = resolve_model_from_args(args)
+        write = Path(args.write_embeddings).expanduser().resolve() if args.write_embeddings else None
+        run = ray_data.stats_of_texts(
+            model,
+            corpus_path,
+            text_column=args.text_column,
+            prompt=options.effective_prompt(model),
+            batch_size=options.batch_size,
+            backend=options.backend,
+            workers=args.workers or 1,
+            address=args.ray_address,
+            write_embeddings=write,
+        )
+        if write is not None and not args.quiet:
+            print(f"wrote the embeddings to {write} (column 'embedding', texts in 'text')", file=sys.stderr)
+        return stats_result(
+            model,
+            {view: m.columns() for view, m in run.moments.items()},
+            corpus_name=corpus_path.name,
+            corpus_hash=ray_data.corpus_fingerprint(corpus_path),
+            n_texts=run.n_rows,
+            engine="ray",
+        )
+    corpus = load_corpus_from_args(args)
+    model = resolve_model_from_args(args)
+    report_corpus(corpus, args.quiet)
+    return get_stats(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
+
+
+def _stats_of_embeddings(args: argparse.Namespace) -> Any:
+    """Vectors given as a file or a folder of Parquet shards: streamed here, or aggregated on Ray."""
+    from analysis.pipeline import get_stats, stats_result
+    from analysis.vectors import open_vectors
+
+    _check_engine_args(args)
+    if args.model is not None or args.corpus is not None:
+        raise OptionError("--embeddings gives both the vectors and their rows: drop --model and --corpus.")
+    if args.revision is not None:
+        raise OptionError("--revision names a hub model's version; --embeddings has no model.")
+    if args.write_embeddings is not None:
+        raise OptionError("--write-embeddings writes what a model encodes; --embeddings are written already.")
+    if args.language_column is not None:
+        raise OptionError("--language-column applies to text corpora, not to --embeddings.")
+    source = open_vectors(
+        args.embeddings,
+        vector_column=args.vector_column,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        max_rows=args.max_texts,
+    )
+    if not args.quiet:
+        print(f"note: {source.describe()}", file=sys.stderr)
+    if args.engine == "ray":
+        from analysis.engines import ray_data
+
+        run = ray_data.stats_of_shards(source, address=args.ray_address)
+        return stats_result(
+            source,
+            {view: m.columns() for view, m in run.moments.items()},
+            corpus_name=source.name,
+            corpus_hash=source.corpus_hash,
+            n_texts=run.n_rows,
+            engine="ray",
+        )
+    return get_stats(source, None, progress=None if args.quiet else Progress("Reading vectors"))
 
 
 def _one_line(text: str) -> str:
@@ -207,6 +303,31 @@ def register(sub: Any) -> None:
         "parquet, or text (a short summary)",
     )
     p.add_argument("--output", "-o", default=None, help="file to write (stdout for json/csv/text when omitted)")
+    vectors = p.add_argument_group("your own vectors (instead of --model and --corpus)")
+    vectors.add_argument(
+        "--embeddings",
+        default=None,
+        metavar="PATH",
+        help=".npy, .npz, .parquet or .arrow file, or a folder of .parquet shards; the vectors as given are the raw "
+        "view, their L2 normalization the normalized one (--text-column and --label-column name its other columns)",
+    )
+    vectors.add_argument("--vector-column", default=None, help="the column (or .npz array) holding the vectors")
+    engine = p.add_argument_group("scale-out")
+    engine.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process, cached (default); ray: Ray Data (pip install 'dimscope[ray]'), a local "
+        "cluster unless --ray-address is given",
+    )
+    engine.add_argument("--ray-address", default=None, help="join this Ray cluster (host:6379) instead of a local one")
+    engine.add_argument("--workers", type=int, default=None, help="encoder actors on Ray (default 1)")
+    engine.add_argument(
+        "--write-embeddings",
+        default=None,
+        metavar="DIR",
+        help="with --engine ray: also write the embeddings as Parquet shards into this new or empty folder",
+    )
 
 
 #: Subcommand name -> handler.

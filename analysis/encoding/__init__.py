@@ -12,9 +12,10 @@ Importing this package imports neither torch nor onnxruntime.
 from analysis.encoding.backends import OFFERED_BACKENDS, available_backends, encode_raw
 from analysis.encoding.runtime import ProgressCallback, prefer_passive_openmp
 from analysis.encoding.tokens import count_truncated
-from analysis.encoding.views import l2_normalize, view_of
+from analysis.encoding.views import MODEL_VIEWS, l2_normalize, view_of
 
 __all__ = [
+    "MODEL_VIEWS",
     "OFFERED_BACKENDS",
     "ProgressCallback",
     "available_backends",

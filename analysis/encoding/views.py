@@ -6,6 +6,12 @@ import numpy as np
 
 from analysis.options import VIEWS
 
+#: What the two views are for a model (embeddings from a file: ``analysis.vectors.VECTOR_VIEWS``).
+MODEL_VIEWS = {
+    "raw": "the pooled vector before the model's own Normalize module",
+    "normalized": "its L2 normalization (what the model returns)",
+}
+
 
 def l2_normalize(raw: np.ndarray) -> np.ndarray:
     """Rows divided by their L2 norm (float32). Zero rows stay zero instead of becoming NaN.

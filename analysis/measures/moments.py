@@ -20,11 +20,28 @@ dimension DimScope exists to find.
 >>> parts = DimensionMoments.empty(2).update(x[:1]).merge(DimensionMoments.empty(2).update(x[1:]))
 >>> bool(np.allclose(whole.columns()["std"], parts.columns()["std"], rtol=1e-9))
 True
+
+Wire form
+---------
+:meth:`DimensionMoments.to_wire` turns an accumulator into plain Python (an int and lists of
+floats and ints) and :meth:`DimensionMoments.from_wire` reads it back bit for bit: a float64
+survives a trip through a Python float, JSON (``repr`` round-trips) or an Arrow ``double``. This
+is what crosses process boundaries in a distributed run (``analysis.engines.ray_data`` passes it
+between Ray tasks inside Arrow rows), so every worker and the driver merge with this same class.
+
+>>> wire = whole.to_wire()
+>>> sorted(wire)
+['abs_sum', 'count', 'm2', 'maximum', 'mean', 'minimum', 'near_zero']
+>>> back = DimensionMoments.from_wire(wire)
+>>> bool(all(np.array_equal(a, b) for a, b in zip(back.columns().values(), whole.columns().values())))
+True
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +49,7 @@ import numpy as np
 STAT_COLUMNS = ["dim", "mean", "std", "variance", "min", "max", "abs_mean", "near_zero_share"]
 #: A component is near zero when ``|x_j| < NEAR_ZERO_EPS * ||x||`` (0.1% of its row's length).
 NEAR_ZERO_EPS = 1e-3
+_WIRE_FLOATS = ("mean", "m2", "minimum", "maximum", "abs_sum")
 
 
 @dataclass
@@ -122,6 +140,40 @@ class DimensionMoments:
             x.max(axis=0),
             np.abs(x).sum(axis=0),
             near_zero_mask.sum(axis=0, dtype=np.int64),
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain Python (``count`` an int, the rest lists), exact on a round trip; see the module docstring."""
+        return {
+            "count": int(self.count),
+            "mean": self.mean.tolist(),
+            "m2": self.m2.tolist(),
+            "minimum": self.minimum.tolist(),
+            "maximum": self.maximum.tolist(),
+            "abs_sum": self.abs_sum.tolist(),
+            "near_zero": self.near_zero.astype(np.int64).tolist(),
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> DimensionMoments:
+        """The accumulator :meth:`to_wire` described. Raises ValueError for a malformed record."""
+        try:
+            fields = {name: np.asarray(wire[name], dtype=np.float64) for name in _WIRE_FLOATS}
+            near_zero = np.asarray(wire["near_zero"], dtype=np.int64)
+            count = int(wire["count"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a DimensionMoments wire record: {exc}") from None
+        shapes = {a.shape for a in fields.values()} | {near_zero.shape}
+        if len(shapes) != 1 or near_zero.ndim != 1 or count < 0:
+            raise ValueError(f"not a DimensionMoments wire record: shapes {sorted(shapes)}, count {count}")
+        return cls(
+            count,
+            fields["mean"],
+            fields["m2"],
+            fields["minimum"],
+            fields["maximum"],
+            fields["abs_sum"],
+            near_zero,
         )
 
     def columns(self) -> dict[str, np.ndarray]:

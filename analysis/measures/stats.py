@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,6 +61,9 @@ DEFAULT_CHUNK_ROWS = 4096
 _BLOCK_BYTES = 1 << 20
 _SUM_GROUP = 16  # rows summed in float32 before the float64 accumulation
 _MIN_ROWS_PER_WORKER = 4096  # below this a second thread costs more than it saves
+# A mean squared deviation below this (float32's smallest normal number, 1.2e-38, times 2^24 for
+# the precision of the sums) is recomputed in float64: see _Float32Worker._centered.
+_TINY_MEAN_SQUARE = float(np.finfo(np.float32).tiny) * 2.0**24
 
 
 def _block_rows(dimension: int) -> int:
@@ -131,9 +134,18 @@ class _Float32Worker:
         np.subtract(x, block_mean, out=work)
         residual = (ones @ work).astype(np.float64)  # small values: float32 sums are plenty
         m2 = self._sum_sq64(work) - residual * residual / r
+        mean = block_mean.astype(np.float64) + residual / r
+        # Squares of deviations below ~1e-19 leave float32's normal range (they become subnormal or
+        # zero): a dead dimension's spread would be lost. Redo those few columns in float64.
+        tiny = np.flatnonzero(m2 < r * _TINY_MEAN_SQUARE)
+        if tiny.size:
+            columns = x[:, tiny].astype(np.float64)
+            mean[tiny] = columns.mean(axis=0)
+            centered = columns - mean[tiny]
+            m2[tiny] = np.einsum("ij,ij->j", centered, centered)
         acc.add_block(
             r,
-            block_mean.astype(np.float64) + residual / r,
+            mean,
             np.maximum(m2, 0.0),
             x.min(axis=0),
             x.max(axis=0),
@@ -317,6 +329,24 @@ def dimension_stats(matrix: np.ndarray, rows_per_chunk: int = DEFAULT_CHUNK_ROWS
     matrix = np.asarray(matrix)
     columns = stats_columns(iter_row_chunks(matrix, rows_per_chunk), matrix.shape[1], both_views=False)
     return frame_from_columns(columns["raw"])
+
+
+def stats_records(columns: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    """One view's statistics as JSON-ready rows in ``STAT_COLUMNS`` order (NaN becomes None).
+
+    >>> stats_records({"dim": np.array([0]), **{c: np.array([np.nan]) for c in STAT_COLUMNS[1:]}})[0]["std"] is None
+    True
+    """
+    lists = {name: np.asarray(columns[name]).tolist() for name in STAT_COLUMNS}
+    return [
+        {
+            name: int(lists[name][i])
+            if name == "dim"
+            else (None if lists[name][i] != lists[name][i] else float(lists[name][i]))
+            for name in STAT_COLUMNS
+        }
+        for i in range(len(lists["dim"]))
+    ]
 
 
 def dead_dimensions(std: np.ndarray | pd.Series, relative_threshold: float = DEAD_RELATIVE_THRESHOLD) -> list[int]:

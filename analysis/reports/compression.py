@@ -5,6 +5,10 @@ pipeline (queries and documents are two corpora, each cached and reused), taken 
 normalized view, and every variant of :func:`analysis.measures.retrieval.evaluate_variants` is
 scored against full float32, beside the per-dimension readiness figures. ``to_dict()`` is the
 JSON of ``python -m analysis compress --format json``.
+
+A vectors file (:class:`~analysis.vectors.VectorSource`) stands where a model stands for a task
+built on its own labelled rows (every row against the others): its vectors are read, not encoded.
+Any other task has texts only a model can embed, and is refused with that reason.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from analysis.cache import EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus, RetrievalTask
 from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
-from analysis.models import ResolvedModel, as_resolved
-from analysis.pipeline import EncodeOptions, get_embeddings
+from analysis.models import ResolvedModel
+from analysis.pipeline import EncodeOptions, ModelSource, as_source, get_embeddings
+from analysis.vectors import VectorSource
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
@@ -109,7 +114,7 @@ class CompressionReport:
         return cls(**values)
 
 
-def side_options(model: ResolvedModel, task: RetrievalTask, options: EncodeOptions) -> tuple[EncodeOptions, ...]:
+def side_options(model: ModelSource, task: RetrievalTask, options: EncodeOptions) -> tuple[EncodeOptions, ...]:
     """Encoding options of the queries and of the documents: the model card's query and document
     prompts for pairs (none for models without them), the analysis prompt for a labelled corpus,
     or the prompt given for both."""
@@ -128,7 +133,7 @@ def check_draws(n_draws: int) -> int:
 
 
 def compression_key(
-    model: ResolvedModel, task: RetrievalTask, *, ks: list[int] | None, n_draws: int, options: EncodeOptions
+    model: ModelSource, task: RetrievalTask, *, ks: list[int] | None, n_draws: int, options: EncodeOptions
 ) -> str:
     """The cache key: model fingerprint, both corpus hashes, relevance, both prompts, ks, draws, version."""
     query_options, document_options = side_options(model, task, options)
@@ -148,8 +153,26 @@ def compression_key(
     )
 
 
+def _task_source(model: str | ResolvedModel | VectorSource, task: RetrievalTask) -> ModelSource:
+    """The model, or a vectors file when ``task`` is its own rows by label (nothing else can be scored on it)."""
+    source = as_source(model)
+    if isinstance(source, VectorSource):
+        rows = source.corpus
+        own = (
+            task.queries is task.documents
+            and task.relevant is None
+            and task.documents.content_hash == rows.content_hash
+        )
+        if not own:
+            raise OptionError(
+                f"{source.name} holds vectors of its own rows only, and {task.name} has texts that need a model to "
+                f"embed them. Score {source.name} on its labels (every row against the others), or choose a model."
+            )
+    return source
+
+
 def cached_compression_report(
-    model: str | ResolvedModel,
+    model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
     *,
     ks: list[int] | None = None,
@@ -158,7 +181,7 @@ def cached_compression_report(
     store: EmbeddingStore | None = None,
 ) -> CompressionReport | None:
     """The report if it is cached (a damaged or older record is deleted), else None. Encodes nothing."""
-    resolved = as_resolved(model)
+    resolved = _task_source(model, task)
     store = store or default_store()
     key = compression_key(resolved, task, ks=ks, n_draws=check_draws(n_draws), options=options or EncodeOptions())
     cached = store.get_json(key)
@@ -171,7 +194,7 @@ def cached_compression_report(
 
 
 def task_embeddings(
-    model: ResolvedModel,
+    model: ModelSource,
     task: RetrievalTask,
     *,
     options: EncodeOptions | None = None,
@@ -200,7 +223,7 @@ def task_embeddings(
 
 
 def compression_report(
-    model: str | ResolvedModel,
+    model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
     *,
     ks: list[int] | None = None,
@@ -217,7 +240,7 @@ def compression_report(
     options = options or EncodeOptions()
     options.validate()
     n_draws = check_draws(n_draws)
-    resolved = as_resolved(model)
+    resolved = _task_source(model, task)
     store = store or default_store()
     hit = cached_compression_report(resolved, task, ks=ks, n_draws=n_draws, options=options, store=store)
     if hit is not None:
@@ -316,7 +339,7 @@ def _json_ready(value: Any) -> Any:
 
 def storage_recipe(
     report: CompressionReport,
-    model: str | ResolvedModel,
+    model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
     keep: str,
     *,
@@ -335,7 +358,7 @@ def storage_recipe(
     from analysis.measures.retrieval.checks import unit_rows
     from analysis.measures.retrieval.variants import kept_dimensions
 
-    resolved = as_resolved(model)
+    resolved = _task_source(model, task)
     _, documents = task_embeddings(resolved, task, options=options, store=store)
     kept = kept_dimensions(documents, keep, report.dead_dims)
     stored = documents if keep == "all" else unit_rows(documents[:, kept])

@@ -111,9 +111,17 @@ class DiagnosisReport(WeightDiagnosis):
 def diagnosis_report(
     model: str | ResolvedModel, corpus_dead_dims: list[int] | None = None, *, relative_threshold: float = 1e-3
 ) -> DiagnosisReport:
-    """The static weight scan, optionally compared with dead dims found on a corpus."""
+    """The static weight scan, optionally compared with dead dims found on a corpus.
+
+    A vectors file has no weights to scan: an OptionError says so.
+    """
     from analysis.measures.diagnosis import diagnose_model_folder
 
+    if getattr(model, "source", None) == "vectors":  # a VectorSource (not imported: the scan needs no corpora)
+        raise OptionError(
+            f"The weight scan reads a model's weights, and {getattr(model, 'name', 'this file')} holds vectors only; "
+            "choose the model that made them (or any model) to see why its dimensions die."
+        )
     resolved = as_resolved(model)
     diagnosis = diagnose_model_folder(resolved.path, relative_threshold=relative_threshold)
     comparison = compare_with_corpus(diagnosis, corpus_dead_dims) if corpus_dead_dims is not None else None

@@ -13,9 +13,10 @@ from typing import Any
 from analysis.cache import EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
-from analysis.models import ResolvedModel, as_resolved
+from analysis.models import ResolvedModel
 from analysis.options import POSTPROCESSING, check_choice
-from analysis.pipeline import EncodeOptions, get_embeddings
+from analysis.pipeline import EncodeOptions, as_source, get_embeddings
+from analysis.vectors import VectorSource
 
 REPORT_VERSION = 1
 
@@ -70,7 +71,7 @@ class GeometryReport:
 
 
 def geometry_report(
-    model: str | ResolvedModel,
+    model: str | ResolvedModel | VectorSource,
     corpus: Corpus,
     *,
     postprocessing: str = "none",
@@ -90,7 +91,7 @@ def geometry_report(
     check_choice(postprocessing, POSTPROCESSING, "post-processing")
     require_texts_for_statistics(corpus)
     options = options or EncodeOptions()
-    resolved = as_resolved(model)
+    resolved = as_source(model)
     store = store or default_store()
     key = build_key(
         "geometry",

@@ -16,8 +16,9 @@ from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback
 from analysis.errors import OptionError
 from analysis.measures.languages import parallel_cosines, per_language_stats
-from analysis.models import ResolvedModel, as_resolved
-from analysis.pipeline import EncodeOptions, get_embeddings
+from analysis.models import ResolvedModel
+from analysis.pipeline import EncodeOptions, as_source, get_embeddings
+from analysis.vectors import VectorSource
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class MultilingualReport:
 
 
 def multilingual_report(
-    model: str | ResolvedModel,
+    model: str | ResolvedModel | VectorSource,
     corpus: Corpus,
     *,
     options: EncodeOptions | None = None,
@@ -74,7 +75,7 @@ def multilingual_report(
             "language column."
         )
     require_texts_for_statistics(corpus)
-    resolved = as_resolved(model)
+    resolved = as_source(model)
     raw = get_embeddings(resolved, corpus, options=options, store=store, progress=progress).raw
     languages = list(corpus.languages)
     per_language = per_language_stats(raw, languages)

@@ -15,9 +15,10 @@ from analysis.cache import EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
-from analysis.models import ResolvedModel, as_resolved
+from analysis.models import ResolvedModel
 from analysis.options import check_choice
-from analysis.pipeline import EncodeOptions, get_embeddings
+from analysis.pipeline import EncodeOptions, as_source, get_embeddings
+from analysis.vectors import VectorSource
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
@@ -52,7 +53,7 @@ class SelectionReport:
 
 
 def selection_report(
-    model: str | ResolvedModel,
+    model: str | ResolvedModel | VectorSource,
     corpus: Corpus,
     *,
     ks: list[int] | None = None,
@@ -75,7 +76,7 @@ def selection_report(
     check_choice(view, ("raw", "normalized"), "view")
     require_texts_for_statistics(corpus)
     options = options or EncodeOptions()
-    resolved = as_resolved(model)
+    resolved = as_source(model)
     store = store or default_store()
     key = build_key(
         "selection",

@@ -26,6 +26,7 @@ from pages.dashboard.compute import (
     retrieval_task_or_stop,
     stats_or_stop,
     store_for,
+    subject,
     task_pending_reason,
 )
 from pages.dashboard.navigation import (
@@ -55,6 +56,7 @@ from pages.dashboard.state import (
     sync_from_url,
     update,
     uploads,
+    vector_uploads,
 )
 
 __all__ = [
@@ -98,7 +100,9 @@ __all__ = [
     "stats_or_stop",
     "task_pending_reason",
     "store_for",
+    "subject",
     "sync_from_url",
     "update",
     "uploads",
+    "vector_uploads",
 ]

@@ -18,22 +18,24 @@ from analysis.corpora import (
     require_texts_for_statistics,
 )
 from analysis.encoding.queue import QueueStatus, format_seconds
-from analysis.errors import DimScopeError, ModelNotDownloadedError
+from analysis.errors import DimScopeError, ModelNotDownloadedError, OptionError
 from analysis.memory_cache import SessionStore
-from analysis.models import ResolvedModel, catalog_info, download_sizes, format_bytes
+from analysis.models import catalog_info, download_sizes, format_bytes
 from analysis.pipeline import (
     EmbeddingResult,
     EncodeOptions,
+    ModelSource,
     StatsResult,
     embeddings_key,
     get_embeddings,
     get_stats,
     stats_key,
 )
+from analysis.vectors import is_vectors
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
-from pages.dashboard.state import pair_uploads
-from pages.dashboard.urlstate import UPLOAD_PREFIX
+from pages.dashboard.state import pair_uploads, vector_uploads
+from pages.dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"
@@ -52,10 +54,18 @@ def deployment_policy() -> Policy:
     return current_policy()
 
 
-def resolve(model: str, *, trust: bool = False) -> ResolvedModel:
-    """resolve_model under the deployment policy (public mode: allow-listed models only).
+def resolve(model: str, *, trust: bool = False) -> ModelSource:
+    """resolve_model under the deployment policy (public mode: allow-listed models only), or this
+    session's uploaded embeddings for ``vectors:<name>`` (they stand where a model stands).
 
     A model that needs a download gets a progress bar while it downloads."""
+    if model.startswith(VECTORS_PREFIX):
+        found = vector_uploads().get(model[len(VECTORS_PREFIX) :])
+        if found is None:
+            raise OptionError(
+                f"No embeddings named {model[len(VECTORS_PREFIX) :]!r} in this session; upload them again."
+            )
+        return found
     policy = deployment_policy()
     try:
         return policy.resolve(model, allow_trust_remote_code=trust, download=False)
@@ -99,13 +109,15 @@ class Progress:
 
     While the encode waits in the server's encode line, :meth:`waiting` shows the place in line
     and the estimate. Each update goes to the browser, so when the session is gone or rerun,
-    Streamlit raises here and the encode leaves the line.
+    Streamlit raises here and the encode leaves the line. For uploaded embeddings (``reading``)
+    it counts vectors read from the file: no model, no line.
     """
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, *, reading: bool = False) -> None:
         self.label = label
         self.bar: Any = None
         self.waited_s = 0.0
+        self.reading = reading
 
     def waiting(self, status: QueueStatus) -> None:
         self.waited_s = status.waited_s
@@ -117,6 +129,10 @@ class Progress:
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0 or (self.bar is None and done >= total):
+            return
+        if self.reading:
+            self.bar = self.bar or st.progress(0.0)
+            self.bar.progress(min(1.0, done / total), text=f"{self.label}: read {done:,} of {total:,} vectors")
             return
         waited = f" (after {format_seconds(self.waited_s)} in line)" if self.waited_s >= 1 else ""
         if self.bar is None:
@@ -135,7 +151,7 @@ class Progress:
 def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResult:
     """Statistics from the disk cache, or computed with a progress bar. Raises DimScopeError."""
     resolved = resolve(model, trust=trust)
-    progress = Progress(f"{resolved.name} on {corpus.name}")
+    progress = Progress(f"{resolved.name} on {corpus.name}", reading=is_vectors(resolved))
     try:
         return get_stats(
             resolved,
@@ -155,7 +171,7 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
     key = (resolved.fingerprint, corpus.content_hash)
     if key in memo:
         return memo[key]
-    progress = Progress(f"{resolved.name} on {corpus.name}")
+    progress = Progress(f"{resolved.name} on {corpus.name}", reading=is_vectors(resolved))
     try:
         result = get_embeddings(
             resolved,
@@ -177,6 +193,9 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
     of the work, for a page to ask before starting it; a model that needs a download always asks.
     Raises DimScopeError for unloadable models."""
+    if model.startswith(VECTORS_PREFIX):  # read from the file, a streamed pass: never worth asking
+        resolve(model)  # still raises when the upload is gone
+        return None
     approved = st.session_state.get(APPROVED, set())
     try:
         resolved = deployment_policy().resolve(model, allow_trust_remote_code=trust, download=False)
@@ -247,6 +266,11 @@ def stats_or_stop(ctx: Context) -> StatsResult:
         st.stop()
     for warning in result.warnings:
         st.caption(f":material/warning: {warning}")
+    if ctx.vectors is not None:
+        st.caption(
+            f":material/info: Your vectors from {ctx.vectors.name}: **raw** = {result.views['raw']}, "
+            f"**normalized** = {result.views['normalized']}."
+        )
     return result
 
 
@@ -266,6 +290,12 @@ def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
     except DimScopeError as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
+
+
+def subject(ctx: Context, model: str, corpus: str) -> str:
+    """What a page shows, in words: "<model> on <corpus>", or "Your vectors in <file>" for uploaded
+    embeddings (they are the model and the corpus at once)."""
+    return f"Your vectors in {ctx.vectors.name}" if ctx.vectors is not None else f"{model} on {corpus}"
 
 
 def plot(fig: Any, **kwargs: Any) -> Any:
@@ -298,6 +328,13 @@ def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
             return labelled_task(ctx.corpus)
     except DimScopeError as exc:
         st.error(str(exc), icon=":material/error:")
+        st.stop()
+    if ctx.vectors is not None:
+        st.info(
+            f"**{ctx.vectors.name}** has no label column, so nothing says which rows should find which. Upload the "
+            "embeddings with a label column on the Corpus page, or choose a model and a built-in task.",
+            icon=":material/search_off:",
+        )
         st.stop()
     st.info(
         f"**{ctx.corpus.name}** has no labels and no query and document columns, so nothing says which texts "

@@ -6,13 +6,15 @@ Public mode is on with ``DIMSCOPE_PUBLIC=1`` or a JSON config file named by
 * only allow-listed models load, and free-text model ids and folders are refused;
 * ``trust_remote_code`` is allowed only for allow-listed models pinned to a revision;
 * uploads are capped (10 MB, 5,000 texts by default) and long texts are truncated, with counts;
+* uploaded embeddings are capped too (32 MB, 5,000 vectors by default; the rest left out, counted);
 * each request has an encoding time budget, with a clear message when it is exceeded.
 
 Example config::
 
     {"public": true, "allowed_models": ["sentence-transformers/all-MiniLM-L6-v2"],
      "pinned_revisions": {"nomic-ai/nomic-embed-text-v1.5": "<commit sha>"},
-     "max_upload_mb": 10, "max_texts": 5000, "encode_budget_seconds": 60}
+     "max_upload_mb": 10, "max_texts": 5000, "encode_budget_seconds": 60,
+     "max_vector_upload_mb": 32, "max_vector_rows": 5000}
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Policy:
     max_texts: int | None = None
     max_chars: int = 10_000
     encode_budget_seconds: float | None = None
+    max_vector_upload_bytes: int = 200 * 1024 * 1024  # embeddings files (.npy, .npz, .parquet, .arrow)
+    max_vector_rows: int | None = None  # rows past it are left out (counted)
 
     @property
     def allowed_set(self) -> set[str] | None:
@@ -117,6 +121,10 @@ def load_policy(environ: dict[str, str] | None = None) -> Policy:
         max_texts=int(_positive(config.get("max_texts", 5000), "max_texts", int)),
         max_chars=int(_positive(config.get("max_chars", 2000), "max_chars", int)),
         encode_budget_seconds=float(_positive(config.get("encode_budget_seconds", 120), "encode_budget_seconds")),
+        max_vector_upload_bytes=int(
+            _positive(config.get("max_vector_upload_mb", 32), "max_vector_upload_mb") * 1024 * 1024
+        ),
+        max_vector_rows=int(_positive(config.get("max_vector_rows", 5000), "max_vector_rows", int)),
     )
 
 

@@ -1,9 +1,14 @@
-"""The shared sidebar: model, corpus and view, each bound to the URL, and the page context it returns."""
+"""The shared sidebar: model, corpus and view, each bound to the URL, and the page context it returns.
+
+Uploaded embeddings (``vectors:<name>`` in the corpus list) are the corpus and the model at once:
+choosing them replaces the model picker with a note, and the context's ``model`` names them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -20,10 +25,11 @@ from analysis.models import (
     list_models,
 )
 from analysis.options import VIEWS
+from analysis.vectors import VECTOR_VIEWS, VectorSource
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
-from pages.dashboard.state import bind, builtin_names, state, update, uploads
-from pages.dashboard.urlstate import UPLOAD_PREFIX, UrlState
+from pages.dashboard.state import bind, builtin_names, state, update, uploads, vector_uploads
+from pages.dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX, UrlState
 
 TRUST = "ds_trust_remote_code"
 OTHER = "__other__"
@@ -32,12 +38,17 @@ PAGE_CORPUS = "pages/corpus.py"
 
 @dataclass
 class Context:
-    """What every page needs: the state, the model spec, the corpus and the trust flag."""
+    """What every page needs: the state, the model spec, the corpus and the trust flag.
+
+    With uploaded embeddings chosen, ``vectors`` is their source, ``model`` is ``vectors:<name>``
+    (``ui.resolve`` returns the source) and ``corpus`` is their rows.
+    """
 
     state: UrlState
     model: str
     corpus: Corpus
     trust_remote_code: bool
+    vectors: VectorSource | None = None
 
     @property
     def view(self) -> str:
@@ -113,6 +124,8 @@ def _model_caption(found: Availability) -> str:
 def _corpus_label(name: str) -> str:
     if name.startswith(UPLOAD_PREFIX):  # pure (no session state): AppTest calls it outside a run
         return f"Uploaded: {name[len(UPLOAD_PREFIX) :]}"
+    if name.startswith(VECTORS_PREFIX):
+        return f"Embeddings: {name[len(VECTORS_PREFIX) :]}"
     titles = {info.name: info.title for info in builtin_corpora()}
     return titles.get(name, name)
 
@@ -124,6 +137,53 @@ def sidebar() -> Context:
     catalog_names = offered_models()
     sb = st.sidebar
     sb.markdown("#### Model")
+    # The corpus picker is drawn below, but a new choice is already in its widget's state.
+    vectors = chosen_vectors(st.session_state.get("w_corpus") or state().corpus)
+    if vectors is not None:
+        sb.info(
+            f"**Your vectors** from `{vectors.name.replace('`', '')}`: their rows are the corpus. "
+            f"Raw = {VECTOR_VIEWS['raw']}; normalized = their L2 normalization.",
+            icon=":material/upload_file:",
+        )
+        trust = False
+    else:
+        trust = _model_picker(sb, rules, catalog_names, availability)
+
+    sb.markdown("#### Corpus")
+    names = builtin_names() + [UPLOAD_PREFIX + name for name in uploads()]
+    names += [VECTORS_PREFIX + name for name in vector_uploads()]
+    if state().corpus not in names:
+        update(corpus=DEFAULT_CORPUS if DEFAULT_CORPUS in names else names[0])
+    bind("corpus", sb.selectbox, "Corpus", names, format_func=_corpus_label)
+    sb.page_link(PAGE_CORPUS, label="Browse or upload corpora", icon=":material/upload_file:")
+    vectors = chosen_vectors(state().corpus)
+
+    sb.markdown("#### Statistics")
+    raw_label = "raw (as given)" if vectors is not None else "raw (before Normalize)"
+    bind(
+        "view",
+        sb.radio,
+        "View",
+        list(VIEWS),
+        horizontal=True,
+        format_func=lambda v: {"normalized": "normalized", "raw": raw_label}[v],
+        help="Normalized: unit-length vectors, what the model returns. Raw: the pooled vector before "
+        "the model's own Normalize step (for your own vectors: the vectors as given). Dead dimensions are always "
+        "judged on the normalized view.",
+    )
+    model = VECTORS_PREFIX + vectors.name if vectors is not None else state().model
+    return Context(state(), model, corpus_for(state().corpus), trust, vectors)
+
+
+def chosen_vectors(corpus: str) -> VectorSource | None:
+    """The uploaded embeddings a corpus choice names, or None."""
+    if not corpus.startswith(VECTORS_PREFIX):
+        return None
+    return vector_uploads().get(corpus[len(VECTORS_PREFIX) :])
+
+
+def _model_picker(sb: Any, rules: Any, catalog_names: list[str], availability: dict[str, Availability]) -> bool:
+    """The model selectbox (or a free-text id), bound to the URL; returns the trust checkbox's value."""
     current = state().model
     if rules.public and current not in catalog_names:  # not reachable through sync_from_url; a guard
         update(model=catalog_names[0])
@@ -167,29 +227,13 @@ def sidebar() -> Context:
             key=TRUST,
             help="This model runs Python code from its hub repository (trust_remote_code).",
         )
-
-    sb.markdown("#### Corpus")
-    names = builtin_names() + [UPLOAD_PREFIX + name for name in uploads()]
-    if state().corpus not in names:
-        update(corpus=DEFAULT_CORPUS if DEFAULT_CORPUS in names else names[0])
-    bind("corpus", sb.selectbox, "Corpus", names, format_func=_corpus_label)
-    sb.page_link(PAGE_CORPUS, label="Browse or upload corpora", icon=":material/upload_file:")
-
-    sb.markdown("#### Statistics")
-    bind(
-        "view",
-        sb.radio,
-        "View",
-        list(VIEWS),
-        horizontal=True,
-        format_func=lambda v: {"normalized": "normalized", "raw": "raw (before Normalize)"}[v],
-        help="Normalized: unit-length vectors, what the model returns. Raw: the pooled vector before "
-        "the model's own Normalize step. Dead dimensions are always judged on the normalized view.",
-    )
-    return Context(state(), state().model, corpus_for(state().corpus), trust)
+    return bool(trust)
 
 
 def corpus_for(name: str) -> Corpus:
+    vectors = chosen_vectors(name)
+    if vectors is not None:
+        return vectors.corpus
     if name.startswith(UPLOAD_PREFIX):
         found = uploads().get(name[len(UPLOAD_PREFIX) :])
         if found is not None:

@@ -8,8 +8,8 @@ State flow on every run
    :class:`UrlState`; notes for bad values are kept and shown.
 2. Widgets are bound to state fields with :func:`bind`: a widget starts from the state, and a
    change updates the state and rewrites the URL (only non-default values).
-3. Uploaded corpora live in ``st.session_state`` only (see :func:`uploads`), and so do the
-   retrieval pairs mapped from them (see :func:`pair_uploads`).
+3. Uploaded corpora and embeddings live in ``st.session_state`` only (see :func:`uploads` and
+   :func:`vector_uploads`), and so do the retrieval pairs mapped from them (see :func:`pair_uploads`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import streamlit as st
 
 from analysis.corpora import Corpus, RetrievalTask, builtin_corpora
 from analysis.models import CATALOG
+from analysis.vectors import VectorSource
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
 from pages.dashboard.urlstate import UrlState
@@ -30,12 +31,18 @@ STATE = "ds_state"
 WRITTEN = "ds_written"
 NOTES = "ds_notes"
 UPLOADS = "ds_uploads"
+VECTOR_UPLOADS = "ds_vector_uploads"
 PAIR_UPLOADS = "ds_pair_uploads"
 
 
 def uploads() -> dict[str, Corpus]:
     """This session's uploaded corpora by display name."""
     return st.session_state.setdefault(UPLOADS, {})
+
+
+def vector_uploads() -> dict[str, VectorSource]:
+    """This session's uploaded embeddings by display name (each is a corpus and a model at once)."""
+    return st.session_state.setdefault(VECTOR_UPLOADS, {})
 
 
 def pair_uploads() -> dict[str, RetrievalTask]:
@@ -60,7 +67,8 @@ def sync_from_url() -> None:
     params = _query_dict()
     first = STATE not in st.session_state
     if first or (params and params != st.session_state.get(WRITTEN)):
-        parsed, notes = urlstate.parse(params, corpora=builtin_names(), uploaded=uploads().keys())
+        own = [urlstate.VECTORS_PREFIX + name for name in vector_uploads()]
+        parsed, notes = urlstate.parse(params, corpora=builtin_names() + own, uploaded=uploads().keys())
         parsed, notes = _apply_public_limits(parsed, notes)
         st.session_state[STATE] = parsed
         st.session_state[NOTES] = notes

@@ -40,6 +40,7 @@ from analysis.options import (
 __all__ = [
     "MAX_MODELS",
     "UPLOAD_PREFIX",
+    "VECTORS_PREFIX",
     "UrlState",
     "canonical_model",
     "dims_to_spec",
@@ -55,6 +56,7 @@ MAX_MODELS = 6
 # that knows the model's dimension count says when it is out of that model's range.
 MAX_DIM = 999_999_999
 UPLOAD_PREFIX = "upload:"
+VECTORS_PREFIX = "vectors:"  # uploaded embeddings: both the corpus (their rows) and the model (their vectors)
 _DEFAULT_MODEL_SHORT = catalog_info(DEFAULT_MODEL).short_name  # type: ignore[union-attr]
 
 BAR_ORDERS = ("index", "sorted")
@@ -75,7 +77,7 @@ class UrlState:
 
     model: str = _DEFAULT_MODEL_SHORT  # catalog short name, hub id or local folder
     models: tuple[str, ...] = ()  # Compare page; () = the models available here
-    corpus: str = DEFAULT_CORPUS  # built-in name or "upload:<name>"
+    corpus: str = DEFAULT_CORPUS  # built-in name, "upload:<name>" or "vectors:<name>"
     view: str = "normalized"  # statistics view: normalized | raw
     heat: str = "normalized"  # heatmap values: normalized | raw | standardized
     sort: str = "index"  # heatmap dimension order: index | std | abs_mean
@@ -216,9 +218,10 @@ def _parse_corpus(value: str, reject: _Fallback, corpora: set[str], uploaded: se
         return value
     if value.startswith(UPLOAD_PREFIX) and value[len(UPLOAD_PREFIX) :] in uploaded:
         return value
-    if value.startswith(UPLOAD_PREFIX):
+    if value.startswith((UPLOAD_PREFIX, VECTORS_PREFIX)):
+        what = "an uploaded corpus" if value.startswith(UPLOAD_PREFIX) else "uploaded embeddings"
         return reject(
-            "an uploaded corpus cannot travel in a link and this session has none by that name "
+            f"{what} cannot travel in a link and this session has none by that name "
             "(upload it again on the Corpus page)"
         )
     return reject("not a built-in corpus here")
