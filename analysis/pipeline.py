@@ -34,6 +34,7 @@ from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
+from analysis.timings import step
 
 if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page may not need them
     import pandas as pd
@@ -308,10 +309,11 @@ def get_embeddings(
             return hit
         raw, n_encoded, n_reused = _compute_with_reuse(resolved, corpus, options, store, progress, time_budget_s)
         truncated = count_truncated(resolved, corpus.texts, options.effective_prompt(resolved)) if n_encoded else None
-        store.put_array(key, raw)
-        if truncated is not None:
-            store.put_json(meta_key, {"n_truncated_tokens": truncated})
-        _remember_in_index(store, resolved, corpus, options, raw)
+        with step("store", rows=len(raw)):
+            store.put_array(key, raw)
+            if truncated is not None:
+                store.put_json(meta_key, {"n_truncated_tokens": truncated})
+            _remember_in_index(store, resolved, corpus, options, raw)
     return EmbeddingResult(resolved, corpus, raw, key, False, n_encoded, n_reused, truncated)
 
 
@@ -386,14 +388,15 @@ def _compute_with_reuse(
         kind = f"{model.fingerprint}/{options.backend}"
         with encode_queue().slot(len(missing), kind=kind, on_wait=getattr(progress, "waiting", None)) as slot:
             started, waited = time.monotonic(), slot.waited_s
-            fresh = encode_raw(
-                model,
-                [texts[i] for i in missing],
-                prompt=prompt,
-                batch_size=options.batch_size,
-                progress=shifted_progress,
-                backend=options.backend,
-            )
+            with step("encode", backend=options.backend, texts=len(missing)):
+                fresh = encode_raw(
+                    model,
+                    [texts[i] for i in missing],
+                    prompt=prompt,
+                    batch_size=options.batch_size,
+                    progress=shifted_progress,
+                    backend=options.backend,
+                )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
         fresh, dimension = None, next(iter(reused_rows.values())).shape[0]
@@ -455,11 +458,13 @@ def get_stats(
             result = get_embeddings(
                 resolved, corpus, options=options, store=store, progress=progress, time_budget_s=time_budget_s
             )
-            columns = stats_module.stats_columns(
-                stats_module.iter_row_chunks(result.raw, _STREAM_CHUNK_ROWS), result.raw.shape[1]
-            )
-        for view, view_columns in columns.items():
-            store.put_json(keys[view], {name: view_columns[name].tolist() for name in stats_module.STAT_COLUMNS})
+            with step("stats"):
+                columns = stats_module.stats_columns(
+                    stats_module.iter_row_chunks(result.raw, _STREAM_CHUNK_ROWS), result.raw.shape[1]
+                )
+        with step("stats", stored=True):
+            for view, view_columns in columns.items():
+                store.put_json(keys[view], {name: view_columns[name].tolist() for name in stats_module.STAT_COLUMNS})
     elif progress:
         progress(len(corpus), len(corpus))
     dead = stats_module.dead_dimensions(columns["normalized"]["std"])
