@@ -34,6 +34,7 @@ def _groups() -> list[tuple[tuple[int, ...], str, Callable[[bool], list[Figure]]
         ((4,), "statistics at scale", bench_stats.run),
         ((1, 2), "cold and warm whole processes", bench_pipeline.run),
         ((5, 6), "dashboard payloads and start", bench_app.run),
+        ((8,), "upload to first chart", bench_app.run_upload),
         ((3, 7), "incremental corpora and encoding backends", bench_encode.run),
     ]
 
@@ -74,7 +75,7 @@ def update_readme(text_table: str, info: dict, command: str, when: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="DimScope's benchmark suite.")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test); verdicts are not meaningful")
-    parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-7)")
+    parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-8)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument(
         "--update-readme", action="store_true", help="rewrite the tables in benchmarks/README.md and README.md"
