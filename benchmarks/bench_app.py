@@ -7,8 +7,13 @@ that is what goes over the websocket to the browser (before compression).
 
 Target 6 starts ``streamlit run app.py`` on a warm cache and drives a headless Chromium to the
 first page, timing spawn -> server healthy -> title drawn -> first chart drawn (median of three
-cold starts). On the last server it also times the explore page becoming interactive (every
+cold starts), against a 5-line app drawing one chart started the same way (the floor); the verdict
+is their ratio. On the last server it also times the explore page becoming interactive (every
 chart drawn, script finished): in a new tab, and when switched to from the overview (target 5).
+
+Target 8 starts a fresh server on an empty cache per round, uploads a 1,500-text labelled CSV on
+the Corpus page and opens Explore: upload -> first chart drawn, against the bare encode of the same
+texts by the same backend, with each step's share from the app's step timings (analysis.timings).
 """
 
 from __future__ import annotations
@@ -189,7 +194,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-START_TARGET_S = 5.0
+START_TARGET_S = 5.0  # the first target, kept for the record; the verdict is now the ratio below
+# App start against the floor measured beside it in the same run (issue 14).
+START_TARGET_X = 1.2
 INTERACTIVE_TARGET_S = 3.0
 # The page titled ``title`` is shown with at least ``charts`` Plotly charts, every one has drawn
 # its SVG, and the script has finished (no "Running" widget).
@@ -301,11 +308,17 @@ def _explore_interactive(browser, port: int, rounds: int) -> dict:
 def app_start(quick: bool) -> list[Figure]:
     name = "app start: `streamlit run app.py` to first page drawn, chart included (warm cache)"
     if not (ROOT / "app.py").is_file():
-        return [Figure(6, name, None, "s", f"<= {START_TARGET_S:g} s", TODO, {"reason": "app.py not there yet"})]
+        return [
+            Figure(6, name, None, "s", f"<= {START_TARGET_X:g}x the floor", TODO, {"reason": "app.py not there yet"})
+        ]
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        return [Figure(6, name, None, "s", f"<= {START_TARGET_S:g} s", SKIP, {"reason": "playwright not installed"})]
+        return [
+            Figure(
+                6, name, None, "s", f"<= {START_TARGET_X:g}x the floor", SKIP, {"reason": "playwright not installed"}
+            )
+        ]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     starts, rounds = (1, 1) if quick else (3, 3)
     runs: list[dict] = []
@@ -328,7 +341,7 @@ def app_start(quick: bool) -> list[Figure]:
                         name,
                         None,
                         "s",
-                        f"<= {START_TARGET_S:g} s",
+                        f"<= {START_TARGET_X:g}x the floor",
                         SKIP,
                         {"reason": f"no headless browser: {str(exc).splitlines()[0][:200]}"},
                     )
@@ -364,17 +377,26 @@ def app_start(quick: bool) -> list[Figure]:
         "how": "server running, DimScope cache warm; until the explore page's charts "
         "have all drawn their SVG and the script has finished; median of the rounds",
     }
+    floor = median(floor_runs)
+    ratio = drawn / floor
     figures = [
         Figure(
-            6, name, drawn, "s", f"<= {START_TARGET_S:g} s", verdict(drawn <= START_TARGET_S and errors == 0), details
+            6,
+            "app start / floor, same harness, same run (medians)",
+            ratio,
+            "x",
+            f"<= {START_TARGET_X:g}x",
+            verdict(ratio <= START_TARGET_X and errors == 0),
+            details,
         ),
+        Figure(6, f"  {name}", drawn, "s", f"(was <= {START_TARGET_S:g} s)", INFO, details),
         Figure(
             6, "  of which: spawn to server healthy (median)", details["median_server_healthy_s"], "s", "", INFO, {}
         ),
         Figure(
             6,
             "  floor: a 5-line Streamlit app drawing one small Plotly chart, same harness (median)",
-            median(floor_runs),
+            floor,
             "s",
             "",
             INFO,
