@@ -208,6 +208,7 @@ _PAGE_DRAWN = """([title, charts]) => {
   return !!h1 && h1.textContent.trim() === title && all.length >= charts && drawn.length >= all.length && !running;
 }"""
 EXPLORE = ("Explore a model", 2)
+_TITLE_IS = "(title) => { const h1 = document.querySelector('h1'); return !!h1 && h1.textContent.trim() === title; }"
 OVERVIEW = ("DimScope", 1)
 
 
@@ -459,18 +460,17 @@ _SUCCESS = "is the corpus every page analyses now"
 _BARE_ENCODE_CHILD = r"""
 import json, sys, time
 from analysis.corpora import read_corpus_file
-from analysis.encoding import encode_raw, preload
+from analysis.encoding import encode_raw
 from analysis.models import resolve_model
 from analysis.pipeline import EncodeOptions
 
 path, backend = sys.argv[1], sys.argv[2]
 model = resolve_model("all-MiniLM-L6-v2")
 corpus = read_corpus_file(path)
-thread = preload(model, backend)
-if thread is not None:
-    thread.join()
+prompt = EncodeOptions().effective_prompt(model)
+encode_raw(model, [], prompt=prompt, backend=backend)  # loads the model (every backend does for no texts)
 start = time.perf_counter()
-raw = encode_raw(model, list(corpus.texts), prompt=EncodeOptions().effective_prompt(model), backend=backend)
+raw = encode_raw(model, list(corpus.texts), prompt=prompt, backend=backend)
 print(json.dumps({"encode_s": time.perf_counter() - start, "texts": len(corpus), "shape": list(raw.shape)}))
 """
 
@@ -531,7 +531,9 @@ def _upload_once(browser, csv_path: Path, work: Path, round_no: int) -> dict:
         page.get_by_text(_SUCCESS).first.wait_for(timeout=300_000)
         adopted_at = time.time()
         page.get_by_role("link", name="Explore a model").first.click()
-        page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').first.wait_for(timeout=600_000)
+        page.wait_for_function(_TITLE_IS, arg=EXPLORE[0], timeout=300_000, polling=50)
+        # One of Explore's own charts (keyed explore_*): the Corpus page's charts may linger a moment.
+        page.locator('[class*="st-key-explore_"] .js-plotly-plot .main-svg').first.wait_for(timeout=600_000)
         chart_at = time.time()
         page.wait_for_function(_PAGE_DRAWN, arg=list(EXPLORE), timeout=300_000, polling=50)
         errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count()
@@ -540,6 +542,8 @@ def _upload_once(browser, csv_path: Path, work: Path, round_no: int) -> dict:
         _stop(server)
     steps = read_steps(timings)
     encodes = [s for s in steps if s["step"] == "encode"]
+    if not encodes or not upload_at <= encodes[-1]["end"] <= chart_at:
+        raise RuntimeError("the first chart was timed without an encode before it: not the upload's chart")
     return {
         "upload_to_chart_s": chart_at - upload_at,
         "upload_to_adopted_s": adopted_at - upload_at,
