@@ -93,3 +93,21 @@ def test_upload_steps_split_the_window_without_counting_the_background_load_twic
     assert out["browser draw"] == pytest.approx(114.0 - 112.6)
     assert sum(out.values()) == pytest.approx(14.0)
     assert out["other"] == pytest.approx(14.0 - 0.5 - 2 - 6 - 0.2 - 0.1 - 0.1 - 0.3 - 1.4)
+
+
+def test_the_corpus_page_preloads_the_sidebar_model_and_the_other_pages_do_not(monkeypatch):
+    import pages.dashboard.compute
+    from tests.helpers import ok, open_page
+
+    started: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        pages.dashboard.compute, "preload", lambda resolved, backend: started.append((resolved.fingerprint, backend))
+    )
+    at = open_page("pages/overview.py")
+    ok(at)
+    at.switch_page("pages/explore.py").run()
+    ok(at)
+    assert started == []  # a cached page never starts loading a model
+    at.switch_page("pages/corpus.py").run()
+    ok(at)
+    assert started and set(started) == {(resolve_model("all-MiniLM-L6-v2").fingerprint, "torch")}
