@@ -48,6 +48,7 @@ from analysis.stats_records import (
     stream_stat_columns,
     write_stat_columns,
 )
+from analysis.timings import step
 from analysis.vectors import VECTOR_VIEWS, VectorSource, is_vectors
 
 if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page may not need them
@@ -332,10 +333,11 @@ def get_embeddings(
             return hit
         raw, n_encoded, n_reused = _compute_with_reuse(resolved, corpus, options, store, progress, time_budget_s)
         truncated = count_truncated(resolved, corpus.texts, options.effective_prompt(resolved)) if n_encoded else None
-        store.put_array(key, raw)
-        if truncated is not None:
-            store.put_json(meta_key, {"n_truncated_tokens": truncated})
-        _remember_in_index(store, resolved, corpus, options, raw)
+        with step("store", rows=len(raw)):
+            store.put_array(key, raw)
+            if truncated is not None:
+                store.put_json(meta_key, {"n_truncated_tokens": truncated})
+            _remember_in_index(store, resolved, corpus, options, raw)
     return EmbeddingResult(resolved, corpus, raw, key, False, n_encoded, n_reused, truncated)
 
 
@@ -410,14 +412,15 @@ def _compute_with_reuse(
         kind = f"{model.fingerprint}/{options.backend}"
         with encode_queue().slot(len(missing), kind=kind, on_wait=getattr(progress, "waiting", None)) as slot:
             started, waited = time.monotonic(), slot.waited_s
-            fresh = encode_raw(
-                model,
-                [texts[i] for i in missing],
-                prompt=prompt,
-                batch_size=options.batch_size,
-                progress=shifted_progress,
-                backend=options.backend,
-            )
+            with step("encode", backend=options.backend, texts=len(missing)):
+                fresh = encode_raw(
+                    model,
+                    [texts[i] for i in missing],
+                    prompt=prompt,
+                    batch_size=options.batch_size,
+                    progress=shifted_progress,
+                    backend=options.backend,
+                )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
         fresh, dimension = None, next(iter(reused_rows.values())).shape[0]
@@ -497,10 +500,12 @@ def get_stats(
             result = get_embeddings(
                 resolved, corpus, options=options, store=store, progress=progress, time_budget_s=time_budget_s
             )
-            columns = stats_module.stats_columns(
-                stats_module.iter_row_chunks(result.raw, STREAM_CHUNK_ROWS), result.raw.shape[1]
-            )
-        write_stat_columns(store, keys, columns)
+            with step("stats"):
+                columns = stats_module.stats_columns(
+                    stats_module.iter_row_chunks(result.raw, STREAM_CHUNK_ROWS), result.raw.shape[1]
+                )
+        with step("stats", stored=True):
+            write_stat_columns(store, keys, columns)
     elif progress:
         progress(len(corpus), len(corpus))
     meta = (

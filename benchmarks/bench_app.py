@@ -7,8 +7,13 @@ that is what goes over the websocket to the browser (before compression).
 
 Target 6 starts ``streamlit run app.py`` on a warm cache and drives a headless Chromium to the
 first page, timing spawn -> server healthy -> title drawn -> first chart drawn (median of three
-cold starts). On the last server it also times the explore page becoming interactive (every
+cold starts), against a 5-line app drawing one chart started the same way (the floor); the verdict
+is their ratio. On the last server it also times the explore page becoming interactive (every
 chart drawn, script finished): in a new tab, and when switched to from the overview (target 5).
+
+Target 10 starts a fresh server on an empty cache per round, uploads a 1,500-text labelled CSV on
+the Corpus page and opens Explore: upload -> first chart drawn, against the bare encode of the same
+texts by the same backend, with each step's share from the app's step timings (analysis.timings).
 """
 
 from __future__ import annotations
@@ -189,7 +194,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-START_TARGET_S = 5.0
+START_TARGET_S = 5.0  # the first target, kept for the record; the verdict is now the ratio below
+# App start against the floor measured beside it in the same run (issue 14).
+START_TARGET_X = 1.2
 INTERACTIVE_TARGET_S = 3.0
 # The page titled ``title`` is shown with at least ``charts`` Plotly charts, every one has drawn
 # its SVG, and the script has finished (no "Running" widget).
@@ -201,6 +208,7 @@ _PAGE_DRAWN = """([title, charts]) => {
   return !!h1 && h1.textContent.trim() === title && all.length >= charts && drawn.length >= all.length && !running;
 }"""
 EXPLORE = ("Explore a model", 2)
+_TITLE_IS = "(title) => { const h1 = document.querySelector('h1'); return !!h1 && h1.textContent.trim() === title; }"
 OVERVIEW = ("DimScope", 1)
 
 
@@ -301,11 +309,17 @@ def _explore_interactive(browser, port: int, rounds: int) -> dict:
 def app_start(quick: bool) -> list[Figure]:
     name = "app start: `streamlit run app.py` to first page drawn, chart included (warm cache)"
     if not (ROOT / "app.py").is_file():
-        return [Figure(6, name, None, "s", f"<= {START_TARGET_S:g} s", TODO, {"reason": "app.py not there yet"})]
+        return [
+            Figure(6, name, None, "s", f"<= {START_TARGET_X:g}x the floor", TODO, {"reason": "app.py not there yet"})
+        ]
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        return [Figure(6, name, None, "s", f"<= {START_TARGET_S:g} s", SKIP, {"reason": "playwright not installed"})]
+        return [
+            Figure(
+                6, name, None, "s", f"<= {START_TARGET_X:g}x the floor", SKIP, {"reason": "playwright not installed"}
+            )
+        ]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     starts, rounds = (1, 1) if quick else (3, 3)
     runs: list[dict] = []
@@ -328,7 +342,7 @@ def app_start(quick: bool) -> list[Figure]:
                         name,
                         None,
                         "s",
-                        f"<= {START_TARGET_S:g} s",
+                        f"<= {START_TARGET_X:g}x the floor",
                         SKIP,
                         {"reason": f"no headless browser: {str(exc).splitlines()[0][:200]}"},
                     )
@@ -364,17 +378,26 @@ def app_start(quick: bool) -> list[Figure]:
         "how": "server running, DimScope cache warm; until the explore page's charts "
         "have all drawn their SVG and the script has finished; median of the rounds",
     }
+    floor = median(floor_runs)
+    ratio = drawn / floor
     figures = [
         Figure(
-            6, name, drawn, "s", f"<= {START_TARGET_S:g} s", verdict(drawn <= START_TARGET_S and errors == 0), details
+            6,
+            "app start / floor, same harness, same run (medians)",
+            ratio,
+            "x",
+            f"<= {START_TARGET_X:g}x",
+            verdict(ratio <= START_TARGET_X and errors == 0),
+            details,
         ),
+        Figure(6, f"  {name}", drawn, "s", f"(was <= {START_TARGET_S:g} s)", INFO, details),
         Figure(
             6, "  of which: spawn to server healthy (median)", details["median_server_healthy_s"], "s", "", INFO, {}
         ),
         Figure(
             6,
             "  floor: a 5-line Streamlit app drawing one small Plotly chart, same harness (median)",
-            median(floor_runs),
+            floor,
             "s",
             "",
             INFO,
@@ -425,3 +448,187 @@ def run(quick: bool = False) -> list[Figure]:
                 Figure(target, bench.__name__, None, "", "", "ERROR", {"error": f"{type(exc).__name__}: {exc}"})
             )
     return figures
+
+
+# --- target 10: upload to first chart --------------------------------------------------------------
+
+UPLOAD_TEXTS = 1_500
+UPLOAD_TARGET_X = 1.3
+_SUCCESS = "is the corpus every page analyses now"
+
+# The bare reference: the same texts through the same backend, model loaded first (not timed).
+_BARE_ENCODE_CHILD = r"""
+import json, sys, time
+from analysis.corpora import read_corpus_file
+from analysis.encoding import encode_raw
+from analysis.models import resolve_model
+from analysis.pipeline import EncodeOptions
+
+path, backend = sys.argv[1], sys.argv[2]
+model = resolve_model("all-MiniLM-L6-v2")
+corpus = read_corpus_file(path)
+prompt = EncodeOptions().effective_prompt(model)
+encode_raw(model, [], prompt=prompt, backend=backend)  # loads the model (every backend does for no texts)
+start = time.perf_counter()
+raw = encode_raw(model, list(corpus.texts), prompt=prompt, backend=backend)
+print(json.dumps({"encode_s": time.perf_counter() - start, "texts": len(corpus), "shape": list(raw.shape)}))
+"""
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def upload_steps(steps: list[dict], upload_at: float, chart_at: float) -> dict[str, float]:
+    """Seconds of the window [upload, first chart] spent in each step of the upload path.
+
+    The model may load in the background (preloaded by the Corpus page): only the part the encode
+    waited for counts as "model load"; the rest of the encode interval is "encode". "browser draw"
+    runs from the first Explore chart sent by the server to its SVG in the browser; "other" is what
+    is left (the file's transfer, page runs and websocket messages, the switch to Explore)."""
+    window = (upload_at, chart_at)
+    spans = {name: [(s["start"], s["end"]) for s in steps if s["step"] == name] for name in {s["step"] for s in steps}}
+    out = {
+        name: sum(_overlap(span, window) for span in spans.get(name, []))
+        for name in ("parse", "truncation", "store", "stats", "figures")
+    }
+    loads = spans.get("model load", [])
+    encode = waited = 0.0
+    for span in spans.get("encode", []):
+        span = (max(span[0], window[0]), min(span[1], window[1]))
+        if span[1] <= span[0]:
+            continue
+        wait = sum(_overlap(span, load) for load in loads)
+        waited += wait
+        encode += span[1] - span[0] - wait
+    out["model load"], out["encode"] = waited, encode
+    sent = [s["end"] for s in steps if str(s.get("sent", "")).startswith("explore_") and window[0] <= s["end"]]
+    out["browser draw"] = max(0.0, chart_at - min(sent)) if sent else 0.0
+    out["other"] = max(0.0, chart_at - upload_at - sum(out.values()))
+    return out
+
+
+def _upload_once(browser, csv_path: Path, work: Path, round_no: int) -> dict:
+    """One fresh server on an empty cache; a new browser profile opens the Corpus page, uploads
+    ``csv_path`` and switches to Explore. Times upload -> first chart drawn, and reads the steps."""
+    from analysis.timings import ENV, read_steps
+
+    cache = work / f"cache-{round_no}"
+    timings = work / f"steps-{round_no}.jsonl"
+    env = base_env(cache, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", HOME=str(work / "home"), **{ENV: str(timings)})
+    port = _free_port()
+    args = [PYTHON, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true"]
+    args += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    server = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        _wait_healthy(port, server, timeout=120)
+        page.goto(f"http://127.0.0.1:{port}/corpus", wait_until="commit", timeout=120_000)
+        page.wait_for_function(_PAGE_DRAWN, arg=["Corpus", 1], timeout=300_000, polling=50)
+        upload_at = time.time()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv_path))
+        page.get_by_text(_SUCCESS).first.wait_for(timeout=300_000)
+        adopted_at = time.time()
+        page.get_by_role("link", name="Explore a model").first.click()
+        page.wait_for_function(_TITLE_IS, arg=EXPLORE[0], timeout=300_000, polling=50)
+        # One of Explore's own charts (keyed explore_*): the Corpus page's charts may linger a moment.
+        page.locator('[class*="st-key-explore_"] .js-plotly-plot .main-svg').first.wait_for(timeout=600_000)
+        chart_at = time.time()
+        page.wait_for_function(_PAGE_DRAWN, arg=list(EXPLORE), timeout=300_000, polling=50)
+        errors = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').count()
+    finally:
+        context.close()
+        _stop(server)
+    steps = read_steps(timings)
+    encodes = [s for s in steps if s["step"] == "encode"]
+    if not encodes or not upload_at <= encodes[-1]["end"] <= chart_at:
+        raise RuntimeError("the first chart was timed without an encode before it: not the upload's chart")
+    return {
+        "upload_to_chart_s": chart_at - upload_at,
+        "upload_to_adopted_s": adopted_at - upload_at,
+        "steps_s": upload_steps(steps, upload_at, chart_at),
+        "model_load_total_s": sum(s["end"] - s["start"] for s in steps if s["step"] == "model load"),
+        "backend": encodes[-1].get("backend") if encodes else None,
+        "texts_encoded": encodes[-1].get("texts") if encodes else 0,
+        "errors_on_page": errors,
+    }
+
+
+def upload_to_chart(quick: bool) -> list[Figure]:
+    n_texts = 200 if quick else UPLOAD_TEXTS
+    name = f"upload to first chart in Chromium, {n_texts:,}-text labelled CSV, empty cache / bare encode"
+    target = f"<= {UPLOAD_TARGET_X:g}x"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return [Figure(10, name, None, "x", target, SKIP, {"reason": "playwright not installed"})]
+    from benchmarks.load_test import upload_files
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    rounds = 1 if quick else 3
+    runs: list[dict] = []
+    bare: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="dimscope-upload-") as tmp:
+        work = Path(tmp)
+        (work / "home").mkdir()
+        csv_path = upload_files(work / "upload", 1, n_texts)[0]
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(**({"executable_path": chromium} if chromium else {}))
+            try:
+                for i in range(rounds):  # alternate, so both see the same load
+                    runs.append(_upload_once(browser, csv_path, work, i))
+                    backend = runs[-1]["backend"] or "torch"
+                    child = run_process([PYTHON, "-c", _BARE_ENCODE_CHILD, str(csv_path), backend], base_env(work))
+                    bare.append(json.loads(check(child, "bare encode").stdout.strip().splitlines()[-1])["encode_s"])
+            finally:
+                browser.close()
+    total = median([r["upload_to_chart_s"] for r in runs])
+    encode = median(bare)
+    ratio = total / encode
+    typical = min(runs, key=lambda r: abs(r["upload_to_chart_s"] - total))
+    backends = sorted({str(r["backend"]) for r in runs})
+    errors = sum(r["errors_on_page"] for r in runs)
+    details = {
+        "runs": runs,
+        "bare_encode_s": bare,
+        "backend": backends,
+        "browser": chromium or "playwright chromium",
+        "how": "each round: a fresh `streamlit run app.py` on an empty cache, a new browser profile on the Corpus "
+        "page, the CSV set on the uploader, Explore opened from the sidebar as soon as the upload is adopted; "
+        "timed from the upload to the first chart's SVG. Alternating with it, a process loads the model (not "
+        "timed) and encodes the same texts with the backend the app used. Medians of the rounds.",
+    }
+    figures = [
+        Figure(
+            10,
+            f"{name} ({', '.join(backends)})",
+            ratio,
+            "x",
+            target,
+            verdict(ratio <= UPLOAD_TARGET_X and errors == 0),
+            details,
+        ),
+        Figure(10, "  upload to first chart (median)", total, "s", "", INFO, {}),
+        Figure(
+            10,
+            f"  bare encode of the same texts, model loaded (median, {', '.join(backends)})",
+            encode,
+            "s",
+            "",
+            INFO,
+            {},
+        ),
+    ]
+    for step_name, seconds in typical["steps_s"].items():
+        share = seconds / typical["upload_to_chart_s"]
+        figures.append(Figure(10, f"  of which: {step_name} ({share:.0%})", seconds, "s", "", INFO, {"share": share}))
+    return figures
+
+
+def run_upload(quick: bool = False) -> list[Figure]:
+    """Target 10 on its own (a fresh server per round; it needs no warm cache)."""
+    try:
+        return upload_to_chart(quick)
+    except Exception as exc:  # noqa: BLE001 - reported as ERROR by the runner's convention
+        return [Figure(10, "upload_to_chart", None, "", "", "ERROR", {"error": f"{type(exc).__name__}: {exc}"})]

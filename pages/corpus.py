@@ -22,6 +22,8 @@ from pages import dashboard as ui
 from pages.dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 ctx = ui.context()
+# An upload is likely from here: the model loads while the file is chosen, read and cleaned.
+ui.preload_model(ctx)
 st.title("Corpus")
 st.markdown(
     f"Every page analyses the corpus chosen in the sidebar, now `{ctx.corpus.name.replace('`', '')}` "

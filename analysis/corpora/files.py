@@ -49,6 +49,7 @@ from analysis.corpora.decoding import (
 )
 from analysis.corpora.formats import read_table
 from analysis.errors import CorpusError, OptionError
+from analysis.timings import timed
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
@@ -73,6 +74,7 @@ class TablePreview:
     numeric_columns: tuple[str, ...] = ()  # columns of numbers: not text, whatever their name
 
 
+@timed("parse")
 def parse_corpus_bytes(
     data: bytes,
     filename: str,
@@ -123,6 +125,7 @@ def parse_corpus_bytes(
     return build_corpus(name, f"file:{name}", rows, max_texts=max_texts, max_chars=max_chars)
 
 
+@timed("parse")
 def preview_corpus_bytes(
     data: bytes, filename: str, n_rows: int = 20, max_bytes: int = MAX_FILE_BYTES_DEFAULT
 ) -> TablePreview:

@@ -9,7 +9,7 @@
 Importing this package imports neither torch nor onnxruntime.
 """
 
-from analysis.encoding.backends import OFFERED_BACKENDS, available_backends, encode_raw
+from analysis.encoding.backends import OFFERED_BACKENDS, available_backends, encode_raw, preload
 from analysis.encoding.runtime import ProgressCallback, prefer_passive_openmp
 from analysis.encoding.tokens import count_truncated
 from analysis.encoding.views import MODEL_VIEWS, l2_normalize, view_of
@@ -23,5 +23,6 @@ __all__ = [
     "encode_raw",
     "l2_normalize",
     "prefer_passive_openmp",
+    "preload",
     "view_of",
 ]

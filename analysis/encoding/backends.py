@@ -13,6 +13,7 @@ Backends (``EncodeOptions.backend``):
 from __future__ import annotations
 
 import importlib.util
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,3 +70,42 @@ def encode_raw(
             chunk_size=chunk_size,
         )
     raise ValueError(f"unknown backend {backend!r}; expected one of {OFFERED_BACKENDS}")
+
+
+_PRELOADS: dict[tuple[str, str], threading.Thread] = {}
+_PRELOADS_LOCK = threading.Lock()
+
+
+def preload(resolved: ResolvedModel, backend: str = "torch") -> threading.Thread | None:
+    """Start loading ``resolved`` for ``backend`` in a background thread, once per process.
+
+    Loading (importing torch and sentence-transformers, reading the weights) takes as long as
+    encoding a thousand texts on a small CPU; started when an upload is likely, it runs while the
+    file is read and cleaned, and the encode that follows finds the model loaded (or waits for
+    the same load: loads are serialized). A failure is silent here: the real encode reports it.
+    Returns the thread (None when one was started before, or the backend is unknown).
+    """
+    if backend not in OFFERED_BACKENDS:
+        return None
+    key = (resolved.fingerprint, backend)
+    with _PRELOADS_LOCK:
+        if key in _PRELOADS:
+            return None
+        thread = threading.Thread(target=_load_quietly, args=(resolved, backend), name="dimscope-preload", daemon=True)
+        _PRELOADS[key] = thread
+    thread.start()
+    return thread
+
+
+def _load_quietly(resolved: ResolvedModel, backend: str) -> None:
+    try:
+        if backend == "torch":
+            from analysis.encoding.torch_backend import load_model
+
+            load_model(resolved)
+        else:
+            from analysis.encoding.onnx_backend import get_encoder
+
+            get_encoder(resolved, ONNX_BACKENDS[backend])
+    except Exception:  # noqa: BLE001 - the encode that needs the model reports why it cannot load
+        pass  # and it is not tried again in the background: the key stays in _PRELOADS

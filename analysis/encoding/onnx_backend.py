@@ -44,6 +44,7 @@ from analysis.encoding.runtime import ProgressCallback, prefer_passive_openmp
 from analysis.errors import ModelUnavailableError
 from analysis.models.folder import ModelLayout, model_layout, read_json
 from analysis.models.resolve import ResolvedModel
+from analysis.timings import step
 
 EXPORT_FORMAT = 1  # bump when the exported graph or meta.json changes
 OPSET = 17
@@ -367,7 +368,8 @@ def get_encoder(resolved: ResolvedModel, quantized: bool) -> OnnxEncoder:
     with _SESSIONS_LOCK:
         encoder = _SESSIONS.get(key)
         if encoder is None:
-            encoder = OnnxEncoder(resolved, quantized)
+            with step("model load", backend="onnx-int8" if quantized else "onnx"):
+                encoder = OnnxEncoder(resolved, quantized)
             while len(_SESSIONS) >= _MAX_SESSIONS:
                 _SESSIONS.pop(next(iter(_SESSIONS)))
             _SESSIONS[key] = encoder

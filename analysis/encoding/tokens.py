@@ -12,8 +12,10 @@ from typing import Any
 from analysis.encoding.torch_backend import load_model, loaded_model
 from analysis.models.folder import tokenizer_settings
 from analysis.models.resolve import ResolvedModel
+from analysis.timings import timed
 
 
+@timed("truncation")
 def count_truncated(resolved: ResolvedModel, texts: Sequence[str], prompt: str = "") -> int:
     """How many texts are longer than the model's maximum sequence length in tokens (and get cut).
 

@@ -20,6 +20,7 @@ import numpy as np
 from analysis.encoding.runtime import ProgressCallback, prefer_passive_openmp
 from analysis.errors import ModelUnavailableError
 from analysis.models.resolve import ResolvedModel
+from analysis.timings import timed
 
 
 @dataclass
@@ -58,6 +59,7 @@ def load_model(resolved: ResolvedModel) -> LoadedModel:
         return loaded
 
 
+@timed("model load")
 def _load_uncached(resolved: ResolvedModel) -> LoadedModel:
     prefer_passive_openmp()
     try:

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from analysis.figures.style import ALIVE_COLOR, GREY, apply_layout, snippet
 from analysis.measures.budget import VarianceBudget, split_median_std_ratio
 from analysis.options import SPREAD_SCALES, check_choice
+from analysis.timings import timed
 
 if TYPE_CHECKING:  # pandas is imported by the functions that build frames
     import pandas as pd
@@ -104,6 +105,7 @@ def crowding_table(crowding: LabelCrowding) -> pd.DataFrame:
     ).sort_values("‖μ_c‖²", ascending=False, kind="stable", ignore_index=True)
 
 
+@timed("figures")
 def label_crowding_chart(crowding: LabelCrowding, *, max_labels: int = 40, height: int | None = None) -> go.Figure:
     """‖μ_c‖² per label (horizontal bars, tightest first) against the corpus's ‖μ‖² (dashed line)."""
     order = np.argsort(-crowding.mean_norm_sq, kind="stable")

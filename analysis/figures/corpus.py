@@ -13,11 +13,13 @@ from analysis.figures.style import (
     apply_layout,
     snippet,
 )
+from analysis.timings import timed
 
 if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
     pass
 
 
+@timed("figures")
 def label_counts_chart(labels: Sequence[str], *, title: str = "Texts per label", max_labels: int = 60) -> go.Figure:
     """Horizontal bars of how many texts carry each label (largest first)."""
     import pandas as pd

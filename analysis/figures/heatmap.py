@@ -22,6 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from analysis.figures.style import DEAD_COLOR, DIVERGING_SCALE, TRANSPARENT, apply_layout, escape, snippet
+from analysis.timings import timed
 from analysis.wording import plural
 
 __all__ = [
@@ -306,6 +307,7 @@ def _title(view_name: str, shown: _Rows, n_texts: int, n_order: int, n_columns: 
     return title
 
 
+@timed("figures")
 def dimension_heatmap(
     matrix: Any,
     *,

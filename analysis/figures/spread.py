@@ -36,9 +36,11 @@ from analysis.figures import tables
 from analysis.figures.axes import clean_log_axis, drawn_values, fix_log_range, log_floor, value_axis
 from analysis.figures.budget import spread_axis_title, spread_name
 from analysis.measures.budget import scale_spread
+from analysis.timings import timed
 from analysis.wording import plural
 
 
+@timed("figures")
 def std_bar_chart(
     stats: pd.DataFrame | Mapping[str, np.ndarray],
     *,

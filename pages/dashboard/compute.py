@@ -17,6 +17,7 @@ from analysis.corpora import (
     plural,
     require_texts_for_statistics,
 )
+from analysis.encoding import preload
 from analysis.encoding.queue import QueueStatus, format_seconds
 from analysis.errors import DimScopeError, ModelNotDownloadedError, OptionError
 from analysis.memory_cache import SessionStore
@@ -31,6 +32,7 @@ from analysis.pipeline import (
     get_stats,
     stats_key,
 )
+from analysis.timings import step
 from analysis.vectors import is_vectors
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
@@ -81,6 +83,17 @@ def resolve(model: str, *, trust: bool = False) -> ModelSource:
         return policy.resolve(model, allow_trust_remote_code=trust, progress=progress)
     finally:
         bar.empty()
+
+
+def preload_model(ctx: Context) -> None:
+    """Start loading the sidebar's model in the background, for a page after which encoding is
+    likely (the Corpus page: an upload is on its way). Only a model already on this machine and
+    allowed here; nothing is shown, and a model that cannot load says so when it is used."""
+    try:
+        resolved = deployment_policy().resolve(ctx.model, allow_trust_remote_code=ctx.trust_remote_code, download=False)
+    except DimScopeError:
+        return
+    preload(resolved, EncodeOptions().backend)
 
 
 def _download_key(model: str) -> str:
@@ -300,7 +313,8 @@ def subject(ctx: Context, model: str, corpus: str) -> str:
 
 def plot(fig: Any, **kwargs: Any) -> Any:
     """Every chart goes through here: Streamlit's theme (light or dark), full width."""
-    return st.plotly_chart(fig, theme="streamlit", width="stretch", **kwargs)
+    with step("figures", sent=kwargs.get("key")):
+        return st.plotly_chart(fig, theme="streamlit", width="stretch", **kwargs)
 
 
 _MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>$])")
