@@ -118,6 +118,8 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     result = get_stats(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if not args.quiet:
+        print(f"note: {result.backend_summary}", file=sys.stderr)
     if args.format == "json":
         text = json.dumps(json_safe(result.to_json_dict()), indent=1)
         write_text(text, output)

@@ -11,15 +11,7 @@ from analysis.cache import default_store
 from analysis.corpora import Corpus
 from analysis.errors import DimScopeError
 from analysis.models import ResolvedModel
-from analysis.pipeline import (
-    EmbeddingResult,
-    EncodeOptions,
-    StatsResult,
-    embeddings_key,
-    get_embeddings,
-    get_stats,
-    stats_key,
-)
+from analysis.pipeline import EmbeddingResult, StatsResult, cached_options, get_embeddings, get_stats
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
 
@@ -96,10 +88,7 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
     of the work, for a page to ask before starting it. Raises DimScopeError for unloadable models."""
     resolved = resolve(model, trust=trust)
-    store, options = default_store(), EncodeOptions()
-    if all(stats_key(resolved, corpus, options, view) in store for view in ("raw", "normalized")):
-        return None
-    if embeddings_key(resolved, corpus, options) in store:
+    if cached_options(resolved, corpus, store=default_store()) is not None:  # never calibrates or loads
         return None
     if (resolved.fingerprint, corpus.content_hash) in st.session_state.get(APPROVED, set()):
         return None
@@ -127,6 +116,7 @@ def stats_or_stop(ctx: Context) -> StatsResult:
         st.stop()
     for warning in result.warnings:
         st.caption(f":material/warning: {warning}")
+    st.caption(f":material/speed: {result.backend_summary[0].upper()}{result.backend_summary[1:]}.")
     return result
 
 
