@@ -50,6 +50,7 @@ from analysis.encoding.backends import (
     BF16_BACKENDS,
     available_backends,
     backend_label,
+    encode_raw,
     loaded_backends,
     release,
 )
@@ -305,8 +306,6 @@ def load_runners(
     resolved: ResolvedModel, names: Sequence[str], texts: Sequence[str]
 ) -> tuple[dict[str, Runner], dict[str, float], dict[str, str]]:
     """Load and warm each candidate; (runners, load seconds, notes on the ones that failed)."""
-    from analysis.encoding.backends import encode_raw
-
     prompt = resolved.analysis_prompt
     runners: dict[str, Runner] = {}
     loads: dict[str, float] = {}
