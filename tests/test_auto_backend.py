@@ -263,6 +263,22 @@ def test_results_cached_on_another_machine_are_served_without_calibrating(
     assert len(calls) == 1 and path.is_file() and computed.backend == calibration.recorded(model).chosen
 
 
+def test_auto_still_works_when_the_models_folder_is_unusable(tiny_model_dir, tmp_path, monkeypatch):
+    from tests.tiny_models import tiny_corpus
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the models folder should be")
+    monkeypatch.setenv("DIMSCOPE_MODELS_DIR", str(blocker))
+    monkeypatch.setattr(calibration, "_MEMO", {})
+    model = resolve_model(str(tiny_model_dir))
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(80, seed=14))))
+    result = pipeline.get_stats(model, corpus, store=EmbeddingStore(tmp_path / "c"))
+    assert result.dead_dims == [3, 17] and result.backend in ("torch", "torch-bf16")
+    record = calibration.recorded(model)  # kept in this process only
+    assert record is not None and not calibration.record_path(model).exists()
+    assert "failed to load" in record.measurements["onnx"].note  # its export had nowhere to go
+
+
 def test_real_minilm_auto_keeps_torch_statistics(minilm, tmp_path):
     """The real model on this CPU: auto's choice holds the tolerance against a fresh torch fp32 run."""
     from analysis.corpora import load_builtin_corpus

@@ -28,6 +28,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -445,7 +446,11 @@ def calibration_for(resolved: ResolvedModel) -> Calibration:
     from analysis.encoding.onnx_backend import file_lock
 
     path = record_path(resolved)
-    with _LOCK, file_lock(path.with_name(f".{path.name}.lock")):
+    with _LOCK, contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(file_lock(path.with_name(f".{path.name}.lock")))
+        except OSError as exc:  # an unwritable models folder: calibrate for this process only
+            log.warning("no calibration lock in %s: %s", path.parent, exc)
         record = recorded(resolved)  # another process may have finished it while we waited
         if record is not None:
             return record
@@ -455,7 +460,7 @@ def calibration_for(resolved: ResolvedModel) -> Calibration:
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(record.to_dict(), indent=1), encoding="utf-8")
             os.replace(tmp, path)
-        except OSError as exc:  # an unwritable models folder: keep it for this process only
+        except OSError as exc:  # keep it for this process only
             log.warning("could not record the backend calibration in %s: %s", path, exc)
     log.info("backend calibration for %s: %s in %.1f s", resolved.name, record.chosen, record.seconds)
     return record
