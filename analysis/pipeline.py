@@ -27,9 +27,8 @@ import numpy as np
 
 from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus
-from analysis.encoding import ProgressCallback, count_truncated, encode_raw, view_of
+from analysis.encoding import ProgressCallback, calibration, count_truncated, encode_raw, view_of
 from analysis.encoding.backends import AUTO, check_backend
-from analysis.encoding.calibration import backend_facts, describe, recorded_elsewhere, resolve_backend
 from analysis.errors import BudgetExceededError, OptionError
 from analysis.measures import stats as stats_module
 from analysis.models import ResolvedModel, as_resolved
@@ -61,7 +60,7 @@ class EncodeOptions:
     def resolved_for(self, model: ResolvedModel, *, calibrate: bool = True) -> EncodeOptions | None:
         """These options with "auto" replaced by this machine's choice for ``model`` (calibrating
         once if needed); without ``calibrate``, None while that choice is unknown."""
-        backend = resolve_backend(model, self.backend, calibrate=calibrate)
+        backend = calibration.resolve_backend(model, self.backend, calibrate=calibrate)
         return None if backend is None else replace(self, backend=backend)
 
     def key_parts(self, model: ResolvedModel) -> dict[str, str]:
@@ -153,7 +152,7 @@ class StatsResult:
     @property
     def backend_summary(self) -> str:
         """One line for a page: "encoded with openvino bf16, 2.3x faster than torch, std within 6e-5 ..."."""
-        return describe(self.backend, self.backend_drift, self.backend_speedup)
+        return calibration.describe(self.backend, self.backend_drift, self.backend_speedup)
 
     @property
     def normalized(self) -> pd.DataFrame:
@@ -287,7 +286,7 @@ def get_embeddings(
     options.validate()
     resolved = as_resolved(model)
     store = store or default_store()
-    options = _concrete(options, resolved, corpus, store, progress, embeddings_only=True)
+    options = concrete_options(resolved, corpus, options, store=store, progress=progress, embeddings_only=True)
     key = embeddings_key(resolved, corpus, options)
     meta_key = build_key(
         "emb-meta", model=resolved.fingerprint, corpus=corpus.content_hash, **options.key_parts(resolved)
@@ -320,17 +319,18 @@ def cached_options(
     both views' statistics or the embeddings (only the embeddings with ``embeddings_only``).
     Never calibrates or loads anything; None when nothing is cached.
 
-    ``auto`` also accepts the choices recorded on other machines (a Docker image built elsewhere),
-    after this machine's: their statistics were within tolerance there, and stay so here.
+    For ``auto`` any accurate backend will do: this machine's choice, then the choices recorded on
+    other machines (a Docker image built elsewhere: their drift was measured there and holds
+    here), then torch fp32 (what ``auto`` uses before a first calibration, see :func:`concrete_options`).
     """
     resolved = as_resolved(model)
     options = options or EncodeOptions()
     store = store or default_store()
     known = options.resolved_for(resolved, calibrate=False)
     tries = [known.backend] if known is not None else []
-    if options.backend == AUTO:  # then the choices recorded on other machines
-        tries = list(dict.fromkeys(tries + [record.chosen for record in recorded_elsewhere(resolved)]))
-    for candidate in (replace(options, backend=backend) for backend in tries):
+    if options.backend == AUTO:
+        tries += [record.chosen for record in calibration.recorded_elsewhere(resolved)] + [calibration.REFERENCE]
+    for candidate in (replace(options, backend=backend) for backend in dict.fromkeys(tries)):
         if embeddings_key(resolved, corpus, candidate) in store:
             return candidate
         views = ("raw", "normalized")
@@ -339,16 +339,20 @@ def cached_options(
     return None
 
 
-def _concrete(
-    options: EncodeOptions,
+def concrete_options(
     model: ResolvedModel,
     corpus: Corpus,
-    store: EmbeddingStore,
-    progress: ProgressCallback | None,
-    embeddings_only: bool,
+    options: EncodeOptions | None = None,
+    *,
+    store: EmbeddingStore | None = None,
+    progress: ProgressCallback | None = None,
+    embeddings_only: bool = False,
 ) -> EncodeOptions:
-    """``options`` with "auto" resolved: what is cached (see :func:`cached_options`), else this
-    machine's choice, else a first calibration (seconds, shown as the progress bar's start)."""
+    """``options`` with "auto" resolved for this request: what is cached (:func:`cached_options`),
+    else this machine's choice, else torch fp32 for fewer texts than a calibration encodes
+    (calibrating would cost more than it saves), else a first calibration (seconds, shown as the
+    start of the progress bar). Reports call it before building their keys."""
+    options = options or EncodeOptions()
     if options.backend != AUTO:
         return options
     cached = cached_options(model, corpus, options, store=store, embeddings_only=embeddings_only)
@@ -357,6 +361,8 @@ def _concrete(
     known = options.resolved_for(model, calibrate=False)
     if known is not None:
         return known
+    if len(corpus) < calibration.MIN_TEXTS_TO_CALIBRATE:
+        return replace(options, backend=calibration.REFERENCE)
     if progress:
         progress(0, len(corpus))
     concrete = options.resolved_for(model)
@@ -489,7 +495,7 @@ def get_stats(
     options.validate()
     resolved = as_resolved(model)
     store = store or default_store()
-    options = _concrete(options, resolved, corpus, store, progress, embeddings_only=False)
+    options = concrete_options(resolved, corpus, options, store=store, progress=progress)
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
     warnings_before = store.warnings_total  # the store is shared: report only this request's warnings
     columns = _cached_columns(store, keys)
@@ -515,7 +521,7 @@ def get_stats(
         or {}
     )
     constant = [d for d in stats_module.dead_dimensions(columns["raw"]["std"]) if d not in set(dead)]
-    drift, speedup = backend_facts(resolved, options.backend)
+    drift, speedup = calibration.backend_facts(resolved, options.backend)
     return StatsResult(
         model_name=resolved.name,
         fingerprint=resolved.fingerprint,

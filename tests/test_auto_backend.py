@@ -180,7 +180,7 @@ def test_auto_resolves_in_keys_results_and_json(tiny_model_dir, own_models_dir, 
     from tests.tiny_models import tiny_corpus
 
     model = resolve_model(str(tiny_model_dir))
-    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(200, seed=3))))
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=3))))  # enough to calibrate
     store = EmbeddingStore(tmp_path / "c")
     auto = pipeline.get_stats(model, corpus, store=store)
     chosen = calibration.recorded(model).chosen
@@ -218,9 +218,10 @@ def test_a_cached_auto_result_needs_no_calibration_and_no_encoding(
     from tests.tiny_models import tiny_corpus
 
     model = resolve_model(str(tiny_model_dir))
-    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(120, seed=8))))
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=8))))  # calibrates
     store = EmbeddingStore(tmp_path / "c")
     first = pipeline.get_stats(model, corpus, store=store)
+    assert first.backend == calibration.recorded(model).chosen
     calibration.forget(model)  # as in a new process: only the record on disk remains
 
     def forbidden(*args, **kwargs):
@@ -240,7 +241,7 @@ def test_results_cached_on_another_machine_are_served_without_calibrating(
     from tests.tiny_models import tiny_corpus
 
     model = resolve_model(str(tiny_model_dir))
-    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(120, seed=12))))
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=12))))
     store = EmbeddingStore(tmp_path / "c")
     built = pipeline.get_stats(model, corpus, store=store)
     path = calibration.record_path(model)
@@ -258,9 +259,28 @@ def test_results_cached_on_another_machine_are_served_without_calibrating(
         assert served.backend_drift == built.backend_drift and served.backend_speedup is None
     assert pipeline.cached_embeddings(model, corpus, store=store) is not None
     # Something new is encoded with this machine's own choice: it calibrates once.
-    fresh = Corpus(name="new", texts=tuple(dict.fromkeys(tiny_corpus(60, seed=13))))
+    fresh = Corpus(name="new", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=13))))
     computed = pipeline.get_stats(model, fresh, store=store)
     assert len(calls) == 1 and path.is_file() and computed.backend == calibration.recorded(model).chosen
+
+
+def test_small_requests_use_torch_until_a_calibration_exists(tiny_model_dir, own_models_dir, tmp_path):
+    """Calibrating costs more than encoding a few texts: small requests do not start one."""
+    from tests.tiny_models import tiny_corpus
+
+    model = resolve_model(str(tiny_model_dir))
+    store = EmbeddingStore(tmp_path / "c")
+    small = Corpus(name="small", texts=tuple(dict.fromkeys(tiny_corpus(40, seed=15))))
+    assert len(small) < calibration.MIN_TEXTS_TO_CALIBRATE
+    first = pipeline.get_stats(model, small, store=store)
+    assert first.backend == "torch" and calibration.recorded(model) is None
+    assert (first.backend_drift, first.backend_speedup) == (0.0, 1.0)
+    large = Corpus(name="large", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=16))))
+    calibrated = pipeline.get_stats(model, large, store=store)
+    assert calibrated.backend == calibration.recorded(model).chosen
+    # The small corpus stays served from its torch entry (torch is always within tolerance).
+    again = pipeline.get_stats(model, small, store=store)
+    assert again.from_cache and again.backend == "torch"
 
 
 def test_auto_still_works_when_the_models_folder_is_unusable(tiny_model_dir, tmp_path, monkeypatch):
@@ -271,7 +291,9 @@ def test_auto_still_works_when_the_models_folder_is_unusable(tiny_model_dir, tmp
     monkeypatch.setenv("DIMSCOPE_MODELS_DIR", str(blocker))
     monkeypatch.setattr(calibration, "_MEMO", {})
     model = resolve_model(str(tiny_model_dir))
-    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(80, seed=14))))
+    for loaded in backends.loaded_backends(model):  # earlier tests' copies came from a usable folder
+        backends.release(model, loaded)
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=14))))
     result = pipeline.get_stats(model, corpus, store=EmbeddingStore(tmp_path / "c"))
     assert result.dead_dims == [3, 17] and result.backend in ("torch", "torch-bf16")
     record = calibration.recorded(model)  # kept in this process only
@@ -318,7 +340,7 @@ def test_describe_is_honest_about_what_was_measured():
     assert "0.8x the speed of torch" in calibration.describe("openvino", 1e-8, 0.8)
 
 
-def test_cli_backend_auto_reports_the_resolved_backend(tiny_model_dir, tmp_path, fresh_cache_dir):
+def test_cli_backend_auto_reports_the_resolved_backend(tiny_model_dir, own_models_dir, tmp_path, fresh_cache_dir):
     from tests.tiny_models import tiny_corpus
 
     corpus = tmp_path / "texts.txt"
@@ -333,6 +355,8 @@ def test_cli_backend_auto_reports_the_resolved_backend(tiny_model_dir, tmp_path,
     assert f"note: encoded with {backends.backend_label(report['backend'])}" in explicit.stderr
     default = run_cli(*args, "-q", env=env)  # auto is the default: the same entry, served from the cache
     assert json.loads(default.stdout)["backend"] == report["backend"] and default.stderr == ""
+    assert report["backend"] == "torch"  # 150 texts: too few to start a calibration
+    assert not (own_models_dir / "calibration").exists()
     assert_bad_input(run_cli(*args, "--backend", "gpu", env=env), "Unknown encoding backend 'gpu'", "auto")
 
 

@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 
 STD_TOLERANCE = 5e-4
 CALIBRATION_TEXTS = 256
+#: Requests with fewer texts do not start a calibration: they use torch fp32 until one exists.
+MIN_TEXTS_TO_CALIBRATE = CALIBRATION_TEXTS
 CHUNK_TEXTS = 64
 DROP_FACTOR = 1.5
 RECORD_FORMAT = 1

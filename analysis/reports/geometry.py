@@ -15,7 +15,7 @@ from analysis.corpora import Corpus
 from analysis.encoding import ProgressCallback, view_of
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import POSTPROCESSING, check_choice
-from analysis.pipeline import EncodeOptions, get_embeddings
+from analysis.pipeline import EncodeOptions, concrete_options, get_embeddings
 
 REPORT_VERSION = 1
 
@@ -88,9 +88,9 @@ def geometry_report(
     from analysis.measures.spectrum import singular_values
 
     check_choice(postprocessing, POSTPROCESSING, "post-processing")
-    options = options or EncodeOptions()
     resolved = as_resolved(model)
     store = store or default_store()
+    options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key
     key = build_key(
         "geometry",
         model=resolved.fingerprint,

@@ -17,7 +17,7 @@ from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import check_choice
-from analysis.pipeline import EncodeOptions, get_embeddings
+from analysis.pipeline import EncodeOptions, concrete_options, get_embeddings
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
@@ -73,9 +73,9 @@ def selection_report(
             "Pick a built-in corpus with topics or give a label column."
         )
     check_choice(view, ("raw", "normalized"), "view")
-    options = options or EncodeOptions()
     resolved = as_resolved(model)
     store = store or default_store()
+    options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key
     key = build_key(
         "selection",
         model=resolved.fingerprint,
