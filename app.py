@@ -5,6 +5,8 @@ shared sidebar; every page lives in ``pages/``, what pages share in ``pages/dash
 computation in ``analysis/``.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import dashboard as ui
@@ -12,7 +14,9 @@ from pages import dashboard as ui
 ui.ensure_navigation()
 st.set_page_config(
     page_title="DimScope",
-    page_icon=":material/view_column:",
+    # A file served by this server: a ":material/...:" icon makes every browser fetch the favicon
+    # from fonts.gstatic.com, and a hosted demo must not send its visitors to third parties.
+    page_icon=str(Path(__file__).parent / "pages" / "dashboard" / "favicon.png"),
     layout="wide",
     menu_items={"About": "DimScope: per-dimension statistics of sentence-embedding models."},
 )
@@ -34,6 +38,7 @@ navigation = st.navigation(
                 ui.PAGE_SELECTION, title="Which dimensions matter", icon=":material/filter_list:", url_path="selection"
             ),
             st.Page(ui.PAGE_LANGUAGES, title="Languages", icon=":material/translate:", url_path="languages"),
+            st.Page(ui.PAGE_DROP, title="What can I drop?", icon=":material/compress:", url_path="drop"),
         ],
         "Data": [
             st.Page(ui.PAGE_CORPUS, title="Corpus", icon=":material/table_rows:", url_path="corpus"),

@@ -1,9 +1,11 @@
 """The on-disk cache: deterministic string keys, checksummed float32 arrays, JSON records, locks.
 
-Arrays are stored as raw bytes with a small header (magic, dtype, shape, CRC32), never pickled.
-diskcache keeps large values in their own files, so an array can be streamed back in row
-chunks without loading it whole. Any entry whose header or checksum does not match is deleted
-and reported as a miss, so callers recompute instead of returning a wrong answer.
+Arrays are stored as raw bytes with a small header (magic, dtype, shape, CRC32, and a hash of
+the key they were stored under), never pickled. diskcache keeps large values in their own
+files, so an array can be streamed back in row chunks without loading it whole. Any entry whose
+header, checksum or key does not match is deleted and reported as a miss, so callers recompute
+instead of returning a wrong answer: a checksum alone would accept a value file swapped with
+another entry's (same shape, both intact), so every read also checks the key.
 
 If the cache folder cannot be used (read-only, disk full, broken database) the store degrades
 to "no cache" and records a warning that the app shows; work goes on uncached.
@@ -43,7 +45,7 @@ def build_key(kind: str, **parts: Any) -> str:
     """A deterministic cache key: ``v<schema>/<kind>/name=value/...`` with parts in sorted order.
 
     >>> build_key("emb", model="sha256:ab", corpus="c1", view="raw")
-    'v1/emb/corpus=c1/model=sha256:ab/view=raw'
+    'v2/emb/corpus=c1/model=sha256:ab/view=raw'
     """
     fields = "/".join(f"{name}={_key_value(value)}" for name, value in sorted(parts.items()))
     return f"v{settings.CACHE_SCHEMA_VERSION}/{kind}/{fields}"
@@ -61,13 +63,29 @@ def _key_value(value: Any) -> str:
     return text
 
 
-def encode_array(array: np.ndarray) -> bytes:
-    """Serialize an array as header + raw C-order bytes."""
+def key_digest(key: str) -> str:
+    """What a stored value records of its key: enough to tell two keys apart, short in every header.
+
+    >>> key_digest("v2/emb/corpus=c1") == key_digest("v2/emb/corpus=c1") != key_digest("v2/emb/corpus=c2")
+    True
+    """
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def encode_array(array: np.ndarray, key: str = "") -> bytes:
+    """Serialize an array as header + raw C-order bytes; the header names ``key`` (hashed)."""
     array = np.ascontiguousarray(array)
     if array.dtype.name not in _ALLOWED_DTYPES:
         raise ValueError(f"unsupported dtype {array.dtype}")
     payload = array.tobytes()
-    header = json.dumps({"dtype": array.dtype.name, "shape": list(array.shape), "crc32": zlib.crc32(payload)}).encode()
+    header = json.dumps(
+        {
+            "dtype": array.dtype.name,
+            "shape": list(array.shape),
+            "crc32": zlib.crc32(payload),
+            "key": key_digest(key),
+        }
+    ).encode()
     return _MAGIC + _HEADER_LEN.pack(len(header)) + header + payload
 
 
@@ -81,7 +99,7 @@ class CorruptEntry(Exception):
     """A stored value does not match its header or checksum."""
 
 
-def _read_header(handle: io.RawIOBase | io.BufferedIOBase) -> dict:
+def _read_header(handle: io.RawIOBase | io.BufferedIOBase, key: str) -> dict:
     magic = handle.read(len(_MAGIC))
     if magic != _MAGIC:
         raise CorruptEntry("bad magic")
@@ -100,13 +118,15 @@ def _read_header(handle: io.RawIOBase | io.BufferedIOBase) -> dict:
         raise CorruptEntry(f"bad header: {exc}") from None
     if dtype.name not in _ALLOWED_DTYPES or any(n < 0 for n in shape):
         raise CorruptEntry("bad dtype or shape")
+    if header.get("key") != key_digest(key):
+        raise CorruptEntry("stored under another key")
     header["dtype"], header["shape"] = dtype, shape
     return header
 
 
-def decode_array(handle: io.BufferedIOBase) -> np.ndarray:
-    """Read a whole array back, verifying its checksum."""
-    header = _read_header(handle)
+def decode_array(handle: io.BufferedIOBase, key: str = "") -> np.ndarray:
+    """Read a whole array back, verifying its checksum and that it was stored under ``key``."""
+    header = _read_header(handle, key)
     expected = int(np.prod(header["shape"], dtype=np.int64)) * header["dtype"].itemsize
     payload = handle.read(expected)
     if len(payload) != expected or handle.read(1):
@@ -321,14 +341,14 @@ class EmbeddingStore:
             return None
         try:
             with handle:
-                return decode_array(handle)
+                return decode_array(handle, key)
         except (CorruptEntry, OSError, ValueError) as exc:
             self.warn(f"A cached array was damaged ({exc}); it was removed and will be recomputed.")
             self.delete(key)
             return None
 
     def put_array(self, key: str, array: np.ndarray) -> bool:
-        return self._set(key, encode_array(array))
+        return self._set(key, encode_array(array, key))
 
     def stream_array(self, key: str) -> ArrayStream | None:
         """Open a stored 2-D array for chunked reading, or None on a miss or a bad header."""
@@ -336,7 +356,7 @@ class EmbeddingStore:
         if handle is None:
             return None
         try:
-            header = _read_header(handle)
+            header = _read_header(handle, key)
         except (CorruptEntry, OSError) as exc:
             handle.close()
             self.warn(f"A cached array was damaged ({exc}); it was removed and will be recomputed.")
@@ -359,6 +379,8 @@ class EmbeddingStore:
             body = envelope["body"]
             if zlib.crc32(body.encode()) != envelope["crc32"]:
                 raise CorruptEntry("checksum mismatch")
+            if envelope.get("key") != key_digest(key):
+                raise CorruptEntry("stored under another key")
             return json.loads(body)
         except (CorruptEntry, ValueError, KeyError, TypeError, OSError) as exc:
             self.warn(f"A cached record was damaged ({exc}); it was removed and will be recomputed.")
@@ -367,7 +389,8 @@ class EmbeddingStore:
 
     def put_json(self, key: str, value: Any) -> bool:
         body = json.dumps(value, allow_nan=True, separators=(",", ":"))
-        return self._set(key, json.dumps({"crc32": zlib.crc32(body.encode()), "body": body}).encode())
+        envelope = {"crc32": zlib.crc32(body.encode()), "key": key_digest(key), "body": body}
+        return self._set(key, json.dumps(envelope).encode())
 
     # -- cross-process lock ----------------------------------------------------------------------
     @contextlib.contextmanager

@@ -15,6 +15,10 @@ class ModelUnavailableError(DimScopeError):
     """The model cannot be found or loaded here (offline, unknown id, not a model folder)."""
 
 
+class ModelNotDownloadedError(ModelUnavailableError):
+    """The model is on the hub but not on this machine yet, and the caller asked not to download it."""
+
+
 class CorpusError(DimScopeError):
     """A corpus cannot be read: bad file, wrong format, no usable text."""
 
@@ -29,3 +33,7 @@ class CacheUnavailableError(DimScopeError):
 
 class BudgetExceededError(DimScopeError):
     """A request needs more encoding time than the deployment allows."""
+
+
+class BusyError(DimScopeError):
+    """The server has as many encodes waiting as it lets wait; try again later."""

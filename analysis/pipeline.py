@@ -20,16 +20,24 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analysis.cache import CorruptEntry, EmbeddingStore, build_key, default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, require_texts_for_statistics
+from analysis.encode_options import (  # EncodeOptions and its keys live there; re-exported for callers
+    EncodeOptions,
+    cached_options,
+    concrete_options,
+    embeddings_key,
+    stats_key,
+)
 from analysis.encoding import ProgressCallback, calibration, count_truncated, encode_raw, view_of
-from analysis.encoding.backends import AUTO, check_backend
+from analysis.encoding.queue import encode_queue, format_seconds
 from analysis.errors import BudgetExceededError, OptionError
+from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
@@ -38,41 +46,13 @@ if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page
     import pandas as pd
     import plotly.graph_objects as go
 
+    from analysis.measures.crowding import LabelCrowding
+
 # One view's statistics as plain numpy columns, keyed by ``stats.STAT_COLUMNS``.
 StatColumns = dict[str, np.ndarray]
 
 _INDEX_LENGTH = 16  # recent corpora remembered per (model, options) for row reuse
 _STREAM_CHUNK_ROWS = 8192
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """Options that change the embeddings, and therefore the cache key (batch size does not)."""
-
-    prompt: str | None = None  # None: the catalog's analysis prompt for the model (nomic: "clustering: ")
-    batch_size: int = 32
-    # "auto": the fastest path that keeps torch fp32's statistics on this machine (encoding.calibration).
-    backend: str = "auto"
-
-    def effective_prompt(self, model: ResolvedModel) -> str:
-        return model.analysis_prompt if self.prompt is None else self.prompt
-
-    def resolved_for(self, model: ResolvedModel, *, calibrate: bool = True) -> EncodeOptions | None:
-        """These options with "auto" replaced by this machine's choice for ``model`` (calibrating
-        once if needed); without ``calibrate``, None while that choice is unknown."""
-        backend = calibration.resolve_backend(model, self.backend, calibrate=calibrate)
-        return None if backend is None else replace(self, backend=backend)
-
-    def key_parts(self, model: ResolvedModel) -> dict[str, str]:
-        """The key names the backend that really encodes ("auto" resolved), so equal vectors share it."""
-        resolved = self.resolved_for(model)
-        assert resolved is not None
-        return {"prompt": self.effective_prompt(model), "backend": resolved.backend}
-
-    def validate(self) -> None:
-        if not 1 <= int(self.batch_size) <= 1024:
-            raise OptionError(f"batch size must be between 1 and 1024, got {self.batch_size}.")
-        check_backend(self.backend)
 
 
 @dataclass
@@ -158,6 +138,26 @@ class StatsResult:
     def normalized(self) -> pd.DataFrame:
         return self.view("normalized")
 
+    @property
+    def budget(self) -> budget_module.VarianceBudget:
+        """The normalized view's variance budget (``‖μ‖²``, total variance, mean cosine, ...), from
+        the statistics alone; see :mod:`analysis.measures.budget`."""
+        columns = self.normalized_columns
+        return budget_module.variance_budget(columns["mean"], columns["variance"], self.n_texts)
+
+    def label_crowding(self) -> LabelCrowding:
+        """Per-label ``‖μ_c‖²`` and the exact between/within split of the total variance; reads the
+        cached embeddings and needs a labelled corpus (see :mod:`analysis.measures.crowding`)."""
+        from analysis.measures.crowding import label_crowding
+
+        if self.source is None:
+            raise OptionError("These statistics were built by hand: no embeddings to split by label.")
+        source, labels = self.source, self.source.corpus.labels
+        if labels is None:
+            raise OptionError(f"The corpus '{self.corpus_name}' has no labels; give one with --label-column.")
+        raw = get_embeddings(source.model, source.corpus, options=source.options, store=source.store).raw
+        return label_crowding(raw, labels)
+
     def plot_std(self, view: str = "normalized", *, sort: bool = False, log_y: bool = True) -> go.Figure:
         """Each dimension's std in ``view`` (a plotly figure), dead dimensions marked.
 
@@ -177,8 +177,11 @@ class StatsResult:
             threshold_label=f"{threshold:.0%} of the median std",
         )
 
-    def plot_heatmap(self, view: str = "normalized", *, every_text: bool = False) -> go.Figure:
-        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings."""
+    def plot_heatmap(
+        self, view: str = "normalized", *, every_text: bool = False, group_by_label: bool = True
+    ) -> go.Figure:
+        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
+        Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order)."""
         from analysis.figures.heatmap import HeatmapBudget, dimension_heatmap
         from analysis.figures.tables import ViewMatrix
 
@@ -197,6 +200,7 @@ class StatsResult:
             view_name=view,
             dead_dims=self.dead_dims,
             budget=HeatmapBudget.every_text() if every_text else HeatmapBudget(),
+            group_by_label=group_by_label,
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -214,6 +218,7 @@ class StatsResult:
             "backend_drift": self.backend_drift,
             "backend_speedup": self.backend_speedup,
             "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
+            **self.budget.to_dict(),
             "raw": _records(self.raw_columns),
             "normalized": _records(self.normalized_columns),
         }
@@ -244,10 +249,6 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
         ],
         dtype=np.uint64,
     )
-
-
-def embeddings_key(model: ResolvedModel, corpus: Corpus, options: EncodeOptions) -> str:
-    return build_key("emb", model=model.fingerprint, corpus=corpus.content_hash, view="raw", **options.key_parts(model))
 
 
 def _index_key(model: ResolvedModel, options: EncodeOptions) -> str:
@@ -281,6 +282,10 @@ def get_embeddings(
 
     ``time_budget_s`` (public demos) stops encoding with ``BudgetExceededError`` as soon as the
     projected or elapsed time passes the budget; nothing partial is stored.
+
+    Encoding waits for a slot in the process's encode line (:mod:`analysis.encoding.queue`); the
+    wait does not count against the budget. A ``progress`` callback that also has a
+    ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
     """
     options = options or EncodeOptions()
     options.validate()
@@ -305,69 +310,6 @@ def get_embeddings(
             store.put_json(meta_key, {"n_truncated_tokens": truncated})
         _remember_in_index(store, resolved, corpus, options, raw)
     return EmbeddingResult(resolved, corpus, raw, key, False, n_encoded, n_reused, truncated, options.backend)
-
-
-def cached_options(
-    model: str | ResolvedModel,
-    corpus: Corpus,
-    options: EncodeOptions | None = None,
-    *,
-    store: EmbeddingStore | None = None,
-    embeddings_only: bool = False,
-) -> EncodeOptions | None:
-    """The concrete options (``auto`` resolved) under which this model and corpus are cached:
-    both views' statistics or the embeddings (only the embeddings with ``embeddings_only``).
-    Never calibrates or loads anything; None when nothing is cached.
-
-    For ``auto`` any accurate backend will do: this machine's choice, then the choices recorded on
-    other machines (a Docker image built elsewhere: their drift was measured there and holds
-    here), then torch fp32 (what ``auto`` uses before a first calibration, see :func:`concrete_options`).
-    """
-    resolved = as_resolved(model)
-    options = options or EncodeOptions()
-    store = store or default_store()
-    known = options.resolved_for(resolved, calibrate=False)
-    tries = [known.backend] if known is not None else []
-    if options.backend == AUTO:
-        tries += [record.chosen for record in calibration.recorded_elsewhere(resolved)] + [calibration.REFERENCE]
-    for candidate in (replace(options, backend=backend) for backend in dict.fromkeys(tries)):
-        if embeddings_key(resolved, corpus, candidate) in store:
-            return candidate
-        views = ("raw", "normalized")
-        if not embeddings_only and all(stats_key(resolved, corpus, candidate, view) in store for view in views):
-            return candidate
-    return None
-
-
-def concrete_options(
-    model: ResolvedModel,
-    corpus: Corpus,
-    options: EncodeOptions | None = None,
-    *,
-    store: EmbeddingStore | None = None,
-    progress: ProgressCallback | None = None,
-    embeddings_only: bool = False,
-) -> EncodeOptions:
-    """``options`` with "auto" resolved for this request: what is cached (:func:`cached_options`),
-    else this machine's choice, else torch fp32 for fewer texts than a calibration encodes
-    (calibrating would cost more than it saves), else a first calibration (seconds, shown as the
-    start of the progress bar). Reports call it before building their keys."""
-    options = options or EncodeOptions()
-    if options.backend != AUTO:
-        return options
-    cached = cached_options(model, corpus, options, store=store, embeddings_only=embeddings_only)
-    if cached is not None:
-        return cached
-    known = options.resolved_for(model, calibrate=False)
-    if known is not None:
-        return known
-    if len(corpus) < calibration.MIN_TEXTS_TO_CALIBRATE:
-        return replace(options, backend=calibration.REFERENCE)
-    if progress:
-        progress(0, len(corpus))
-    concrete = options.resolved_for(model)
-    assert concrete is not None
-    return concrete
 
 
 def _cached_result(
@@ -421,30 +363,35 @@ def _compute_with_reuse(
             reused_rows[i] = other[j]
     missing = [i for i in range(len(texts)) if i not in reused_rows]
     n_reused = len(reused_rows)
-
-    started = time.monotonic()
+    # The budget counts encoding only: it starts when the slot in the encode line is granted.
+    started, waited = time.monotonic(), 0.0
 
     def shifted_progress(done: int, total: int) -> None:
         if time_budget_s is not None and 0 < done < total:
             elapsed = time.monotonic() - started
             projected = elapsed * total / done
             if elapsed > time_budget_s or (done >= 256 and projected > 1.5 * time_budget_s):
+                line = f" (after {format_seconds(waited)} in line, which does not count)" if waited >= 1 else ""
                 raise BudgetExceededError(
                     f"Encoding {total} texts would take about {projected:.0f} s, over this server's limit of "
-                    f"{time_budget_s:.0f} s per request. Use fewer or shorter texts, or run DimScope locally."
+                    f"{time_budget_s:.0f} s of encoding per request{line}. Use fewer or shorter texts, or run "
+                    "DimScope locally."
                 )
         if progress:
             progress(n_reused + done, len(texts))
 
     if missing or not texts:
-        fresh = encode_raw(
-            model,
-            [texts[i] for i in missing],
-            prompt=prompt,
-            batch_size=options.batch_size,
-            progress=shifted_progress,
-            backend=options.backend,
-        )
+        kind = f"{model.fingerprint}/{options.backend}"
+        with encode_queue().slot(len(missing), kind=kind, on_wait=getattr(progress, "waiting", None)) as slot:
+            started, waited = time.monotonic(), slot.waited_s
+            fresh = encode_raw(
+                model,
+                [texts[i] for i in missing],
+                prompt=prompt,
+                batch_size=options.batch_size,
+                progress=shifted_progress,
+                backend=options.backend,
+            )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
         fresh, dimension = None, next(iter(reused_rows.values())).shape[0]
@@ -471,12 +418,6 @@ def _remember_in_index(
     store.put_json(index_key, entries[:_INDEX_LENGTH])
 
 
-def stats_key(model: ResolvedModel, corpus: Corpus, options: EncodeOptions, view: str) -> str:
-    return build_key(
-        "stats", model=model.fingerprint, corpus=corpus.content_hash, view=view, **options.key_parts(model)
-    )
-
-
 def get_stats(
     model: str | ResolvedModel,
     corpus: Corpus,
@@ -493,6 +434,7 @@ def get_stats(
     """
     options = options or EncodeOptions()
     options.validate()
+    require_texts_for_statistics(corpus)
     resolved = as_resolved(model)
     store = store or default_store()
     options = concrete_options(resolved, corpus, options, store=store, progress=progress)

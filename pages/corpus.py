@@ -10,7 +10,10 @@ from analysis.corpora import (
     builtin_corpora,
     load_builtin_corpus,
     parse_corpus_bytes,
+    parse_pairs_bytes,
+    plural,
     preview_corpus_bytes,
+    require_texts_for_statistics,
 )
 from analysis.errors import DimScopeError
 from analysis.figures.corpus import label_counts_chart
@@ -21,7 +24,7 @@ ctx = ui.context()
 st.title("Corpus")
 st.markdown(
     f"Every page analyses the corpus chosen in the sidebar, now `{ctx.corpus.name.replace('`', '')}` "
-    f"({len(ctx.corpus):,} texts)."
+    f"({plural(len(ctx.corpus), 'text')})."
 )
 
 UPLOAD_KEY = "corpus_upload"
@@ -55,6 +58,67 @@ def _on_upload() -> None:
     _use(UPLOAD_PREFIX + corpus.name)
 
 
+def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, document_col: str | None) -> None:
+    """Keep (or forget) this upload's query -> document pairs for the "What can I drop?" page."""
+    if query_col in (None, NONE) or document_col in (None, NONE):
+        ui.pair_uploads().pop(name, None)
+        return
+    limits = _limits()
+    try:
+        task = parse_pairs_bytes(
+            data,
+            filename,
+            query_column=query_col,
+            document_column=document_col,
+            max_bytes=limits["max_bytes"],
+            max_chars=limits["max_chars"],
+            max_pairs=limits.get("max_texts"),
+        )
+    except DimScopeError as exc:
+        ui.pair_uploads().pop(name, None)
+        st.error(f"Query and document columns: {exc}")
+        return
+    ui.pair_uploads()[name] = task
+    st.caption(f":material/search: Also a retrieval task: {task.describe()}. " + " ".join(task.messages()))
+    st.page_link(
+        ui.PAGE_DROP,
+        label="Score these pairs on What can I drop?",
+        icon=":material/compress:",
+        query_params=ui.link_params(task="corpus", corpus=UPLOAD_PREFIX + name),
+    )
+
+
+def _adopt(corpus, label_col: str | None, lang_col: str | None) -> None:
+    """Keep a parsed upload in this session, offer it to every page, and describe it."""
+    # "(none)" must mean none: parse_corpus_bytes infers a column when given None.
+    if label_col == NONE and corpus.labels is not None:
+        corpus = dataclasses.replace(corpus, labels=None)
+    if lang_col == NONE and corpus.languages is not None:
+        corpus = dataclasses.replace(corpus, languages=None)
+    name = corpus.name
+    stored = ui.uploads().get(name)
+    if (
+        stored is None
+        or stored.content_hash != corpus.content_hash
+        or stored.labels != corpus.labels
+        or stored.languages != corpus.languages
+    ):
+        ui.uploads()[name] = corpus
+    if ctx.state.corpus != UPLOAD_PREFIX + name:
+        st.button(
+            "Use this corpus",
+            on_click=_use,
+            args=(UPLOAD_PREFIX + name,),
+            type="primary",
+            icon=":material/check:",
+            key="use_upload",
+            help=f"Analyse {name} on every page",
+        )
+    else:
+        st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
+    _describe(corpus, "upload")
+
+
 def _describe(corpus, where: str) -> None:
     """Counts, cleaning report, label distribution and the texts of one corpus."""
     labels = corpus.labels
@@ -64,6 +128,10 @@ def _describe(corpus, where: str) -> None:
     c3.metric("Languages", f"{len(set(corpus.languages)):,}" if corpus.languages else "not given")
     for message in corpus.report.messages():
         st.caption(f":material/info: {message}")
+    try:
+        require_texts_for_statistics(corpus)
+    except DimScopeError as exc:
+        st.warning(str(exc), icon=":material/warning:")
     left, right = st.columns([1, 1])
     with left:
         if labels:
@@ -78,8 +146,15 @@ def _describe(corpus, where: str) -> None:
 st.subheader("Your own corpus")
 st.markdown(
     "One text per line (.txt), a table with a header row (.csv, .tsv), JSON lines, JSON or Parquet. "
-    "Blank rows and duplicates are dropped and counted. The upload stays in this browser session only: "
-    "it is never shared with other sessions and cannot travel in a link."
+    "Blank rows and duplicates are dropped and counted. The upload stays in this browser session: other "
+    "sessions never see it and it cannot travel in a link. "
+    + (
+        "On this public demo, what is computed from it (embeddings, statistics, reports) is kept in this "
+        "session's memory only and is gone when the session ends."
+        if ui.deployment_policy().public
+        else "What is computed from it is cached on this machine's disk, so a later visit or a "
+        "`python -m analysis` run on the same file reuses it."
+    )
 )
 upload = st.file_uploader(
     "Corpus file",
@@ -102,15 +177,29 @@ if upload is not None:
         )
         st.dataframe(preview.head, hide_index=True, height=220)
         columns = preview.columns
-        text_col = label_col = lang_col = None
+        text_col = label_col = lang_col = query_col = document_col = None
         if preview.format != "txt":
+            if preview.text_column is None:
+                st.warning(
+                    f"No column of {upload.name} holds text (columns: {', '.join(columns[:20])}"
+                    f"{', …' if len(columns) > 20 else ''}). Choose the column with the texts below; "
+                    "nothing is analysed until you do.",
+                    icon=":material/table_rows:",
+                )
             m1, m2, m3 = st.columns(3)
             text_col = m1.selectbox(
                 "Text column",
                 columns,
-                index=columns.index(preview.text_column) if preview.text_column in columns else 0,
+                index=columns.index(preview.text_column) if preview.text_column in columns else None,
+                placeholder="Choose the text column",
                 key="map_text",
             )
+            if text_col in preview.numeric_columns:
+                st.warning(
+                    f"The column `{text_col.replace('`', '')}` holds numbers, not text: each number will be "
+                    "embedded as a string of digits, which says little about how the model reads language.",
+                    icon=":material/pin:",
+                )
             others = [NONE] + columns
             label_col = m2.selectbox(
                 "Label column",
@@ -124,45 +213,39 @@ if upload is not None:
                 index=others.index(preview.language_column) if preview.language_column in others else 0,
                 key="map_language",
             )
+            p1, p2 = st.columns(2)
+            query_col = p1.selectbox(
+                "Query column (retrieval pairs, for What can I drop?)",
+                others,
+                index=others.index(preview.query_column) if preview.query_column in others else 0,
+                key="map_query",
+                help="With a document column: each row's query should find its document.",
+            )
+            document_col = p2.selectbox(
+                "Document column",
+                others,
+                index=others.index(preview.document_column) if preview.document_column in others else 0,
+                key="map_document",
+            )
         try:
-            corpus = parse_corpus_bytes(
-                data,
-                upload.name,
-                text_column=text_col,
-                label_column=None if label_col in (None, NONE) else label_col,
-                language_column=None if lang_col in (None, NONE) else lang_col,
-                **_limits(),
+            corpus = (
+                None  # no text column chosen yet: nothing to parse
+                if preview.format != "txt" and text_col is None
+                else parse_corpus_bytes(
+                    data,
+                    upload.name,
+                    text_column=text_col,
+                    label_column=None if label_col in (None, NONE) else label_col,
+                    language_column=None if lang_col in (None, NONE) else lang_col,
+                    **_limits(),
+                )
             )
         except DimScopeError as exc:
             st.error(str(exc))
         else:
-            # "(none)" must mean none: parse_corpus_bytes infers a column when given None.
-            if label_col == NONE and corpus.labels is not None:
-                corpus = dataclasses.replace(corpus, labels=None)
-            if lang_col == NONE and corpus.languages is not None:
-                corpus = dataclasses.replace(corpus, languages=None)
-            name = corpus.name
-            stored = ui.uploads().get(name)
-            if (
-                stored is None
-                or stored.content_hash != corpus.content_hash
-                or stored.labels != corpus.labels
-                or stored.languages != corpus.languages
-            ):
-                ui.uploads()[name] = corpus
-            if ctx.state.corpus != UPLOAD_PREFIX + name:
-                st.button(
-                    "Use this corpus",
-                    on_click=_use,
-                    args=(UPLOAD_PREFIX + name,),
-                    type="primary",
-                    icon=":material/check:",
-                    key="use_upload",
-                    help=f"Analyse {name} on every page",
-                )
-            else:
-                st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
-            _describe(corpus, "upload")
+            if corpus is not None:
+                _adopt(corpus, label_col, lang_col)
+                _map_pairs(data, upload.name, corpus.name, query_col, document_col)
 if ui.uploads():
     st.markdown("**Uploaded in this session** (selectable in the sidebar on every page)")
     st.dataframe(

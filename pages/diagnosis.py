@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from analysis.corpora import plural
 from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
 from analysis.figures import report_tables
@@ -79,7 +80,9 @@ if corpus_dead is not None:
     a2.metric("Weights only", len(comparison.weights_only), help=", ".join(map(str, comparison.weights_only)) or "none")
     a3.metric("Corpus only", len(comparison.corpus_only), help=", ".join(map(str, comparison.corpus_only)) or "none")
     (st.success if comparison.agree else st.info)(comparison.explanation, icon=":material/compare_arrows:")
-    st.caption(f"Corpus side: dimensions that are dead or constant on {ctx.corpus.name} ({len(ctx.corpus):,} texts).")
+    st.caption(
+        f"Corpus side: dimensions that are dead or constant on {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')})."
+    )
 else:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
     box.markdown(f"The corpus comparison needs {ctx.model} run on {ctx.corpus.name}: {pending}.")

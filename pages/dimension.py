@@ -19,7 +19,10 @@ frame = result.view(ctx.view)
 dead = result.dead_dims
 n_dims = result.dimension
 if ui.state().dim >= n_dims:
-    st.info(f"Dimension {ui.state().dim} does not exist in this {n_dims}-dimensional model; showing dimension 0.")
+    st.info(
+        f"Dimension {ui.state().dim:,} does not exist in {result.model_name}, which has {n_dims:,} dimensions "
+        f"(0 to {n_dims - 1:,}); showing dimension 0."
+    )
     ui.set_widget("dim", 0)
 
 

@@ -4,9 +4,11 @@ import numpy as np
 import streamlit as st
 
 from analysis import options
-from analysis.figures import heatmap, tables
+from analysis.figures import budget, heatmap, tables
 from analysis.figures.spread import std_bar_chart
 from analysis.measures import stats
+from analysis.measures.budget import scale_spread
+from analysis.measures.crowding import label_crowding
 from pages import dashboard as ui
 from pages.dashboard import urlstate
 
@@ -31,7 +33,9 @@ m5.metric("Smallest std / median", f"{head['min_std'] / head['median_std']:.2g}"
 
 # --- heatmap ---------------------------------------------------------------------------------------
 st.subheader("Texts × dimensions")
-c1, c2, c3, c4, c5 = st.columns([1.8, 0.9, 0.9, 1.1, 0.9], vertical_alignment="bottom")
+# Two rows, so that no box is narrower than its longest choice ("std (largest first)") at 1280 px.
+c1, c5 = st.columns([3, 1], vertical_alignment="bottom")
+c2, c3, c4 = st.columns(3, vertical_alignment="bottom")
 with c1:
     heat = ui.bind(
         "heat",
@@ -109,7 +113,7 @@ ui.plot(
         view_name=heat,
         dead_dims=dead,
         dims=tables.dimension_order(stats_for_order, sort, dims_shown),
-        row_order=tables.row_order(len(corpus), corpus.labels, rows_how if corpus.labels is not None else "corpus"),
+        group_by_label=corpus.labels is not None and rows_how == "label",
         dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
         budget=heatmap.HeatmapBudget.every_text() if every_text else heatmap.HeatmapBudget(),
     ),
@@ -144,7 +148,18 @@ with b4:
         help="Draws a line at this multiple of the median and colours the dimensions below it. "
         "The dead rule is 0.01 × the median std of the normalized view.",
     )
-values = frame[metric].to_numpy(dtype=np.float64)
+scale = ui.bind(
+    "scale",
+    st.segmented_control,
+    "Scale",
+    list(options.SPREAD_SCALES),
+    format_func=budget.SCALE_LABELS.get,
+    required=True,
+    help="std × √d removes the dimension count (1.0 = an even share of unit vectors, whatever d); "
+    "share: each dimension's share of the total variance.",
+)
+shown = budget.spread_name(scale, metric)
+values = scale_spread(frame[metric].to_numpy(dtype=np.float64), scale, metric=metric)
 line = float(threshold) * float(np.nanmedian(values))
 ui.plot(
     std_bar_chart(
@@ -155,13 +170,14 @@ ui.plot(
         threshold=line,
         metric=metric,
         view_name=ctx.view,
-        threshold_label=f"{threshold:g} × median {metric}",
+        threshold_label=f"{threshold:g} × median {shown}",
+        scale=scale,
     ),
     key="explore_bars",
 )
 below = int(np.sum(values < line))
 st.caption(
-    f"{below} dimension(s) below {threshold:g} × the median {metric} ({line:.3g}); "
+    f"{below} dimension(s) below {threshold:g} × the median {shown} ({line:.3g}); "
     f"{len(dead)} dead by the rule ({', '.join(map(str, dead)) or 'none'})."
 )
 
@@ -202,3 +218,29 @@ downloads.download_button(
     on_click="ignore",
     icon=":material/download:",
 )
+
+# --- per-label crowding ------------------------------------------------------------------------------
+st.subheader("Crowding by label")
+if corpus.labels is None:
+    st.info("This corpus has no labels: upload one with a label column to split its spread by topic.")
+else:
+    crowding = label_crowding(embeddings.raw, corpus.labels)  # the embeddings the heatmap already holds
+    k1, k2, k3 = st.columns(3)
+    k1.metric("‖μ‖² of the whole corpus", f"{crowding.corpus_mean_norm_sq:.4f}")
+    k2.metric("Variance within labels", f"{crowding.within_total:.4f}", help="Σ_c w_c (1 − ‖μ_c‖²)")
+    k3.metric("Variance between labels", f"{crowding.between_total:.4f}", help="Σ_c w_c ‖μ_c − μ‖²")
+    st.markdown(crowding.sentence())
+    ui.plot(budget.label_crowding_chart(crowding), key="explore_crowding")
+    st.caption(
+        "Normalized view. With w_c the share of texts in label c, the total variance splits exactly into "
+        "Σ_c w_c (1 − ‖μ_c‖²) within labels plus Σ_c w_c ‖μ_c − μ‖² between them. A label far to the right of the "
+        "dashed line is a tight topic: its texts point in much the same direction."
+    )
+    with st.expander("Per-label table"):
+        st.dataframe(
+            budget.crowding_table(crowding),
+            hide_index=True,
+            column_config={
+                c: st.column_config.NumberColumn(format="%.4f") for c in ("‖μ_c‖²", "within variance", "‖μ_c − μ‖²")
+            },
+        )

@@ -42,8 +42,9 @@ post = ui.bind(
 ui.stats_or_stop(ctx)
 try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
-    base = geometry_report(resolved, ctx.corpus)
-    report = base if post == "none" else geometry_report(resolved, ctx.corpus, postprocessing=post)
+    store = ui.store_for(ctx.corpus)
+    base = geometry_report(resolved, ctx.corpus, store=store)
+    report = base if post == "none" else geometry_report(resolved, ctx.corpus, postprocessing=post, store=store)
 except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

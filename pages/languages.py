@@ -91,7 +91,7 @@ try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     progress = ui.Progress(f"{resolved.name} on {corpus.name}")
     try:
-        report = multilingual_report(resolved, corpus, progress=progress)
+        report = multilingual_report(resolved, corpus, progress=progress, store=ui.store_for(corpus))
     finally:
         progress.close()
 except DimScopeError as exc:

@@ -58,7 +58,14 @@ def progress(done: int, total: int) -> None:
 
 try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
-    report = selection_report(resolved, ctx.corpus, n_random_seeds=seeds, view=ctx.view, progress=progress)
+    report = selection_report(
+        resolved,
+        ctx.corpus,
+        n_random_seeds=seeds,
+        view=ctx.view,
+        progress=progress,
+        store=ui.store_for(ctx.corpus),
+    )
 except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
@@ -93,6 +100,7 @@ with st.expander("All scores (mean and std over random draws)"):
 st.subheader("Export the top-k dimensions by variance")
 d = int(attrs["d"])
 if ui.state().topk > d:
+    st.info(f"k = {ui.state().topk:,} is more than this model's {d:,} dimensions; showing all {d:,}.")
     ui.update(topk=d)
 k = ui.bind(
     "topk",

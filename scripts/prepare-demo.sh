@@ -10,6 +10,8 @@ corpus="${DIMSCOPE_DEMO_CORPUS:-chatterbot-english}"
 
 python -m analysis stats --model "$model" --corpus "$corpus" --quiet --format csv > /dev/null
 python -m analysis diagnose --model "$model" --format json > /dev/null
+# "What can I drop?" opens on the built-in statement -> response pairs.
+python -m analysis compress --model "$model" --corpus chatterbot-pairs --quiet --format json > /dev/null
 # The check a visitor's request depends on: a cached answer must not load torch.
 if python -X importtime -m analysis stats --model "$model" --corpus "$corpus" --quiet --format csv 2>&1 >/dev/null \
     | grep -E '\| +(torch|sentence_transformers)$' >/dev/null; then

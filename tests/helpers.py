@@ -29,6 +29,24 @@ def run_cli(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
     )
 
 
+#: Variables that would keep a process offline or point it at another hub cache or account.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
+
+
+def online_env(endpoint: str, hf_home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a process online against ``endpoint``: no offline variables, its own HF_HOME."""
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_VARIABLES}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(hf_home), HF_HUB_DISABLE_PROGRESS_BARS="1", **extra)
+    return env
+
+
+def run_online_cli(*args: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+    """``python -m analysis ARGS`` with exactly ``env`` (see :func:`online_env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def assert_bad_input(result: subprocess.CompletedProcess, *fragments: str) -> None:
     """Exit code 2 and exactly one ``error:`` line on stderr, containing every fragment; no traceback."""
     assert result.returncode == 2, (result.stdout, result.stderr)

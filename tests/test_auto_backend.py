@@ -283,6 +283,70 @@ def test_small_requests_use_torch_until_a_calibration_exists(tiny_model_dir, own
     assert again.from_cache and again.backend == "torch"
 
 
+def test_a_first_calibration_waits_in_the_encode_line(tiny_model_dir, own_models_dir, tmp_path, monkeypatch):
+    """A calibration encodes on every core: on a server it takes its turn like any encode."""
+    import threading
+
+    from analysis import encode_options
+    from analysis.encoding.queue import EncodeQueue
+    from tests.tiny_models import tiny_corpus
+
+    line = EncodeQueue(capacity=1, poll_s=0.05)
+    monkeypatch.setattr(encode_options, "encode_queue", lambda: line)
+    real_calibrate, running = calibration.calibrate, []
+    monkeypatch.setattr(calibration, "calibrate", lambda m: running.append(line.running) or real_calibrate(m))
+    held, release = threading.Event(), threading.Event()
+
+    def another_encode() -> None:
+        with line.slot(10, kind="other"):
+            held.set()
+            release.wait(60)
+
+    class Progress:
+        def __init__(self) -> None:
+            self.places: list[int] = []
+
+        def __call__(self, done: int, total: int) -> None:
+            pass
+
+        def waiting(self, status) -> None:
+            self.places.append(status.position)
+            release.set()  # told its place: let the other encode finish
+
+    other = threading.Thread(target=another_encode)
+    other.start()
+    assert held.wait(10)
+    model = resolve_model(str(tiny_model_dir))
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=17))))
+    progress = Progress()
+    options = pipeline.concrete_options(model, corpus, store=EmbeddingStore(tmp_path / "c"), progress=progress)
+    other.join(10)
+    assert progress.places and progress.places[0] == 1  # it waited first in line
+    assert running == [1]  # and calibrated holding the one slot
+    assert options.backend == calibration.recorded(model).chosen and line.running == 0
+
+
+def test_auto_without_onnxruntime_and_openvino_uses_what_is_installed_and_says_so(
+    tiny_model_dir, own_models_dir, tmp_path, monkeypatch
+):
+    """A plain ``pip install dimscope`` has neither runtime: auto still works, on the torch paths."""
+    from tests.tiny_models import tiny_corpus
+
+    assert backends.missing_runtimes_note() is None  # this machine has both (requirements.txt)
+    monkeypatch.setattr(backends, "onnxruntime_installed", lambda: False)
+    monkeypatch.setattr(backends, "openvino_installed", lambda: False)
+    assert backends.missing_runtimes_note() == (
+        "auto could not try onnxruntime or openvino: not installed (pip install -r requirements.txt)"
+    )
+    assert set(backends.available_backends()) <= {"auto", "torch", "torch-bf16"}
+    model = resolve_model(str(tiny_model_dir))
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=18))))
+    result = pipeline.get_stats(model, corpus, store=EmbeddingStore(tmp_path / "c"))
+    record = calibration.recorded(model)
+    assert set(record.measurements) == ({"torch", "torch-bf16"} if machine.has_bf16() else {"torch"})
+    assert result.backend == record.chosen and result.dead_dims == [3, 17]
+
+
 def test_auto_still_works_when_the_models_folder_is_unusable(tiny_model_dir, tmp_path, monkeypatch):
     from tests.tiny_models import tiny_corpus
 

@@ -21,7 +21,7 @@ def _value_files(directory: Path) -> list[Path]:
 def test_keys_are_deterministic_sorted_strings():
     a = build_key("emb", model="sha256:1", corpus="abc", view="raw", prompt="")
     b = build_key("emb", view="raw", prompt="", corpus="abc", model="sha256:1")
-    assert a == b and isinstance(a, str) and a.startswith("v1/emb/")
+    assert a == b and isinstance(a, str) and a.startswith("v2/emb/")
     # Free-text options are hashed, not pasted in.
     c = build_key("emb", prompt="clustering: ")
     assert " " not in c and c != build_key("emb", prompt="search_document: ")

@@ -5,6 +5,8 @@
 * a read-only or full cache folder (real tmpfs mounts when the tests run as root) keeps the
   pipeline working uncached, with the reason in ``StatsResult.warnings``, and never throws a
   good cache away;
+* value files swapped between two intact same-shape entries are caught by the key in their
+  header and recomputed;
 * eviction never takes away an entry that is being streamed (POSIX keeps the unlinked file
   readable until it is closed);
 * 8 processes asking for the same uncached embeddings compute them once and agree.
@@ -158,6 +160,75 @@ def test_damaged_value_files_are_recomputed_to_the_same_answer(damage, model, tm
     again = pipeline.get_embeddings(model, corpus, store=store)
     assert again.from_cache
     np.testing.assert_allclose(again.raw, raw_before, atol=1e-5)
+
+
+def same_size_pair(n: int = 300) -> tuple[Corpus, Corpus]:
+    """Two different corpora of exactly ``n`` texts (same-shape embeddings, over 32 KB each)."""
+    a, b = tiny(n + 40, seed=5), tiny(n + 40, seed=6)
+    return Corpus(name="first", texts=a.texts[:n]), Corpus(name="second", texts=b.texts[:n])
+
+
+def value_file_of(directory: Path, key: str) -> Path:
+    """The value file diskcache keeps for ``key`` (its own SQLite table says which)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(directory / "cache.db")) as db:
+        row = db.execute("SELECT filename FROM Cache WHERE key = ?", (key,)).fetchone()
+    assert row is not None and row[0], f"{key} is not stored in a value file"
+    return directory / row[0]
+
+
+def swap_files(a: Path, b: Path) -> None:
+    aside = a.with_suffix(".swap")
+    os.replace(a, aside)
+    os.replace(b, a)
+    os.replace(aside, b)
+
+
+def test_value_files_swapped_between_two_entries_are_caught_and_recomputed(model, tmp_path):
+    """Two same-shape embeddings, both intact, each in the other's file: every read refuses them."""
+    cache = tmp_path / "c"
+    store = EmbeddingStore(cache)
+    options = pipeline.EncodeOptions()
+    first, second = same_size_pair()
+    assert len(first) == len(second) and first.content_hash != second.content_hash
+    truth = {c.content_hash: pipeline.get_embeddings(model, c, store=store).raw for c in (first, second)}
+    key_a, key_b = (pipeline.embeddings_key(model, c, options) for c in (first, second))
+    file_a, file_b = value_file_of(cache, key_a), value_file_of(cache, key_b)
+    swap_files(file_a, file_b)
+    # A checksum alone would pass: each file is whole, only under the other key.
+    assert store.get_array(key_a) is None and key_a not in store
+    assert any("another key" in w for w in store.warnings), store.warnings
+    # Streaming checks the key in the header before reading a row.
+    assert store.stream_array(key_b) is None and key_b not in store
+    # The pipeline recomputes each one to its own answer.
+    for corpus in (first, second):
+        again = run_in_thread(pipeline.get_embeddings, model, corpus, store=store)
+        assert not again.from_cache
+        np.testing.assert_allclose(again.raw, truth[corpus.content_hash], atol=1e-5)
+        assert not np.allclose(again.raw, truth[(second if corpus is first else first).content_hash], atol=1e-3)
+
+
+def test_statistics_files_swapped_between_two_entries_are_caught(model, tmp_path):
+    """Statistics records of two corpora (each a value file over 32 KB) swapped: both recomputed."""
+    cache = tmp_path / "c"
+    store = EmbeddingStore(cache)
+    options = pipeline.EncodeOptions()
+    first, second = same_size_pair()
+    truth = {c.content_hash: pipeline.get_stats(model, c, store=store) for c in (first, second)}
+    for view in ("raw", "normalized"):
+        key_a, key_b = (pipeline.stats_key(model, c, options, view) for c in (first, second))
+        store.put_json(key_a, {**store.get_json(key_a), "pad": "x" * 40_000})  # force a value file
+        store.put_json(key_b, {**store.get_json(key_b), "pad": "y" * 40_000})
+        swap_files(value_file_of(cache, key_a), value_file_of(cache, key_b))
+        assert store.get_json(key_a) is None and store.get_json(key_b) is None
+    assert any("another key" in w for w in store.warnings)
+    for corpus in (first, second):
+        again = pipeline.get_stats(model, corpus, store=store)
+        assert not again.from_cache and again.dead_dims == DEAD
+        np.testing.assert_allclose(
+            again.normalized["std"], truth[corpus.content_hash].normalized["std"], rtol=1e-6, atol=1e-9
+        )
 
 
 _STATS_WORKER = textwrap.dedent(

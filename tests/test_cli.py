@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -99,8 +100,53 @@ def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_pa
             ).returncode
             == 0
         )
-        table = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
+        table = pd.read_csv(out, comment="#") if fmt == "csv" else pd.read_parquet(out)
         assert set(table["view"]) == {"raw", "normalized"} and table["dead"].sum() == 4
+        assert len(table) == 2 * 32 and not table.isna().any().any()
+
+
+def test_stats_reports_the_variance_budget_in_json_csv_and_text(tiny_model_dir, tiny_csv, tmp_path, fresh_cache_dir):
+    """The budget beside dead_dims (JSON), as '#' lines above the rows (CSV), and one line of text."""
+    env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
+    common = ("--model", str(tiny_model_dir), "--corpus", str(tiny_csv), "--text-column", "sentence", "-q")
+    report = json.loads(run_cli("stats", *common, env=env).stdout)
+    matrix = tmp_path / "normalized.npy"
+    assert run_cli("embed", *common, "--view", "normalized", "-o", str(matrix), env=env).returncode == 0
+    x = np.load(matrix).astype(np.float64)
+    mu, var = x.mean(axis=0), x.var(axis=0, ddof=0)
+    n = x.shape[0]
+    assert abs(report["mean_norm_sq"] - mu @ mu) < 1e-6 and abs(report["total_variance"] - var.sum()) < 1e-6
+    assert abs(report["mean_norm_sq"] + report["total_variance"] - 1.0) < 1e-6
+    pairs = x @ x.T
+    assert abs(report["mean_cosine"] - (pairs.sum() - np.trace(pairs)) / (n * (n - 1))) < 1e-6
+    top = np.sort(var)[::-1] / var.sum()
+    assert (
+        abs(report["variance_share_top1"] - top[0]) < 1e-6
+        and abs(report["variance_share_top10"] - top[:10].sum()) < 1e-6
+    )
+    assert report["top1pct_dims"] == 1 and abs(report["variance_share_top1pct"] - top[0]) < 1e-6
+    assert abs(report["effective_dims"] - var.sum() ** 2 / (var**2).sum()) < 1e-4
+    assert report["zero_rows"] == 0 and "ddof=0" in report["budget_rule"]
+    # CSV: the same figures in '#' lines, and the rows still parse.
+    csv_path = tmp_path / "stats.csv"
+    assert run_cli("stats", *common, "--format", "csv", "-o", str(csv_path), env=env).returncode == 0
+    lines = csv_path.read_text(encoding="utf-8").splitlines()
+    header = [line[2:] for line in itertools.takewhile(lambda line: line.startswith("#"), lines)]
+    summary = dict(line.split("=", 1) for line in header if "=" in line and " " not in line.split("=", 1)[0])
+    assert float(summary["mean_norm_sq"]) == pytest.approx(report["mean_norm_sq"], abs=1e-12)
+    assert float(summary["total_variance"]) == pytest.approx(report["total_variance"], abs=1e-12)
+    assert int(summary["zero_rows"]) == 0 and "dead_dims=3 17" in header[0]
+    table = pd.read_csv(csv_path, comment="#")
+    assert list(table.columns[:3]) == ["view", "dim", "mean"] and len(table) == 64
+    np.testing.assert_allclose(table[table["view"] == "normalized"]["variance"], var, atol=1e-6)
+    # Text: a short human summary with the budget line, to stdout or a .txt file.
+    text = run_cli("stats", *common, "--format", "text", env=env)
+    assert text.returncode == 0, text.stderr
+    assert "dead dimensions (normalized std < 1% of the median std): 3, 17" in text.stdout
+    budget_line = next(line for line in text.stdout.splitlines() if line.startswith("variance budget"))
+    assert f"|mu|^2 {report['mean_norm_sq']:.4f}" in budget_line and "= 1.0000" in budget_line
+    assert "effective dims" in budget_line and "from the cache" in text.stdout
+    assert_bad_input(run_cli("stats", *common, "--format", "text", "-o", str(tmp_path / "s.json"), env=env), ".txt")
 
 
 def test_warm_request_imports_neither_torch_nor_sentence_transformers(tiny_model_dir, tiny_csv, fresh_cache_dir):
@@ -145,6 +191,16 @@ def test_bad_corpus_files_exit_2_with_one_line(case, tmp_path):
     name, data, fragment = BAD_CORPORA[case]
     path = _write(tmp_path / name, data)
     assert_bad_input(run_cli("stats", "--corpus", str(path)), fragment)
+
+
+def test_a_single_text_is_refused_with_the_reason_and_exit_2(tmp_path):
+    """A 200,000-character line is cut to one text: statistics need two, and the message says
+    what happened on the way in."""
+    path = _write(tmp_path / "one.txt", ("word " * 40_000).encode() + b"\n")
+    result = run_cli("stats", "--corpus", str(path))
+    assert_bad_input(result, "one.txt has 1 text;", "at least 2 texts", "Truncated 1 text")
+    assert "1 texts" not in result.stderr
+    assert_bad_input(run_cli("geometry", "--corpus", str(path)), "at least 2 texts")
 
 
 def test_missing_file_unknown_model_and_non_model_folder(tmp_path):

@@ -3,6 +3,7 @@ independent computations on a held-out corpus, dimension selection and the multi
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -170,3 +171,83 @@ def test_multilingual_view_per_language_and_parallel_cosines(tiny_model_dir, fre
     assert report.parallel.mean_cosine == pytest.approx(expected, rel=1e-6)
     french_std = np.array(report.languages[1].std_normalized)
     np.testing.assert_allclose(french_std, unit[[1, 3, 4]].astype(np.float64).std(0), atol=1e-6)
+
+
+# --- compress ------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def pairs_csv(tmp_path):
+    """Half a sentence -> the whole sentence, in columns with names nothing infers."""
+    from tests.tiny_models import tiny_corpus
+
+    sentences = list(dict.fromkeys(tiny_corpus(160, seed=23)))
+    path = tmp_path / "mine.csv"
+    pd.DataFrame({"ask": [" ".join(s.split()[:3]) for s in sentences], "find": sentences}).to_csv(path, index=False)
+    return path
+
+
+def test_compress_json_csv_and_text_from_a_pairs_file(tiny_model_dir, pairs_csv, fresh_cache_dir):
+    env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
+    args = ("compress", "--model", str(tiny_model_dir), "--corpus", str(pairs_csv))
+    columns = ("--query-column", "ask", "--document-column", "find")
+    result = run_cli(*args, *columns, "--format", "json", "-q", env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"model", "n_queries", "n_documents", "dimension", "dead_dims", "variants"} <= set(report)
+    assert report["dimension"] == 32 and report["dead_dims"] == [3, 17] and report["n_queries"] > 50
+    variants = {v["name"]: v for v in report["variants"]}
+    wanted = {"name", "k", "bytes_per_vector", "recall_at_1", "recall_at_10", "mrr", "ndcg_at_10", "retention"}
+    assert all(wanted <= set(v) for v in variants.values())
+    assert [variants[n]["bytes_per_vector"] for n in ("float32", "int8", "binary")] == [128, 32, 4]
+    assert variants["float32"]["k"] is None and variants["prefix-8"]["k"] == 8 and variants["float32"]["retention"] == 1
+    assert {"drop-dead", "top-variance-16", "pca-32", "random-8", "binary-rescore", "binary-drop-dead"} <= set(variants)
+    # cached: a second run prints the stored report, scoring time included
+    assert run_cli(*args, *columns, "--format", "json", "-q", env=env).stdout == result.stdout
+    csv_out = run_cli(*args, *columns, "--format", "csv", "-q", env=env)
+    table = pd.read_csv(io.StringIO(csv_out.stdout))
+    assert table["name"].tolist() == [v["name"] for v in report["variants"]]
+    assert table.loc[table["name"] == "int8", "bytes_per_vector"].item() == 32
+    text = run_cli(*args, *columns, env=env)
+    assert text.returncode == 0 and "retention" in text.stdout and "int8 keeps" in text.stdout
+    assert "Matryoshka:" in text.stdout
+    few = run_cli(*args, *columns, "--k", "4,8", "--draws", "2", "--format", "json", "-q", env=env)
+    assert json.loads(few.stdout)["ks"] == [4, 8] and json.loads(few.stdout)["n_draws"] == 2
+
+
+def test_compress_on_a_labelled_file(tiny_model_dir, tmp_path, fresh_cache_dir):
+    from tests.tiny_models import tiny_corpus
+
+    sentences = list(dict.fromkeys(tiny_corpus(120, seed=24)))
+    path = tmp_path / "topics.csv"
+    pd.DataFrame({"body": sentences, "kind": [s.split()[1] for s in sentences]}).to_csv(path, index=False)
+    result = run_cli(
+        "compress", "--model", str(tiny_model_dir), "--corpus", str(path), "--label-column", "kind", "--format",
+        "json", "-q", "--k", "8", env={"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mode"] == "labels" and report["n_documents"] == len(sentences)
+
+
+@pytest.mark.parametrize(
+    "extra,fragment",
+    [
+        (("--k", "abc"), "--k must be comma-separated"),
+        (("--k", "0,8"), "at least 1"),
+        (("--k", "64", "--query-column", "ask", "--document-column", "find"), "between 1 and d=32"),
+        (("--draws", "0"), "from 1 to 50"),
+        (("--max-pairs", "0"), "--max-pairs must be at least 1"),
+        (("--query-column", "nope"), "no column 'nope'"),
+        (("--query-column", "ask", "--label-column", "find"), "not both"),
+        (("--corpus", "chatterbot-pairs", "--query-column", "ask"), "files only"),
+        (("--corpus", "no-such-task"), "not a built-in task"),
+        (("--corpus", "PLAIN"), "--query-column and --document-column, or --label-column"),
+    ],
+)
+def test_compress_bad_input_exits_2_with_one_line(extra, fragment, tiny_model_dir, pairs_csv, tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("one text\nanother text\n")
+    extra = tuple(str(plain) if e == "PLAIN" else e for e in extra)
+    corpus = () if "--corpus" in extra else ("--corpus", str(pairs_csv))
+    assert_bad_input(run_cli("compress", "--model", str(tiny_model_dir), *corpus, *extra, "-q"), fragment)

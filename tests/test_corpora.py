@@ -608,6 +608,16 @@ def test_error_no_text_column():
     assert "no rows" in error_of(b"text,label\n", "h.csv")
 
 
+def test_numbers_are_never_taken_for_text():
+    """``id,a,b`` numbers: no text column is inferred, and every numeric column is named as such
+    (CSV cells arrive as strings, JSON ones as numbers)."""
+    preview = preview_corpus_bytes(b"id,a,b\n1,2,3\n4,5.5,6\n7,8,-9\n", "nums.csv")
+    assert preview.text_column is None and preview.numeric_columns == ("id", "a", "b")
+    assert "id, a, b" in error_of(b"id,a,b\n1,2,3\n4,5,6\n", "nums.csv")
+    mixed = preview_corpus_bytes(b'[{"id": 1, "t": "hello there"}, {"id": 2, "t": "good morning"}]', "m.json")
+    assert mixed.text_column == "t" and mixed.numeric_columns == ("id",)
+
+
 def test_error_missing_given_column():
     message = error_of(b"text,label\nhi,a\n", "g.csv", text_column="body")
     assert "'body'" in message and "available columns: text, label" in message

@@ -108,7 +108,7 @@ def test_heatmap_dims_selection_order_and_label_groups(planted):
         texts=texts,
         labels=labels,
         dims=dims,
-        row_order=order,
+        group_by_label=True,
         view_name="normalized",
         dead_dims=[3, 7],
         dim_order_name="std",
@@ -123,6 +123,51 @@ def test_heatmap_dims_selection_order_and_label_groups(planted):
     assert layout["yaxis"]["ticktext"] == ["a", "b"]  # each label group named once, on the axis
     assert len(layout["yaxis"]["tickvals"]) == 2
     assert {a["text"] for a in layout["annotations"]} == {"dead 3"}  # dim 7 is not in view
+
+
+def test_heatmap_groups_by_the_setting_not_by_the_corpus_order():
+    """A built-in corpus stored label by label and an upload with shuffled rows draw alike: grouped
+    when asked, in corpus order (no bands) when not."""
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(60, 5)).astype(np.float32)
+    texts = [f"t{i}" for i in range(60)]
+    stored_by_label = sorted(["x", "y", "z"] * 20)
+    shuffled = [stored_by_label[i] for i in rng.permutation(60)]
+    for labels in (stored_by_label, shuffled):
+        grouped = heatmap.dimension_heatmap(m, texts=texts, labels=labels, view_name="raw", group_by_label=True)
+        layout = grouped.to_dict()["layout"]
+        assert "grouped by label" in layout["yaxis"]["title"]["text"] and layout["yaxis"]["ticktext"] == ["x", "y", "z"]
+        shown = [row.split("[")[1].split("]")[0] for row in grouped.to_dict()["data"][0]["y"]]
+        assert shown == sorted(shown)
+        plain = heatmap.dimension_heatmap(m, texts=texts, labels=labels, view_name="raw").to_dict()["layout"]
+        assert "corpus order" in plain["yaxis"]["title"]["text"] and not plain["yaxis"].get("ticktext")
+        assert not plain.get("shapes")
+
+
+def test_heatmap_names_every_label_band_even_the_thin_ones():
+    """18 labels, some holding 2 of 600 rows: every band gets its name, no two names closer than a
+    line of text, and a name moved away from its thin band has a leader line to it."""
+    sizes = [200, 120, 80, 60, 40, 30, 20, 12, 8, 6, 5, 4, 3, 3, 2, 2, 2, 3]
+    labels = [f"label {i:02d}" for i, n in enumerate(sizes) for _ in range(n)]
+    assert len(labels) == 600 and len(set(labels)) == 18
+    m = np.random.default_rng(2).normal(size=(600, 8)).astype(np.float32)
+    fig = heatmap.dimension_heatmap(
+        m, texts=[f"t{i}" for i in range(600)], labels=labels, view_name="raw", group_by_label=True
+    )
+    layout = fig.to_dict()["layout"]
+    axis = layout["yaxis"]
+    assert sorted(axis["ticktext"]) == sorted(set(labels))
+    rows = fig.to_dict()["data"][0]["y"]
+    spots = [rows.index(v) for v in axis["tickvals"]]
+    plot_px = layout["height"] - 190
+    assert min(np.diff(spots)) * plot_px / 600 >= 12  # about a 10-px line of text apart
+    leaders = [s for s in layout["shapes"] if s.get("xref") == "x domain"]
+    assert leaders and all(s["x1"] == 0 for s in leaders)
+    # Each leader points from a name to the centre of its own band.
+    centers = {name: (labels.index(name) + len(labels) - 1 - labels[::-1].index(name)) / 2 for name in set(labels)}
+    for leader in leaders:
+        name = axis["ticktext"][spots.index(leader["y0"])]
+        assert leader["y1"] == pytest.approx(centers[name])
 
 
 def test_heatmap_labels_neighbouring_dead_dims_once(planted):
@@ -295,7 +340,7 @@ def test_dimension_vs_others_marks_choice_and_dead(planted):
     fig = spread.dimension_vs_others(frames["normalized"], 5, dead_dims=[3, 7])
     d = fig.to_dict()
     names = [t["name"] for t in d["data"]]
-    assert names == ["dimension", "dead dimension", "dimension 5"]
+    assert names == ["dimension", "dead dimension (off-scale)", "dimension 5"]
     assert decode(d["data"][1]["x"]).tolist() == [3, 7]
     assert decode(d["data"][2]["x"]).tolist() == [5]
     assert "rank" in d["layout"]["title"]["text"]
@@ -436,23 +481,96 @@ def test_stats_and_compare_tables(planted):
     assert dead["dim"].tolist() == [3, 7] and (dead["std / median (normalized)"] < 0.01).all()
 
 
-def test_log_axes_keep_live_dims_readable_and_draw_dead_ones_at_the_floor():
+def test_log_axes_keep_live_dims_readable_and_draw_dead_ones_off_scale():
     std = np.linspace(0.05, 0.02, 50)
     std[[10, 20]] = [1e-33, 1e-9]
     results = {"m": stats_frame(std)}
     fig = comparison.sorted_std_curves(results, dead={"m": [10, 20]})
     d = fig.to_dict()
+    floor = 0.02 / 4
     low, high = d["layout"]["yaxis"]["range"]
-    assert low == pytest.approx(np.log10(0.02 / 4) - 0.15) and high > np.log10(0.05)
+    assert low == pytest.approx(np.log10(floor) - 0.5) and high > np.log10(0.05)
     line, dead = d["data"]
-    assert decode(line["y"]).min() == pytest.approx(0.02 / 4)  # clipped to the floor
+    # Dead dims are drawn in a band under the floor, not at a value that reads like a real one.
+    drawn = decode(line["y"])
+    assert drawn.min() < floor and np.log10(drawn.min()) > low
+    band = [s for s in d["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(band) == 1 and band[0]["y1"] == pytest.approx(floor) and band[0]["y0"] < drawn.min()
+    notes = [a["text"] for a in d["layout"]["annotations"]]
+    assert any(n.startswith("off-scale: std < 0.005") for n in notes)
+    assert dead["name"].endswith("(off-scale)") and "off-scale" in dead["hovertemplate"]
     custom = decode(dead["customdata"]).reshape(-1, 2)
     assert sorted(custom[:, 0].tolist()) == [10, 20]
     assert custom[:, 1].min() == pytest.approx(1e-33)  # the true value stays in the hover
     assert dead["marker"]["symbol"] == "triangle-down"
-    assert "axis floor" in d["layout"]["title"]["text"]
+    assert "off-scale" in d["layout"]["title"]["text"]
+    # Clean ticks: every label one kind of number, none inside the off-scale band.
+    axis = d["layout"]["yaxis"]
+    assert axis["ticktext"] == ["0.005", "0.01", "0.02", "0.05"]
+    assert min(axis["tickvals"]) >= floor * (1 - 1e-9)
     box = comparison.std_distribution_by_model(results, dead={"m": [10, 20]}).to_dict()
     assert decode(box["data"][0]["y"]).size == 48  # the box describes the live dimensions
     assert box["data"][1]["marker"]["symbol"] == "triangle-down"
     linear = comparison.sorted_std_curves(results, dead={"m": [10, 20]}, log_y=False).to_dict()
     assert decode(linear["data"][0]["y"]).min() == pytest.approx(1e-33)  # no clipping on a linear axis
+
+
+@pytest.mark.parametrize(
+    "low,high,expected",
+    [
+        (-2.3, -0.9, ["0.01", "0.02", "0.05", "0.1"]),
+        (-1.5, -1.2, ["0.04", "0.05", "0.06"]),
+        (-33.2, -1.1, ["10⁻³⁰", "10⁻²⁵", "10⁻²⁰", "10⁻¹⁵", "10⁻¹⁰", "10⁻⁵"]),
+        (-9.2, -1.1, ["10⁻⁹", "10⁻⁸", "10⁻⁷", "10⁻⁶", "10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²"]),
+    ],
+)
+def test_log_ticks_are_round_and_of_one_kind(low, high, expected):
+    from analysis.figures.axes import log_ticks
+
+    values, text = log_ticks(low, high)
+    assert text == expected
+    assert all(10**low <= v <= 10**high for v in values)
+    mantissas = {round(v / 10 ** np.floor(np.log10(v) + 1e-9)) for v in values}
+    assert mantissas <= set(range(1, 10))
+
+
+def test_every_log_chart_gets_clean_ticks(planted):
+    """Dimension detail, Compare, Explore's bars, the weight scan, the spectrum: one kind of label."""
+    m, _, _, frames = planted
+    normalized = frames["normalized"]
+    figures = [
+        spread.dimension_vs_others(normalized, 5, dead_dims=[3, 7]),
+        comparison.sorted_std_curves({"m": normalized}, dead={"m": [3, 7]}),
+        comparison.std_distribution_by_model({"m": normalized}, dead={"m": [3, 7]}),
+        spread.std_bar_chart(normalized, dead_dims=[3, 7], log_y=True),
+    ]
+    for fig in figures:
+        axis = fig.to_dict()["layout"]["yaxis"]
+        assert axis["tickmode"] == "array" and axis["ticktext"], fig.layout.title.text
+        kinds = {"power" if "10" in t and ("⁻" in t or "⁰" in t) else "plain" for t in axis["ticktext"]}
+        assert len(kinds) == 1, axis["ticktext"]
+    both = comparison.raw_vs_normalized({"m": frames["raw"]}, {"m": normalized}, dead={"m": [3, 7]}).to_dict()
+    assert both["layout"]["yaxis2"]["tickmode"] == "array"
+    assert {s["yref"] for s in both["layout"]["shapes"]} == {"y", "y2"}  # one off-scale band per panel
+
+
+def test_secondary_axes_have_round_ticks_on_shared_gridlines():
+    from analysis.figures import geometry as figs
+
+    fig = figs.rogue_chart(
+        {
+            "dim": [4, 9, 1],
+            "contribution": [0.11, 0.056, 0.02],
+            "share": [0.6, 0.3, 0.1],
+            "cumulative_share": [0.6, 0.9, 1.0],
+        }
+    )
+    layout = fig.to_dict()["layout"]
+    left, right = layout["yaxis"], layout["yaxis2"]
+    for axis in (left, right):
+        assert axis["tickmode"] == "linear" and axis["tick0"] == 0
+        mantissa = axis["dtick"] / 10 ** np.floor(np.log10(axis["dtick"]))
+        assert round(mantissa, 6) in {1, 2, 2.5, 5}
+    # The same number of steps on both sides: the shared gridlines are round on both.
+    assert round(left["range"][1] / left["dtick"]) == round(right["range"][1] / right["dtick"])
+    assert left["range"][1] >= 0.11 and right["range"][1] >= 1.0

@@ -205,6 +205,13 @@ def test_language_charts():
     ]
     fig = figs.language_std_chart(languages)
     assert list(fig.data[0].x) == ["english (300)", "german (200)"] and fig.data[1].yaxis == "y2"
+    # Round ticks on both axes (plotly's "sync" gave 4%, 9%, 13%-like values on the right).
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):
+        assert axis.tickmode == "linear" and axis.tick0 == 0
+        assert round(axis.dtick / 10 ** np.floor(np.log10(axis.dtick)), 6) in {1, 2, 2.5, 5}
+    assert round(fig.layout.yaxis.range[1] / fig.layout.yaxis.dtick) == round(
+        fig.layout.yaxis2.range[1] / fig.layout.yaxis2.dtick
+    )
     par = figs.language_parallel_chart(
         ParallelSummary("english", 15, 0.47, {"german": LanguagePairs(10, 0.4), "french": LanguagePairs(5, 0.6)})
     )

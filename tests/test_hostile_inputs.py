@@ -32,9 +32,11 @@ from hypothesis import strategies as st
 
 from analysis.corpora import (
     Corpus,
+    RetrievalTask,
     TablePreview,
     load_corpus,
     parse_corpus_bytes,
+    parse_pairs_bytes,
     preview_corpus_bytes,
     read_corpus_file,
 )
@@ -522,6 +524,15 @@ def test_arbitrary_bytes_never_raise_anything_but_corpus_error(data, ext, max_te
             assert_accounting(result)
             assert all(len(t) <= max_chars for t in result.texts)
             assert max_texts is None or len(result) <= max_texts
+    # the same bytes as retrieval pairs (columns inferred, or the first two named)
+    for columns in ({}, {"query_column": "text", "document_column": "label"}):
+        pairs = outcome(parse_pairs_bytes, data, "fuzz" + ext, max_pairs=max_texts, max_chars=max_chars, **columns)
+        assert isinstance(pairs, (RetrievalTask, CorpusError)), pairs
+        if isinstance(pairs, RetrievalTask):
+            r = pairs.report
+            assert r is not None and r.n_pairs == len(pairs.queries) <= (max_texts or r.n_pairs)
+            assert all(len(t) <= max_chars for t in pairs.queries.texts + pairs.documents.texts)
+            assert r.n_rows_read == r.n_pairs + r.n_blank + r.n_same_text + r.n_duplicate_queries + r.n_over_limit
 
 
 _HOSTILE_NAMES = [

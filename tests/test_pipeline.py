@@ -194,3 +194,34 @@ def test_texts_over_the_token_limit_are_counted(tiny_model_dir, tmp_path):
     first = pipeline.get_embeddings(str(tiny_model_dir), corpus, store=store)
     assert first.n_truncated_tokens == 2
     assert pipeline.get_stats(str(tiny_model_dir), corpus, store=store).n_truncated_tokens == 2
+
+
+def test_statistics_and_reports_refuse_fewer_than_two_texts_before_any_work(tiny_model_dir, monkeypatch):
+    """One text has no spread: every statistic would be 0 or undefined. Refused with a clear
+    message before the model is loaded or anything is cached."""
+    from analysis.corpora import corpus_from_texts
+    from analysis.errors import CorpusError
+    from analysis.memory_cache import MemoryStore
+    from analysis.reports.geometry import geometry_report
+    from analysis.reports.selection import selection_report
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("nothing should be encoded")
+
+    monkeypatch.setattr(pipeline, "encode_raw", no_encoding)
+    store = MemoryStore()
+    one = corpus_from_texts(["only this", "only this"], name="one.txt", labels=["a", "a"])
+    assert len(one) == 1
+    for call in (
+        lambda: pipeline.get_stats(str(tiny_model_dir), one, store=store),
+        lambda: geometry_report(str(tiny_model_dir), one, store=store),
+        lambda: selection_report(str(tiny_model_dir), one, store=store),
+    ):
+        with pytest.raises(CorpusError, match=r"one.txt has 1 text; statistics need at least 2 texts"):
+            call()
+    assert store.volume_bytes() == 0
+    # Two texts is the mathematical minimum for a spread, and it is accepted.
+    two = Corpus(name="two", texts=("first text", "second text"))
+    monkeypatch.undo()
+    result = pipeline.get_stats(str(tiny_model_dir), two, store=store)
+    assert result.n_texts == 2 and np.isfinite(result.normalized["std"]).all()

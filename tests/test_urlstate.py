@@ -41,7 +41,7 @@ def test_good_values_are_read_and_canonicalised():
             "view": "RAW",
             "heat": "standardized",
             "sort": "abs_mean",
-            "rows": "label",
+            "rows": "corpus",
             "dims": "10-12, 0-3,11",
             "dim": "127",
             "metric": "variance",
@@ -49,6 +49,7 @@ def test_good_values_are_read_and_canonicalised():
             "log": "true",
             "threshold": "0.05",
             "full": "yes",
+            "scale": "SQRT_D",
         }
     )
     assert notes == []
@@ -59,7 +60,7 @@ def test_good_values_are_read_and_canonicalised():
         view="raw",
         heat="standardized",
         sort="abs_mean",
-        rows="label",
+        rows="corpus",
         dims="0-3,10-12",
         dim=127,
         metric="variance",
@@ -67,6 +68,7 @@ def test_good_values_are_read_and_canonicalised():
         log=True,
         threshold=0.05,
         full=True,
+        scale="sqrt_d",
     )
     assert parse_ok(to_params(state)) == (state, [])
 
@@ -99,13 +101,15 @@ def test_list_values_take_the_last_one():
         ("rows", "", "expected one of"),
         ("metric", "mean", "expected one of"),
         ("bars", "1", "expected one of"),
+        ("scale", "log", "expected one of as_is, sqrt_d, share"),
+        ("scale", "std × √d", "expected one of"),
         ("dims", "0-99999999", "expected dimensions"),
         ("dims", "30-10", "runs backwards"),
         ("dims", "0-9000", "more than 4096"),
         ("dims", "1;2", "expected dimensions"),
         ("dim", "-3", "whole number"),
         ("dim", "1e3", "whole number"),
-        ("dim", "99999", "whole number"),
+        ("dim", "1234567890", "whole number"),
         ("dim", "NaN", "whole number"),
         ("log", "maybe", "expected 1 or 0"),
         ("threshold", "NaN", "threshold"),
@@ -115,6 +119,12 @@ def test_list_values_take_the_last_one():
         ("threshold", "1e308", "threshold"),
         ("threshold", "0x10", "threshold"),
         ("threshold", "1" * 600, "longer than"),
+        ("task", "upload:pairs.csv", "expected one of chatterbot-pairs"),
+        ("task", "<img src=x>", "expected one of"),
+        ("keep", "prefix-0", "expected all, drop-dead"),
+        ("keep", "top-variance-", "expected all"),
+        ("keep", "random-8", "expected all"),
+        ("keep", "prefix-999999", "expected all"),
     ],
 )
 def test_bad_values_fall_back_with_a_note(key, value, fragment):
@@ -182,11 +192,13 @@ def test_parse_never_raises_and_always_gives_a_valid_state(params):
     assert state.view in options.VIEWS and state.heat in options.HEATMAP_VIEWS
     assert state.sort in options.DIM_ORDERS and state.rows in options.ROW_ORDERS
     assert state.metric in options.SPREAD_METRICS and state.bars in urlstate.BAR_ORDERS
+    assert state.scale in options.SPREAD_SCALES
     assert isinstance(state.dim, int) and 0 <= state.dim <= urlstate.MAX_DIM
     assert math.isfinite(state.threshold) and state.threshold > 0
     assert state.corpus in CORPORA or state.corpus == "upload:x"
     assert urlstate.model_problem(state.model) is None
     assert len(state.models) <= urlstate.MAX_MODELS
+    assert state.task in options.DROP_TASKS and state.keep.split("-")[0] in ("all", "drop", "prefix", "top")
     # Whatever came in, what goes back out is clean and stable.
     again, again_notes = parse(to_params(state), corpora=CORPORA, uploaded=["x"])
     assert again == state and again_notes == []
@@ -209,6 +221,12 @@ valid_states = st.builds(
     bars=st.sampled_from(urlstate.BAR_ORDERS),
     log=st.booleans(),
     threshold=st.floats(1e-6, 10.0, allow_nan=False),
+    task=st.sampled_from(options.DROP_TASKS),
+    keep=st.one_of(
+        st.sampled_from(["all", "drop-dead"]),
+        st.builds(lambda f, k: f"{f}-{k}", st.sampled_from(["prefix", "top-variance"]), st.integers(1, 99999)),
+    ),
+    scale=st.sampled_from(options.SPREAD_SCALES),
 )
 
 
@@ -232,3 +250,11 @@ def test_insight_page_controls_travel_in_the_url():
         {"post": "rm -rf", "score": "<b>", "draws": "7", "topk": "0"}, corpora=["chatterbot-english"]
     )
     assert (bad.post, bad.score, bad.draws, bad.topk) == ("none", "knn_accuracy", 5, 64) and len(notes) == 4
+
+
+def test_what_can_i_drop_controls_travel_in_the_url():
+    state, notes = parse_ok({"task": "WordNet-Pairs", "keep": "Top-Variance-128", "draws": "3"})
+    assert (state.task, state.keep, state.draws, notes) == ("wordnet-pairs", "top-variance-128", 3, [])
+    assert to_params(state) == {"task": "wordnet-pairs", "keep": "top-variance-128", "draws": "3"}
+    assert parse_ok(to_params(state))[0] == state
+    assert to_params(DEFAULTS.with_(task="chatterbot-pairs", keep="drop-dead")) == {}

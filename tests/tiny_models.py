@@ -326,6 +326,38 @@ def build_tiny_model(
     return path
 
 
+def with_remote_code(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """A copy of the tiny BERT folder ``source`` at ``target`` whose model class is custom code.
+
+    The copy's config.json gets ``auto_map`` entries and ``model_type: tinycode-bert``, with
+    ``configuration_tinycode.py`` and ``modeling_tinycode.py`` at its root (subclasses of BERT's
+    classes, so it encodes exactly like ``source``). transformers loads it only with
+    ``trust_remote_code=True``, as on the hub.
+    """
+    import shutil
+
+    source, target = Path(source), Path(target)
+    shutil.copytree(source, target)
+    (target / "configuration_tinycode.py").write_text(
+        'from transformers import BertConfig\n\n\nclass TinyCodeConfig(BertConfig):\n    model_type = "tinycode-bert"\n'
+    )
+    (target / "modeling_tinycode.py").write_text(
+        "from transformers import BertModel\n\nfrom .configuration_tinycode import TinyCodeConfig\n\n\n"
+        "class TinyCodeModel(BertModel):\n    config_class = TinyCodeConfig\n"
+    )
+    config = json.loads((target / "config.json").read_text())
+    config.update(
+        auto_map={
+            "AutoConfig": "configuration_tinycode.TinyCodeConfig",
+            "AutoModel": "modeling_tinycode.TinyCodeModel",
+        },
+        model_type="tinycode-bert",
+        architectures=["TinyCodeModel"],
+    )
+    (target / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    return target
+
+
 def _safetensors_to_bin(weights: Path) -> Path:
     import torch
     from safetensors.torch import load_file

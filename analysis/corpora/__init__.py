@@ -10,20 +10,33 @@ dropped or changed on the way in. Every failure a user can cause raises
 * :mod:`~analysis.corpora.decoding`: bytes to text, file names, sizes;
 * :mod:`~analysis.corpora.formats`: JSON, CSV/TSV and Parquet to tables;
 * :mod:`~analysis.corpora.columns`: which column holds the texts, labels and languages;
-* :mod:`~analysis.corpora.files`: uploads, files and names -> a :class:`Corpus`.
+* :mod:`~analysis.corpora.files`: uploads, files and names -> a :class:`Corpus`;
+* :mod:`~analysis.corpora.pairs`: retrieval tasks (query -> document pairs, or labels) from
+  what ships and from files with a query and a document column.
 
 Nothing here imports streamlit or torch; ``pyyaml``, ``pandas`` and ``pyarrow`` are imported
 only when a chatterbot corpus, a table or a Parquet file is read.
 """
 
-from analysis.corpora.builtin import WORDNET_LEXNAMES, BuiltinCorpusInfo, builtin_corpora, load_builtin_corpus
-from analysis.corpora.columns import infer_label_column, infer_language_column, infer_text_column
+from analysis.corpora.builtin import (
+    WORDNET_LEXNAMES,
+    BuiltinCorpusInfo,
+    WordNetSynset,
+    builtin_corpora,
+    chatterbot_conversations,
+    load_builtin_corpus,
+    wordnet_synsets,
+)
+from analysis.corpora.columns import infer_label_column, infer_language_column, infer_pair_columns, infer_text_column
 from analysis.corpora.corpus import (
     DEFAULT_CORPUS,
     MAX_FILE_BYTES_DEFAULT,
     MAX_TEXT_CHARS_DEFAULT,
+    MIN_TEXTS_FOR_STATISTICS,
     CleaningReport,
     Corpus,
+    plural,
+    require_texts_for_statistics,
 )
 from analysis.corpora.decoding import SUPPORTED_EXTENSIONS
 from analysis.corpora.files import (
@@ -35,26 +48,51 @@ from analysis.corpora.files import (
     preview_corpus_bytes,
     read_corpus_file,
 )
+from analysis.corpora.pairs import (
+    BUILTIN_TASKS,
+    PairsReport,
+    RetrievalTask,
+    labelled_task,
+    load_builtin_task,
+    load_retrieval_task,
+    pairs_from_rows,
+    parse_pairs_bytes,
+)
 
 __all__ = [
+    "BUILTIN_TASKS",
     "DEFAULT_CORPUS",
     "MAX_FILE_BYTES_DEFAULT",
     "MAX_TEXT_CHARS_DEFAULT",
+    "MIN_TEXTS_FOR_STATISTICS",
     "SUPPORTED_EXTENSIONS",
     "WORDNET_LEXNAMES",
     "BuiltinCorpusInfo",
     "CleaningReport",
     "Corpus",
+    "PairsReport",
+    "RetrievalTask",
     "TablePreview",
+    "WordNetSynset",
     "as_corpus",
+    "chatterbot_conversations",
     "corpus_from_texts",
     "builtin_corpora",
     "infer_label_column",
     "infer_language_column",
+    "infer_pair_columns",
     "infer_text_column",
+    "labelled_task",
     "load_builtin_corpus",
+    "load_builtin_task",
     "load_corpus",
+    "load_retrieval_task",
+    "pairs_from_rows",
     "parse_corpus_bytes",
+    "parse_pairs_bytes",
     "preview_corpus_bytes",
+    "plural",
     "read_corpus_file",
+    "wordnet_synsets",
+    "require_texts_for_statistics",
 ]

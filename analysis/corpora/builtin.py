@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,21 @@ def _chatterbot_topics(folder: Path) -> tuple[tuple[str, Conversations], ...]:
     return tuple(topics)
 
 
+def chatterbot_conversations(language: str = "english") -> tuple[tuple[str, Conversations], ...]:
+    """(topic, conversations) of one chatterbot language, topic files in name order, the same
+    files every chatterbot corpus reads (tech_support, coding and the bot profiles left out).
+
+    Each conversation is the tuple of its turns, as written in the YAML file (not cleaned).
+    """
+    data_dir = _chatterbot_data_dir()
+    if data_dir is None:
+        raise CorpusError(f"The chatterbot conversations are not available here: {_CHATTERBOT_REASON}.")
+    dirs = _chatterbot_language_dirs(data_dir)
+    if language not in dirs:
+        raise CorpusError(f"chatterbot-corpus has no language {language!r}; it has: {', '.join(dirs)}.")
+    return _chatterbot_topics(dirs[language])
+
+
 def _chatterbot_rows(language: str) -> tuple[list[Any], list[str]]:
     data_dir = _chatterbot_data_dir()
     assert data_dir is not None
@@ -231,6 +247,45 @@ def _wordnet_base(folder: Path) -> SourceRows:
                 texts.append(gloss.split(";", 1)[0].strip())
                 labels.append(label)
     return clean_rows(texts, labels)
+
+
+@dataclass(frozen=True)
+class WordNetSynset:
+    """One WordNet synset: its first lemma (as words), its definition and its lexicographer file."""
+
+    lemma: str
+    gloss: str
+    label: str
+
+
+def wordnet_synsets() -> tuple[WordNetSynset, ...]:
+    """Every WordNet 3.0 synset of the four parts of speech, in file order.
+
+    ``lemma``: the synset's first word with ``_`` as spaces and adjective markers such as
+    ``(a)`` removed; ``gloss``: the definition before the first ``;`` (examples left out).
+    """
+    if not _wordnet_available():
+        raise CorpusError(f"WordNet is not available here: {_WORDNET_REASON}.")
+    return _wordnet_synsets(_wordnet_dir())
+
+
+@functools.lru_cache(maxsize=2)
+def _wordnet_synsets(folder: Path) -> tuple[WordNetSynset, ...]:
+    out: list[WordNetSynset] = []
+    for part in _WORDNET_PARTS:
+        with open(folder / f"data.{part}", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("  "):  # licence header
+                    continue
+                head, sep, gloss = line.partition(" | ")
+                fields = head.split(" ", 5)
+                if not sep or len(fields) < 5 or not fields[1].isdigit():
+                    continue
+                lexnum = int(fields[1])
+                label = WORDNET_LEXNAMES[lexnum] if lexnum < len(WORDNET_LEXNAMES) else f"lexfile.{lexnum}"
+                lemma = re.sub(r"\([a-z]+\)$", "", fields[4]).replace("_", " ").strip()
+                out.append(WordNetSynset(lemma, gloss.split(";", 1)[0].strip(), label))
+    return tuple(out)
 
 
 def builtin_corpora() -> list[BuiltinCorpusInfo]:

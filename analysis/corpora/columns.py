@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,42 @@ _LABEL_COLUMN_NAMES = (
     "genre",
 )
 _LANGUAGE_COLUMN_NAMES = ("language", "lang", "languages", "locale", "language_code", "lang_code")
+# Retrieval pairs: the side that is searched with, and the side that is stored and found.
+_QUERY_COLUMN_NAMES = (
+    "query",
+    "queries",
+    "question",
+    "questions",
+    "anchor",
+    "search",
+    "search_query",
+    "statement",
+    "prompt",
+    "sentence1",
+    "sentence_1",
+    "text1",
+    "text_1",
+)
+_DOCUMENT_COLUMN_NAMES = (
+    "document",
+    "documents",
+    "doc",
+    "passage",
+    "passages",
+    "positive",
+    "answer",
+    "answers",
+    "response",
+    "context",
+    "paragraph",
+    "definition",
+    "gloss",
+    "sentence2",
+    "sentence_2",
+    "text2",
+    "text_2",
+    "translation",
+)
 
 
 def _norm(column: Any) -> str:
@@ -113,6 +150,31 @@ def infer_text_column(df: pd.DataFrame) -> str | None:
     return max(preferred, key=lambda c: preferred[c][1])
 
 
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Number):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def numeric_columns(df: pd.DataFrame, sample: int = 2000) -> list[str]:
+    """Columns whose values are at least 90% numbers (numbers, or strings that read as numbers):
+    embedding them as text is almost never what a user meant, so pages say so before doing it."""
+    out = []
+    for column in df.columns:
+        values = [v for v in df[column].head(sample).tolist() if not is_missing(v)]
+        if values and sum(map(_is_number, values)) >= 0.9 * len(values):
+            out.append(str(column))
+    return out
+
+
 def infer_label_column(df: pd.DataFrame, exclude: Iterable[str] = ()) -> str | None:
     """A column named label/category/topic/class/target/... (case-insensitive), or None."""
     return _by_name(df, _LABEL_COLUMN_NAMES, exclude)
@@ -164,3 +226,33 @@ def columns_of(
         else infer_language_column(df, exclude=[c for c in (text_col, label_col) if c])
     )
     return text_col, label_col, lang_col
+
+
+def infer_pair_columns(df: pd.DataFrame) -> tuple[str | None, str | None]:
+    """Guess a retrieval table's query and document columns from their names (question/passage,
+    query/document, anchor/positive, sentence1/sentence2, ...); None for a side not found."""
+    query = _by_name(df, _QUERY_COLUMN_NAMES)
+    document = _by_name(df, _DOCUMENT_COLUMN_NAMES, exclude=[query] if query else [])
+    return query, document
+
+
+def pair_columns_of(table: Table, name: str, query_column: str | None, document_column: str | None) -> tuple[str, str]:
+    """The query and document columns: the given names (case-insensitive), else inferred ones."""
+    df = table.frame
+    if len(df) == 0:
+        raise CorpusError(f"{name} has no rows of data.")
+    guessed_query, guessed_document = infer_pair_columns(df)
+    query = _resolve_column(df, query_column, "queries", name) if query_column is not None else guessed_query
+    document = (
+        _resolve_column(df, document_column, "documents", name) if document_column is not None else guessed_document
+    )
+    if query is None or document is None:
+        raise CorpusError(
+            f"{name} needs a query column and a document column (columns: {shown_columns(df.columns)}); "
+            "name them with --query-column and --document-column (or the column pickers)."
+        )
+    if query == document:
+        raise CorpusError(
+            f"The query and document columns of {name} are both {shorten(printable(query), 60)!r}; pick two columns."
+        )
+    return query, document

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.errors import OptionError
+from analysis.errors import CorpusError, OptionError
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import; only frames need it
     import pandas as pd
@@ -31,8 +31,37 @@ REPLACEMENT = "\ufffd"
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# A spread needs two values: with one text every dimension's std is 0 (or undefined), so every
+# dimension would look dead and the median-relative dead rule would divide by zero. Two is the
+# mathematical minimum, not a quality bar; few texts give noisy statistics, which pages can say.
+MIN_TEXTS_FOR_STATISTICS = 2
+
+
 def plural(n: int, word: str, plural: str | None = None) -> str:
+    """>>> plural(1, "text"), plural(1629, "text"), plural(2, "entry", "entries")
+    ('1 text', '1,629 texts', '2 entries')"""
     return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+
+
+def require_texts_for_statistics(corpus: Corpus) -> None:
+    """Raise :class:`~analysis.errors.CorpusError` when ``corpus`` has too few texts for a spread.
+
+    >>> try:
+    ...     require_texts_for_statistics(Corpus("one.txt", ("just one",)))
+    ... except CorpusError as exc:
+    ...     print(str(exc).split(" (")[0])
+    one.txt has 1 text; statistics need at least 2 texts
+    """
+    n = len(corpus)
+    if n >= MIN_TEXTS_FOR_STATISTICS:
+        return
+    why = " ".join(corpus.report.messages()) if corpus.report else ""
+    raise CorpusError(
+        f"{corpus.name} has {plural(n, 'text')}; statistics need at least {MIN_TEXTS_FOR_STATISTICS} texts "
+        "(a spread such as the std is undefined for a single value). "
+        + (f"On the way in: {why} " if why else "")
+        + "Add texts to the corpus."
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.corpora.builtin import builtin_names, load_builtin_corpus
-from analysis.corpora.columns import columns_of, infer_label_column, infer_language_column, infer_text_column
+from analysis.corpora.columns import (
+    columns_of,
+    infer_label_column,
+    infer_language_column,
+    infer_pair_columns,
+    infer_text_column,
+    numeric_columns,
+)
 from analysis.corpora.corpus import (
     MAX_FILE_BYTES_DEFAULT,
     MAX_TEXT_CHARS_DEFAULT,
@@ -60,6 +67,10 @@ class TablePreview:
     head: pd.DataFrame
     n_rows: int
     format: str
+    # Retrieval pairs (the "What can I drop?" page): guessed from the column names, None when not found.
+    query_column: str | None = None
+    document_column: str | None = None
+    numeric_columns: tuple[str, ...] = ()  # columns of numbers: not text, whatever their name
 
 
 def parse_corpus_bytes(
@@ -123,6 +134,7 @@ def preview_corpus_bytes(
     text_col = infer_text_column(df)
     label_col = infer_label_column(df, exclude=[text_col] if text_col else [])
     lang_col = infer_language_column(df, exclude=[c for c in (text_col, label_col) if c])
+    query_col, document_col = infer_pair_columns(df)
     head = df.head(max(0, n_rows)).reset_index(drop=True)
     for column in range(head.shape[1]):
         # A 10 MB cell is not sent to the browser whole, and a lone surrogate (a "\ud800"
@@ -146,6 +158,9 @@ def preview_corpus_bytes(
         head=head,
         n_rows=len(df),
         format=table.format,
+        query_column=query_col,
+        document_column=document_col,
+        numeric_columns=tuple(numeric_columns(df)),
     )
 
 
@@ -160,6 +175,22 @@ def read_corpus_file(
     max_chars: int = MAX_TEXT_CHARS_DEFAULT,
 ) -> Corpus:
     """Read a corpus file from disk (same formats and options as :func:`parse_corpus_bytes`)."""
+    data, filename = read_file_bytes(path, max_bytes)
+    return parse_corpus_bytes(
+        data,
+        filename,
+        text_column=text_column,
+        label_column=label_column,
+        language_column=language_column,
+        max_bytes=max_bytes,
+        max_texts=max_texts,
+        max_chars=max_chars,
+    )
+
+
+def read_file_bytes(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES_DEFAULT) -> tuple[bytes, str]:
+    """A corpus file's bytes (at most ``max_bytes`` + 1) and its file name, with one-line errors for
+    a missing path, a folder, an unsupported extension or a file over the limit."""
     check_max_bytes(max_bytes)
     p = Path(path)
     shown = shorten(printable(os.fspath(path)), 300)
@@ -180,16 +211,7 @@ def read_corpus_file(
             data = fh.read(max_bytes + 1)
     except OSError as exc:
         raise CorpusError(f"Cannot read {shown}: {exc.strerror or exc}.") from None
-    return parse_corpus_bytes(
-        data,
-        p.name,
-        text_column=text_column,
-        label_column=label_column,
-        language_column=language_column,
-        max_bytes=max_bytes,
-        max_texts=max_texts,
-        max_chars=max_chars,
-    )
+    return data, p.name
 
 
 def load_corpus(

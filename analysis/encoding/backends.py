@@ -66,6 +66,23 @@ def unavailable_reason(backend: str) -> str | None:
     return None
 
 
+def missing_runtimes_note() -> str | None:
+    """Why ``auto`` may be slower here than it could be: the runtimes it cannot try because they
+    are not installed (a plain ``pip install dimscope`` has neither), or None.
+
+    >>> missing_runtimes_note() is None or missing_runtimes_note().startswith("auto could not try")
+    True
+    """
+    missing = [
+        name
+        for name, installed in (("onnxruntime", onnxruntime_installed()), ("openvino", openvino_installed()))
+        if not installed
+    ]
+    if not missing:
+        return None
+    return f"auto could not try {' or '.join(missing)}: not installed (pip install -r requirements.txt)"
+
+
 def available_backends() -> tuple[str, ...]:
     """Offered backends usable here (installed runtimes, CPU features)."""
     return tuple(b for b in OFFERED_BACKENDS if unavailable_reason(b) is None)

@@ -35,7 +35,10 @@ class LoadedModel:
 
 _LOADED: dict[str, LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
-_ENCODE_LOCK = threading.Lock()
+# One encode at a time per loaded model: a fast tokenizer used from two threads at once fails
+# ("Already borrowed"). How many encodes run at once overall is the encode line's job
+# (analysis.encoding.queue), which the pipeline goes through.
+_ENCODE_LOCKS: dict[str, threading.Lock] = {}
 _MAX_LOADED_MODELS = 2
 
 
@@ -133,8 +136,9 @@ def encode_raw_torch(
     order = np.argsort([-len(t) for t in texts], kind="stable")
     out: np.ndarray | None = None
     done = 0
-    # One encode at a time per process: two torch encodes on 2 cores only thrash.
-    with _ENCODE_LOCK, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with _LOAD_LOCK:
+        encode_lock = _ENCODE_LOCKS.setdefault(resolved.fingerprint, threading.Lock())
+    with encode_lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, total, chunk_size):
             idx = order[start : start + chunk_size]
             batch = [prompt + texts[i] for i in idx]

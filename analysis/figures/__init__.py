@@ -8,6 +8,7 @@ check the structure with ``fig.to_dict()``. Modules:
 * :mod:`~analysis.figures.heatmap`: texts x dimensions;
 * :mod:`~analysis.figures.spread`: one model's per-dimension spread, one dimension in detail;
 * :mod:`~analysis.figures.comparison`: several models side by side;
+* :mod:`~analysis.figures.budget`: spread-scale titles, the budget table and sentences, crowding by label;
 * :mod:`~analysis.figures.corpus`: a corpus's labels;
 * :mod:`~analysis.figures.geometry`: weight scan, spectrum, rogue dims, cosines, selection, languages;
 * :mod:`~analysis.figures.tables`: lazy matrix views, orders, tables and safe downloads.

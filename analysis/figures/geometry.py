@@ -18,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analysis.figures.axes import clean_log_axis, round_twin_axes
 from analysis.figures.style import (
     ALIVE_COLOR,
     DEAD_COLOR,
@@ -145,6 +146,7 @@ def weight_scan_chart(
     _layout(fig, title=title, height=height)
     fig.update_xaxes(title={"text": "output dimension"})
     fig.update_yaxes(type="log", title={"text": "absolute value (log scale)"}, exponentformat="power")
+    clean_log_axis(fig, np.concatenate([shown(w), shown(b)]))
     return fig
 
 
@@ -181,6 +183,8 @@ def spectrum_chart(spectra: Mapping[str, Sequence[float]], *, title: str | None 
     _layout(fig, title=text, height=height)
     fig.update_xaxes(title={"text": "k / d (rank relative to the dimension)"}, range=[0, 1.0])
     fig.update_yaxes(type="log", title={"text": "singular value s_k (log scale)"}, exponentformat="power")
+    drawn = [floats(v) for v in spectra.values()]
+    clean_log_axis(fig, np.concatenate(drawn) if drawn else [], pad=0.1)
     return fig
 
 
@@ -213,13 +217,13 @@ def rogue_chart(rogue: Mapping[str, Sequence[Any]], *, view: str = "", height: i
                 name="cumulative share of the top k",
                 line={"color": DEAD_COLOR, "width": 2},
                 marker={"color": DEAD_COLOR},
+                cliponaxis=False,  # a share of exactly 100% sits on the top edge
                 hovertemplate="top through %{x}<br>cumulative share %{y:.1%}<extra></extra>",
             ),
             secondary_y=True,
         )
-        fig.update_yaxes(
-            title={"text": "cumulative share"}, tickformat=".0%", rangemode="tozero", secondary_y=True, showgrid=False
-        )
+        fig.update_yaxes(title={"text": "cumulative share"}, tickformat=".0%", secondary_y=True, showgrid=False)
+        round_twin_axes(fig, contribution, cumulative)
     else:
         title += "<br><sup>shares undefined: the anisotropy is about zero (contributions cancel)</sup>"
     _layout(fig, title=title, height=height)
@@ -378,7 +382,8 @@ def language_std_chart(languages: Sequence[LanguageSpread], *, height: int = 460
     _layout(fig, title="Median per-dimension std per language (texts in brackets)", height=height, barmode="group")
     fig.update_xaxes(title={"text": "language"}, tickangle=-45)
     fig.update_yaxes(title={"text": "median std, normalized"}, secondary_y=False)
-    fig.update_yaxes(title={"text": "median std, raw"}, secondary_y=True, showgrid=False, tickformat=".2g")
+    fig.update_yaxes(title={"text": "median std, raw"}, secondary_y=True, showgrid=False)
+    round_twin_axes(fig, [row.median_std_normalized for row in languages], [row.median_std_raw for row in languages])
     return fig
 
 

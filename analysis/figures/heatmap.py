@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from analysis.corpora import plural
 from analysis.figures.style import DEAD_COLOR, DIVERGING_SCALE, TRANSPARENT, apply_layout, escape, snippet
 
 __all__ = [
@@ -192,16 +193,51 @@ def _dead_marks(columns: np.ndarray, dead_dims: Sequence[int]) -> tuple[list[dic
     return shapes, notes
 
 
+#: Pixels a band name needs on the y axis (10-px font plus a little air).
+_BAND_NAME_PX = 13
+#: More bands than this are not all named (the figure would grow past ~1,000 px); hover names every row's label.
+MAX_NAMED_BANDS = 60
+#: Pixels of the default heatmap's layout outside the plot area: top margin and x axis with its title.
+_OUTSIDE_PLOT_PX = 190
+
+
+def _spread_positions(desired: Sequence[float], gap: float, top: float, bottom: float) -> list[float]:
+    """Positions as close as possible to ``desired`` (ascending), each at least ``gap`` after the
+    previous one, within [top, bottom] when they fit (a forward pass, then a backward pass).
+
+    >>> _spread_positions([0.0, 0.5, 1.0, 9.0], gap=2.0, top=0.0, bottom=9.0)
+    [0.0, 2.0, 4.0, 9.0]
+    """
+    positions: list[float] = []
+    for value in desired:
+        positions.append(max(value, positions[-1] + gap) if positions else max(value, top))
+    if positions and positions[-1] > bottom:
+        positions[-1] = bottom
+        for i in range(len(positions) - 2, -1, -1):
+            positions[i] = min(positions[i], positions[i + 1] - gap)
+    return positions
+
+
+def band_height(n_bands: int, height: int) -> int:
+    """A figure height that leaves every named band its line of text."""
+    return max(height, _OUTSIDE_PLOT_PX + _BAND_NAME_PX * (min(n_bands, MAX_NAMED_BANDS) + 1))
+
+
 def _label_bands(
     shown_labels: Sequence[str], row_labels: Sequence[str], height: int
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """For rows grouped by label: a line between groups, and y-axis ticks naming each band.
+) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """For rows grouped by label: a line between groups, and a y-axis tick naming each band.
 
-    Ticks, unlike annotations, make room for themselves. Groups too thin to hold a line of text
-    are left unnamed; the hover label still names them.
+    Ticks, unlike annotations, make room for themselves. A band too thin for its name gets the
+    name nearby (names are spread so that none overlap) with a short leader line to the band, so
+    every band is named (up to :data:`MAX_NAMED_BANDS`; the hover names every row's label).
+    Returns the shapes, the y-axis settings and the number of bands left unnamed.
     """
-    starts = [0] + [i for i in range(1, len(shown_labels)) if shown_labels[i] != shown_labels[i - 1]]
-    lines = [
+    n = len(shown_labels)
+    starts = [0] + [i for i in range(1, n) if shown_labels[i] != shown_labels[i - 1]]
+    bounds = [*starts, n]
+    bands = list(itertools.pairwise(bounds))
+    lines: list[dict[str, Any]] = [
         {
             "type": "line",
             "x0": 0,
@@ -214,36 +250,39 @@ def _label_bands(
         }
         for s in starts[1:]
     ]
-    min_rows = max(1, int(np.ceil(len(shown_labels) * 13 / max(100, height - 170))))
-    bounds = [*starts, len(shown_labels)]
+    named = sorted(sorted(bands, key=lambda ab: ab[0] - ab[1])[:MAX_NAMED_BANDS])  # the largest, top to bottom
+    rows_per_name = _BAND_NAME_PX * n / max(100, band_height(len(bands), height) - _OUTSIDE_PLOT_PX)
+    centers = [(a + b - 1) / 2 for a, b in named]
+    spots = _spread_positions(centers, rows_per_name, -0.5, n - 0.5)
     tickvals, ticktext = [], []
-    for a, b in itertools.pairwise(bounds):
-        if b - a >= min_rows:
-            tickvals.append(row_labels[(a + b - 1) // 2])
-            ticktext.append(snippet(shown_labels[a] or "(none)", 24))
+    for (a, _), center, spot in zip(named, centers, spots, strict=True):
+        row = int(min(n - 1, max(0, round(spot))))
+        tickvals.append(row_labels[row])
+        ticktext.append(snippet(shown_labels[a] or "(none)", 24))
+        if abs(row - center) > max(1.0, rows_per_name / 3):  # the name had to move: point at its band
+            lines.append(
+                {
+                    "type": "line",
+                    "xref": "x domain",
+                    "x0": -0.012,
+                    "x1": 0,
+                    "yref": "y",
+                    "y0": row,
+                    "y1": center,
+                    "line": {"color": "rgba(128,128,128,0.9)", "width": 1},
+                }
+            )
     axis = {
         "showticklabels": True,
         "tickmode": "array",
         "tickvals": tickvals,
         "ticktext": ticktext,
         "ticks": "",
+        "ticklabelstandoff": 14,
         "tickfont": {"size": 10},
         "automargin": True,
     }
-    return lines, axis
-
-
-def _is_grouped(values: Sequence[str]) -> bool:
-    """True when equal values are contiguous (rows ordered by label)."""
-    seen: set[str] = set()
-    previous = None
-    for v in values:
-        if v != previous:
-            if v in seen:
-                return False
-            seen.add(v)
-            previous = v
-    return True
+    return lines, axis, len(bands) - len(named)
 
 
 def _columns(n_dims: int, dims: Sequence[int] | np.ndarray | None, budget: HeatmapBudget) -> np.ndarray:
@@ -255,7 +294,7 @@ def _columns(n_dims: int, dims: Sequence[int] | np.ndarray | None, budget: Heatm
 
 def _title(view_name: str, shown: _Rows, n_texts: int, n_order: int, n_columns: int, budget: HeatmapBudget) -> str:
     sampled = shown.index.size < n_order
-    what = f"{shown.index.size:,} of {n_texts:,} texts" if sampled else f"all {n_texts:,} texts"
+    what = f"{shown.index.size:,} of {n_texts:,} texts" if sampled else f"all {plural(n_texts, 'text')}"
     title = f"{view_name.capitalize()} values: {what} × {n_columns:,} dimensions"
     if sampled:
         step = n_order / max(1, shown.index.size)
@@ -279,6 +318,7 @@ def dimension_heatmap(
     budget: HeatmapBudget | None = None,
     clip_quantile: float = 0.995,
     dim_order_name: str = "index",
+    group_by_label: bool = False,
     height: int = 640,
 ) -> go.Figure:
     """Texts x dimensions heatmap of ``matrix`` (n_texts x n_dims; a numpy array or anything that
@@ -288,6 +328,10 @@ def dimension_heatmap(
     * ``row_order``: the order of the texts (default: corpus order); shown top to bottom.
     * ``budget``: at most that many rows, cells and bytes of JSON are sent; when the corpus is
       larger, rows are taken at evenly spaced positions of ``row_order`` and the title says so.
+    * ``group_by_label``: rows are shown grouped by label (``row_order`` is then ignored: labels
+      sorted, corpus order inside a label), with a line between groups and every group named.
+      Without it rows keep ``row_order``, even when equal labels happen to be adjacent: the same
+      setting draws the same way for every corpus.
     * The colour scale is diverging and centred on zero; its range is clipped symmetrically at the
       ``clip_quantile`` of |value| (stated on the colour bar).
     * Dead dimensions in view are outlined and labelled.
@@ -301,6 +345,9 @@ def dimension_heatmap(
     if labels is not None and len(labels) != n_texts:
         raise ValueError(f"{len(labels)} labels for {n_texts} texts")
     columns = _columns(n_dims, dims, budget)
+    by_label = group_by_label and labels is not None
+    if by_label:
+        row_order = sorted(range(n_texts), key=lambda i: (str(labels[i]), i))  # type: ignore[index]
     order = np.arange(n_texts, dtype=np.int64) if row_order is None else np.asarray(row_order, dtype=np.int64)
     shown = _sample_rows(matrix, order, columns, budget, texts, labels)
     bound = _colour_bound(shown.z, clip_quantile)
@@ -328,7 +375,6 @@ def dimension_heatmap(
         nticks=min(20, max(2, columns.size)),
     )
     shown_labels = [labels[r] for r in shown.index] if labels is not None else []
-    by_label = labels is not None and row_order is not None and _is_grouped(shown_labels)
     fig.update_yaxes(
         title={"text": "texts" + (" (grouped by label)" if by_label else " (corpus order)")},
         type="category",
@@ -340,8 +386,16 @@ def dimension_heatmap(
     # re-validate the whole list on every call.
     shapes, notes = _dead_marks(columns, dead_dims)
     if by_label and shown.index.size:
-        lines, axis = _label_bands(shown_labels, shown.labels, height)
+        lines, axis, unnamed = _label_bands(shown_labels, shown.labels, height)
         shapes.extend(lines)
         fig.update_yaxes(**axis)
+        fig.update_layout(height=band_height(len(set(shown_labels)), height))
+        if unnamed:
+            fig.update_layout(
+                title={
+                    "text": fig.layout.title.text + f"<br><sup>{unnamed} smaller labels are not named on the "
+                    "axis: hover a row to see its label.</sup>"
+                }
+            )
     fig.update_layout(shapes=shapes, annotations=notes)
     return fig

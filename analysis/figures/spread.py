@@ -32,8 +32,11 @@ from analysis.figures.style import (
 if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
     import pandas as pd
 
+from analysis.corpora import plural
 from analysis.figures import tables
-from analysis.figures.axes import fix_log_range, log_floor, value_axis
+from analysis.figures.axes import clean_log_axis, drawn_values, fix_log_range, log_floor, value_axis
+from analysis.figures.budget import spread_axis_title, spread_name
+from analysis.measures.budget import scale_spread
 
 
 def std_bar_chart(
@@ -47,6 +50,7 @@ def std_bar_chart(
     metric: str = "std",
     view_name: str = "normalized",
     height: int = 440,
+    scale: str = "as_is",
 ) -> go.Figure:
     """One mark per dimension: its std (or variance), by index or sorted largest first.
 
@@ -55,12 +59,15 @@ def std_bar_chart(
     Dead dimensions get their own trace (vermillion, with an ``x`` marker so that a near-zero bar
     stays visible and a dotted line at their position); dimensions below ``threshold`` (same units
     as the metric) that are not dead are orange, and the threshold is a dashed line with a legend
-    entry. Every trace carries the dimension in ``customdata``.
+    entry. Every trace carries the dimension in ``customdata``. ``scale`` puts the values on
+    ``as_is``, ``sqrt_d`` (std × √d, 1 = an isotropic share) or ``share`` (of the total variance);
+    ``threshold`` is in the units drawn.
     """
     if metric not in ("std", "variance"):
         raise ValueError("metric must be 'std' or 'variance'")
     dims = np.asarray(stats["dim"], dtype=np.int64)
-    values = np.asarray(stats[metric], dtype=np.float64)
+    values = scale_spread(np.asarray(stats[metric], dtype=np.float64), scale, metric=metric)
+    value_name = spread_name(scale, metric)
     if sort:
         order = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")
         dims, values = dims[order], values[order]
@@ -70,7 +77,7 @@ def std_bar_chart(
     dead = np.isin(dims, np.asarray(list(dead_dims), dtype=np.int64))
     below = (~dead) & (values < threshold) if threshold is not None else np.zeros(dims.size, dtype=bool)
     alive = ~(dead | below)
-    hover = "dimension %{customdata}<br>" + metric + " %{y:.4g}<extra>%{fullData.name}</extra>"
+    hover = "dimension %{customdata}<br>" + value_name + " %{y:.4g}<extra>%{fullData.name}</extra>"
     fig = go.Figure()
     groups = [("dimension", alive, ALIVE_COLOR), ("dead dimension", dead, DEAD_COLOR)]
     if threshold is not None:
@@ -166,13 +173,16 @@ def std_bar_chart(
         )
     fig.update_layout(shapes=shapes, annotations=notes)
     order_text = "sorted, largest first" if sort else "by index"
-    title = f"{metric_label(metric).capitalize()} of each dimension ({view_name} view, {order_text})"
+    shown = metric_label(metric) if scale == "as_is" else value_name
+    title = f"{shown[0].upper() + shown[1:]} of each dimension ({view_name} view, {order_text})"
     nonpositive = int(np.sum(values <= 0)) if log_y else 0
     if nonpositive:
-        title += f"<br><sup>{nonpositive} dimension(s) with {metric} 0 cannot be drawn on a log axis.</sup>"
+        title += f"<br><sup>{nonpositive} dimension(s) with {value_name} 0 cannot be drawn on a log axis.</sup>"
     apply_layout(fig, title=title, height=height, bargap=0, barmode="overlay")
     fig.update_xaxes(title={"text": "rank (largest first)" if sort else "dimension"}, showgrid=False)
-    value_axis(fig, metric, log_y)
+    value_axis(fig, spread_axis_title(scale, metric, view_name), log_y)
+    if log_y:
+        clean_log_axis(fig, values if threshold is None else np.append(values, threshold))
     return fig
 
 
@@ -205,7 +215,7 @@ def dimension_distribution(
             name="texts",
             marker={"color": DEAD_COLOR if dead else ALIVE_COLOR, "line": {"width": 0}},
             customdata=np.stack([edges[:-1], edges[1:]], axis=1),
-            hovertemplate="value %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>%{y} texts<extra></extra>",
+            hovertemplate="value %{customdata[0]:.4g} to %{customdata[1]:.4g}<br>texts: %{y}<extra></extra>",
         )
     )
     if v.size:
@@ -214,7 +224,7 @@ def dimension_distribution(
         fig.add_annotation(x=mean, y=1, yref="paper", yanchor="bottom", text=f"mean {mean:.3g}", showarrow=False)
         if edges[0] <= 0 <= edges[-1]:
             fig.add_vline(x=0.0, line={"color": "rgba(128,128,128,0.8)", "width": 1})
-    title = f"Distribution of dimension {dim} ({view_name} view)<br><sup>{v.size:,} texts"
+    title = f"Distribution of dimension {dim} ({view_name} view)<br><sup>{plural(v.size, 'text')}"
     title += "; a dead dimension: every value is near zero</sup>" if dead else "</sup>"
     apply_layout(fig, title=title, height=height, bargap=0, showlegend=False)
     fig.update_xaxes(title={"text": f"value of dimension {dim}"})
@@ -252,7 +262,7 @@ def per_label_means(
             error_x={"type": "data", "array": 1.96 * table["sem"].to_numpy(dtype=np.float64), "visible": True},
             marker={"color": np.where(means < 0, NEGATIVE_COLOR, POSITIVE_COLOR).tolist()},
             customdata=table[["count", "std"]].to_numpy(dtype=np.float64),
-            hovertemplate="%{y}<br>mean %{x:.4g}<br>std %{customdata[1]:.3g}<br>%{customdata[0]:.0f} texts"
+            hovertemplate="%{y}<br>mean %{x:.4g}<br>std %{customdata[1]:.3g}<br>texts: %{customdata[0]:.0f}"
             "<extra></extra>",
             name="mean per label",
         )
@@ -283,7 +293,7 @@ def dimension_vs_others(
     std = stats["std"].to_numpy(dtype=np.float64)
     dead = np.isin(dims, np.asarray(list(dead_dims), dtype=np.int64))
     floor = log_floor([stats], {"m": dead_dims}, ["m"]) if log_y else None
-    shown = np.maximum(std, floor) if floor is not None else std
+    shown = drawn_values(std, floor)
     custom = np.column_stack([dims.astype(np.float64), std])
     hover = "dimension %{customdata[0]:.0f}<br>std %{customdata[1]:.4g}<extra>%{fullData.name}</extra>"
     chosen = dims == int(dim)
@@ -291,7 +301,11 @@ def dimension_vs_others(
     fig = go.Figure()
     for name, mask, marker in (
         ("dimension", ~dead, {"color": ALIVE_COLOR, "size": 6, "opacity": 0.75}),
-        ("dead dimension", dead, {"color": DEAD_COLOR, "size": 11, "symbol": "triangle-down" if clipped else "x"}),
+        (
+            "dead dimension" + (" (off-scale)" if clipped else ""),
+            dead,
+            {"color": DEAD_COLOR, "size": 11, "symbol": "triangle-down" if clipped else "x"},
+        ),
         (
             f"dimension {dim}",
             chosen,
@@ -327,7 +341,7 @@ def dimension_vs_others(
         rank = int(np.sum(std > std[chosen][0])) + 1
         subtitle = f"std rank {rank} of {dims.size} (1 = largest), {view_name} view"
     if clipped:
-        subtitle += "; ▼ dead, drawn at the axis floor"
+        subtitle += "; ▼ dead: off-scale (grey band)"
     apply_layout(fig, title=f"Dimension {dim} among all {dims.size}<br><sup>{subtitle}</sup>", height=height)
     fig.update_xaxes(title={"text": "dimension"})
     value_axis(fig, "std", log_y)

@@ -38,6 +38,8 @@ __all__ = [
     "anisotropy",
     "pairwise_cosine_sample",
     "rogue_dimensions",
+    "cosine_contributions",
+    "shares_are_meaningful",
     "outlier_dimensions",
     "neighbour_rank_change",
     "geometry_summary",
@@ -239,6 +241,24 @@ def _rogue_contributions(us: _UnitSums) -> np.ndarray:
     return (us.s**2 - us.q) / (n * (n - 1))
 
 
+def cosine_contributions(X: np.ndarray) -> np.ndarray:
+    """Each dimension's contribution ``CC_j`` to the mean pairwise cosine (see :func:`rogue_dimensions`).
+
+    ``sum_j CC_j == anisotropy(X).value``; zero-norm rows are excluded. Needs 2 non-zero rows.
+    """
+    X = as_matrix(X)
+    us = _unit_sums(X)
+    if us.n_valid < 2:
+        raise OptionError(f"Cosine contributions need at least 2 rows with non-zero norm; got {us.n_valid}.")
+    return _rogue_contributions(us)
+
+
+def shares_are_meaningful(cc: np.ndarray) -> bool:
+    """Whether shares ``CC_j / sum CC`` mean anything: a positive total the contributions do not largely cancel."""
+    total = float(np.sum(cc))
+    return total > 1e-12 and total >= _SHARE_MIN_NET * float(np.abs(cc).sum())
+
+
 def rogue_dimensions(X: np.ndarray, *, top_k: int | None = 10) -> pd.DataFrame:
     """Per-dimension contributions to the anisotropy (Timkey & van Schijndel, EMNLP 2021).
 
@@ -259,12 +279,7 @@ def rogue_dimensions(X: np.ndarray, *, top_k: int | None = 10) -> pd.DataFrame:
     * ``cumulative_share`` = running sum of ``share`` in that order (over all dims, so the
       first rows match the full ranking).
     """
-    X = as_matrix(X)
-    us = _unit_sums(X)
-    if us.n_valid < 2:
-        raise OptionError(f"Rogue dimensions need at least 2 rows with non-zero norm; got {us.n_valid}.")
-    cc = _rogue_contributions(us)
-    return _rogue_frame(cc, top_k)
+    return _rogue_frame(cosine_contributions(X), top_k)
 
 
 def _rogue_frame(cc: np.ndarray, top_k: int | None) -> pd.DataFrame:
@@ -274,9 +289,7 @@ def _rogue_frame(cc: np.ndarray, top_k: int | None) -> pd.DataFrame:
     if top_k is not None and top_k < 1:
         raise OptionError(f"top_k must be >= 1 or None; got {top_k}.")
     order = np.lexsort((np.arange(d), -cc))
-    total = cc.sum()
-    meaningful = total > 1e-12 and total >= _SHARE_MIN_NET * np.abs(cc).sum()
-    share = cc / total if meaningful else np.full(d, np.nan)
+    share = cc / cc.sum() if shares_are_meaningful(cc) else np.full(d, np.nan)
     df = pd.DataFrame(
         {
             "dim": order.astype(np.int64),

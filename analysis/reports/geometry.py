@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from analysis.cache import EmbeddingStore, build_key, default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.models import ResolvedModel, as_resolved
 from analysis.options import POSTPROCESSING, check_choice
@@ -88,6 +88,7 @@ def geometry_report(
     from analysis.measures.spectrum import singular_values
 
     check_choice(postprocessing, POSTPROCESSING, "post-processing")
+    require_texts_for_statistics(corpus)
     resolved = as_resolved(model)
     store = store or default_store()
     options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from analysis.cache import EmbeddingStore
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback
 from analysis.errors import OptionError
 from analysis.measures.languages import parallel_cosines, per_language_stats
@@ -73,6 +73,7 @@ def multilingual_report(
             f"'{corpus.name}' has no language column. Use chatterbot-multilingual or upload a file with a "
             "language column."
         )
+    require_texts_for_statistics(corpus)
     resolved = as_resolved(model)
     raw = get_embeddings(resolved, corpus, options=options, store=store, progress=progress).raw
     languages = list(corpus.languages)

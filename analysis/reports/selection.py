@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.cache import EmbeddingStore, build_key, default_store
-from analysis.corpora import Corpus
+from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel, as_resolved
@@ -73,6 +73,7 @@ def selection_report(
             "Pick a built-in corpus with topics or give a label column."
         )
     check_choice(view, ("raw", "normalized"), "view")
+    require_texts_for_statistics(corpus)
     resolved = as_resolved(model)
     store = store or default_store()
     options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key

@@ -3,23 +3,40 @@ before expensive work, and stop a page with a clear error instead of a traceback
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import streamlit as st
 
-from analysis.cache import default_store
-from analysis.corpora import Corpus
-from analysis.errors import DimScopeError
-from analysis.models import ResolvedModel
+from analysis.cache import EmbeddingStore, default_store
+from analysis.corpora import (
+    Corpus,
+    RetrievalTask,
+    labelled_task,
+    load_builtin_task,
+    plural,
+    require_texts_for_statistics,
+)
+from analysis.encoding.backends import missing_runtimes_note
+from analysis.encoding.queue import QueueStatus, format_seconds
+from analysis.errors import DimScopeError, ModelNotDownloadedError
+from analysis.memory_cache import SessionStore
+from analysis.models import ResolvedModel, catalog_info, download_sizes, format_bytes
 from analysis.pipeline import EmbeddingResult, StatsResult, cached_options, get_embeddings, get_stats
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
+from pages.dashboard.state import pair_uploads
+from pages.dashboard.urlstate import UPLOAD_PREFIX
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"
+SESSION_STORE = "ds_session_store"
 # Work started without asking, in texts x million parameters: all-MiniLM-L6-v2 (22.7M) on the
 # default corpus (1,629 texts) is 37k; all-mpnet-base-v2 (110M) on it is 178k, minutes on a CPU.
 AUTO_COMPUTE_BUDGET = 60_000
+# Retrieval scoring started without asking, in query x document pairs: the 34 variants and the
+# harmful-dimension scan of 2,000 x 2,000 pairs take about 10-20 s on 2 cores.
+AUTO_SCORING_PAIRS = 4_000_000
 _MEMO_SIZE = 2
 
 
@@ -29,23 +46,78 @@ def deployment_policy() -> Policy:
 
 
 def resolve(model: str, *, trust: bool = False) -> ResolvedModel:
-    """resolve_model under the deployment policy (public mode: allow-listed models only)."""
-    return deployment_policy().resolve(model, allow_trust_remote_code=trust)
+    """resolve_model under the deployment policy (public mode: allow-listed models only).
+
+    A model that needs a download gets a progress bar while it downloads."""
+    policy = deployment_policy()
+    try:
+        return policy.resolve(model, allow_trust_remote_code=trust, download=False)
+    except ModelNotDownloadedError:
+        pass
+    bar = st.progress(0.0, text=f"Downloading {model} from the hub…")
+
+    def progress(done: int, total: int) -> None:
+        text = f"Downloading {model} from the hub: {format_bytes(done)} of {format_bytes(total)}"
+        bar.progress(min(1.0, done / total) if total else 0.0, text=text)
+
+    try:
+        return policy.resolve(model, allow_trust_remote_code=trust, progress=progress)
+    finally:
+        bar.empty()
+
+
+def _download_key(model: str) -> str:
+    """The approval key of a model that is not on this machine yet (no fingerprint before the download)."""
+    return f"download:{model}"
+
+
+def store_for(corpus: Corpus) -> EmbeddingStore:
+    """Where results about ``corpus`` are cached.
+
+    Private mode: the shared disk cache for everything, uploads included, so a later visit or a
+    CLI run reuses them. Public mode: the shared cache for built-in corpora only; anything else
+    (an upload, or a sample of one) goes to this session's memory, which reads the shared cache
+    but never writes to it and is dropped with the session.
+    """
+    if not deployment_policy().public or corpus.source.startswith("builtin:"):
+        return default_store()
+    store = st.session_state.get(SESSION_STORE)
+    if store is None:
+        store = st.session_state[SESSION_STORE] = SessionStore(default_store())
+    return store
 
 
 class Progress:
-    """A progress callback that draws nothing until real work starts (a cache hit stays silent)."""
+    """A progress callback that draws nothing until real work starts (a cache hit stays silent).
+
+    While the encode waits in the server's encode line, :meth:`waiting` shows the place in line
+    and the estimate. Each update goes to the browser, so when the session is gone or rerun,
+    Streamlit raises here and the encode leaves the line.
+    """
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.bar: Any = None
+        self.waited_s = 0.0
+
+    def waiting(self, status: QueueStatus) -> None:
+        self.waited_s = status.waited_s
+        text = f"{self.label}: {status.describe()}."
+        if self.bar is None:
+            self.bar = st.progress(0.0, text=text)
+        else:
+            self.bar.progress(0.0, text=text)
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0 or (self.bar is None and done >= total):
             return
+        waited = f" (after {format_seconds(self.waited_s)} in line)" if self.waited_s >= 1 else ""
         if self.bar is None:
             self.bar = st.progress(0.0, text=f"{self.label}: loading the model…")
-        self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts")
+        if done == 0:
+            self.bar.progress(0.0, text=f"{self.label}: loading the model…{waited}")
+            return
+        self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts{waited}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -58,7 +130,13 @@ def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResul
     resolved = resolve(model, trust=trust)
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
-        return get_stats(resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds)
+        return get_stats(
+            resolved,
+            corpus,
+            store=store_for(corpus),
+            progress=progress,
+            time_budget_s=deployment_policy().encode_budget_seconds,
+        )
     finally:
         progress.close()
 
@@ -73,7 +151,11 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
     progress = Progress(f"{resolved.name} on {corpus.name}")
     try:
         result = get_embeddings(
-            resolved, corpus, progress=progress, time_budget_s=deployment_policy().encode_budget_seconds
+            resolved,
+            corpus,
+            store=store_for(corpus),
+            progress=progress,
+            time_budget_s=deployment_policy().encode_budget_seconds,
         )
     finally:
         progress.close()
@@ -86,25 +168,66 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
 def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | None:
     """None when a model's statistics can be shown right away: already cached (or computable from
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
-    of the work, for a page to ask before starting it. Raises DimScopeError for unloadable models."""
-    resolved = resolve(model, trust=trust)
-    if cached_options(resolved, corpus, store=default_store()) is not None:  # never calibrates or loads
+    of the work, for a page to ask before starting it; a model that needs a download always asks.
+    Raises DimScopeError for unloadable models."""
+    approved = st.session_state.get(APPROVED, set())
+    try:
+        resolved = deployment_policy().resolve(model, allow_trust_remote_code=trust, download=False)
+    except ModelNotDownloadedError:
+        if (_download_key(model), corpus.content_hash) in approved:
+            return None
+        info = catalog_info(model)
+        size = download_sizes([info.hub_id], wait_s=0).get(info.hub_id) if info else None
+        weight = f" ({format_bytes(size)})" if size else ""
+        return (
+            f"it needs a download from the hub first{weight}, then {len(corpus):,} texts through it; "
+            "both are kept for every later visit"
+        )
+    store = store_for(corpus)
+    # statistics or embeddings under any backend auto accepts; never calibrates or loads
+    if cached_options(resolved, corpus, store=store) is not None:
         return None
-    if (resolved.fingerprint, corpus.content_hash) in st.session_state.get(APPROVED, set()):
+    if (resolved.fingerprint, corpus.content_hash) in approved:
         return None
     millions = resolved.info.parameters_millions if resolved.info else 110.0
     if len(corpus) * millions <= AUTO_COMPUTE_BUDGET:
         return None
+    kept = "kept for this session" if store is not default_store() else "cached for every later visit"
     return (
-        f"{len(corpus):,} texts through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
-        "the result is cached for every later visit"
+        f"{plural(len(corpus), 'text')} through a {millions:.0f}M-parameter model, which can take minutes on a CPU; "
+        f"the result is {kept}"
     )
 
 
 def approve(model: str, corpus: Corpus, trust: bool = False) -> None:
-    """Callback: allow computing ``model`` on ``corpus`` in this session."""
+    """Callback: allow computing ``model`` on ``corpus`` in this session (downloading it first if needed)."""
+    try:
+        key = deployment_policy().resolve(model, allow_trust_remote_code=trust, download=False).fingerprint
+    except DimScopeError:  # not downloaded yet (or unloadable: the page then shows why)
+        key = _download_key(model)
+    st.session_state.setdefault(APPROVED, set()).add((key, corpus.content_hash))
+
+
+def task_pending_reason(model: str, task: RetrievalTask, *, trust: bool = False) -> str | None:
+    """Like :func:`pending_reason` for both sides of a retrieval task, plus the scoring itself:
+    None when it can start right away, else a short estimate of the work."""
+    reasons = [
+        why
+        for corpus in ([task.queries] if task.queries is task.documents else [task.queries, task.documents])
+        if (why := pending_reason(model, corpus, trust=trust)) is not None
+    ]
+    pairs = len(task.queries) * len(task.documents)
+    approved = st.session_state.get(APPROVED, set())
     resolved = resolve(model, trust=trust)
-    st.session_state.setdefault(APPROVED, set()).add((resolved.fingerprint, corpus.content_hash))
+    if pairs > AUTO_SCORING_PAIRS and (resolved.fingerprint, task.documents.content_hash) not in approved:
+        reasons.append(f"scoring {pairs:,} query-document pairs for every variant, which can take minutes")
+    return "; ".join(reasons) or None
+
+
+def approve_task(model: str, task: RetrievalTask, trust: bool = False) -> None:
+    """Callback: allow encoding and scoring ``task`` with ``model`` in this session."""
+    for corpus in (task.queries, task.documents):
+        approve(model, corpus, trust)
 
 
 def stats_or_stop(ctx: Context) -> StatsResult:
@@ -116,8 +239,25 @@ def stats_or_stop(ctx: Context) -> StatsResult:
         st.stop()
     for warning in result.warnings:
         st.caption(f":material/warning: {warning}")
-    st.caption(f":material/speed: {result.backend_summary[0].upper()}{result.backend_summary[1:]}.")
+    backend_caption(result.backend_summary)
     return result
+
+
+def backend_caption(summary: str) -> None:
+    """The encoding line under a result: "Encoded with openvino bf16, 2.3x faster than torch, ...",
+    and, on an install without onnxruntime or openvino, what auto could not try."""
+    lines = [summary, missing_runtimes_note() or ""]
+    st.caption(":material/speed: " + " ".join(f"{line[0].upper()}{line[1:]}." for line in lines if line))
+
+
+def enough_texts_or_stop(corpus: Corpus) -> None:
+    """The guard for pages that compare several results: too few texts for statistics is said
+    once, not once per model."""
+    try:
+        require_texts_for_statistics(corpus)
+    except DimScopeError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
 
 
 def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
@@ -131,3 +271,38 @@ def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
 def plot(fig: Any, **kwargs: Any) -> Any:
     """Every chart goes through here: Streamlit's theme (light or dark), full width."""
     return st.plotly_chart(fig, theme="streamlit", width="stretch", **kwargs)
+
+
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>$])")
+
+
+def plain(text: str) -> str:
+    """``text`` with the characters Markdown would act on escaped, to show a message as written.
+
+    >>> plain("set HF_TOKEN; see [docs] or $HOME")
+    'set HF\\_TOKEN; see \\[docs\\] or \\$HOME'
+    """
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
+
+
+def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
+    """The task a page scores: a built-in pairs task, or the sidebar corpus (the query and document
+    columns mapped on the Corpus page, else its labels). Stops the page with a note when there is none."""
+    try:
+        if choice != "corpus":
+            return load_builtin_task(choice)
+        corpus_name = ctx.state.corpus
+        if corpus_name.startswith(UPLOAD_PREFIX) and corpus_name[len(UPLOAD_PREFIX) :] in pair_uploads():
+            return pair_uploads()[corpus_name[len(UPLOAD_PREFIX) :]]
+        if ctx.corpus.labels is not None:
+            return labelled_task(ctx.corpus)
+    except DimScopeError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    st.info(
+        f"**{ctx.corpus.name}** has no labels and no query and document columns, so nothing says which texts "
+        "should find which. Upload a file on the Corpus page and map a query column and a document column "
+        "(or a label column), or pick one of the built-in tasks above.",
+        icon=":material/search_off:",
+    )
+    st.stop()

@@ -48,8 +48,8 @@ class Policy:
             return True
         return hub_id in self.allowed_models and bool(self.pinned_revisions.get(hub_id))
 
-    def resolve(self, spec: str, *, allow_trust_remote_code: bool = False):
-        """``resolve_model`` under this policy."""
+    def resolve(self, spec: str, *, allow_trust_remote_code: bool = False, download: bool = True, progress=None):
+        """``resolve_model`` under this policy (``download`` and ``progress`` as there)."""
         from analysis.models import catalog_info, resolve_model
 
         info = catalog_info(spec)
@@ -67,6 +67,8 @@ class Policy:
             allow_trust_remote_code=trust,
             revision=self.pinned_revisions.get(hub_id) if self.public else None,
             allowed=self.allowed_set,
+            download=download,
+            progress=progress,
         )
 
 

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 import streamlit as st
 
 from analysis.corpora import DEFAULT_CORPUS, Corpus, builtin_corpora, load_builtin_corpus
-from analysis.models import CATALOG, catalog_info, list_models
+from analysis.models import (
+    CATALOG,
+    STATUS_CACHED,
+    STATUS_DOWNLOAD,
+    STATUS_PACKAGED,
+    STATUS_TEXT,
+    Availability,
+    catalog_info,
+    format_bytes,
+    list_models,
+)
 from analysis.options import VIEWS
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
@@ -34,24 +44,70 @@ class Context:
         return self.state.view
 
 
-def _availability() -> dict[str, str]:
-    """Catalog short name -> "" when it can be loaded here, else the reason."""
-    return {a.info.short_name: ("" if a.available else a.where) for a in list_models()}
+# The first sidebar of a process waits at most this long for the hub to report download sizes.
+SIZE_WAIT_S = 1.0
 
 
-def available_models() -> list[str]:
-    return [name for name, reason in _availability().items() if not reason]
+def _availability() -> dict[str, Availability]:
+    """Catalog short name -> what choosing it will do here (public mode: allow-listed models only)."""
+    rules = current_policy()
+    only = set(rules.allowed_models) if rules.public else None
+    return {a.info.short_name: a for a in list_models(sizes=True, wait_s=SIZE_WAIT_S, only=only)}
 
 
-def _model_label(availability: dict[str, str]) -> Callable[[str], str]:
+def offered_models() -> list[str]:
+    """Catalog short names this deployment offers (public mode: the allow-list), in catalog order."""
+    rules = current_policy()
+    return [info.short_name for info in CATALOG if not rules.public or info.hub_id in rules.allowed_models]
+
+
+def compare_defaults(current: str) -> list[str]:
+    """Compare's default selection: the sidebar's model, then the models that load without a
+    download (PyPI copies, complete hub snapshots), never more than the multiselect allows."""
+    ready = [name for name, a in _availability().items() if a.ready and name != current]
+    return ([current] + ready)[: urlstate.MAX_MODELS]
+
+
+def _short_status(found: Availability) -> str:
+    """The status in a few characters: the picker is as narrow as the sidebar."""
+    if found.status == STATUS_PACKAGED:
+        return "installed"
+    if found.status == STATUS_CACHED:
+        return "cached"
+    if found.status == STATUS_DOWNLOAD:
+        return f"↓ {format_bytes(found.download_bytes)}" if found.download_bytes else "↓ download"
+    return "needs network"
+
+
+MODEL_HELP = (
+    "Catalog models, or any sentence-transformers model by hub id or folder. Beside each name, what "
+    "choosing it does: **installed**: shipped in an installed package, loads offline; **cached**: in the "
+    "local hub cache, loads offline; **↓ size**: downloads from the hub on first use (the size when the hub "
+    "reports it); **needs network**: not reachable offline."
+)
+
+
+def _model_label(availability: dict[str, Availability]) -> Callable[[str], str]:
     def label(name: str) -> str:
         if name == OTHER:
             return "Other: a hub id or a local folder…"
-        info = catalog_info(name)
-        text = f"{name} · {info.dimension} dims" if info else name
-        return text + (" · not available here" if availability.get(name) else "")
+        found = availability.get(name)
+        return f"{name} · {_short_status(found)}" if found else name
 
     return label
+
+
+def _model_caption(found: Availability) -> str:
+    """What choosing the model does, in words, under the picker."""
+    info = found.info
+    if found.status == STATUS_DOWNLOAD:
+        size = f" ({format_bytes(found.download_bytes)})" if found.download_bytes else ""
+        what = f"downloads from the hub{size} on first use, then loads from the local hub cache"
+    elif found.available:
+        what = f"{STATUS_TEXT[found.status]}: loads offline"
+    else:
+        what = f"not reachable offline: {found.where}"
+    return f"{info.dimension} dims, {info.parameters_millions:.0f}M parameters; {what}."
 
 
 def _corpus_label(name: str) -> str:
@@ -65,7 +121,7 @@ def sidebar() -> Context:
     """The shared sidebar: model, corpus and view, each bound to the URL. Returns the context."""
     availability = _availability()
     rules = current_policy()
-    catalog_names = [info.short_name for info in CATALOG if not rules.public or info.hub_id in rules.allowed_models]
+    catalog_names = offered_models()
     sb = st.sidebar
     sb.markdown("#### Model")
     current = state().model
@@ -82,7 +138,7 @@ def sidebar() -> Context:
         catalog_names + ([] if rules.public else [OTHER]),
         key=choice_key,
         format_func=_model_label(availability),
-        help="Catalog models, or any sentence-transformers model by hub id or folder.",
+        help=MODEL_HELP,
     )
     if choice == OTHER:
         typed = sb.text_input(
@@ -100,8 +156,9 @@ def sidebar() -> Context:
             sb.info(f"Type a hub id or a folder. Still showing {state().model}.")
     else:
         update(model=choice)
-    if availability.get(state().model):
-        sb.caption(f"Not available here: {availability[state().model]}.")
+    chosen = availability.get(state().model)
+    if chosen is not None:
+        sb.caption(_model_caption(chosen))
     info = catalog_info(state().model)
     trust = False
     if info is not None and info.needs_trust_remote_code:

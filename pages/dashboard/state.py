@@ -8,7 +8,8 @@ State flow on every run
    :class:`UrlState`; notes for bad values are kept and shown.
 2. Widgets are bound to state fields with :func:`bind`: a widget starts from the state, and a
    change updates the state and rewrites the URL (only non-default values).
-3. Uploaded corpora live in ``st.session_state`` only (see :func:`uploads`).
+3. Uploaded corpora live in ``st.session_state`` only (see :func:`uploads`), and so do the
+   retrieval pairs mapped from them (see :func:`pair_uploads`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.corpora import Corpus, builtin_corpora
+from analysis.corpora import Corpus, RetrievalTask, builtin_corpora
 from analysis.models import CATALOG
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
@@ -29,11 +30,17 @@ STATE = "ds_state"
 WRITTEN = "ds_written"
 NOTES = "ds_notes"
 UPLOADS = "ds_uploads"
+PAIR_UPLOADS = "ds_pair_uploads"
 
 
 def uploads() -> dict[str, Corpus]:
     """This session's uploaded corpora by display name."""
     return st.session_state.setdefault(UPLOADS, {})
+
+
+def pair_uploads() -> dict[str, RetrievalTask]:
+    """This session's uploads mapped to a query and a document column, by the upload's display name."""
+    return st.session_state.setdefault(PAIR_UPLOADS, {})
 
 
 def builtin_names() -> list[str]:

@@ -10,7 +10,7 @@ values that differ from the defaults, so a default view has a clean URL and
 >>> state.model, state.dim
 ('all-mpnet-base-v2', 0)
 >>> notes
-['Ignored `dim=-3`: a dimension is a whole number from 0 to 65535. Using 0.']
+['Ignored `dim=-3`: a dimension is a whole number, 0 or more. Using 0.']
 >>> to_params(state)
 {'model': 'all-mpnet-base-v2'}
 """
@@ -27,11 +27,13 @@ from analysis.corpora import DEFAULT_CORPUS
 from analysis.models import DEFAULT_MODEL, HUB_ID_PATTERN, catalog_info
 from analysis.options import (
     DIM_ORDERS,
+    DROP_TASKS,
     HEATMAP_VIEWS,
     POSTPROCESSING,
     ROW_ORDERS,
     SELECTION_SCORES,
     SPREAD_METRICS,
+    SPREAD_SCALES,
     VIEWS,
 )
 
@@ -49,7 +51,9 @@ __all__ = [
 
 MAX_VALUE_CHARS = 512
 MAX_MODELS = 6
-MAX_DIM = 65_535
+# Links are parsed without knowing the model: any whole number up to this is kept, and the page
+# that knows the model's dimension count says when it is out of that model's range.
+MAX_DIM = 999_999_999
 UPLOAD_PREFIX = "upload:"
 _DEFAULT_MODEL_SHORT = catalog_info(DEFAULT_MODEL).short_name  # type: ignore[union-attr]
 
@@ -60,6 +64,7 @@ DRAWS = (2, 3, 5, 10)
 # Local folders: absolute or home-relative, plain characters only, no '..' segments.
 _FOLDER = re.compile(r"^(/|~/)[A-Za-z0-9._/ +-]{0,300}$")
 _DIMS_SPEC = re.compile(r"^\s*\d{1,5}\s*(-\s*\d{1,5}\s*)?(,\s*\d{1,5}\s*(-\s*\d{1,5}\s*)?)*$")
+_KEEP = re.compile(r"^(all|drop-dead|(prefix|top-variance)-[1-9][0-9]{0,4})$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -74,7 +79,7 @@ class UrlState:
     view: str = "normalized"  # statistics view: normalized | raw
     heat: str = "normalized"  # heatmap values: normalized | raw | standardized
     sort: str = "index"  # heatmap dimension order: index | std | abs_mean
-    rows: str = "corpus"  # heatmap text order: corpus | label
+    rows: str = "label"  # heatmap text order: label (grouped, when the corpus has labels) | corpus
     dims: str = ""  # heatmap dimension selection, e.g. "0-63,127"; "" = all
     full: bool = False  # heatmap: draw every text (up to figures.FULL_MAX_ROWS), not a screen's worth
     dim: int = 0  # Dimension detail page
@@ -82,10 +87,13 @@ class UrlState:
     bars: str = "index"  # bar chart order: index | sorted
     log: bool = False  # bar chart log scale
     threshold: float = 0.01  # bar chart threshold, relative to the median
+    scale: str = "as_is"  # Explore and Compare: spread as is | std x sqrt(d) | share of total variance
     post: str = "none"  # Geometry page post-processing preview
     score: str = "knn_accuracy"  # Which dimensions matter: the plotted score
     draws: int = 5  # Which dimensions matter: random-k draws
     topk: int = 64  # Which dimensions matter: size of the exported dimension list
+    task: str = DROP_TASKS[0]  # What can I drop: the retrieval task (built-in pairs, or the sidebar corpus)
+    keep: str = "drop-dead"  # What can I drop: the dimensions the downloaded recipe keeps
 
     def with_(self, **changes: Any) -> UrlState:
         return replace(self, **changes)
@@ -235,9 +243,9 @@ def _parse_dims(value: str, reject: _Fallback) -> Any:
 
 
 def _parse_dim(value: str, reject: _Fallback) -> Any:
-    if re.fullmatch(r"\d{1,5}", value) and int(value) <= MAX_DIM:
+    if re.fullmatch(r"\d{1,9}", value) and int(value) <= MAX_DIM:
         return int(value)
-    return reject(f"a dimension is a whole number from 0 to {MAX_DIM}")
+    return reject("a dimension is a whole number, 0 or more")
 
 
 def _parse_draws(value: str, reject: _Fallback) -> Any:
@@ -247,9 +255,15 @@ def _parse_draws(value: str, reject: _Fallback) -> Any:
 
 
 def _parse_topk(value: str, reject: _Fallback) -> Any:
-    if re.fullmatch(r"[0-9]{1,5}", value) and 1 <= int(value) <= MAX_DIM:
+    if re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= MAX_DIM:
         return int(value)
-    return reject(f"a dimension count is a whole number from 1 to {MAX_DIM}")
+    return reject("a dimension count is a whole number, 1 or more")
+
+
+def _parse_keep(value: str, reject: _Fallback) -> Any:
+    if _KEEP.match(value.lower()):
+        return value.lower()
+    return reject("expected all, drop-dead, prefix-K or top-variance-K (K a number of dimensions)")
 
 
 def _parse_flag(value: str, reject: _Fallback) -> Any:
@@ -277,6 +291,7 @@ _FIELD_PARSERS: dict[str, Callable[[str, _Fallback], Any]] = {
     "sort": _choice(DIM_ORDERS),
     "rows": _choice(ROW_ORDERS),
     "metric": _choice(SPREAD_METRICS),
+    "scale": _choice(SPREAD_SCALES),
     "bars": _choice(BAR_ORDERS),
     "post": _choice(POSTPROCESSING),
     "score": _choice(SELECTION_SCORES),
@@ -284,6 +299,8 @@ _FIELD_PARSERS: dict[str, Callable[[str, _Fallback], Any]] = {
     "dim": _parse_dim,
     "draws": _parse_draws,
     "topk": _parse_topk,
+    "task": _choice(DROP_TASKS),
+    "keep": _parse_keep,
     "log": _parse_flag,
     "full": _parse_flag,
     "threshold": _parse_threshold,

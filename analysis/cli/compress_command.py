@@ -1,0 +1,127 @@
+"""``compress``: what each storage choice (fewer dimensions, int8, binary) keeps of retrieval quality."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from analysis.cli.common import (
+    EXIT_OK,
+    Progress,
+    add_encoding_args,
+    add_model_args,
+    encode_options_from_args,
+    print_json,
+    resolve_model_from_args,
+    write_text,
+)
+from analysis.errors import OptionError
+
+DEFAULT_TASK = "chatterbot-pairs"
+_K_LIST = re.compile(r"^\s*\d{1,6}\s*(,\s*\d{1,6}\s*)*$")
+
+
+def _register(sub: Any) -> None:
+    p = sub.add_parser(
+        "compress",
+        help="what fewer dimensions, int8 and binary keep of retrieval quality, and their bytes per vector",
+        description="Score every storage variant (float32, drop-dead, top-variance-k, prefix-k, pca-k, random-k, "
+        "int8, binary, binary-rescore, binary-drop-dead) on query -> document retrieval, against full float32.",
+    )
+    add_model_args(p)
+    p.add_argument(
+        "--corpus",
+        "-c",
+        default=None,
+        help="a built-in task (chatterbot-pairs, wordnet-pairs, translation-pairs), a built-in corpus "
+        "(same label = relevant) or a file (default: chatterbot-pairs)",
+    )
+    p.add_argument("--query-column", default=None, help="the file's query column (pairs)")
+    p.add_argument("--document-column", default=None, help="the file's document column (pairs)")
+    p.add_argument("--text-column", default=None, help="the file's text column (labels: each text queries the rest)")
+    p.add_argument("--label-column", default=None, help="the file's label column (same label = relevant)")
+    p.add_argument("--max-pairs", type=int, default=None, help="keep at most this many pairs (or labelled texts)")
+    p.add_argument(
+        "--k", default=None, help="kept-dimension counts, comma-separated (default: 8,16,32,64,128,256 and all)"
+    )
+    p.add_argument("--draws", type=int, default=5, help="random-k draws behind each mean and std (1 to 50)")
+    p.add_argument("--format", choices=["json", "csv", "text"], default="text")
+    add_encoding_args(p)
+
+
+def parse_ks(text: str | None) -> list[int] | None:
+    """``"8,16,64"`` -> ``[8, 16, 64]``; None stays None (the default ladder)."""
+    if text is None:
+        return None
+    if not _K_LIST.match(text):
+        raise OptionError(f"--k must be comma-separated whole numbers such as 8,16,64; got {text!r}.")
+    ks = sorted({int(part) for part in text.split(",")})
+    if ks[0] < 1:
+        raise OptionError("--k values must be at least 1 (dimensions kept).")
+    return ks
+
+
+def _run(args: argparse.Namespace) -> int:
+    from analysis.corpora import load_retrieval_task
+    from analysis.reports.compression import check_draws, compression_report
+
+    ks = parse_ks(args.k)
+    check_draws(args.draws)
+    if args.max_pairs is not None and args.max_pairs < 1:
+        raise OptionError(f"--max-pairs must be at least 1, got {args.max_pairs}.")
+    options = encode_options_from_args(args)
+    task = load_retrieval_task(
+        args.corpus or DEFAULT_TASK,
+        query_column=args.query_column,
+        document_column=args.document_column,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        max_pairs=args.max_pairs,
+    )
+    model = resolve_model_from_args(args)
+    if not args.quiet:
+        for message in task.messages():
+            print(f"note: {message}", file=sys.stderr)
+    report = compression_report(
+        model,
+        task,
+        ks=ks,
+        n_draws=args.draws,
+        options=options,
+        progress=None if args.quiet else Progress("Encoding"),
+    )
+    if args.format == "json":
+        print_json(report.to_dict())
+        return EXIT_OK
+    if args.format == "csv":
+        from analysis.figures.compression import variant_table
+        from analysis.figures.tables import safe_csv_bytes
+
+        write_text(safe_csv_bytes(variant_table(report.variants)).decode("utf-8"), None)
+        return EXIT_OK
+    print(
+        f"{report.model} on {report.task}: {report.n_queries:,} queries, {report.n_documents:,} documents, "
+        f"{report.dimension} dims; dead dims: {', '.join(map(str, report.dead_dims)) or 'none'}"
+    )
+    print(f"{'variant':<20}{'bytes':>7}{'recall@1':>10}{'recall@10':>11}{'MRR':>8}{'nDCG@10':>9}{'retention':>11}")
+    for v in report.variants:
+        retention = "n/a" if v.retention is None else f"{v.retention:.2%}"
+        print(
+            f"{v.name:<20}{v.bytes_per_vector:>7}{v.recall_at_1:>10.3f}{v.recall_at_10:>11.3f}{v.mrr:>8.3f}"
+            f"{v.ndcg_at_10:>9.3f}{retention:>11}"
+        )
+    print(report.verdict)
+    print(f"Matryoshka: {report.matryoshka}")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Add compress to the subcommand parsers ``sub``."""
+    _register(sub)
+
+
+#: Subcommand name -> handler.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"compress": _run}

@@ -1,0 +1,199 @@
+"""What can I drop? The cost of every dimension and bit in retrieval, truncation and quantization."""
+
+import json
+
+import streamlit as st
+
+from analysis.corpora import BUILTIN_TASKS
+from analysis.errors import DimScopeError
+from analysis.figures import compression as figs
+from analysis.figures import tables
+from analysis.options import DROP_TASKS
+from analysis.reports.compression import cached_compression_report, compression_report, storage_recipe
+from pages import dashboard as ui
+from pages.dashboard import urlstate
+
+ctx = ui.context()
+st.title("What can I drop?")
+st.caption(
+    "For this model and a retrieval task: what does each storage choice (fewer dimensions, int8, binary) keep "
+    "of the ranking quality of full float32 vectors, and what does it cost in bytes per stored vector?"
+)
+
+
+def task_label(name: str) -> str:
+    if name == "corpus":
+        return f"The sidebar corpus: {ctx.corpus.name} (its query and document columns, or its labels)"
+    return BUILTIN_TASKS[name].title
+
+
+# Inputs.
+i1, i2 = st.columns([2, 1])
+with i1:
+    choice = ui.bind(
+        "task",
+        st.selectbox,
+        "Retrieval task",
+        list(DROP_TASKS),
+        format_func=task_label,
+        help="Each query should find its document (pairs), or the documents sharing its label (a labelled corpus).",
+    )
+with i2:
+    draws = ui.bind(
+        "draws",
+        st.select_slider,
+        "Random draws",
+        list(urlstate.DRAWS),
+        help="How many random-k draws give each random-k mean and std; more is slower.",
+    )
+
+# Guard: a task, a loadable model, and approval before long work.
+task = ui.retrieval_task_or_stop(ctx, choice)
+notes = " ".join(task.messages())
+st.caption(f"{task.name}: {task.describe()}. {notes}".strip())
+try:
+    resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
+    store = ui.store_for(task.documents)  # public mode: an uploaded task never reaches the shared cache
+    report = cached_compression_report(resolved, task, n_draws=draws, store=store)
+    if report is None:
+        why = ui.task_pending_reason(ctx.model, task, trust=ctx.trust_remote_code)
+        if why:
+            box = st.container(border=True, horizontal=True, vertical_alignment="center")
+            box.markdown(f"**{resolved.name}** has not been scored on {task.name} yet: {why}.")
+            box.button(
+                "Compute",
+                key="drop_compute",
+                on_click=ui.approve_task,
+                args=(ctx.model, task, ctx.trust_remote_code),
+                icon=":material/play_arrow:",
+            )
+            st.stop()
+        progress = ui.Progress(f"{resolved.name} on {task.name}")
+        try:
+            with st.spinner("Scoring every storage variant…"):
+                report = compression_report(
+                    resolved,
+                    task,
+                    n_draws=draws,
+                    store=store,
+                    progress=progress,
+                    time_budget_s=ui.deployment_policy().encode_budget_seconds,
+                )
+        finally:
+            progress.close()
+except DimScopeError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+# Render: the headline, the Pareto chart and the verdict.
+ui.backend_caption(report.backend_summary)
+full, int8, rescore = report.variant("float32"), report.variant("int8"), report.variant("binary-rescore")
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("float32 nDCG@10", f"{full.ndcg_at_10:.3f}", help=f"{full.bytes_per_vector:,} bytes per vector")
+m2.metric(
+    "int8 keeps",
+    f"{int8.retention:.1%}" if int8.retention is not None else "n/a",
+    help=f"{int8.bytes_per_vector:,} bytes per vector",
+)
+m3.metric("binary + rescoring keeps", f"{rescore.retention:.1%}" if rescore.retention is not None else "n/a")
+m4.metric("Dead dimensions", len(report.dead_dims), help=report.dead_rule)
+st.info(report.verdict, icon=":material/gavel:")
+ui.plot(figs.pareto_chart(report.variants), key="drop_pareto")
+st.caption(
+    f"{report.model}, normalized embeddings, {report.n_queries:,} queries against {report.n_documents:,} documents. "
+    "Retention is a variant's nDCG@10 divided by float32's; bytes are per stored document vector. Every k-variant "
+    "re-normalizes its vectors; int8 is calibrated on the documents as sentence-transformers does; binary keeps "
+    "x > 0 and ranks by equal bits; rescoring re-ranks the 40 best by Hamming with the float query. Ties rank "
+    "the lower document first."
+)
+
+# The Matryoshka check.
+st.subheader("Can the vectors be truncated?")
+matryoshka = report.matryoshka.split("; rule:")[0]
+st.markdown(matryoshka[:1].upper() + matryoshka[1:] + ".")
+st.caption(f"Rule: {report.matryoshka_rule}.")
+ui.plot(figs.truncation_chart(report.variants), key="drop_truncation")
+
+# Per-dimension readiness.
+r = report.readiness
+st.subheader("Which dimensions are ready for which choice")
+c1, c2, c3 = st.columns(3)
+c1.metric(
+    "Top dimension's share of the mean cosine", f"{r.top1_share_raw:.1%}" if r.top1_share_raw is not None else "n/a"
+)
+c2.metric("Top 3 dimensions' share", f"{r.top3_share_raw:.1%}" if r.top3_share_raw is not None else "n/a")
+c3.metric(
+    "Dimensions whose removal raises nDCG@10"
+    if r.harmful_mode == "leave-one-out"
+    else "Dimensions in groups whose removal raises nDCG@10",
+    len(r.harmful_dims),
+)
+left, right = st.columns(2)
+with left:
+    ui.plot(figs.bit_balance_chart(r.bit_balance, dead_dims=report.dead_dims), key="drop_bits")
+    ui.plot(figs.cosine_share_chart(r.cosine_share_raw, r.cosine_share_standardized), key="drop_share")
+with right:
+    ui.plot(figs.int8_range_chart(r.int8_range_over_std, r.std, dead_dims=report.dead_dims), key="drop_int8")
+    ui.plot(
+        figs.harmful_chart(
+            r.harmful_units, r.harmful_gains, r.harmful_standard_errors, z=r.harmful_z, mode=r.harmful_mode
+        ),
+        key="drop_harmful",
+    )
+how = (
+    "each dimension removed on its own (leave-one-out)"
+    if r.harmful_mode == "leave-one-out"
+    else f"{len(r.harmful_units)} groups of dimensions with similar document variance removed one group at a time "
+    "(leave-one-out over every dimension would be slow at this size)"
+)
+st.caption(
+    f"Removal test: {how}; a removal counts as raising nDCG@10 when the gain exceeds {r.harmful_z:g} standard "
+    "errors over the queries. "
+    + (f"Clearly harmful: {', '.join(map(str, r.harmful_dims))}." if r.harmful_dims else "None is clearly harmful.")
+)
+
+# The table and the downloads.
+table = figs.variant_table(report.variants)
+with st.expander("Every variant (mean and std over random draws)"):
+    st.dataframe(table, hide_index=True)
+st.subheader("Download")
+choices = ["drop-dead", "all"] + [
+    f"{f}-{k}" for f in ("top-variance", "prefix") for k in report.ks if k < report.dimension
+]
+if ui.state().keep not in choices:
+    st.caption(f":material/link_off: `{ui.state().keep}` was not scored here; the recipe keeps drop-dead instead.")
+    ui.update(keep="drop-dead")
+keep = ui.bind(
+    "keep",
+    st.selectbox,
+    "Dimensions the recipe keeps",
+    choices,
+    help="The JSON recipe lists these dimensions and the int8 ranges over them (documents re-normalized).",
+)
+stem = f"dimscope-{report.model.split('/')[-1]}-{report.task}".replace(" ", "_")
+try:
+    recipe = storage_recipe(report, resolved, task, keep)
+except DimScopeError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+row = st.container(horizontal=True)
+row.download_button(
+    "Download the table (CSV)",
+    tables.safe_csv_bytes(table),
+    file_name=f"{stem}-variants.csv",
+    mime="text/csv",
+    on_click="ignore",
+    icon=":material/download:",
+)
+row.download_button(
+    "Download the recipe (JSON)",
+    json.dumps(recipe, indent=1).encode(),
+    file_name=f"{stem}-{keep}-recipe.json",
+    mime="application/json",
+    on_click="ignore",
+    icon=":material/download:",
+)
+st.caption(
+    f"The recipe keeps {recipe['n_kept']} of {report.dimension} dimensions: {recipe['int8']['bytes_per_vector']} "
+    f"bytes per vector in int8, {recipe['binary']['bytes_per_vector']} in binary."
+)
