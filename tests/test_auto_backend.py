@@ -404,6 +404,7 @@ def test_describe_is_honest_about_what_was_measured():
     assert "0.8x the speed of torch" in calibration.describe("openvino", 1e-8, 0.8)
 
 
+@pytest.mark.slow  # over 10 s of the quick lane on shared cores
 def test_cli_backend_auto_reports_the_resolved_backend(tiny_model_dir, own_models_dir, tmp_path, fresh_cache_dir):
     from tests.tiny_models import tiny_corpus
 

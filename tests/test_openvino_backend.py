@@ -83,6 +83,7 @@ def test_tiny_models_every_new_backend_keeps_torch_statistics(tiny_model_dir, ti
                 assert 1e-6 < np.max(np.abs(got - reference)) < 1e-2, backend
 
 
+@pytest.mark.slow  # over 10 s of the quick lane on shared cores
 def test_real_minilm_every_new_backend_within_tolerance(minilm):
     texts = list(load_builtin_corpus("chatterbot-english").texts)[:200]
     reference = embeddings.encode_raw(minilm, texts, backend="torch")
