@@ -38,6 +38,8 @@ def stats(
     ``corpus``: a built-in corpus name, a file path, or a list of strings.
     The result holds ``dead_dims``, both views' statistics (``raw``, ``normalized``: DataFrames)
     and draws itself: ``plot_std()`` and ``plot_heatmap()`` return plotly figures.
+    ``options``: ``EncodeOptions(backend="auto")`` by default, the fastest path here that keeps torch
+    fp32's statistics (``result.backend_summary`` says which); ``backend="torch"`` for the reference.
     """
     from analysis.corpora import as_corpus
     from analysis.models import as_resolved

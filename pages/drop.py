@@ -94,6 +94,7 @@ except DimScopeError as exc:
     st.stop()
 
 # Render: the headline, the Pareto chart and the verdict.
+ui.backend_caption(report.backend_summary)
 full, int8, rescore = report.variant("float32"), report.variant("int8"), report.variant("binary-rescore")
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("float32 nDCG@10", f"{full.ndcg_at_10:.3f}", help=f"{full.bytes_per_vector:,} bytes per vector")

@@ -38,9 +38,17 @@ def available_models() -> list[str]:
 # --- defaults ------------------------------------------------------------------------------------
 
 
-def test_overview_opens_on_the_default_with_charts():
+def test_overview_opens_on_the_default_with_charts(use_warm_cache, minilm):
+    from analysis.cache import EmbeddingStore
+    from analysis.pipeline import get_stats
+
     at = open_page("pages/overview.py")
     ok(at)
+    # The encoding line names the backend auto resolved to, as the cached result records it.
+    summary = get_stats(
+        minilm, load_builtin_corpus(DEFAULT_CORPUS), store=EmbeddingStore(use_warm_cache)
+    ).backend_summary
+    assert any(f"{summary[0].upper()}{summary[1:]}." in c for c in texts(at.caption)), texts(at.caption)
     assert texts(at.title) == ["DimScope"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Dimensions"] == "384" and metrics["Dead dimensions"] == "3"

@@ -50,9 +50,17 @@ def _pareto(at) -> dict:
 
 
 @pytest.mark.slow
-def test_default_shows_the_pareto_chart_verdict_readiness_and_downloads():
+def test_default_shows_the_pareto_chart_verdict_readiness_and_downloads(drop_cache_dir, minilm):
+    from analysis.reports.compression import cached_compression_report
+
     at = open_page(PAGE)
     ok(at)
+    report = cached_compression_report(
+        minilm, load_builtin_task("chatterbot-pairs"), store=EmbeddingStore(drop_cache_dir)
+    )
+    assert report is not None and report.backend != "auto"
+    line = f"{report.backend_summary[0].upper()}{report.backend_summary[1:]}."
+    assert any(line in c for c in texts(at.caption)), texts(at.caption)  # the backend that encoded both sides
     assert texts(at.title) == ["What can I drop?"]
     assert at.selectbox(key="w_task").value == "chatterbot-pairs"
     verdict = texts(at.info)

@@ -115,9 +115,10 @@ def test_a_labelled_corpus_encodes_once_and_excludes_each_text_from_its_own_rank
 def test_the_report_is_cached_under_a_key_naming_everything(tiny_model_dir, tiny_pairs, monkeypatch, fresh_cache_dir):
     first = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2)
     model = resolve_model(str(tiny_model_dir))
-    key = compression_key(model, tiny_pairs, ks=[8], n_draws=2, options=EncodeOptions())
+    key = compression_key(model, tiny_pairs, ks=[8], n_draws=2, options=EncodeOptions(backend=first.backend))
     for part in (
         model.fingerprint,
+        f"backend={first.backend}",
         tiny_pairs.queries.content_hash,
         tiny_pairs.documents.content_hash,
         tiny_pairs.relevance_hash,
@@ -162,8 +163,43 @@ def test_queries_and_documents_get_the_model_cards_prompts():
     given = EncodeOptions(prompt="x: ")
     assert side_options(nomic, pairs, given) == (given, given)
     assert side_options(model(None), pairs, EncodeOptions()) == (EncodeOptions(), EncodeOptions())
-    keys = {compression_key(m, pairs, ks=None, n_draws=5, options=EncodeOptions()) for m in (nomic, bge)}
+    keys = {compression_key(m, pairs, ks=None, n_draws=5, options=EncodeOptions(backend="torch")) for m in (nomic, bge)}
     assert len(keys) == 2
+    with pytest.raises(ValueError, match="concrete backend"):  # "auto" never reaches a key
+        compression_key(nomic, pairs, ks=None, n_draws=5, options=EncodeOptions())
+
+
+def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cache_dir, tmp_path, monkeypatch):
+    from analysis.encoding import backends, calibration
+    from analysis.pipeline import embeddings_key
+
+    monkeypatch.setenv("DIMSCOPE_MODELS_DIR", str(tmp_path / "models"))  # no calibration recorded yet
+    monkeypatch.setattr(calibration, "_MEMO", {})
+    model = resolve_model(str(tiny_model_dir))
+    sentences = list(dict.fromkeys(tiny_corpus(300, seed=23)))
+    task = pairs_from_rows("reversed", [" ".join(s.split()[::-1]) for s in sentences], sentences)
+    assert len(task.documents) >= calibration.MIN_TEXTS_TO_CALIBRATE
+    # Looking up the report never starts a calibration: nothing can be cached under a choice not made yet.
+    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2) is None
+    assert calibration.recorded(model) is None
+    report = compression_report(model, task, ks=[8], n_draws=2)  # calibrates once
+    chosen = calibration.recorded(model).chosen
+    assert report.backend == chosen and report.to_dict()["backend"] == chosen
+    assert (report.backend_drift, report.backend_speedup) == calibration.backend_facts(model, chosen)
+    assert report.backend_summary.startswith(f"encoded with {backends.backend_label(chosen)}")
+    # Both sides were encoded with the one backend, and the report is found by auto and by its choice.
+    concrete = EncodeOptions(backend=chosen)
+    store = EmbeddingStore(fresh_cache_dir)
+    for side, options in zip((task.queries, task.documents), side_options(model, task, concrete), strict=True):
+        assert embeddings_key(model, side, options) in store
+    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2) == report
+    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, options=concrete) == report
+    # A small task does not start a calibration: torch encodes it.
+    calibration.forget(model)
+    calibration.record_path(model).unlink()
+    small = pairs_from_rows("few", list(task.queries.texts[:40]), list(task.documents.texts[:40]))
+    assert compression_report(model, small, ks=[8], n_draws=2).backend == "torch"
+    assert calibration.recorded(model) is None
 
 
 def test_recipe_ranges_reproduce_sentence_transformers_int8(tiny_model_dir, tiny_pairs):

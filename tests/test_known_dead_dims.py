@@ -28,15 +28,16 @@ def held_out_file(tmp_path_factory) -> Path:
     return path
 
 
-def _stats(model: str, corpus: Path, cache: Path) -> dict:
-    result = run_cli("stats", "--model", model, "--corpus", str(corpus), "-q", env={"DIMSCOPE_CACHE_DIR": str(cache)})
+def _stats(model: str, corpus: Path, cache: Path, *extra: str) -> dict:
+    args = ("stats", "--model", model, "--corpus", str(corpus), "-q", *extra)
+    result = run_cli(*args, env={"DIMSCOPE_CACHE_DIR": str(cache)})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_minilm_dead_dims_and_normalized_std_match_direct_computation(held_out_file, fresh_cache_dir):
-    report = _stats("sentence-transformers/all-MiniLM-L6-v2", held_out_file, fresh_cache_dir)
-    assert report["dead_dims"] == [127, 223, 319]
+    report = _stats("sentence-transformers/all-MiniLM-L6-v2", held_out_file, fresh_cache_dir, "--backend", "torch")
+    assert report["dead_dims"] == [127, 223, 319] and report["backend"] == "torch"
     from sentence_transformers import SentenceTransformer
 
     from analysis.models import resolve_model
@@ -52,6 +53,12 @@ def test_minilm_dead_dims_and_normalized_std_match_direct_computation(held_out_f
     # The finding's scale: dead dims below 1e-3, the rest far above.
     assert reference_std[[127, 223, 319]].max() < 1e-3
     assert np.delete(reference_std, [127, 223, 319]).min() > 0.01
+    # The default, --backend auto: the same dead dims and std within the stated 5e-4.
+    auto = _stats("sentence-transformers/all-MiniLM-L6-v2", held_out_file, fresh_cache_dir, "--backend", "auto")
+    assert auto["dead_dims"] == [127, 223, 319] and auto["backend"] not in ("auto", "onnx-int8")
+    auto_std = np.array([r["std"] for r in auto["normalized"]])
+    assert np.max(np.abs(auto_std - reference_std)) <= 5e-4
+    assert auto["backend_drift"] is not None and auto["backend_drift"] <= 5e-4
 
 
 def test_mpnet_folder_dead_dims(held_out_file, fresh_cache_dir, mpnet_folder):

@@ -140,7 +140,7 @@ def test_pipeline_offers_only_the_measured_backends(tiny_model_dir, tmp_path):
 
     corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(150, seed=3))))
     model = resolve_model(str(tiny_model_dir))
-    torch_stats = pipeline.get_stats(model, corpus, store=store)
+    torch_stats = pipeline.get_stats(model, corpus, store=store, options=pipeline.EncodeOptions(backend="torch"))
     onnx_stats = pipeline.get_stats(model, corpus, store=store, options=pipeline.EncodeOptions(backend="onnx-int8"))
     assert not onnx_stats.from_cache  # its own cache entry: the key includes the backend
     assert onnx_stats.dead_dims == torch_stats.dead_dims == [3, 17]

@@ -27,9 +27,10 @@ def _requirement_names(lines: list[str]) -> set[str]:
 
 def test_pyproject_and_requirements_name_the_same_packages():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = _requirement_names(project["dependencies"]) | _requirement_names(
-        project["optional-dependencies"]["onnx"]
-    )
+    extras = project["optional-dependencies"]
+    declared = _requirement_names(project["dependencies"])
+    for extra in ("onnx", "openvino"):
+        declared |= _requirement_names(extras[extra])
     pinned = _requirement_names((ROOT / "requirements.txt").read_text().splitlines())
     assert declared == pinned
     assert project["scripts"]["dimscope"] == "analysis.cli.main:console_main"

@@ -169,7 +169,10 @@ def test_warm_cli_request_imports_no_torch(tiny_model_dir, tmp_path):
         m.group(1).split(".")[0] for m in re.finditer(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s*(\S+)", run.stderr, re.M)
     }
     assert "analysis" in imported  # the trace really covers the run
-    assert not imported & {"torch", "sentence_transformers", "transformers"}, sorted(imported)
+    # "auto" is the default: resolving it reads this machine's calibration record, nothing heavier.
+    assert not imported & {"torch", "sentence_transformers", "transformers", "openvino", "onnxruntime"}, sorted(
+        imported
+    )
     assert '"dead_dims": [' in (tmp_path / "out.json").read_text()
 
 

@@ -116,6 +116,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    from analysis.encoding.backends import missing_runtimes_note
+
     allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",), "text": (".txt",)}[args.format]
     output = check_output_path(args.output, allowed)
     if args.format == "parquet" and output is None:
@@ -123,6 +125,10 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     result = _stats_of_embeddings(args) if args.embeddings is not None else _stats_of_model(args)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if not args.quiet and args.embeddings is None:  # given vectors were not encoded here
+        print(f"note: {result.backend_summary}", file=sys.stderr)
+        if args.backend == "auto" and (missing := missing_runtimes_note()):
+            print(f"note: {missing}", file=sys.stderr)
     if args.format == "json":
         text = json.dumps(json_safe(result.to_json_dict()), indent=1)
         write_text(text, output)
@@ -177,6 +183,12 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
             )
         corpus_path = path_of(args.corpus)
         model = resolve_model_from_args(args)
+        if options.backend == "auto":  # the cluster's CPUs were never calibrated: the reference backend
+            from dataclasses import replace
+
+            from analysis.encoding import calibration
+
+            options = replace(options, backend=calibration.REFERENCE)
         write = Path(args.write_embeddings).expanduser().resolve() if args.write_embeddings else None
         run = ray_data.stats_of_texts(
             model,
@@ -198,6 +210,7 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
             corpus_hash=ray_data.corpus_fingerprint(corpus_path),
             n_texts=run.n_rows,
             engine="ray",
+            backend=options.backend,
         )
     corpus = load_corpus_from_args(args)
     model = resolve_model_from_args(args)

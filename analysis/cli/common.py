@@ -105,9 +105,11 @@ def add_encoding_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--backend",
-        default="torch",
-        help="encoding backend: torch (the reference), onnx (fp32: faster, same statistics to ~1e-8) or "
-        "onnx-int8 (fastest, std within ~1e-3); see benchmarks/README.md",
+        default="auto",
+        help="encoding backend: auto (default: the fastest path here whose normalized std stays within 5e-4 of "
+        "torch fp32, chosen by a one-off calibration per machine and model), torch (the reference), onnx, "
+        "openvino (fp32: same statistics to ~1e-7), openvino-bf16 or torch-bf16 (CPUs with bf16; std within "
+        "~1e-4), onnx-int8 (lossy: std within ~1e-3); see benchmarks/README.md",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 

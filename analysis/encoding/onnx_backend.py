@@ -117,6 +117,14 @@ def supported_layout(folder: Path) -> ModelLayout:
     return layout
 
 
+def check_prompt(layout: ModelLayout, prompt: str) -> None:
+    """Refuse a prompt for a model whose pooling leaves prompt tokens out (not implemented here)."""
+    if prompt and not layout.include_prompt:
+        raise ModelUnavailableError(
+            "This model excludes prompt tokens from pooling; the ONNX and OpenVINO backends do not; use torch."
+        )
+
+
 # --- export -------------------------------------------------------------------------------------
 
 
@@ -128,12 +136,18 @@ def export_dir(resolved: ResolvedModel) -> Path:
     return settings.models_dir() / "onnx" / f"{slug}-{digest}"
 
 
+def output_width(resolved: ResolvedModel, layout: ModelLayout) -> int:
+    """The pooled vector's width (hidden size x pooling modes), from the export's meta.json."""
+    return int(read_json(export_dir(resolved) / "meta.json").get("hidden_size", 0)) * len(layout.pooling_modes)
+
+
 def model_file(resolved: ResolvedModel, quantized: bool) -> Path:
     return export_dir(resolved) / ("model.int8.onnx" if quantized else "model.onnx")
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive cross-process lock on ``path`` (created if missing) for the ``with`` block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
@@ -156,7 +170,7 @@ def ensure_exported(resolved: ResolvedModel, quantized: bool = False) -> Path:
     target = model_file(resolved, quantized)
     if _meta_ok(folder) and target.is_file():
         return target
-    with _file_lock(folder.parent / f".{folder.name}.lock"):
+    with file_lock(folder.parent / f".{folder.name}.lock"):
         if not _meta_ok(folder):
             _export_fp32(resolved, folder)
         if quantized and not target.is_file():
@@ -262,6 +276,25 @@ def _quantize(source: Path, target: Path) -> None:
 # --- encoding ----------------------------------------------------------------------------------
 
 
+def pool(modes: Sequence[str], hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """sentence-transformers' pooling of token embeddings (batch, seq, dim) under ``mask``, one block
+    per mode in ``modes`` (see :data:`SUPPORTED_POOLING`), as float32."""
+    hidden = hidden.astype(np.float32, copy=False)
+    out = []
+    weights = mask.astype(np.float32)[:, :, None]
+    counts = np.maximum(weights.sum(axis=1), 1e-9)
+    for mode in modes:
+        if mode == "cls":
+            first = mask.argmax(axis=1)
+            out.append(hidden[np.arange(hidden.shape[0]), first])
+        elif mode == "max":
+            out.append(np.where(weights > 0, hidden, -np.inf).max(axis=1).astype(np.float32))
+        else:
+            summed = np.einsum("bsd,bs->bd", hidden, mask.astype(np.float32))
+            out.append((summed / (counts if mode == "mean" else np.sqrt(counts))).astype(np.float32))
+    return out[0] if len(out) == 1 else np.concatenate(out, axis=1)
+
+
 class TextTokenizer:
     """The model's ``tokenizer.json`` set up as sentence-transformers uses it: truncation at
     ``max_seq_length``, padding to the longest text of each batch (done in :meth:`batch_arrays`)."""
@@ -327,21 +360,7 @@ class OnnxEncoder:
         return self.text_tokenizer.batch_arrays(encodings)
 
     def pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """sentence-transformers' pooling of token embeddings (batch, seq, dim) under ``mask``."""
-        hidden = hidden.astype(np.float32, copy=False)
-        out = []
-        weights = mask.astype(np.float32)[:, :, None]
-        counts = np.maximum(weights.sum(axis=1), 1e-9)
-        for mode in self.layout.pooling_modes:
-            if mode == "cls":
-                first = mask.argmax(axis=1)
-                out.append(hidden[np.arange(hidden.shape[0]), first])
-            elif mode == "max":
-                out.append(np.where(weights > 0, hidden, -np.inf).max(axis=1).astype(np.float32))
-            else:
-                summed = np.einsum("bsd,bs->bd", hidden, mask.astype(np.float32))
-                out.append((summed / (counts if mode == "mean" else np.sqrt(counts))).astype(np.float32))
-        return out[0] if len(out) == 1 else np.concatenate(out, axis=1)
+        return pool(self.layout.pooling_modes, hidden, mask)
 
     def encode_encodings(self, encodings: Sequence[Any]) -> np.ndarray:
         feeds = self._batch_arrays(encodings)
@@ -376,6 +395,17 @@ def get_encoder(resolved: ResolvedModel, quantized: bool) -> OnnxEncoder:
         return encoder
 
 
+def is_loaded(resolved: ResolvedModel, quantized: bool) -> bool:
+    """True when this process holds a session for the model (that variant)."""
+    return (resolved.fingerprint, quantized) in _SESSIONS
+
+
+def unload(resolved: ResolvedModel, quantized: bool) -> None:
+    """Drop the model's session (that variant) from this process."""
+    with _SESSIONS_LOCK:
+        _SESSIONS.pop((resolved.fingerprint, quantized), None)
+
+
 def encode_raw_onnx(
     resolved: ResolvedModel,
     texts: Sequence[str],
@@ -395,14 +425,10 @@ def encode_raw_onnx(
     if progress:
         progress(0, total)
     layout = supported_layout(resolved.path)
-    if prompt and not layout.include_prompt:
-        raise ModelUnavailableError(
-            "This model excludes prompt tokens from pooling; the ONNX backend does not; use torch."
-        )
+    check_prompt(layout, prompt)
     encoder = get_encoder(resolved, quantized)
     if total == 0:
-        width = read_json(export_dir(resolved) / "meta.json").get("hidden_size", 0) * len(layout.pooling_modes)
-        return np.zeros((0, int(width)), dtype=np.float32)
+        return np.zeros((0, output_width(resolved, layout)), dtype=np.float32)
     encodings = encoder.tokenize([prompt + t for t in texts])
     order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
     out: np.ndarray | None = None

@@ -99,6 +99,12 @@ def _load_uncached(resolved: ResolvedModel) -> LoadedModel:
     )
 
 
+def unload_model(resolved: ResolvedModel) -> None:
+    """Drop the model from this process (a calibration that loaded it only to compare)."""
+    with _LOAD_LOCK:
+        _LOADED.pop(resolved.fingerprint, None)
+
+
 def loaded_model(resolved: ResolvedModel) -> LoadedModel | None:
     """The model if this process has loaded it already, else None (never loads)."""
     return _LOADED.get(resolved.fingerprint)
@@ -112,11 +118,14 @@ def encode_raw_torch(
     batch_size: int = 32,
     progress: ProgressCallback | None = None,
     chunk_size: int = 256,
+    bf16: bool = False,
 ) -> np.ndarray:
     """Pooled (pre-Normalize) embeddings as float32, one row per text, in the order given.
 
     Texts are encoded longest-first in chunks so that padding is small; ``progress(done, total)``
-    is called after each chunk (and once with (0, total) at the start).
+    is called after each chunk (and once with (0, total) at the start). ``bf16`` runs the model
+    under ``torch.autocast`` in bfloat16 (fast only on CPUs with native bf16); pooling and the
+    returned vectors stay float32.
     """
     total = len(texts)
     if progress:
@@ -131,7 +140,7 @@ def encode_raw_torch(
     done = 0
     with _LOAD_LOCK:
         encode_lock = _ENCODE_LOCKS.setdefault(resolved.fingerprint, threading.Lock())
-    with encode_lock, torch.inference_mode():
+    with encode_lock, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, total, chunk_size):
             idx = order[start : start + chunk_size]
             batch = [prompt + texts[i] for i in idx]

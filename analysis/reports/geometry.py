@@ -15,7 +15,7 @@ from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.models import ResolvedModel
 from analysis.options import POSTPROCESSING, check_choice
-from analysis.pipeline import EncodeOptions, as_source, get_embeddings
+from analysis.pipeline import EncodeOptions, as_source, concrete_options, get_embeddings
 from analysis.vectors import VectorSource
 
 REPORT_VERSION = 1
@@ -90,9 +90,9 @@ def geometry_report(
 
     check_choice(postprocessing, POSTPROCESSING, "post-processing")
     require_texts_for_statistics(corpus)
-    options = options or EncodeOptions()
     resolved = as_source(model)
     store = store or default_store()
+    options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key
     key = build_key(
         "geometry",
         model=resolved.fingerprint,

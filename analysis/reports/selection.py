@@ -17,7 +17,7 @@ from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel
 from analysis.options import check_choice
-from analysis.pipeline import EncodeOptions, as_source, get_embeddings
+from analysis.pipeline import EncodeOptions, as_source, concrete_options, get_embeddings
 from analysis.vectors import VectorSource
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
@@ -75,9 +75,9 @@ def selection_report(
         )
     check_choice(view, ("raw", "normalized"), "view")
     require_texts_for_statistics(corpus)
-    options = options or EncodeOptions()
     resolved = as_source(model)
     store = store or default_store()
+    options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key
     key = build_key(
         "selection",
         model=resolved.fingerprint,

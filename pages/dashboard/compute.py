@@ -17,7 +17,8 @@ from analysis.corpora import (
     plural,
     require_texts_for_statistics,
 )
-from analysis.encoding import preload
+from analysis.encoding import calibration, preload
+from analysis.encoding.backends import missing_runtimes_note
 from analysis.encoding.queue import QueueStatus, format_seconds
 from analysis.errors import DimScopeError, ModelNotDownloadedError, OptionError
 from analysis.memory_cache import SessionStore
@@ -27,10 +28,9 @@ from analysis.pipeline import (
     EncodeOptions,
     ModelSource,
     StatsResult,
-    embeddings_key,
+    cached_options,
     get_embeddings,
     get_stats,
-    stats_key,
 )
 from analysis.timings import step
 from analysis.vectors import is_vectors
@@ -93,7 +93,10 @@ def preload_model(ctx: Context) -> None:
         resolved = deployment_policy().resolve(ctx.model, allow_trust_remote_code=ctx.trust_remote_code, download=False)
     except DimScopeError:
         return
-    preload(resolved, EncodeOptions().backend)
+    # "auto" as this machine chose for the model; before a first calibration, torch fp32 (the
+    # reference, which the calibration loads too).
+    backend = calibration.resolve_backend(resolved, EncodeOptions().backend, calibrate=False)
+    preload(resolved, backend or calibration.REFERENCE)
 
 
 def _download_key(model: str) -> str:
@@ -222,10 +225,9 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
             f"it needs a download from the hub first{weight}, then {len(corpus):,} texts through it; "
             "both are kept for every later visit"
         )
-    store, options = store_for(corpus), EncodeOptions()
-    if all(stats_key(resolved, corpus, options, view) in store for view in ("raw", "normalized")):
-        return None
-    if embeddings_key(resolved, corpus, options) in store:
+    store = store_for(corpus)
+    # statistics or embeddings under any backend auto accepts; never calibrates or loads
+    if cached_options(resolved, corpus, store=store) is not None:
         return None
     if (resolved.fingerprint, corpus.content_hash) in approved:
         return None
@@ -284,7 +286,16 @@ def stats_or_stop(ctx: Context) -> StatsResult:
             f":material/info: Your vectors from {ctx.vectors.name}: **raw** = {result.views['raw']}, "
             f"**normalized** = {result.views['normalized']}."
         )
+    else:  # given vectors were not encoded here
+        backend_caption(result.backend_summary)
     return result
+
+
+def backend_caption(summary: str) -> None:
+    """The encoding line under a result: "Encoded with openvino bf16, 2.3x faster than torch, ...",
+    and, on an install without onnxruntime or openvino, what auto could not try."""
+    lines = [summary, missing_runtimes_note() or ""]
+    st.caption(":material/speed: " + " ".join(f"{line[0].upper()}{line[1:]}." for line in lines if line))
 
 
 def enough_texts_or_stop(corpus: Corpus) -> None:
