@@ -110,4 +110,10 @@ def test_the_corpus_page_preloads_the_sidebar_model_and_the_other_pages_do_not(m
     assert started == []  # a cached page never starts loading a model
     at.switch_page("pages/corpus.py").run()
     ok(at)
-    assert started and set(started) == {(resolve_model("all-MiniLM-L6-v2").fingerprint, "torch")}
+    # The backend "auto" will encode with: this machine's recorded choice, else torch fp32 (which a
+    # first calibration loads too).
+    from analysis.encoding import calibration
+
+    model = resolve_model("all-MiniLM-L6-v2")
+    expected = calibration.resolve_backend(model, "auto", calibrate=False) or calibration.REFERENCE
+    assert started and set(started) == {(model.fingerprint, expected)}
