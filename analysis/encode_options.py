@@ -11,8 +11,9 @@ building their own keys; :func:`known_options` does the same without ever calibr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from analysis import settings
 from analysis.cache import EmbeddingStore, build_key, default_store
 from analysis.corpora import Corpus
 from analysis.encoding import ProgressCallback, calibration
@@ -45,8 +46,9 @@ class EncodeOptions:
 
     prompt: str | None = None  # None: the catalog's analysis prompt for the model (nomic: "clustering: ")
     batch_size: int = 32
-    # "auto": the fastest path that keeps torch fp32's statistics on this machine (encoding.calibration).
-    backend: str = "auto"
+    # "auto": the fastest path that keeps torch fp32's statistics on this machine (encoding.calibration);
+    # $DIMSCOPE_BACKEND changes the default (settings.default_backend).
+    backend: str = field(default_factory=settings.default_backend)
 
     def effective_prompt(self, model: ModelSource) -> str:
         return model.analysis_prompt if self.prompt is None else self.prompt

@@ -56,6 +56,12 @@ def _positive_int(name: str, default: int) -> int:
     return value if value >= 1 else default
 
 
+def default_backend() -> str:
+    """The encoding backend used when none is named: ``$DIMSCOPE_BACKEND`` (an operator can pin
+    the hosted demo's, e.g. ``torch``), else ``"auto"``. Checked where it is used, like any backend."""
+    return os.environ.get("DIMSCOPE_BACKEND", "").strip() or "auto"
+
+
 def max_concurrent_encodes() -> int:
     """Encodes run at once per process (``$DIMSCOPE_MAX_CONCURRENT_ENCODES``). Default: one per
     4 cores, at least 1: torch already spreads one encode over every core, so more at once only

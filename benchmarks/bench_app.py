@@ -527,7 +527,9 @@ def _upload_once(browser, csv_path: Path, work: Path, round_no: int) -> dict:
         page.goto(f"http://127.0.0.1:{port}/corpus", wait_until="commit", timeout=120_000)
         page.wait_for_function(_PAGE_DRAWN, arg=["Corpus", 1], timeout=300_000, polling=50)
         upload_at = time.time()
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv_path))
+        page.get_by_role("region", name="Corpus file").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+            str(csv_path)
+        )
         page.get_by_text(_SUCCESS).first.wait_for(timeout=300_000)
         adopted_at = time.time()
         page.get_by_role("link", name="Explore a model").first.click()

@@ -272,7 +272,11 @@ async def _upload_session(browser, base: str, csv_path: Path, out: dict, shots: 
         await _settle(page, UPLOAD_TIMEOUT_S)
         stage = "upload"
         started = time.monotonic()
-        await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv_path))
+        await (
+            page.get_by_role("region", name="Corpus file")
+            .get_by_test_id("stFileUploaderDropzoneInput")
+            .set_input_files(str(csv_path))
+        )
         await page.get_by_text("is the corpus every page analyses now").first.wait_for(timeout=timeout_ms)
         stage = "open Explore"
         await page.get_by_role("link", name="Explore a model").first.click()

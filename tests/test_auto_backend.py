@@ -432,3 +432,24 @@ def test_machine_id_changes_with_what_decides_speed(monkeypatch):
     changed = dict(machine.runtime_versions(), openvino="1.0")
     monkeypatch.setattr(machine, "runtime_versions", lambda: changed)
     assert machine.machine_id() != before and len(before) == 16
+
+
+def test_dimscope_backend_sets_the_default_for_the_library_and_the_cli(monkeypatch, tmp_path):
+    """An operator pins the hosted demo's backend with $DIMSCOPE_BACKEND; a bad value is one clear line."""
+    from analysis.errors import OptionError
+    from tests.helpers import assert_bad_input, run_cli
+
+    monkeypatch.delenv("DIMSCOPE_BACKEND", raising=False)
+    assert pipeline.EncodeOptions().backend == "auto"
+    monkeypatch.setenv("DIMSCOPE_BACKEND", "torch")
+    assert pipeline.EncodeOptions().backend == "torch"
+    assert pipeline.EncodeOptions(backend="onnx").backend == "onnx"  # a named backend wins
+    monkeypatch.setenv("DIMSCOPE_BACKEND", "gpu-magic")
+    with pytest.raises(OptionError, match="gpu-magic"):
+        pipeline.EncodeOptions().validate()
+    corpus = tmp_path / "two.txt"
+    corpus.write_text("one text\nanother text\n", encoding="utf-8")
+    result = run_cli(
+        "stats", "--model", "all-MiniLM-L6-v2", "--corpus", str(corpus), env={"DIMSCOPE_BACKEND": "gpu-magic"}
+    )
+    assert_bad_input(result, "gpu-magic")

@@ -64,6 +64,9 @@ def test_a_visitor_who_leaves_the_line_gives_up_their_place(tmp_path, monkeypatc
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DIMSCOPE_MAX_CONCURRENT_ENCODES", "1")
+    # The operator's pin on the backend (torch fp32): A must still encode while B and C arrive, and
+    # "auto" on a bf16 CPU encodes A's 2,500 texts before they do.
+    monkeypatch.setenv("DIMSCOPE_BACKEND", "torch")
     cache = tmp_path / "cache"
     env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
     subprocess.run(["bash", "scripts/prepare-demo.sh"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=900)
@@ -86,7 +89,9 @@ def test_a_visitor_who_leaves_the_line_gives_up_their_place(tmp_path, monkeypatc
                 page = pages[name] = contexts[name].new_page()
                 page.goto(f"{base}/corpus", wait_until="domcontentloaded")
                 page.get_by_role("heading", name="Corpus").first.wait_for(timeout=180_000)
-                page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(csv))
+                page.get_by_role("region", name="Corpus file").get_by_test_id(
+                    "stFileUploaderDropzoneInput"
+                ).set_input_files(str(csv))
                 page.get_by_text("is the corpus every page analyses now").first.wait_for(timeout=180_000)
                 page.get_by_role("link", name="Explore a model").first.click()
                 page.get_by_text(shown).first.wait_for(timeout=180_000)

@@ -19,11 +19,13 @@ import pytest
 
 from analysis.corpora import corpus_from_texts, load_builtin_corpus
 from analysis.errors import CorpusError, OptionError
-from analysis.pipeline import get_embeddings, get_stats
+from analysis.pipeline import EncodeOptions, get_embeddings, get_stats
 from analysis.vectors import open_vectors
 from tests.helpers import held_out_glosses, run_cli
 
 HELD_OUT_SEED = 20261201  # the held-out corpus of tests/test_vectors_cli.py
+# Ray encodes with torch fp32 (its workers' CPUs are not calibrated): compare with the same backend.
+TORCH = EncodeOptions(backend="torch")
 
 
 def fixed_list(x: np.ndarray) -> pa.Array:
@@ -90,7 +92,7 @@ def test_texts_encoded_by_ray_actors_match_the_pipeline_and_read_back(ray_cluste
     written = tmp_path / "embeddings"
     two = ray_data.stats_of_texts(minilm, corpus_file, workers=2, write_embeddings=written)
     one = ray_data.stats_of_texts(minilm, corpus_file, workers=1)
-    local = get_stats(minilm, corpus_from_texts(texts))
+    local = get_stats(minilm, corpus_from_texts(texts), options=TORCH)
     assert two.n_rows == one.n_rows == local.n_texts == len(texts)
     for run in (one, two):
         for view in ("raw", "normalized"):
@@ -105,7 +107,7 @@ def test_texts_encoded_by_ray_actors_match_the_pipeline_and_read_back(ray_cluste
     shards = open_vectors(written, text_column="text")
     assert shards.n_rows == len(texts) and set(shards.corpus.texts) == set(texts)
     by_text = dict(zip(shards.corpus.texts, shards.matrix(), strict=True))
-    local_raw = get_embeddings(minilm, corpus_from_texts(texts)).raw
+    local_raw = get_embeddings(minilm, corpus_from_texts(texts), options=TORCH).raw
     np.testing.assert_allclose(np.stack([by_text[t] for t in texts]), local_raw, rtol=1e-4, atol=2e-6)
     assert_close(shards.moments(), two.moments, rtol=1e-5, atol=1e-8)  # other chunk boundaries: float32 noise
     # Ray appends to a folder: a second run into it is refused before anything starts.
@@ -165,9 +167,10 @@ def test_held_out_corpus_on_a_local_ray_from_the_cli(minilm, tmp_path_factory):
     assert "Deprecat" not in result.stderr, result.stderr[-3000:]  # -q: no notice from Ray's API on the way
     report = json.loads(result.stdout)
     assert report["dead_dims"] == [127, 223, 319] and report["engine"] == "ray"
+    assert report["backend"] == "torch"  # what "auto" means on a cluster nobody calibrated
     assert report["mean_norm_sq"] > 0  # the variance budget rides in a Ray run's JSON too
     assert report["n_texts"] == len(texts)
-    single = get_stats(minilm, corpus_from_texts(texts))
+    single = get_stats(minilm, corpus_from_texts(texts), options=TORCH)
     np.testing.assert_allclose(
         [r["std"] for r in report["normalized"]], single.columns("normalized")["std"], rtol=1e-4, atol=0
     )

@@ -117,6 +117,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     from analysis.encoding.backends import missing_runtimes_note
+    from analysis.settings import default_backend
 
     allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",), "text": (".txt",)}[args.format]
     output = check_output_path(args.output, allowed)
@@ -127,7 +128,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet and args.embeddings is None:  # given vectors were not encoded here
         print(f"note: {result.backend_summary}", file=sys.stderr)
-        if args.backend == "auto" and (missing := missing_runtimes_note()):
+        if (args.backend or default_backend()) == "auto" and (missing := missing_runtimes_note()):
             print(f"note: {missing}", file=sys.stderr)
     if args.format == "json":
         text = json.dumps(json_safe(result.to_json_dict()), indent=1)

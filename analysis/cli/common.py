@@ -105,9 +105,10 @@ def add_encoding_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument(
         "--backend",
-        default="auto",
-        help="encoding backend: auto (default: the fastest path here whose normalized std stays within 5e-4 of "
-        "torch fp32, chosen by a one-off calibration per machine and model), torch (the reference), onnx, "
+        default=None,
+        help="encoding backend ($DIMSCOPE_BACKEND, else auto): auto (the fastest path here whose normalized "
+        "std stays within 5e-4 of torch fp32, chosen by a one-off calibration per machine and model), "
+        "torch (the reference), onnx, "
         "openvino (fp32: same statistics to ~1e-7), openvino-bf16 or torch-bf16 (CPUs with bf16; std within "
         "~1e-4), onnx-int8 (lossy: std within ~1e-3); see benchmarks/README.md",
     )
@@ -152,8 +153,10 @@ def resolve_model_from_args(args: argparse.Namespace) -> ResolvedModel:
 
 def encode_options_from_args(args: argparse.Namespace) -> EncodeOptions:
     from analysis.pipeline import EncodeOptions
+    from analysis.settings import default_backend
 
-    options = EncodeOptions(prompt=args.prompt, batch_size=args.batch_size, backend=args.backend)
+    backend = args.backend or default_backend()
+    options = EncodeOptions(prompt=args.prompt, batch_size=args.batch_size, backend=backend)
     options.validate()
     return options
 
