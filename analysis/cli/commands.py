@@ -184,12 +184,10 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
             )
         corpus_path = path_of(args.corpus)
         model = resolve_model_from_args(args)
-        if options.backend == "auto":  # the cluster's CPUs were never calibrated: the reference backend
-            from dataclasses import replace
-
-            from analysis.encoding import calibration
-
-            options = replace(options, backend=calibration.REFERENCE)
+        # "auto" as this machine chose (calibrating once if needed), so that a local Ray run and a
+        # single-process run encode alike; a bf16 choice on a worker without bf16 runs in f32, still
+        # within the same tolerance of torch fp32.
+        options = options.resolved_for(model) or options
         write = Path(args.write_embeddings).expanduser().resolve() if args.write_embeddings else None
         run = ray_data.stats_of_texts(
             model,
