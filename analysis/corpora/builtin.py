@@ -231,22 +231,8 @@ def _wordnet_available() -> bool:
 @functools.lru_cache(maxsize=2)
 def _wordnet_base(folder: Path) -> SourceRows:
     """All WordNet definitions (gloss before the first ';'), labeled by lexicographer file."""
-    texts: list[str] = []
-    labels: list[str] = []
-    for part in _WORDNET_PARTS:
-        with open(folder / f"data.{part}", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("  "):  # licence header
-                    continue
-                head, sep, gloss = line.partition(" | ")
-                fields = head.split(" ", 2)
-                if not sep or len(fields) < 2 or not fields[1].isdigit():
-                    continue
-                lexnum = int(fields[1])
-                label = WORDNET_LEXNAMES[lexnum] if lexnum < len(WORDNET_LEXNAMES) else f"lexfile.{lexnum}"
-                texts.append(gloss.split(";", 1)[0].strip())
-                labels.append(label)
-    return clean_rows(texts, labels)
+    synsets = _wordnet_synsets(folder)
+    return clean_rows([s.gloss for s in synsets], [s.label for s in synsets])
 
 
 @dataclass(frozen=True)

@@ -40,19 +40,17 @@ from typing import Any
 import numpy as np
 
 from analysis import settings
+from analysis.encoding.loaded import LoadedEncoders
 from analysis.encoding.runtime import ProgressCallback, prefer_passive_openmp
 from analysis.errors import ModelUnavailableError
 from analysis.models.folder import ModelLayout, model_layout, read_json
 from analysis.models.resolve import ResolvedModel
-from analysis.timings import step
 
 EXPORT_FORMAT = 1  # bump when the exported graph or meta.json changes
 OPSET = 17
 SUPPORTED_POOLING = ("cls", "mean", "max", "mean_sqrt_len_tokens")
 _ORT_LOCK = threading.Lock()
-_SESSIONS_LOCK = threading.Lock()
-_SESSIONS: dict[tuple[str, bool], OnnxEncoder] = {}
-_MAX_SESSIONS = 2
+_SESSIONS: LoadedEncoders[OnnxEncoder] = LoadedEncoders(capacity=2)
 
 
 # --- side-effect containment ---------------------------------------------------------------------
@@ -383,16 +381,11 @@ class OnnxEncoder:
 
 def get_encoder(resolved: ResolvedModel, quantized: bool) -> OnnxEncoder:
     """One encoder per (model, variant) per process; at most two stay loaded."""
-    key = (resolved.fingerprint, quantized)
-    with _SESSIONS_LOCK:
-        encoder = _SESSIONS.get(key)
-        if encoder is None:
-            with step("model load", backend="onnx-int8" if quantized else "onnx"):
-                encoder = OnnxEncoder(resolved, quantized)
-            while len(_SESSIONS) >= _MAX_SESSIONS:
-                _SESSIONS.pop(next(iter(_SESSIONS)))
-            _SESSIONS[key] = encoder
-        return encoder
+    return _SESSIONS.get(
+        (resolved.fingerprint, quantized),
+        lambda: OnnxEncoder(resolved, quantized),
+        backend="onnx-int8" if quantized else "onnx",
+    )
 
 
 def is_loaded(resolved: ResolvedModel, quantized: bool) -> bool:
@@ -402,8 +395,7 @@ def is_loaded(resolved: ResolvedModel, quantized: bool) -> bool:
 
 def unload(resolved: ResolvedModel, quantized: bool) -> None:
     """Drop the model's session (that variant) from this process."""
-    with _SESSIONS_LOCK:
-        _SESSIONS.pop((resolved.fingerprint, quantized), None)
+    _SESSIONS.drop((resolved.fingerprint, quantized))
 
 
 def encode_raw_onnx(

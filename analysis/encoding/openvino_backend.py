@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.encoding.loaded import LoadedEncoders
 from analysis.encoding.machine import usable_cores
 from analysis.encoding.onnx_backend import (
     TextTokenizer,
@@ -55,9 +56,7 @@ IR_FORMAT = 1  # bump when the conversion or its meta.json changes
 PRECISIONS = ("f32", "bf16")
 INSTALL_HINT = "pip install -r requirements.txt (it pins openvino), or pip install 'dimscope[openvino]'"
 _IMPORT_LOCK = threading.Lock()
-_ENCODERS_LOCK = threading.Lock()
-_ENCODERS: dict[tuple[str, str], OpenVinoEncoder] = {}
-_MAX_ENCODERS = 2
+_ENCODERS: LoadedEncoders[OpenVinoEncoder] = LoadedEncoders(capacity=2)
 
 
 def import_openvino() -> Any:
@@ -196,15 +195,10 @@ class OpenVinoEncoder:
 
 def get_encoder(resolved: ResolvedModel, precision: str) -> OpenVinoEncoder:
     """One encoder per (model, precision) per process; at most two stay compiled."""
-    key = (resolved.fingerprint, precision)
-    with _ENCODERS_LOCK:
-        encoder = _ENCODERS.get(key)
-        if encoder is None:
-            encoder = OpenVinoEncoder(resolved, precision)
-            while len(_ENCODERS) >= _MAX_ENCODERS:
-                _ENCODERS.pop(next(iter(_ENCODERS)))
-            _ENCODERS[key] = encoder
-        return encoder
+    backend = "openvino" if precision == "f32" else f"openvino-{precision}"
+    return _ENCODERS.get(
+        (resolved.fingerprint, precision), lambda: OpenVinoEncoder(resolved, precision), backend=backend
+    )
 
 
 def is_loaded(resolved: ResolvedModel, precision: str) -> bool:
@@ -214,8 +208,7 @@ def is_loaded(resolved: ResolvedModel, precision: str) -> bool:
 
 def unload(resolved: ResolvedModel, precision: str) -> None:
     """Drop the model compiled in that precision from this process."""
-    with _ENCODERS_LOCK:
-        _ENCODERS.pop((resolved.fingerprint, precision), None)
+    _ENCODERS.drop((resolved.fingerprint, precision))
 
 
 def encode_raw_openvino(
