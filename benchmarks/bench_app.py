@@ -27,7 +27,20 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import INFO, PYTHON, ROOT, SKIP, TODO, Figure, base_env, check, median, run_process, verdict
+from benchmarks.common import (
+    INFO,
+    PYTHON,
+    ROOT,
+    SKIP,
+    TODO,
+    Figure,
+    base_env,
+    check,
+    compile_project,
+    median,
+    run_process,
+    verdict,
+)
 
 PAGES = ("pages/overview.py", "pages/explore.py", "pages/dimension.py", "pages/compare.py", "pages/corpus.py")
 
@@ -321,6 +334,7 @@ def app_start(quick: bool) -> list[Figure]:
             )
         ]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    compile_project()
     starts, rounds = (1, 1) if quick else (3, 3)
     runs: list[dict] = []
     floor_runs: list[float] = []
@@ -568,6 +582,7 @@ def upload_to_chart(quick: bool) -> list[Figure]:
     from benchmarks.load_test import upload_files
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    compile_project()
     rounds = 1 if quick else 3
     runs: list[dict] = []
     bare: list[float] = []
