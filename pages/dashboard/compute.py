@@ -4,6 +4,7 @@ before expensive work, and stop a page with a clear error instead of a traceback
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import streamlit as st
@@ -199,14 +200,19 @@ def _wait_for_work_ahead(store: EmbeddingStore, resolved: ModelSource, corpus: C
     job = ahead_of_time().running(_ahead_key(store, resolved, corpus))
     if job is None:
         return
-    bar = None
+    bar, shown, sent_at = None, "", 0.0
     try:
         while not job.wait(timeout=0.1):
             text = f"{label}: {job.describe()}…"
+            # Every update is a message to the browser: send news, and once a second at least,
+            # which is where Streamlit tells a script that its visitor has gone.
+            if text == shown and time.monotonic() - sent_at < 1.0:
+                continue
             if bar is None:
                 bar = st.progress(job.fraction, text=text)
             else:
                 bar.progress(job.fraction, text=text)
+            shown, sent_at = text, time.monotonic()
     except BaseException:  # the visitor left or reran (Streamlit stops the script): leave the line
         job.cancel()
         raise
