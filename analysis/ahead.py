@@ -106,16 +106,20 @@ class AheadOfTime:
             job = self._jobs[key] = Job(key)
 
         def run() -> None:
+            result: Any = None
+            error: BaseException | None = None
             try:
                 result = work(job)
             except BaseException as exc:  # noqa: BLE001 - kept for the page that waits; never raised here
-                job.future.set_exception(exc)
+                error = exc
+            # Forgotten before it is seen to end: whoever sees the job done finds no job under key.
+            with self._lock:
+                if self._jobs.get(key) is job:
+                    del self._jobs[key]
+            if error is not None:
+                job.future.set_exception(error)
             else:
                 job.future.set_result(result)
-            finally:
-                with self._lock:
-                    if self._jobs.get(key) is job:
-                        del self._jobs[key]
 
         self._pool.submit(run)
         return job

@@ -100,6 +100,13 @@ if n_big:
             other = resolve_model(available.info.hub_id)
             store.put_array(embeddings_key(other, big, options), synthetic(len(big), available.info.dimension))
             get_stats(other, big, store=store)
+    # What can I drop? scores a built-in retrieval task by default: its report, computed for real.
+    from analysis.corpora import load_builtin_task
+    from analysis.options import DROP_TASKS
+    from analysis.reports.compression import compression_report
+    from pages.dashboard.urlstate import UrlState
+
+    compression_report(model, load_builtin_task(DROP_TASKS[0]), n_draws=UrlState().draws, store=store)
 print(source)
 """
 
