@@ -27,7 +27,20 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import INFO, PYTHON, ROOT, SKIP, TODO, Figure, base_env, check, median, run_process, verdict
+from benchmarks.common import (
+    INFO,
+    PYTHON,
+    ROOT,
+    SKIP,
+    TODO,
+    Figure,
+    base_env,
+    check,
+    compile_project,
+    median,
+    run_process,
+    verdict,
+)
 
 PAGES = ("pages/overview.py", "pages/explore.py", "pages/dimension.py", "pages/compare.py", "pages/corpus.py")
 
@@ -87,6 +100,13 @@ if n_big:
             other = resolve_model(available.info.hub_id)
             store.put_array(embeddings_key(other, big, options), synthetic(len(big), available.info.dimension))
             get_stats(other, big, store=store)
+    # What can I drop? scores a built-in retrieval task by default: its report, computed for real.
+    from analysis.corpora import load_builtin_task
+    from analysis.options import DROP_TASKS
+    from analysis.reports.compression import compression_report
+    from pages.dashboard.urlstate import UrlState
+
+    compression_report(model, load_builtin_task(DROP_TASKS[0]), n_draws=UrlState().draws, store=store)
 print(source)
 """
 
@@ -321,6 +341,7 @@ def app_start(quick: bool) -> list[Figure]:
             )
         ]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    compile_project()
     starts, rounds = (1, 1) if quick else (3, 3)
     runs: list[dict] = []
     floor_runs: list[float] = []
@@ -508,16 +529,17 @@ def upload_steps(steps: list[dict], upload_at: float, chart_at: float) -> dict[s
     return out
 
 
-def _upload_once(browser, csv_path: Path, work: Path, round_no: int) -> dict:
+def _upload_once(browser, csv_path: Path, work: Path, round_no: int, server_cpus: set[int] | None = None) -> dict:
     """One fresh server on an empty cache; a new browser profile opens the Corpus page, uploads
-    ``csv_path`` and switches to Explore. Times upload -> first chart drawn, and reads the steps."""
+    ``csv_path`` and switches to Explore. Times upload -> first chart drawn, and reads the steps.
+    ``server_cpus``: the only CPUs the server may run on (the browser then runs elsewhere)."""
     from analysis.timings import ENV, read_steps
 
     cache = work / f"cache-{round_no}"
     timings = work / f"steps-{round_no}.jsonl"
     env = base_env(cache, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", HOME=str(work / "home"), **{ENV: str(timings)})
     port = _free_port()
-    args = [PYTHON, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true"]
+    args = _pinned(server_cpus) + [PYTHON, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true"]
     args += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     server = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -557,6 +579,36 @@ def _upload_once(browser, csv_path: Path, work: Path, round_no: int) -> dict:
     }
 
 
+def _pinned(cpus: set[int] | None) -> list[str]:
+    """The command prefix that runs a process on ``cpus`` only (none: anywhere)."""
+    return ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
+
+
+def _upload_rounds(browser, csv_path: Path, work: Path, rounds: int, server_cpus: set[int] | None) -> tuple:
+    """``rounds`` uploads, each followed by the bare encode of the same texts on the same CPUs."""
+    runs: list[dict] = []
+    bare: list[float] = []
+    for i in range(rounds):  # alternate, so both see the same load
+        tag = f"{'pinned-' if server_cpus else ''}{i}"
+        runs.append(_upload_once(browser, csv_path, work, tag, server_cpus))  # type: ignore[arg-type]
+        backend = runs[-1]["backend"] or "torch"
+        child = run_process(
+            _pinned(server_cpus) + [PYTHON, "-c", _BARE_ENCODE_CHILD, str(csv_path), backend], base_env(work)
+        )
+        bare.append(json.loads(check(child, "bare encode").stdout.strip().splitlines()[-1])["encode_s"])
+    return runs, bare
+
+
+def _split_cpus() -> tuple[set[int], set[int]] | None:
+    """(server CPUs, browser CPUs): the first CPU for the server, the rest for the browser."""
+    import os
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return None
+    return {cpus[0]}, set(cpus[1:])
+
+
 def upload_to_chart(quick: bool) -> list[Figure]:
     n_texts = 200 if quick else UPLOAD_TEXTS
     name = f"upload to first chart in Chromium, {n_texts:,}-text labelled CSV, empty cache / bare encode"
@@ -568,23 +620,38 @@ def upload_to_chart(quick: bool) -> list[Figure]:
     from benchmarks.load_test import upload_files
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    compile_project()
     rounds = 1 if quick else 3
-    runs: list[dict] = []
-    bare: list[float] = []
+    split = None if quick else _split_cpus()
+    pinned_runs: list[dict] = []
+    pinned_bare: list[float] = []
     with tempfile.TemporaryDirectory(prefix="dimscope-upload-") as tmp:
         work = Path(tmp)
         (work / "home").mkdir()
         csv_path = upload_files(work / "upload", 1, n_texts)[0]
+        launch = {"executable_path": chromium} if chromium else {}
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(**({"executable_path": chromium} if chromium else {}))
+            browser = pw.chromium.launch(**launch)
             try:
-                for i in range(rounds):  # alternate, so both see the same load
-                    runs.append(_upload_once(browser, csv_path, work, i))
-                    backend = runs[-1]["backend"] or "torch"
-                    child = run_process([PYTHON, "-c", _BARE_ENCODE_CHILD, str(csv_path), backend], base_env(work))
-                    bare.append(json.loads(check(child, "bare encode").stdout.strip().splitlines()[-1])["encode_s"])
+                runs, bare = _upload_rounds(browser, csv_path, work, rounds, None)
             finally:
                 browser.close()
+        if split is not None:
+            # A visitor's browser runs on their own machine: the server gets one CPU, the browser
+            # (and this harness, whose affinity it inherits) the others.
+            import os
+
+            everywhere = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, split[1])
+            try:
+                with sync_playwright() as pw:
+                    browser = pw.chromium.launch(**launch)
+                    try:
+                        pinned_runs, pinned_bare = _upload_rounds(browser, csv_path, work, rounds, split[0])
+                    finally:
+                        browser.close()
+            finally:
+                os.sched_setaffinity(0, everywhere)
     total = median([r["upload_to_chart_s"] for r in runs])
     encode = median(bare)
     ratio = total / encode
@@ -625,6 +692,22 @@ def upload_to_chart(quick: bool) -> list[Figure]:
     for step_name, seconds in typical["steps_s"].items():
         share = seconds / typical["upload_to_chart_s"]
         figures.append(Figure(10, f"  of which: {step_name} ({share:.0%})", seconds, "s", "", INFO, {"share": share}))
+    if pinned_runs:
+        pinned_total, pinned_encode = median([r["upload_to_chart_s"] for r in pinned_runs]), median(pinned_bare)
+        pinned_typical = min(pinned_runs, key=lambda r: abs(r["upload_to_chart_s"] - pinned_total))
+        shares = {k: round(v / pinned_typical["upload_to_chart_s"], 3) for k, v in pinned_typical["steps_s"].items()}
+        figures.append(
+            Figure(
+                10,
+                f"  same, server on 1 CPU and the browser on the other (as for a visitor): {pinned_total:.2f} s / "
+                f"bare encode on that CPU {pinned_encode:.2f} s",
+                pinned_total / pinned_encode,
+                "x",
+                "",
+                INFO,
+                {"runs": pinned_runs, "bare_encode_s": pinned_bare, "shares": shares, "server_cpus": sorted(split[0])},
+            )
+        )
     return figures
 
 

@@ -6,7 +6,7 @@ rows, uncompressed, as a batch job would write them) and streams them through
 the shards, then the statistics of both views) and the peak RSS above the process's RSS before the
 read, which must stay within 300 MB whatever the size.
 
-Target 9 runs, as whole processes on the same 4,000 short texts with all-MiniLM-L6-v2,
+Target 9 runs, as whole processes on the same 4,000 short texts with all-MiniLM-L6-v2 (torch fp32),
 ``python -m analysis stats`` on one process (cold cache) and with ``--engine ray`` on a local cluster
 with 1 and with 2 encoder actors: the wall-time ratios, the largest difference in any statistic,
 and (from a run on 64 texts, nearly all fixed cost) Ray's fixed overhead and the per-worker
@@ -125,7 +125,11 @@ def _streamed_shards(quick: bool) -> list[Figure]:
 
 
 def _cli_stats(corpus: Path, cache: Path, ray_tmp: Path, extra: list[str]) -> tuple[float, dict]:
+    # Torch fp32 on both sides: the figure compares the engines. With "auto" (bf16 on a bf16 CPU)
+    # the two batch the texts differently, and bf16's batch-dependent rounding moves raw minima and
+    # maxima by ~2e-4 whatever the engine does (auto's own drift is reported by target 11).
     args = [PYTHON, "-m", "analysis", "stats", "--model", "all-MiniLM-L6-v2", "--corpus", str(corpus), "-q"]
+    args += ["--backend", "torch"]
     env = base_env(cache, DIMSCOPE_RAY_TEMP_DIR=str(ray_tmp))
     run = check(run_process(args + extra, env, timeout=3600), " ".join(["stats", *extra]) or "stats")
     return run.wall_s, json.loads(run.stdout)

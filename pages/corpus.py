@@ -147,6 +147,8 @@ def _adopt(corpus, label_col: str | None, lang_col: str | None) -> None:
             help=f"Analyse {name} on every page",
         )
     else:
+        # The next page shows its statistics: the encode starts now, while the user looks and clicks.
+        ui.start_stats_ahead(ctx.model, corpus, trust=ctx.trust_remote_code)
         st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
     _describe(corpus, "upload")
 

@@ -43,6 +43,9 @@ def disk_traces(cache: Path, csv: Path) -> list[str]:
 
 def test_two_visitors_upload_at_once_wait_in_line_and_leave_nothing_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("DIMSCOPE_MAX_CONCURRENT_ENCODES", "1")
+    # Each upload's encode starts on the Corpus page; with "auto" on a bf16 CPU the first one can
+    # end before the second visitor reaches Explore. Torch fp32 keeps the wait long enough to see.
+    monkeypatch.setenv("DIMSCOPE_BACKEND", "torch")
     cache = tmp_path / "cache"
     env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
     subprocess.run(["bash", "scripts/prepare-demo.sh"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=900)

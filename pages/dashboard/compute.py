@@ -4,10 +4,12 @@ before expensive work, and stop a page with a clear error instead of a traceback
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import streamlit as st
 
+from analysis.ahead import ahead_of_time
 from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import (
     Corpus,
@@ -164,9 +166,64 @@ class Progress:
             self.bar = None
 
 
+def _ahead_key(store: EmbeddingStore, resolved: ModelSource, corpus: Corpus) -> str:
+    # The store object is part of the key: a public session's uploads live in its own store.
+    return f"stats|{id(store)}|{resolved.fingerprint}|{corpus.content_hash}"
+
+
+def start_stats_ahead(model: str, corpus: Corpus, *, trust: bool = False) -> None:
+    """Start the statistics (and embeddings) of ``corpus`` in the background, so that the next page
+    finds them computed or under way: for a new upload, the encode overlaps the page switch.
+
+    Only work a page would start without asking (see :func:`pending_reason`), with a model already
+    on this machine; it waits in the same encode line as a page's own work. Nothing is shown here."""
+    if model.startswith(VECTORS_PREFIX):
+        return
+    try:
+        if pending_reason(model, corpus, trust=trust) is not None:
+            return
+        resolved = deployment_policy().resolve(model, allow_trust_remote_code=trust, download=False)
+    except DimScopeError:
+        return
+    store = store_for(corpus)
+    budget = deployment_policy().encode_budget_seconds
+    ahead_of_time().start(
+        _ahead_key(store, resolved, corpus),
+        lambda job: get_stats(resolved, corpus, store=store, progress=job, time_budget_s=budget),
+    )
+
+
+def _wait_for_work_ahead(store: EmbeddingStore, resolved: ModelSource, corpus: Corpus, label: str) -> None:
+    """When this result is being computed ahead (:func:`start_stats_ahead`), wait for that job and
+    show its progress; the cache's lock on the key would otherwise hold the page, blank, until the
+    job ends (it never lets a second encode of the same texts start)."""
+    job = ahead_of_time().running(_ahead_key(store, resolved, corpus))
+    if job is None:
+        return
+    bar, shown, sent_at = None, "", 0.0
+    try:
+        while not job.wait(timeout=0.1):
+            text = f"{label}: {job.describe()}…"
+            # Every update is a message to the browser: send news, and once a second at least,
+            # which is where Streamlit tells a script that its visitor has gone.
+            if text == shown and time.monotonic() - sent_at < 1.0:
+                continue
+            if bar is None:
+                bar = st.progress(job.fraction, text=text)
+            else:
+                bar.progress(job.fraction, text=text)
+            shown, sent_at = text, time.monotonic()
+    except BaseException:  # the visitor left or reran (Streamlit stops the script): leave the line
+        job.cancel()
+        raise
+    if bar is not None:
+        bar.empty()
+
+
 def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResult:
     """Statistics from the disk cache, or computed with a progress bar. Raises DimScopeError."""
     resolved = resolve(model, trust=trust)
+    _wait_for_work_ahead(store_for(corpus), resolved, corpus, f"{resolved.name} on {corpus.name}")
     progress = Progress(f"{resolved.name} on {corpus.name}", reading=is_vectors(resolved))
     try:
         return get_stats(
@@ -187,6 +244,7 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
     key = (resolved.fingerprint, corpus.content_hash)
     if key in memo:
         return memo[key]
+    _wait_for_work_ahead(store_for(corpus), resolved, corpus, f"{resolved.name} on {corpus.name}")
     progress = Progress(f"{resolved.name} on {corpus.name}", reading=is_vectors(resolved))
     try:
         result = get_embeddings(
