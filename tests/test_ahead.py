@@ -124,6 +124,30 @@ def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
     assert metrics(at)["Dead dimensions"] == str(len(expected))
 
 
+def test_a_rerun_of_the_corpus_page_does_not_start_finished_work_again(monkeypatch):
+    """Every rerun of the Corpus page passes the adopted upload again: once its statistics are
+    computed, no further job starts."""
+    import pages.dashboard.compute
+    from tests.helpers import ok, open_page
+
+    pool = pages.dashboard.compute.ahead_of_time()
+    real_start, jobs = pool.start, []
+    monkeypatch.setattr(pool, "start", lambda key, work: jobs.append(real_start(key, work)) or jobs[-1])
+    at = open_page("pages/corpus.py")
+    ok(at)
+    tag = uuid.uuid4().hex[:8]
+    rows = [f"Rerun {tag} text {i} on subject {i % 4}.,s{i % 4}" for i in range(40)]
+    csv = ("text,label\n" + "\n".join(rows)).encode()
+    at.file_uploader(key="corpus_upload").set_value(("rerun.csv", csv, "text/csv"))
+    at.run()
+    ok(at)
+    assert len(jobs) == 1 and jobs[0].wait(120) and jobs[0].future.exception() is None
+    at.run()  # the same upload, adopted again
+    ok(at)
+    assert any("is the corpus every page analyses now" in s.value for s in at.success)
+    assert len(jobs) == 1
+
+
 def test_a_cancelled_job_leaves_the_encode_line_and_the_next_one_moves_up():
     """Like a page's own encode when its visitor leaves: a job ahead that nobody waits for any
     more gives up its place in line, and never encodes."""

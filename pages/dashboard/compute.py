@@ -186,6 +186,8 @@ def start_stats_ahead(model: str, corpus: Corpus, *, trust: bool = False) -> Non
     except DimScopeError:
         return
     store = store_for(corpus)
+    if cached_options(resolved, corpus, store=store) is not None:
+        return  # computed already: every rerun of the Corpus page passes here
     budget = deployment_policy().encode_budget_seconds
     ahead_of_time().start(
         _ahead_key(store, resolved, corpus),
