@@ -128,10 +128,39 @@ def _arrow_errors() -> tuple[type[BaseException], ...]:
     return (pa.ArrowException,)
 
 
+class _ArrowTableReader(VectorReader):
+    """What the Parquet and Arrow IPC readers share: a column's arrays a batch at a time
+    (:meth:`_arrays`, per format), decoded into vector chunks or gathered as a scalar column."""
+
+    def _arrays(self, column: str) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        decoder = ColumnDecoder(self.name, self.layout.vector_column, self.layout.dimension)
+        for array in self._arrays(self.layout.vector_column):
+            with reading(self.name, "holds vectors that cannot be read", _arrow_errors()):
+                matrix = decoder.decode(array)
+            yield matrix
+
+    def column(self, column: str, max_rows: int | None = None) -> list[Any]:
+        if column not in self.layout.scalar_columns:
+            raise CorpusError(
+                f"{self.name} has no column {column_label(column)} for texts or labels; "
+                f"its columns: {shown_columns(self.layout.columns)}."
+            )
+        out: list[Any] = []
+        for array in self._arrays(column):
+            with reading(self.name, f"has a column {column_label(column)} that cannot be read", _arrow_errors()):
+                out.extend(array.to_pylist())
+            if max_rows is not None and len(out) >= max_rows:
+                return out[:max_rows]
+        return out
+
+
 # --- Parquet -------------------------------------------------------------------------------------------
 
 
-class ParquetReader(VectorReader):
+class ParquetReader(_ArrowTableReader):
     """One Parquet file, its bytes, or a folder of Parquet shards read in name order."""
 
     def __init__(
@@ -232,32 +261,14 @@ class ParquetReader(VectorReader):
             finally:
                 handle.close()
 
-    def pieces(self) -> Iterator[np.ndarray]:
-        decoder = ColumnDecoder(self.name, self.layout.vector_column, self.layout.dimension)
-        for array in self._batches([self.layout.vector_column], DEFAULT_CHUNK_ROWS):
-            with reading(self.name, "holds vectors that cannot be read", _arrow_errors()):
-                matrix = decoder.decode(array)
-            yield matrix
-
-    def column(self, column: str, max_rows: int | None = None) -> list[Any]:
-        if column not in self.layout.scalar_columns:
-            raise CorpusError(
-                f"{self.name} has no column {column_label(column)} for texts or labels; "
-                f"its columns: {shown_columns(self.layout.columns)}."
-            )
-        out: list[Any] = []
-        for array in self._batches([column], DEFAULT_CHUNK_ROWS):
-            with reading(self.name, f"has a column {column_label(column)} that cannot be read", _arrow_errors()):
-                out.extend(array.to_pylist())
-            if max_rows is not None and len(out) >= max_rows:
-                return out[:max_rows]
-        return out
+    def _arrays(self, column: str) -> Iterator[Any]:
+        return self._batches([column], DEFAULT_CHUNK_ROWS)
 
 
 # --- Arrow IPC -----------------------------------------------------------------------------------------
 
 
-class ArrowReader(VectorReader):
+class ArrowReader(_ArrowTableReader):
     """An Arrow IPC file (.arrow, .feather v2; memory-mapped) or stream, read a record batch at a time."""
 
     def __init__(
@@ -309,23 +320,5 @@ class ArrowReader(VectorReader):
                 batch.validate(full=True)
                 yield batch
 
-    def pieces(self) -> Iterator[np.ndarray]:
-        decoder = ColumnDecoder(self.name, self.layout.vector_column, self.layout.dimension)
-        for batch in self._record_batches():
-            with reading(self.name, "holds vectors that cannot be read", _arrow_errors()):
-                matrix = decoder.decode(batch.column(self.layout.vector_column))
-            yield matrix
-
-    def column(self, column: str, max_rows: int | None = None) -> list[Any]:
-        if column not in self.layout.scalar_columns:
-            raise CorpusError(
-                f"{self.name} has no column {column_label(column)} for texts or labels; "
-                f"its columns: {shown_columns(self.layout.columns)}."
-            )
-        out: list[Any] = []
-        for batch in self._record_batches():
-            with reading(self.name, f"has a column {column_label(column)} that cannot be read", _arrow_errors()):
-                out.extend(batch.column(column).to_pylist())
-            if max_rows is not None and len(out) >= max_rows:
-                return out[:max_rows]
-        return out
+    def _arrays(self, column: str) -> Iterator[Any]:
+        return (batch.column(column) for batch in self._record_batches())
