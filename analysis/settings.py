@@ -12,9 +12,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _default_cache_dir() -> Path:
-    """``<checkout>/cache`` when running from the repository; a user cache folder when installed."""
-    if (PROJECT_ROOT / "app.py").is_file() and (PROJECT_ROOT / "analysis").is_dir():
-        return PROJECT_ROOT / "cache"
+    """One folder per user, however DimScope runs (a checkout's dashboard, ``python -m analysis``, the
+    installed ``dimscope`` from any folder): ``$XDG_CACHE_HOME/dimscope``, by default ``~/.cache/dimscope``.
+    One rule, so that what one of them computed is there for the others (a folder relative to the
+    checkout or to the working directory would give each its own cold cache)."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip()
     return (Path(base).expanduser() if base else Path.home() / ".cache") / "dimscope"
 
@@ -26,10 +27,19 @@ CACHE_SCHEMA_VERSION = 2
 
 
 def cache_dir() -> Path:
-    """The on-disk cache folder: ``$DIMSCOPE_CACHE_DIR``, else ``<checkout>/cache`` (or, for an
-    installed package, ``$XDG_CACHE_HOME/dimscope``, by default ``~/.cache/dimscope``)."""
+    """The on-disk cache folder: ``$DIMSCOPE_CACHE_DIR``, else ``$XDG_CACHE_HOME/dimscope``, by default
+    ``~/.cache/dimscope`` (see :func:`cache_dir_origin`)."""
     configured = os.environ.get("DIMSCOPE_CACHE_DIR", "").strip()
-    return Path(configured).expanduser() if configured else DEFAULT_CACHE_DIR
+    return Path(configured).expanduser() if configured else _default_cache_dir()
+
+
+def cache_dir_origin() -> str:
+    """Why :func:`cache_dir` is that folder, in words (the CLI's ``--verbose`` and ``--help``)."""
+    if os.environ.get("DIMSCOPE_CACHE_DIR", "").strip():
+        return "from $DIMSCOPE_CACHE_DIR"
+    if os.environ.get("XDG_CACHE_HOME", "").strip():
+        return "the per-user cache, under $XDG_CACHE_HOME; set $DIMSCOPE_CACHE_DIR to move it"
+    return "the per-user cache; set $DIMSCOPE_CACHE_DIR to move it"
 
 
 def models_dir() -> Path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Precomputes the demo's default answers into the cache, so the first visitor gets a warm page.
 # The Dockerfile runs this at build time; tests/test_deploy.py runs it outside Docker.
-# Uses $DIMSCOPE_CACHE_DIR (default: ./cache). Exits non-zero if anything fails.
+# Uses $DIMSCOPE_CACHE_DIR (default: ~/.cache/dimscope, see README). Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
@@ -18,4 +18,4 @@ if python -X importtime -m analysis stats --model "$model" --corpus "$corpus" --
   echo "prepare-demo: the cached request still imports torch" >&2
   exit 1
 fi
-echo "prepare-demo: cache warm for $model on $corpus in ${DIMSCOPE_CACHE_DIR:-cache}"
+echo "prepare-demo: cache warm for $model on $corpus in ${DIMSCOPE_CACHE_DIR:-the per-user cache}"

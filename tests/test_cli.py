@@ -236,3 +236,55 @@ def test_backend_flag_is_validated_and_keyed_separately(tiny_model_dir, tiny_csv
     torch_std = np.array([r["std"] for r in torch_report["normalized"]])
     int8_std = np.array([r["std"] for r in int8_report["normalized"]])
     assert not np.array_equal(torch_std, int8_std) and np.allclose(torch_std, int8_std, atol=0.05)
+
+
+def _env_without_cache_settings(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DIMSCOPE_CACHE_DIR", "XDG_CACHE_HOME")}
+    return {**env, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **extra}
+
+
+@pytest.mark.slow
+def test_verbose_and_help_name_the_cache_folder_and_why(tmp_path):
+    configured = tmp_path / "my-cache"
+    result = run_cli("corpora", "-v", env={"DIMSCOPE_CACHE_DIR": str(configured)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == f"cache: {configured} (from $DIMSCOPE_CACHE_DIR)"
+    before = run_cli("-v", "corpora", env={"DIMSCOPE_CACHE_DIR": str(configured)})  # before the subcommand too
+    assert before.stderr.splitlines()[0] == f"cache: {configured} (from $DIMSCOPE_CACHE_DIR)"
+    assert "cache:" not in run_cli("corpora", env={"DIMSCOPE_CACHE_DIR": str(configured)}).stderr
+    home = tmp_path / "home"
+    help_text = subprocess.run(
+        [sys.executable, "-m", "analysis", "--help"],
+        cwd=tmp_path,
+        env=_env_without_cache_settings(HOME=str(home), COLUMNS="400"),  # argparse wraps at hyphens
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    flat = " ".join(help_text.split())
+    assert "one folder per user, wherever you run DimScope from" in flat
+    assert f"Here: {home / '.cache' / 'dimscope'}." in flat
+
+
+@pytest.mark.slow
+def test_one_cache_folder_per_user_wherever_the_cli_runs(tiny_model_dir, tiny_csv, tmp_path):
+    """The installed `dimscope` run from any folder and `python -m analysis` in the checkout share one
+    cache: what one computed, the other reads (issue 25: another folder meant a second, cold cache)."""
+    xdg = tmp_path / "xdg"
+    elsewhere = tmp_path / "somewhere-else"
+    elsewhere.mkdir()
+    env = _env_without_cache_settings(XDG_CACHE_HOME=str(xdg))
+    args = ["-m", "analysis", "stats", "-v", "--model", str(tiny_model_dir), "--corpus", str(tiny_csv)]
+    args += ["--format", "text", "-q"]
+    runs = [
+        subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        for cwd in (elsewhere, ROOT)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        expected = f"cache: {xdg / 'dimscope'} (the per-user cache, under $XDG_CACHE_HOME; set $DIMSCOPE_CACHE_DIR"
+        assert run.stderr.splitlines()[0].startswith(expected), run.stderr
+    assert "(computed)" in runs[0].stdout.splitlines()[0]
+    assert "(from the cache)" in runs[1].stdout.splitlines()[0]  # the checkout read what the other folder computed
+    assert (xdg / "dimscope" / "cache.db").is_file()
+    assert sorted(p.name for p in elsewhere.iterdir()) == []  # nothing written where the command ran

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from analysis import settings
 from analysis.cli import commands, compress_command, report_commands
 from analysis.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, Parser
 from analysis.errors import DimScopeError
@@ -22,13 +23,28 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+CACHE_RULE = (
+    "Results are cached in one folder per user, wherever you run DimScope from (the dashboard, "
+    "python -m analysis, dimscope): $XDG_CACHE_HOME/dimscope, by default ~/.cache/dimscope, or "
+    "$DIMSCOPE_CACHE_DIR when set. Here: {cache}. -v prints it on every run."
+)
+VERBOSE_HELP = "print where results are cached (and why there) on stderr"
+
+
 def build_parser(prog: str = "python -m analysis") -> argparse.ArgumentParser:
     """The whole command line: one subcommand per entry of :data:`COMMANDS`."""
-    parser = Parser(prog=prog, description="DimScope: per-dimension analysis of sentence embeddings.")
+    parser = Parser(
+        prog=prog,
+        description="DimScope: per-dimension analysis of sentence embeddings.",
+        epilog=CACHE_RULE.format(cache=settings.cache_dir()),
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     commands.register(sub)
     report_commands.register(sub)
     compress_command.register(sub)
+    for command in sub.choices.values():  # before or after the subcommand: `dimscope stats -v` works too
+        command.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -39,6 +55,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m analysis")
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help and usage errors
         return int(exc.code or 0)
+    if args.verbose:
+        print(f"cache: {settings.cache_dir()} ({settings.cache_dir_origin()})", file=sys.stderr)
     try:
         return COMMANDS[args.command](args)
     except DimScopeError as exc:
