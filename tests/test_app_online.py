@@ -126,24 +126,30 @@ def test_the_picker_says_what_each_model_will_do_and_a_download_happens_in_the_a
     at = new_app({"corpus": "upload:ten.csv"})
     for key, value in tiny_upload().items():
         at.session_state[key] = value
-    at.run()  # the overview, on the sidebar's model: the picker is drawn before the download starts
+    at.switch_page("pages/corpus.py").run()  # a page that computes nothing: the model is not here yet
     ok(at)
     labels = at.sidebar.selectbox(key="w_model_choice").options
-    assert f"all-MiniLM-L6-v2 · ↓ {format_bytes(size)}" in labels
-    assert "bge-small-en-v1.5 · ↓ download" in labels  # unknown to this hub: no size
-    assert "all-mpnet-base-v2 · ↓ download" in labels  # PyPI copies are ignored in this test
+    assert labels[:3] == ["↓ all-MiniLM-L6-v2", "↓ all-MiniLM-L12-v2", "↓ all-mpnet-base-v2"]  # PyPI copies ignored
     caption = f"downloads from the hub ({format_bytes(size)}) on first use, then loads from the local hub cache"
     assert any(caption in c for c in texts(at.sidebar.caption))
+    assert not [p for _, p in hub.requests if "/resolve/" in p]
+
+    at.switch_page("pages/overview.py").run()  # downloads the model for its chart
+    ok(at)
     assert not at.error and charts(at)
     assert f"GET /{MINILM_ID}/resolve/{hub.commit(MINILM_ID)}/model.safetensors" in [
         f"{m} {p}" for m, p in hub.requests
     ]
+    # Issue 25: the picker and its caption were drawn before the download and kept saying it was needed.
+    labels = at.sidebar.selectbox(key="w_model_choice").options
+    assert labels[:3] == ["✓ all-MiniLM-L6-v2", "↓ all-MiniLM-L12-v2", "↓ all-mpnet-base-v2"]
+    captions = texts(at.sidebar.caption)
+    assert any("384 dims, 23M parameters; cached here: loads offline." in c for c in captions), captions
     at.switch_page("pages/explore.py").run()
     ok(at)
     # the heatmap and the spread chart (and the per-label crowding chart when the corpus has labels)
     assert {m.label: m.value for m in at.metric}["Texts"] == "10" and len(charts(at)) >= 2
-    assert "all-MiniLM-L6-v2 · cached" in at.sidebar.selectbox(key="w_model_choice").options
-    assert any("384 dims, 23M parameters; cached here: loads offline." in c for c in texts(at.sidebar.caption))
+    assert "✓ all-MiniLM-L6-v2" in at.sidebar.selectbox(key="w_model_choice").options
 
 
 def test_compare_lists_a_model_that_fails_to_download_with_its_reason():
@@ -176,7 +182,7 @@ def test_public_demo_online_offers_only_its_allow_list(hub, monkeypatch):
         at = open_page("pages/compare.py", params, tiny_upload())
         ok(at)
         offered = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]  # policy.PUBLIC_DEFAULT_MODELS
-        assert [o.split(" · ")[0] for o in at.sidebar.selectbox(key="w_model_choice").options] == offered
+        assert [o.partition(" ")[2] for o in at.sidebar.selectbox(key="w_model_choice").options] == offered
         assert at.multiselect(key="w_models").options == offered
         # Nothing was asked of the hub about models the demo does not offer.
         assert not [p for _, p in hub.requests if p.startswith("/api/models/") and "all-" not in p]

@@ -62,7 +62,8 @@ def resolve(model: str, *, trust: bool = False) -> ModelSource:
     """resolve_model under the deployment policy (public mode: allow-listed models only), or this
     session's uploaded embeddings for ``vectors:<name>`` (they stand where a model stands).
 
-    A model that needs a download gets a progress bar while it downloads."""
+    A model that needs a download gets a progress bar while it downloads; then the page runs again,
+    so that what was drawn before (the sidebar's picker and caption) shows the model as here."""
     if model.startswith(VECTORS_PREFIX):
         found = vector_uploads().get(model[len(VECTORS_PREFIX) :])
         if found is None:
@@ -82,9 +83,19 @@ def resolve(model: str, *, trust: bool = False) -> ModelSource:
         bar.progress(min(1.0, done / total) if total else 0.0, text=text)
 
     try:
-        return policy.resolve(model, allow_trust_remote_code=trust, progress=progress)
+        resolved = policy.resolve(model, allow_trust_remote_code=trust, progress=progress)
     finally:
         bar.empty()
+    # What was approved for the download holds for the model itself.
+    approved = st.session_state.setdefault(APPROVED, set())
+    approved |= {(resolved.fingerprint, text_hash) for key, text_hash in list(approved) if key == _download_key(model)}
+    try:
+        policy.resolve(model, allow_trust_remote_code=trust, download=False)
+    except ModelNotDownloadedError:  # never expected; the page goes on rather than download again
+        return resolved
+    # The sidebar's picker, drawn before the download, still says the model needs one: run the page
+    # again, which finds the model here and says so.
+    st.rerun()
 
 
 def preload_model(ctx: Context) -> None:

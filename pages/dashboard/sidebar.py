@@ -17,6 +17,7 @@ from analysis.models import (
     CATALOG,
     STATUS_CACHED,
     STATUS_DOWNLOAD,
+    STATUS_OFFLINE,
     STATUS_PACKAGED,
     STATUS_TEXT,
     Availability,
@@ -79,31 +80,25 @@ def compare_defaults(current: str) -> list[str]:
     return ([current] + ready)[: urlstate.MAX_MODELS]
 
 
-def _short_status(found: Availability) -> str:
-    """The status in a few characters: the picker is as narrow as the sidebar."""
-    if found.status == STATUS_PACKAGED:
-        return "installed"
-    if found.status == STATUS_CACHED:
-        return "cached"
-    if found.status == STATUS_DOWNLOAD:
-        return f"↓ {format_bytes(found.download_bytes)}" if found.download_bytes else "↓ download"
-    return "needs network"
-
+#: One mark per status, before the name: the picker is as narrow as the sidebar (about 190 px of text,
+#: 28 characters), so a status in words was cut off ("· needs netwo") and a long name with it. The
+#: caption under the picker says the chosen model's status in words, with the download size.
+STATUS_MARKS = {STATUS_PACKAGED: "✓", STATUS_CACHED: "✓", STATUS_DOWNLOAD: "↓", STATUS_OFFLINE: "⊘"}
 
 MODEL_HELP = (
-    "Catalog models, or any sentence-transformers model by hub id or folder. Beside each name, what "
-    "choosing it does: **installed**: shipped in an installed package, loads offline; **cached**: in the "
-    "local hub cache, loads offline; **↓ size**: downloads from the hub on first use (the size when the hub "
-    "reports it); **needs network**: not reachable offline."
+    "Catalog models, or any sentence-transformers model by hub id or folder. The mark before each name says "
+    "what choosing it does here: **✓** loads offline (shipped in an installed package, or in the local hub "
+    "cache); **↓** downloads from the hub on first use; **⊘** not reachable offline. The line under the "
+    "picker says it in words, with the size of a download."
 )
 
 
 def _model_label(availability: dict[str, Availability]) -> Callable[[str], str]:
     def label(name: str) -> str:
         if name == OTHER:
-            return "Other: a hub id or a local folder…"
+            return "Other: a hub id or a folder…"
         found = availability.get(name)
-        return f"{name} · {_short_status(found)}" if found else name
+        return f"{STATUS_MARKS[found.status]} {name}" if found else name
 
     return label
 
