@@ -66,6 +66,6 @@ else:
     st.markdown("No dead dimension in this model on this corpus.")
 ui.plot(result.plot_std(ctx.view), key="overview_std")
 st.caption(
-    "Log scale: each bar is one dimension's standard deviation over the corpus. "
+    "Log scale: each dot is one dimension's standard deviation over the corpus. "
     "Pick another model or corpus in the sidebar; every choice is kept in the page's URL, so a link reproduces it."
 )

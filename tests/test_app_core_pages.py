@@ -54,6 +54,14 @@ def test_overview_opens_on_the_default_with_charts(use_warm_cache, minilm):
     assert metrics["Dimensions"] == "384" and metrics["Dead dimensions"] == "3"
     assert "Median std (normalized)" in metrics and metrics["Texts"] == "1,629"
     assert len(charts(at)) >= 1
+    # The caption names the marks the chart draws: dots on its log axis (it said "each bar").
+    kinds = {
+        (t["type"], t.get("mode"))
+        for t in json.loads(charts(at)[0].proto.spec)["data"]
+        if t.get("name") != ("1% of the median std")
+    }
+    assert kinds == {("scatter", "markers")}
+    assert any("each dot is one dimension's standard deviation" in c for c in texts(at.caption)), texts(at.caption)
     assert any("127" in m for m in texts(at.markdown))
     links = at.get("page_link")
     assert len(links) >= 4

@@ -574,3 +574,26 @@ def test_secondary_axes_have_round_ticks_on_shared_gridlines():
     # The same number of steps on both sides: the shared gridlines are round on both.
     assert round(left["range"][1] / left["dtick"]) == round(right["range"][1] / right["dtick"])
     assert left["range"][1] >= 0.11 and right["range"][1] >= 1.0
+
+
+def _plot_px(layout: dict) -> float:
+    """The plot area's height in pixels, from the figure's height and margins."""
+    return layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]
+
+
+def test_log_std_chart_leaves_room_for_every_marker_at_both_ends():
+    """Overview: dead dimensions at 1e-31 under live ones at 0.05 sat on the bottom edge of the axis,
+    their markers half clipped (issue 25)."""
+    std = np.full(384, 0.05)
+    std[[127, 223]] = [2.2e-33, 1.8e-33]
+    std[319] = 4.8e-9
+    d = spread.std_bar_chart(stats_frame(std), dead_dims=[127, 223, 319], log_y=True, threshold=5e-4).to_dict()
+    low, high = d["layout"]["yaxis"]["range"]
+    per_decade = _plot_px(d["layout"]) / (high - low)
+    for trace in d["data"]:
+        if trace.get("mode") != "markers" or not len(decode(trace["y"])):
+            continue
+        y = np.log10(decode(trace["y"]))
+        radius = trace["marker"]["size"] / 2
+        assert (y.min() - low) * per_decade >= radius, trace["name"]
+        assert (high - y.max()) * per_decade >= radius, trace["name"]

@@ -143,12 +143,20 @@ def fix_log_range(fig: go.Figure, frames: Sequence[pd.DataFrame], floor: float |
     return clipped
 
 
+#: Room at each end of a log axis spanning its data, as a share of the span: a padding in decades
+#: alone shrinks to a pixel on an axis of 30 decades, and half of a marker at the extreme is cut off.
+END_ROOM = 0.04
+
+
 def clean_log_axis(fig: go.Figure, values: Any, *, axis: str = "y", pad: float = 0.15, **where: Any) -> None:
-    """Clean ticks (:func:`log_ticks`) for a log ``axis`` ("x" or "y") spanning its data's own range."""
+    """Clean ticks (:func:`log_ticks`) for a log ``axis`` ("x" or "y") spanning its data's own range,
+    with ``pad`` decades, or :data:`END_ROOM` of the span when that is more, beyond each extreme."""
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v) & (v > 0)]
     if v.size:
-        low, high = float(np.log10(v.min())) - pad, float(np.log10(v.max())) + pad
+        low, high = float(np.log10(v.min())), float(np.log10(v.max()))
+        pad = max(pad, END_ROOM * (high - low))
+        low, high = low - pad, high + pad
         ticks, text = log_ticks(low, high)
         update = fig.update_xaxes if axis == "x" else fig.update_yaxes
         update(range=[low, high], tickmode="array", tickvals=ticks, ticktext=text, **where)
