@@ -597,3 +597,30 @@ def test_log_std_chart_leaves_room_for_every_marker_at_both_ends():
         radius = trace["marker"]["size"] / 2
         assert (y.min() - low) * per_decade >= radius, trace["name"]
         assert (high - y.max()) * per_decade >= radius, trace["name"]
+
+
+@pytest.mark.parametrize(
+    ("n_dims", "dead", "shared"),
+    [
+        (768, [34, 555, 688, 756], {"688", "756"}),  # mpnet by index: "dead 688dead 756" (issue 25)
+        (384, [127, 223, 319], set()),  # MiniLM: far enough apart for a label each
+        (768, [760, 762, 764, 766], {"760", "762", "764", "766"}),
+    ],
+)
+def test_heatmap_dead_labels_never_overlap(n_dims, dead, shared):
+    matrix = np.random.default_rng(0).normal(size=(20, n_dims)).astype(np.float32)
+    fig = heatmap.dimension_heatmap(matrix, texts=[f"t{i}" for i in range(20)], view_name="raw", dead_dims=dead)
+    notes = [a for a in fig.to_dict()["layout"]["annotations"] if a["text"].startswith("dead")]
+    # Every dead dimension is named once; the labels' extents (at 7 px a character, 11-px text, on
+    # a 560-px plot) are disjoint and inside the plot.
+    named = [n for a in notes for n in a["text"].removeprefix("dead ").split(", ")]
+    assert sorted(map(int, named)) == sorted(dead)
+    px = 560 / n_dims
+    spans = sorted((a["x"] * px - 3.5 * len(a["text"]), a["x"] * px + 3.5 * len(a["text"])) for a in notes)
+    assert all(a["xanchor"] == "center" for a in notes)
+    assert spans[0][0] >= -0.5 * px - 1e-6 and spans[-1][1] <= (n_dims - 0.5) * px + 1e-6
+    assert all(left[1] <= right[0] for left, right in zip(spans, spans[1:], strict=False)), spans
+    if shared:
+        assert any(set(a["text"].removeprefix("dead ").split(", ")) == shared for a in notes)
+    else:
+        assert len(notes) == len(dead)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +133,27 @@ def _colour_bound(z: np.ndarray, clip_quantile: float) -> float:
     return bound
 
 
+#: Dead-column labels: font size, and the estimate of their width on the narrowest plot a page
+#: gives the heatmap (a 1,200-px window), so that labels which would touch there share one label.
+_LABEL_FONT_PX = 11
+_LABEL_CHAR_PX = 7.0  # Source Sans at 11 px: about 6 px; wider, to be safe
+_LABEL_PLOT_PX = 560
+_LABEL_GAP_PX = 8
+
+
+def _label_text(cluster: Sequence[int]) -> str:
+    return "dead " + ", ".join(str(d) for d in cluster[:6]) + ("…" if len(cluster) > 6 else "")
+
+
+def _label_span(cluster: Sequence[int], position: Mapping[int, int], n_columns: int) -> tuple[float, float]:
+    """Where a cluster's label lies, in column units: centred on the cluster, kept inside the plot."""
+    width = len(_label_text(cluster)) * _LABEL_CHAR_PX * n_columns / _LABEL_PLOT_PX
+    centre = (position[cluster[0]] + position[cluster[-1]]) / 2
+    low_edge, high_edge = -0.5, n_columns - 0.5
+    centre = min(max(centre, low_edge + width / 2), high_edge - width / 2) if width < n_columns else (n_columns - 1) / 2
+    return centre - width / 2, centre + width / 2
+
+
 def _dead_marks(columns: np.ndarray, dead_dims: Sequence[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Outlines around dead columns, and one label per cluster of nearby dead columns."""
     position = {int(d): i for i, d in enumerate(columns)}
@@ -152,14 +173,18 @@ def _dead_marks(columns: np.ndarray, dead_dims: Sequence[int]) -> tuple[list[dic
         }
         for d in dead_in_view
     ]
-    # Sorted by std, dead columns sit side by side: one label for each cluster of them.
-    gap = max(3, columns.size // 25)
+    # One label per cluster of dead columns whose labels would otherwise touch (sorted by std, dead
+    # columns sit side by side; by index, mpnet's 688 and 756 are 68 columns but only ~55 px apart).
+    gap = _LABEL_GAP_PX * columns.size / _LABEL_PLOT_PX
     clusters: list[list[int]] = []
     for d in sorted(dead_in_view, key=position.__getitem__):
-        if clusters and position[d] - position[clusters[-1][-1]] <= gap:
-            clusters[-1].append(d)
-        else:
-            clusters.append([d])
+        clusters.append([d])
+        # Merge backwards while the newest label would touch the one before it (a merged label is wider).
+        while len(clusters) > 1 and (
+            _label_span(clusters[-1], position, columns.size)[0]
+            < _label_span(clusters[-2], position, columns.size)[1] + gap
+        ):
+            clusters[-2].extend(clusters.pop())
     notes: list[dict[str, Any]] = []
     if len(clusters) > 10:
         notes.append(
@@ -177,18 +202,18 @@ def _dead_marks(columns: np.ndarray, dead_dims: Sequence[int]) -> tuple[list[dic
         )
         return shapes, notes
     for cluster in clusters:
-        names = ", ".join(str(d) for d in cluster[:6]) + ("…" if len(cluster) > 6 else "")
+        low, high = _label_span(cluster, position, columns.size)
         notes.append(
             {
-                "x": (position[cluster[0]] + position[cluster[-1]]) / 2,
+                "x": (low + high) / 2,
                 "xref": "x",
                 "y": 1.0,
                 "yref": "paper",
                 "yanchor": "bottom",
-                "text": f"dead {names}",
+                "text": _label_text(cluster),
                 "showarrow": False,
-                "font": {"color": DEAD_COLOR, "size": 11},
-                "xanchor": "right" if position[cluster[-1]] > 0.9 * columns.size else "center",
+                "font": {"color": DEAD_COLOR, "size": _LABEL_FONT_PX},
+                "xanchor": "center",
             }
         )
     return shapes, notes
