@@ -72,7 +72,7 @@ def test_compare_scale_travels_in_the_url_and_titles_the_axes(minilm_default):
     normalized = [t for t in curves["data"] if t.get("xaxis") == "x2" and t["mode"] == "lines"][0]
     median = result.budget.median_std * np.sqrt(384)
     assert np.median(decode(normalized["customdata"])[:, 1]) == pytest.approx(median, rel=1e-6)
-    box = titled(at, "Distribution of per-dimension std × √d (normalized view)")
+    box = titled(at, "Std × √d per dimension (normalized view)")
     assert box["layout"]["yaxis"]["title"]["text"].startswith("std × √d (1 = an isotropic share)")
     # The control writes the URL; "as is" is the default and leaves it clean.
     at.segmented_control(key="w_scale").set_value("share").run()

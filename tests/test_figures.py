@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import doctest
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -624,3 +625,48 @@ def test_heatmap_dead_labels_never_overlap(n_dims, dead, shared):
         assert any(set(a["text"].removeprefix("dead ").split(", ")) == shared for a in notes)
     else:
         assert len(notes) == len(dead)
+
+
+def _two_models_with_off_scale_dead_dims() -> tuple[dict[str, pd.DataFrame], dict[str, list[int]]]:
+    rng = np.random.default_rng(1)
+    small, big = rng.uniform(0.03, 0.07, 384), rng.uniform(0.02, 0.05, 768)
+    small[[127, 223]], big[[555, 756]] = 1e-33, 1e-34
+    return {"all-MiniLM-L6-v2": stats_frame(small), "all-mpnet-base-v2": stats_frame(big)}, {
+        "all-MiniLM-L6-v2": [127, 223],
+        "all-mpnet-base-v2": [555, 756],
+    }
+
+
+def test_compare_chart_titles_fit_half_the_page_and_have_room():
+    """Compare's box plots sit two to a row; their one-line note was cut off ("…drawn in the grey b")."""
+    results, dead = _two_models_with_off_scale_dead_dims()
+    for fig in (
+        comparison.std_distribution_by_model(results, dead=dead, view_name="normalized"),
+        comparison.sorted_std_curves(results, dead=dead),
+    ):
+        title = fig.layout.title.text
+        lines = [re.sub(r"<[^>]+>", "", line) for line in title.split("<br>")]
+        assert len(lines) == 3 and "grey band" in title
+        # At most ~60 characters a line: 10-px note text (~5 px a character) in a ~400-px chart.
+        assert all(len(line) <= 64 for line in lines), lines
+        assert fig.layout.margin.t >= 30 + 20 * len(lines)  # a 16-px title line, two note lines, and air
+
+
+def test_two_models_off_scale_dead_markers_do_not_cover_each_other():
+    results, dead = _two_models_with_off_scale_dead_dims()
+    for fig in (
+        comparison.sorted_std_curves(results, dead=dead),
+        comparison.raw_vs_normalized(results, results, dead=dead),
+    ):
+        d = fig.to_dict()
+        for axis in ("y", "y2") if "yaxis2" in d["layout"] else ("y",):
+            marks = [t for t in d["data"] if t["mode"] == "markers" and t.get("yaxis", "y") == axis]
+            assert len(marks) == 2
+            low, high = d["layout"]["yaxis" if axis == "y" else "yaxis2"]["range"]
+            px_per_decade = (d["layout"]["height"] - d["layout"]["margin"]["t"] - d["layout"]["margin"]["b"]) / (
+                high - low
+            )
+            first, second = (np.log10(decode(t["y"])) for t in marks)
+            # Both tails end at relative rank ~1: apart in height by at least a marker's size (11 px).
+            assert abs(first.mean() - second.mean()) * px_per_decade >= 11, (first, second)
+            assert low <= min(first.min(), second.min())  # still inside the band, above the axis floor

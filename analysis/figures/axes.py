@@ -24,10 +24,14 @@ if TYPE_CHECKING:  # pandas is imported where a figure needs it
 #: Height of the off-scale band under a log axis's floor, in decades.
 OFF_SCALE_DECADES = 0.5
 OFF_SCALE_FILL = "rgba(128,128,128,0.16)"
+#: Under a chart's title when the band is drawn. Plotly never wraps a title, so the note comes in
+#: lines short enough for a chart in half the page's width (Compare's pair of box plots).
 FLOOR_NOTE = (
-    "<sup>▼ dead dimensions are off-scale: their std is far below this axis, so they are drawn in the grey "
-    "band at the bottom (true values in the hover and the tables).</sup>"
+    "<sup>▼ Dead dimensions are off-scale, far below this axis:</sup><br>"
+    "<sup>drawn in the grey band (true values in the hover, tables).</sup>"
 )
+#: The top margin of a chart whose title carries :data:`FLOOR_NOTE` (a title line and two note lines).
+FLOOR_NOTE_TOP_PX = 95
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -102,16 +106,23 @@ def log_floor(
     return min(lows) / 4 if lows else None
 
 
-def off_scale_value(floor: float) -> float:
-    """Where an off-scale value is drawn: the middle of the band under ``floor``."""
-    return floor * 10 ** (-OFF_SCALE_DECADES / 2)
+def off_scale_value(floor: float, depth: float = 0.5) -> float:
+    """Where an off-scale value is drawn: ``depth`` of the way down the band under ``floor`` (the middle)."""
+    return floor * 10 ** (-OFF_SCALE_DECADES * depth)
 
 
-def drawn_values(values: np.ndarray, floor: float | None) -> np.ndarray:
-    """``values`` as drawn on a log axis with this floor: those below it go to the off-scale band."""
+def band_depth(i: int, n: int) -> float:
+    """The depth in the off-scale band of series ``i`` of ``n``: evenly apart, so that the markers of
+    several models at the same x (their tails on a relative-rank axis) do not hide one another."""
+    return (i + 1) / (n + 1)
+
+
+def drawn_values(values: np.ndarray, floor: float | None, depth: float = 0.5) -> np.ndarray:
+    """``values`` as drawn on a log axis with this floor: those below it go to the off-scale band,
+    at ``depth`` (see :func:`off_scale_value`)."""
     if floor is None:
         return values
-    return np.where(values < floor, off_scale_value(floor), values)
+    return np.where(values < floor, off_scale_value(floor, depth), values)
 
 
 def fix_log_range(fig: go.Figure, frames: Sequence[pd.DataFrame], floor: float | None, **where: Any) -> bool:
@@ -128,12 +139,12 @@ def fix_log_range(fig: go.Figure, frames: Sequence[pd.DataFrame], floor: float |
     fig.update_yaxes(range=[low, high], tickmode="array", tickvals=values, ticktext=text, **where)
     if clipped:
         fig.add_hrect(y0=10**low, y1=floor, fillcolor=OFF_SCALE_FILL, line_width=0, layer="below", **where)
-        fig.add_annotation(
+        fig.add_annotation(  # at the band's bottom: the markers sit higher, at the same x
             x=0.0,
             xref="x domain",
             xanchor="left",
-            y=float(np.log10(off_scale_value(floor))),
-            yanchor="middle",
+            y=float(low),
+            yanchor="bottom",
             text=f"off-scale: std < {floor:.2g}",
             showarrow=False,
             font={"size": 10},

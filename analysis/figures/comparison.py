@@ -21,7 +21,15 @@ if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every pa
 
 from plotly.subplots import make_subplots
 
-from analysis.figures.axes import FLOOR_NOTE, drawn_values, fix_log_range, log_floor, value_axis
+from analysis.figures.axes import (
+    FLOOR_NOTE,
+    FLOOR_NOTE_TOP_PX,
+    band_depth,
+    drawn_values,
+    fix_log_range,
+    log_floor,
+    value_axis,
+)
 from analysis.figures.budget import spread_axis_title, spread_name
 from analysis.measures.budget import scale_spread
 
@@ -35,12 +43,13 @@ def _sorted_curve_traces(
     showlegend: bool,
     floor: float | None = None,
     value_name: str = "std",
+    depth: float = 0.5,
 ) -> list[go.BaseTraceType]:
     dims = stats["dim"].to_numpy(dtype=np.int64)
     std = stats["std"].to_numpy(dtype=np.float64)
     order = np.argsort(-np.nan_to_num(std, nan=-np.inf), kind="stable")
     dims, std = dims[order], std[order]
-    shown = drawn_values(std, floor)
+    shown = drawn_values(std, floor, depth)
     rel = np.linspace(0.0, 1.0, dims.size) if dims.size > 1 else np.zeros(dims.size)
     custom = np.column_stack([dims.astype(np.float64), std])
     traces: list[go.BaseTraceType] = [
@@ -119,7 +128,14 @@ def sorted_std_curves(
     for i, (name, stats) in enumerate(results.items()):
         dead_dims = (dead or {}).get(name, ())
         traces = _sorted_curve_traces(
-            stats, name, model_color(i), dead_dims, showlegend=True, floor=floor, value_name=value_name
+            stats,
+            name,
+            model_color(i),
+            dead_dims,
+            showlegend=True,
+            floor=floor,
+            value_name=value_name,
+            depth=band_depth(i, len(results)),
         )
         for trace in traces:
             fig.add_trace(trace)
@@ -128,7 +144,7 @@ def sorted_std_curves(
     fig.update_xaxes(title={"text": "relative rank (0 = largest std, 1 = smallest)"}, range=[-0.02, 1.02])
     value_axis(fig, spread_axis_title(scale, view=view_name), log_y)
     if fix_log_range(fig, frames, floor):
-        fig.update_layout(title={"text": f"{title}<br>{FLOOR_NOTE}"})
+        fig.update_layout(title={"text": f"{title}<br>{FLOOR_NOTE}"}, margin={"t": FLOOR_NOTE_TOP_PX})
     return fig
 
 
@@ -185,12 +201,13 @@ def std_distribution_by_model(
                     + "<extra></extra>",
                 )
             )
-    title = f"Distribution of per-dimension {value_name} ({view_name} view)"
+    # Short: the page sets two of these side by side, and plotly never wraps a title.
+    title = f"{value_name[0].upper()}{value_name[1:]} per dimension ({view_name} view)"
     apply_layout(fig, title=title, height=height, showlegend=False)
     fig.update_xaxes(title={"text": "model"}, type="category")
     value_axis(fig, "std per dimension" if scale == "as_is" else spread_axis_title(scale, view=view_name), log_y)
     if fix_log_range(fig, frames, floor):
-        fig.update_layout(title={"text": f"{title}<br>{FLOOR_NOTE}"})
+        fig.update_layout(title={"text": f"{title}<br>{FLOOR_NOTE}"}, margin={"t": FLOOR_NOTE_TOP_PX})
     return fig
 
 
@@ -210,7 +227,7 @@ def raw_vs_normalized(
         rows=1,
         cols=2,
         subplot_titles=("raw (before the model's Normalize)", "normalized (unit-length vectors)"),
-        horizontal_spacing=0.08,
+        horizontal_spacing=0.12,  # room for the right plot's ticks and axis title
     )
     clipped = False
     for col, view, unscaled in ((1, "raw", raw), (2, "normalized", normalized)):
@@ -227,6 +244,7 @@ def raw_vs_normalized(
                 showlegend=col == 1,
                 floor=floor,
                 value_name=value_name,
+                depth=band_depth(i, len(results)),
             )
             for trace in traces:
                 fig.add_trace(trace, row=1, col=col)
@@ -235,5 +253,5 @@ def raw_vs_normalized(
         clipped |= fix_log_range(fig, frames, floor, row=1, col=col)
     title = f"Sorted {spread_name(scale)} per model: raw and normalized side by side"
     apply_layout(fig, title=title + (f"<br>{FLOOR_NOTE}" if clipped else ""), height=height)
-    fig.update_layout(margin={"t": 110})
+    fig.update_layout(margin={"t": FLOOR_NOTE_TOP_PX + 30 if clipped else 110})  # and the subplot titles
     return fig
