@@ -129,17 +129,8 @@ st.dataframe(
 
 st.subheader("Why the spreads differ: the variance budget")
 with st.container(border=True, key="budget_panel"):
-    st.markdown(
-        "For unit vectors the per-dimension variances add up to exactly **1 − ‖μ‖²** (μ: the corpus's mean "
-        "vector; population variances), so the average per dimension is (1 − ‖μ‖²) / d. This explains three "
-        "observations about normalized embeddings. *Small models vary more* per dimension mostly because the "
-        "same budget is split over fewer dimensions. *Lower variance at the same d* (what to look for when a "
-        "multilingual model varies less on English) can only mean a longer mean vector: the texts crowd into "
-        "one direction, which also makes every cosine high (the mean pairwise cosine is about ‖μ‖²). "
-        "*GIST-all-MiniLM-L6-v2 varies less than all-MiniLM-L6-v2*: both have d = 384, so that is crowding. "
-        "The table measures each term for the models compared here, on this corpus."
-    )
     budgets = {name: r.budget for name, r in results.items()}
+    st.markdown(budget.budget_intro({ui.plain(name): b for name, b in budgets.items()}))
     budget_frame = budget.budget_table(budgets)
     st.dataframe(
         budget_frame,

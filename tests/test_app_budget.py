@@ -101,6 +101,7 @@ def test_compare_explanation_panel_shows_the_budget(minilm_default):
     assert "Why the spreads differ: the variance budget" in texts(at.subheader)
     paragraph = next(m for m in texts(at.markdown) if "1 − ‖μ‖²" in m)
     assert "1/d" in paragraph or "fewer dimensions" in paragraph
+    assert "GIST" not in paragraph  # only models compared here are named
     table = frame_with(at, "‖μ‖²")
     row = table.iloc[0]
     b = result.budget

@@ -261,6 +261,23 @@ def test_budget_table_and_explanations():
     assert budget_figures.median_std_explanations({"one": budgets["mpnet"]}) == []
 
 
+def test_the_budget_text_names_only_models_compared_here():
+    """It always said GIST varies less than all-MiniLM-L6-v2, GIST compared or not (issue 25)."""
+    minilm, mpnet = isotropic_budget(384, 0.086), isotropic_budget(768, 0.081)
+    text = budget_figures.budget_intro({"all-MiniLM-L6-v2": minilm, "all-mpnet-base-v2": mpnet})
+    assert "GIST" not in text and "Here," not in text  # no two models share d
+    assert text.startswith("For unit vectors") and text.endswith("on this corpus.")
+    gist = isotropic_budget(384, 0.21)
+    text = budget_figures.budget_intro({"all-MiniLM-L6-v2": minilm, "GIST-all-MiniLM-L6-v2": gist, "mpnet": mpnet})
+    # 1 − 0.21 against 1 − 0.086 of the same budget: GIST varies less, by crowding alone.
+    assert (
+        "Here, *GIST-all-MiniLM-L6-v2 varies less than all-MiniLM-L6-v2*: both have d = 384, so that is "
+        "crowding (‖μ‖² 0.210 against 0.086)." in text
+    )
+    close = isotropic_budget(384, 0.10)  # 1 − 0.10 against 1 − 0.086: under 5% apart, nothing to point at
+    assert "Here," not in budget_figures.budget_intro({"a": minilm, "b": close})
+
+
 # --- per-label crowding --------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ median-std explanations, and the per-label crowding chart (see :mod:`analysis.me
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,35 @@ def budget_table(budgets: Mapping[str, VarianceBudget]) -> pd.DataFrame:
         for name, b in budgets.items()
     ]
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["model"])
+
+
+BUDGET_INTRO = (
+    "For unit vectors the per-dimension variances add up to exactly **1 − ‖μ‖²** (μ: the corpus's mean "
+    "vector; population variances), so the average per dimension is (1 − ‖μ‖²) / d. This explains two "
+    "observations about normalized embeddings. *Small models vary more* per dimension mostly because the "
+    "same budget is split over fewer dimensions. *Lower variance at the same d* (what to look for when a "
+    "multilingual model varies less on English) can only mean a longer mean vector: the texts crowd into "
+    "one direction, which also makes every cosine high (the mean pairwise cosine is about ‖μ‖²)."
+)
+
+
+def budget_intro(budgets: Mapping[str, VarianceBudget]) -> str:
+    """The variance budget explained (Markdown), with an example from the models compared when two of
+    them share d and one varies at least 5% less in total: that difference is crowding alone."""
+    pairs = [
+        (budgets[a].total_variance / budgets[b].total_variance, a, b)
+        for a, b in itertools.permutations(budgets, 2)
+        if budgets[a].dimension == budgets[b].dimension and budgets[a].total_variance > 0
+    ]
+    text = BUDGET_INTRO
+    ratio, more, less = max(pairs, default=(1.0, "", ""))
+    if ratio >= 1.05:
+        d = budgets[less].dimension
+        text += (
+            f" Here, *{less} varies less than {more}*: both have d = {d}, so that is crowding "
+            f"(‖μ‖² {budgets[less].mean_norm_sq:.3f} against {budgets[more].mean_norm_sq:.3f})."
+        )
+    return text + " The table measures each term for the models compared here, on this corpus."
 
 
 def median_std_explanations(budgets: Mapping[str, VarianceBudget]) -> list[str]:
