@@ -192,6 +192,8 @@ else:
         dead_table,
         hide_index=True,
         column_config={
-            c: st.column_config.NumberColumn(format="%.3g") for c in dead_table.columns if c.startswith("std")
+            c: st.column_config.NumberColumn(format=tables.DEAD_TABLE_NUMBER_FORMAT)
+            for c in dead_table.columns
+            if c.startswith("std")
         },
     )

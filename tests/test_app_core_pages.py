@@ -480,3 +480,15 @@ def test_an_upload_never_reaches_another_session():
     assert "ds_uploads" not in second.session_state or "private.csv" not in second.session_state["ds_uploads"]
     assert second.sidebar.selectbox(key="w_corpus").value == DEFAULT_CORPUS
     assert {m.label: m.value for m in second.metric}["Texts"] == f"{len(load_builtin_corpus(DEFAULT_CORPUS)):,}"
+
+
+def test_compare_dead_dimension_table_shows_every_std_in_one_notation():
+    """Its stds span 30 orders of magnitude; "%.3g" showed 0.00000981 beside 4.56e-32 (issue 25)."""
+    at = open_page("pages/compare.py", {"models": "all-MiniLM-L6-v2"})
+    ok(at)
+    (table,) = [d for d in at.dataframe if "std / median (normalized)" in d.value.columns]
+    assert table.value["dim"].tolist() == [127, 223, 319]
+    config = json.loads(table.proto.columns)
+    stds = [c for c in table.value.columns if c.startswith("std")]
+    # Exponent notation for all (the browser's "%g" switches to plain digits above 1e-6; checked in Chromium).
+    assert len(stds) == 3 and {config[c]["type_config"]["format"] for c in stds} == {"%.2e"}

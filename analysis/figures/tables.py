@@ -219,8 +219,14 @@ def compare_summary(results: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: How the dead-dimension table shows its stds: they span 30 orders of magnitude (4.56e-32 to 9.81e-06),
+#: and "%g" would print some as 0.00000981 and others as 4.56e-32; one notation lines them up.
+DEAD_TABLE_NUMBER_FORMAT = "%.2e"
+
+
 def dead_dims_table(results: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per dead dimension per model, with its std in both views and relative to the median."""
+    """One row per dead dimension per model, with its std in both views and relative to the median
+    (shown with :data:`DEAD_TABLE_NUMBER_FORMAT`)."""
     import pandas as pd
 
     rows = []
