@@ -72,6 +72,7 @@ def test_stats_json_embed_export_and_warm_cache(tiny_model_dir, tiny_csv, tmp_pa
         )
         assert embed.returncode == 0, embed.stderr
         assert "cache" in embed.stderr  # served from what `stats` computed
+        assert "Encoding" not in embed.stderr  # no progress bar for work not done
         matrix = np.load(out)
         assert matrix.dtype == np.float32 and matrix.shape == (report["n_texts"], 32)
         np.testing.assert_allclose([r["std"] for r in report[view]], matrix.astype(np.float64).std(0), atol=1e-6)
@@ -288,3 +289,19 @@ def test_one_cache_folder_per_user_wherever_the_cli_runs(tiny_model_dir, tiny_cs
     assert "(from the cache)" in runs[1].stdout.splitlines()[0]  # the checkout read what the other folder computed
     assert (xdg / "dimscope" / "cache.db").is_file()
     assert sorted(p.name for p in elsewhere.iterdir()) == []  # nothing written where the command ran
+
+
+def test_the_progress_bar_draws_work_only(capsys):
+    from analysis.cli.common import Progress
+
+    progress = Progress("Encoding")
+    progress(1629, 1629)  # a result read from the cache reports itself complete at once
+    progress(1, 1)  # compress: a cached report
+    assert capsys.readouterr().err == ""
+    for done in (0, 500, 1000, 1629):  # real work starts at 0
+        progress(done, 1629)
+    err = capsys.readouterr().err
+    assert err.startswith("\rEncoding [") and err.endswith("] 1629/1629 (" + err.rsplit("(", 1)[1])
+    assert err.endswith("/s)\n") and err.count("\n") == 1
+    progress(1629, 1629)  # a later cache hit in the same command: still nothing
+    assert capsys.readouterr().err == ""

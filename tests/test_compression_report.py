@@ -222,3 +222,32 @@ def test_recipe_ranges_reproduce_sentence_transformers_int8(tiny_model_dir, tiny
     json.dumps(top)  # ready to download
     with pytest.raises(OptionError, match="Unknown set of kept dimensions"):
         storage_recipe(report, str(tiny_model_dir), tiny_pairs, "random-8")
+
+
+@pytest.mark.slow
+def test_progress_counts_the_work_in_order_and_says_nothing_for_cache_hits(tiny_model_dir, tiny_pairs, fresh_cache_dir):
+    """Issue 25: read from the cache, the CLI still drew 'Encoding … 1629/1629', and compress '1/1'."""
+    from analysis.reports.compression import task_embeddings
+
+    model = resolve_model(str(tiny_model_dir))
+    options = EncodeOptions(backend="torch")
+    total = len(tiny_pairs.queries) + len(tiny_pairs.documents)
+    calls: list[tuple[int, int]] = []
+    task_embeddings(model, tiny_pairs, options=options, progress=lambda d, t: calls.append((d, t)))
+    assert calls[0] == (0, total) and calls[-1] == (total, total)  # documents, then queries, one count
+    assert all(t == total for _, t in calls) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    calls.clear()
+    task_embeddings(model, tiny_pairs, options=options, progress=lambda d, t: calls.append((d, t)))
+    assert calls == []  # both sides from the cache: no work to show
+    # Only the queries are new: the bar covers them, after the documents, and ends.
+    queries, documents = tiny_pairs.queries.texts, tiny_pairs.documents.texts
+    other = pairs_from_rows("other queries", [q.replace(" …", " ?") for q in queries], documents)
+    task_embeddings(model, other, options=options, progress=lambda d, t: calls.append((d, t)))
+    other_total = len(other.queries) + len(other.documents)
+    assert calls[0] == (len(other.documents), other_total) and calls[-1] == (other_total, other_total)
+    calls.clear()
+    compression_report(model, tiny_pairs, ks=[8], n_draws=2, options=options)
+    compression_report(
+        model, tiny_pairs, ks=[8], n_draws=2, options=options, progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls in ([], [(1, 1)])  # a cached report: at most its own completion, which draws nothing

@@ -29,24 +29,31 @@ class Parser(argparse.ArgumentParser):
 
 
 class Progress:
-    """A one-line progress bar on stderr, fed by the library's (done, total) callback."""
+    """A one-line progress bar on stderr, fed by the library's (done, total) callback.
+
+    Drawn only for work: a result read from the cache reports itself complete at its first call
+    (the encoders start at ``(0, total)``), and prints nothing."""
 
     def __init__(self, label: str, enabled: bool = True) -> None:
         self.label, self.enabled, self.start, self.last = label, enabled, time.time(), -1.0
+        self.open, self.first = False, 0  # a line is drawn and not finished; its first count
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
+        if not self.enabled or (not self.open and done >= total):
             return
         now = time.time()
-        if done < total and now - self.last < 0.2:
+        if not self.open:
+            self.open, self.start, self.first = True, now, done  # the rate counts the work, not reused rows
+        elif done < total and now - self.last < 0.2:
             return
         self.last = now
         share = done / total if total else 1.0
         bar = "#" * int(share * 30)
-        rate = done / max(now - self.start, 1e-9)
+        rate = (done - self.first) / max(now - self.start, 1e-9)
         sys.stderr.write(f"\r{self.label} [{bar:<30}] {done}/{total} ({rate:.0f}/s)")
         if done >= total:
             sys.stderr.write("\n")
+            self.open = False
         sys.stderr.flush()
 
 

@@ -248,11 +248,17 @@ def task_embeddings(
     options = task_options(model, task, options or EncodeOptions(), store=store, progress=progress)
     assert options is not None
     query_options, document_options = side_options(model, task, options)
-    total = len(task.queries) + len(task.documents)
+    same = task.queries is task.documents and query_options == document_options
+    total = len(task.documents) + (0 if same else len(task.queries))
+    worked = False
 
+    # Progress counts both sides in the order they run. A side read from the cache reports itself
+    # complete at its first call: passed on, it would draw a bar for work nobody does.
     def side(corpus: Corpus, side_options: EncodeOptions, offset: int) -> np.ndarray:
-        def shifted(done: int, _: int) -> None:
-            if progress:
+        def shifted(done: int, side_total: int) -> None:
+            nonlocal worked
+            if progress and (worked or done < side_total):
+                worked = True
                 progress(offset + done, total)
 
         result = get_embeddings(
@@ -260,9 +266,10 @@ def task_embeddings(
         )
         return view_of(result.raw, "normalized")
 
-    documents = side(task.documents, document_options, len(task.queries))
-    same = task.queries is task.documents and query_options == document_options
-    queries = documents if same else side(task.queries, query_options, 0)
+    documents = side(task.documents, document_options, 0)
+    queries = documents if same else side(task.queries, query_options, len(task.documents))
+    if progress and worked:
+        progress(total, total)  # the bar ends even when the side that ran last was read from the cache
     return queries, documents
 
 
