@@ -3,7 +3,7 @@
 All tests share one cache folder warmed once per session with all-MiniLM-L6-v2 on the default
 corpus (``use_warm_cache`` points every test at it), so a page run reads the
 statistics and embeddings from disk instead of encoding 1,629 texts again. When the developer's
-own cache (``<project>/cache``) already holds those embeddings they are copied in; otherwise
+own cache (``~/.cache/dimscope``) already holds those embeddings they are copied in; otherwise
 they are computed once.
 """
 
