@@ -650,6 +650,12 @@ def test_compare_chart_titles_fit_half_the_page_and_have_room():
         # At most ~60 characters a line: 10-px note text (~5 px a character) in a ~400-px chart.
         assert all(len(line) <= 64 for line in lines), lines
         assert fig.layout.margin.t >= 30 + 20 * len(lines)  # a 16-px title line, two note lines, and air
+    # Dimension detail shows "Dimension 127 among all 384" at half width too.
+    small = results["all-MiniLM-L6-v2"]
+    fig = spread.dimension_vs_others(small, 127, dead_dims=dead["all-MiniLM-L6-v2"])
+    lines = [re.sub(r"<[^>]+>", "", line) for line in fig.layout.title.text.split("<br>")]
+    assert len(lines) == 3 and "grey band" in lines[2] and all(len(line) <= 64 for line in lines), lines
+    assert fig.layout.margin.t >= 30 + 20 * len(lines)
 
 
 def test_two_models_off_scale_dead_markers_do_not_cover_each_other():

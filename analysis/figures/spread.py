@@ -33,7 +33,14 @@ if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every pa
     import pandas as pd
 
 from analysis.figures import tables
-from analysis.figures.axes import clean_log_axis, drawn_values, fix_log_range, log_floor, value_axis
+from analysis.figures.axes import (
+    FLOOR_NOTE_TOP_PX,
+    clean_log_axis,
+    drawn_values,
+    fix_log_range,
+    log_floor,
+    value_axis,
+)
 from analysis.figures.budget import spread_axis_title, spread_name
 from analysis.measures.budget import scale_spread
 from analysis.timings import timed
@@ -342,9 +349,11 @@ def dimension_vs_others(
     if chosen.any() and np.isfinite(std[chosen][0]):
         rank = int(np.sum(std > std[chosen][0])) + 1
         subtitle = f"std rank {rank} of {dims.size} (1 = largest), {view_name} view"
-    if clipped:
-        subtitle += "; ▼ dead: off-scale (grey band)"
+    if clipped:  # its own line: the page shows this chart at half width, and plotly never wraps a title
+        subtitle += "</sup><br><sup>▼ dead dimensions: off-scale, in the grey band"
     apply_layout(fig, title=f"Dimension {dim} among all {dims.size}<br><sup>{subtitle}</sup>", height=height)
+    if clipped:
+        fig.update_layout(margin={"t": FLOOR_NOTE_TOP_PX})
     fig.update_xaxes(title={"text": "dimension"})
     value_axis(fig, "std", log_y)
     fix_log_range(fig, [stats], floor)
