@@ -10,6 +10,7 @@ row, and the answer must come back right, recomputed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import sqlite3
@@ -228,3 +229,33 @@ def test_tampered_rows_are_recomputed_to_the_same_statistics(tiny_model_dir, tmp
     np.testing.assert_allclose(second.normalized["std"], first.normalized["std"], atol=1e-6)
     assert not marker.exists() and victim.read_bytes() == before
     assert pipeline.get_stats(model, corpus, store=again).from_cache  # stored again, sound
+
+
+@pytest.mark.slow
+def test_cli_stats_over_a_tampered_cache_gives_the_same_dead_dimensions(tmp_path, fresh_cache_dir, victim):
+    """The issue's check: ``python -m analysis stats`` (real model) fills the cache; then every
+    statistics row holds a pickle and every other row points at a file outside the cache."""
+    from tests.helpers import run_cli
+
+    marker = tmp_path / "marker"
+    first = run_cli("stats", "--quiet")
+    assert first.returncode == 0, first.stderr
+    dead = json.loads(first.stdout)["dead_dims"]
+    assert dead == [127, 223, 319]  # all-MiniLM-L6-v2's known dead dimensions
+
+    stored = rows(fresh_cache_dir)
+    stats_keys = [key for key in stored if key.split("/")[1] == "stats"]
+    others = [key for key in stored if key not in stats_keys]
+    assert len(stats_keys) == 2 and others, stored  # raw and normalized, and the embeddings' rows
+    for key in stats_keys:
+        tamper(fresh_cache_dir, key, mode=MODE_PICKLE, value=pickled(marker))
+    for i, key in enumerate(others):
+        tamper(fresh_cache_dir, key, mode=MODE_BINARY, filename=[str(victim), "../victim"][i % 2])
+    before = victim.read_bytes()
+
+    second = run_cli("stats", "--quiet")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["dead_dims"] == dead
+    assert "damaged" in second.stderr  # said, not silent
+    assert not marker.exists(), "a pickle from the cache database ran"
+    assert victim.read_bytes() == before, "a file outside the cache was deleted or changed"
