@@ -191,7 +191,7 @@ def test_settings_rows_from_the_database_are_not_applied(tmp_path):
 
 
 def test_keys_and_values_are_strings_and_bytes_only(tmp_path):
-    from analysis.cache import BytesDisk
+    from analysis.cache_disk import BytesDisk
 
     disk = BytesDisk(str(tmp_path), min_file_size=10)
     with pytest.raises(TypeError):
