@@ -40,7 +40,7 @@ import numpy as np
 from diskcache.core import DEFAULT_SETTINGS
 
 from analysis import settings
-from analysis.cache_disk import BytesDisk, CorruptEntry, limit_settings
+from analysis.cache_disk import BytesDisk, CorruptEntry, drop_symlinked_database, limit_settings, open_below
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,23 @@ class EmbeddingStore:
         probe = self.directory / f".write-probe-{os.getpid()}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"ok")
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()  # a stale probe, or a symlink planted at a name we would write through
+            fd = open_below(self.directory, probe.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            try:
+                os.write(fd, b"ok")
+            finally:
+                os.close(fd)
             probe.unlink()
         except OSError as exc:
             with contextlib.suppress(OSError):
                 probe.unlink()  # created on a full disk, but not written
             self.warn(f"The cache folder {self.directory} cannot be written ({exc.strerror or exc}); working uncached.")
             return None
+        for name in drop_symlinked_database(self.directory):
+            self.warn(
+                f"The cache's {name} was a symlink (SQLite would follow it out of {self.directory}); it was removed."
+            )
         for attempt in range(2):
             try:
                 limit_settings(self.directory)
@@ -408,20 +418,19 @@ class EmbeddingStore:
         if self._cache is None:
             yield
             return
-        lock_dir = self.directory / "locks"
-        try:
-            lock_dir.mkdir(exist_ok=True)
-            handle = open(lock_dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"), "a+b")
+        name = f"locks/{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
+        try:  # inside the folder only: a "locks" symlinked elsewhere is not followed
+            fd = open_below(self.directory, name, os.O_RDWR | os.O_CREAT, make_folders=True)
         except OSError:
             yield
             return
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             with contextlib.suppress(OSError):
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            handle.close()
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def volume_bytes(self) -> int:
         if self._cache is None:

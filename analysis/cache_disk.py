@@ -103,12 +103,10 @@ class BytesDisk(Disk):
     def _open_value(self, filename: str, *, create: bool = False) -> io.BufferedReader | io.BufferedWriter:
         if not _VALUE_FILE.fullmatch(filename):
             raise CorruptEntry(f"a value file name diskcache never makes: {filename[:80]!r}")
-        *folders, name = filename.split("/")
-        flags = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)  # NONBLOCK: a FIFO must not hang us
+        flags = os.O_NONBLOCK  # a FIFO must not hang us
         flags |= (os.O_WRONLY | os.O_CREAT | os.O_EXCL) if create else os.O_RDONLY
         try:
-            with _Folders(self._directory, folders, create=create) as fds:
-                fd = os.open(name, flags, 0o666, dir_fd=fds[-1])
+            fd = open_below(self._directory, filename, flags, make_folders=create)
         except OSError as exc:
             if exc.errno in _SYMLINK_ERRNOS:
                 raise CorruptEntry(f"a symlink in the value file's path {filename!r}") from None
@@ -121,6 +119,28 @@ class BytesDisk(Disk):
         raw = io.FileIO(fd, "wb" if create else "rb")
         raw.name = os.path.join(self._directory, filename)  # opened by descriptor: named for messages
         return io.BufferedWriter(raw) if create else io.BufferedReader(raw)
+
+
+def open_below(root: str | os.PathLike[str], relative: str, flags: int, *, make_folders: bool = False) -> int:
+    """A descriptor of ``root/relative`` (``"a/b/name"``), each step below ``root`` taken without
+    following a symlink (``ELOOP``), its folders made first when ``make_folders``."""
+    *folders, name = relative.split("/")
+    with _Folders(os.fspath(root), folders, create=make_folders) as fds:
+        return os.open(name, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=fds[-1])
+
+
+def drop_symlinked_database(directory: Path) -> list[str]:
+    """Remove a ``cache.db`` (or its ``-wal``, ``-shm``) that is a symlink, before anything opens it.
+
+    SQLite follows the link: the file it points at would be read, or initialised and written as a
+    database. Only the link goes (it is in the cache folder); the names removed are returned."""
+    dropped = []
+    for name in ("cache.db", "cache.db-wal", "cache.db-shm"):
+        if (directory / name).is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                (directory / name).unlink()
+            dropped.append(name)
+    return dropped
 
 
 class _Folders:

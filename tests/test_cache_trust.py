@@ -259,3 +259,32 @@ def test_cli_stats_over_a_tampered_cache_gives_the_same_dead_dimensions(tmp_path
     assert "damaged" in second.stderr  # said, not silent
     assert not marker.exists(), "a pickle from the cache database ran"
     assert victim.read_bytes() == before, "a file outside the cache was deleted or changed"
+
+
+@pytest.mark.parametrize("name", ["cache.db", "cache.db-wal"])
+def test_a_database_symlinked_out_of_the_folder_is_not_followed(tmp_path, victim, name):
+    """SQLite follows a symlinked database: it would read the victim, or initialise it as a database."""
+    directory = tmp_path / "c"
+    directory.mkdir()
+    empty = tmp_path / "empty-victim"
+    empty.write_bytes(b"")  # an empty file is a valid new database to SQLite: it would be written
+    (directory / name).symlink_to(empty if name == "cache.db" else victim)
+    before = victim.read_bytes()
+    store = EmbeddingStore(directory)
+    assert store.enabled and store.put_json("j", [1]) and store.get_json("j") == [1]
+    assert empty.read_bytes() == b"" and victim.read_bytes() == before
+    assert not (directory / name).is_symlink() and any("symlink" in w for w in store.warnings)
+
+
+def test_locks_and_the_write_probe_never_write_outside_the_folder(tmp_path, victim):
+    directory, outside = tmp_path / "c", tmp_path / "outside"
+    directory.mkdir()
+    outside.mkdir()
+    before = victim.read_bytes()
+    (directory / f".write-probe-{os.getpid()}").symlink_to(victim)  # the probe's name is predictable
+    (directory / "locks").symlink_to(outside, target_is_directory=True)
+    store = EmbeddingStore(directory)
+    assert store.enabled and victim.read_bytes() == before
+    with store.lock("k"):  # not followed: works on, unlocked, rather than create files outside
+        assert store.put_array("k", np.ones((4, 4), dtype=np.float32))
+    assert list(outside.iterdir()) == [] and victim.read_bytes() == before
