@@ -23,7 +23,8 @@ from diskcache.core import DEFAULT_SETTINGS, METADATA, MODE_BINARY, MODE_RAW, Di
 
 
 class CorruptEntry(Exception):
-    """A stored value does not match its header or checksum."""
+    """A stored value is damaged or not ours: a bad header or checksum, another key's value, or a
+    row that is not raw bytes in the cache folder. Read as a miss: recomputed, the row removed."""
 
 
 #: The only value-file names diskcache's Disk.filename() makes: two hex folders, 28 hex digits.
@@ -108,7 +109,7 @@ class BytesDisk(Disk):
         try:
             fd = open_below(self._directory, filename, flags, make_folders=create)
         except OSError as exc:
-            if exc.errno in _SYMLINK_ERRNOS:
+            if exc.errno in _SYMLINK_ERRNOS and not create:  # a write there is an OSError: not cached
                 raise CorruptEntry(f"a symlink in the value file's path {filename!r}") from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):

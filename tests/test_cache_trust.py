@@ -288,3 +288,13 @@ def test_locks_and_the_write_probe_never_write_outside_the_folder(tmp_path, vict
     with store.lock("k"):  # not followed: works on, unlocked, rather than create files outside
         assert store.put_array("k", np.ones((4, 4), dtype=np.float32))
     assert list(outside.iterdir()) == [] and victim.read_bytes() == before
+
+
+def test_a_value_folder_symlinked_out_makes_a_write_uncached_not_a_crash(tmp_path, monkeypatch):
+    directory, outside = tmp_path / "c", tmp_path / "outside"
+    outside.mkdir()
+    store = EmbeddingStore(directory)
+    (directory / "ab").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setattr(store._cache.disk, "filename", lambda *a, **k: (VALID_NAME, str(directory / VALID_NAME)))
+    assert store.put_array("k", np.ones((300, 64), dtype=np.float32)) is False
+    assert any("not cached" in w for w in store.warnings) and list(outside.iterdir()) == []
