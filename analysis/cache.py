@@ -7,6 +7,12 @@ header, checksum or key does not match is deleted and reported as a miss, so cal
 instead of returning a wrong answer: a checksum alone would accept a value file swapped with
 another entry's (same shape, both intact), so every read also checks the key.
 
+The database is not trusted either: anyone who can write the cache folder (a shared
+``DIMSCOPE_CACHE_DIR``, a Docker volume) can write rows. The store reads through
+:class:`~analysis.cache_disk.BytesDisk`: raw bytes only, never unpickled, and a value file only
+under a name diskcache itself makes, inside the folder, without following a symlink. Any other
+row is damaged: it is recomputed and the row alone is removed.
+
 If the cache folder cannot be used (read-only, disk full, broken database) the store degrades
 to "no cache" and records a warning that the app shows; work goes on uncached.
 """
@@ -31,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from diskcache.core import DEFAULT_SETTINGS
 
 from analysis import settings
+from analysis.cache_disk import BytesDisk, CorruptEntry, drop_symlinked_database, limit_settings, open_below
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +101,6 @@ def _is_corruption(exc: Exception) -> bool:
     """True for SQLite errors that mean the database file itself is damaged."""
     text = str(exc).lower()
     return any(sign in text for sign in ("not a database", "malformed", "encrypted"))
-
-
-class CorruptEntry(Exception):
-    """A stored value does not match its header or checksum."""
 
 
 def _read_header(handle: io.RawIOBase | io.BufferedIOBase, key: str) -> dict:
@@ -198,22 +202,38 @@ class EmbeddingStore:
         probe = self.directory / f".write-probe-{os.getpid()}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"ok")
+            with contextlib.suppress(FileNotFoundError):
+                probe.unlink()  # a stale probe, or a symlink planted at a name we would write through
+            fd = open_below(self.directory, probe.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            try:
+                os.write(fd, b"ok")
+            finally:
+                os.close(fd)
             probe.unlink()
         except OSError as exc:
             with contextlib.suppress(OSError):
                 probe.unlink()  # created on a full disk, but not written
             self.warn(f"The cache folder {self.directory} cannot be written ({exc.strerror or exc}); working uncached.")
             return None
+        for name in drop_symlinked_database(self.directory):
+            self.warn(
+                f"The cache's {name} was a symlink (SQLite would follow it out of {self.directory}); it was removed."
+            )
         for attempt in range(2):
             try:
+                limit_settings(self.directory)
                 return diskcache.Cache(
                     str(self.directory),
-                    size_limit=self.size_limit,
-                    eviction_policy="least-recently-used",
-                    # Values above this size go to their own files: arrays can then be streamed.
-                    disk_min_file_size=32 * 1024,
+                    disk=BytesDisk,
                     timeout=60,
+                    # Every setting given, so none comes from the database.
+                    **{
+                        **DEFAULT_SETTINGS,
+                        "size_limit": self.size_limit,
+                        "eviction_policy": "least-recently-used",
+                        # Values above this size go to their own files: arrays can then be streamed.
+                        "disk_min_file_size": 32 * 1024,
+                    },
                 )
             except sqlite3.DatabaseError as exc:
                 # Only a damaged file is moved aside; a full disk or a read-only file is not
@@ -290,6 +310,10 @@ class EmbeddingStore:
             return None
         try:
             value = cache.get(key, default=None, read=True, retry=True)
+        except CorruptEntry as exc:  # pickled, or a file name that is not ours: only the row goes
+            self.warn(f"A cache entry was damaged ({exc}); it was removed and will be recomputed.")
+            self.delete(key)
+            return None
         except (sqlite3.DatabaseError, OSError) as exc:
             if _retry and isinstance(exc, sqlite3.DatabaseError) and self._recover(exc, cache):
                 return self._get_handle(key, _retry=False)
@@ -297,12 +321,7 @@ class EmbeddingStore:
             return None
         if value is None:
             return None
-        if isinstance(value, (bytes, bytearray)):
-            return io.BytesIO(value)
-        if hasattr(value, "read"):
-            return value
-        self.delete(key)  # something that is not ours
-        return None
+        return io.BytesIO(value) if isinstance(value, bytes) else value  # BytesDisk: bytes or an open file
 
     def _set(self, key: str, value: bytes, _retry: bool = True) -> bool:
         cache = self._cache
@@ -399,20 +418,19 @@ class EmbeddingStore:
         if self._cache is None:
             yield
             return
-        lock_dir = self.directory / "locks"
-        try:
-            lock_dir.mkdir(exist_ok=True)
-            handle = open(lock_dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"), "a+b")
+        name = f"locks/{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
+        try:  # inside the folder only: a "locks" symlinked elsewhere is not followed
+            fd = open_below(self.directory, name, os.O_RDWR | os.O_CREAT, make_folders=True)
         except OSError:
             yield
             return
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             with contextlib.suppress(OSError):
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            handle.close()
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def volume_bytes(self) -> int:
         if self._cache is None:

@@ -27,6 +27,10 @@ class OptionError(DimScopeError):
     """A parameter value is out of range or unknown."""
 
 
+class OutputError(DimScopeError):
+    """An output file cannot be written (missing or unwritable folder, full disk) or would replace an input."""
+
+
 class CacheUnavailableError(DimScopeError):
     """The cache directory cannot be used (read-only, full); work continues uncached."""
 

@@ -14,6 +14,7 @@ from analysis.cli.common import (
     Progress,
     add_corpus_args,
     add_model_args,
+    atomic_output,
     check_output_path,
     encode_options_from_args,
     json_safe,
@@ -88,7 +89,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from analysis.encoding import view_of
     from analysis.pipeline import get_embeddings
 
-    output = check_output_path(args.output, (".npy", ".parquet"))
+    output = check_output_path(args.output, (".npy", ".parquet"), inputs=(args.corpus, args.model))
     options = encode_options_from_args(args)
     corpus = load_corpus_from_args(args, statistics=False)  # one text embeds fine
     model = resolve_model_from_args(args)
@@ -101,16 +102,17 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if output is not None:
-        if output.suffix.lower() == ".npy":
-            np.save(output, matrix)
-        else:
-            import pandas as pd
+        with atomic_output(output) as handle:
+            if output.suffix.lower() == ".npy":
+                np.save(handle, matrix)
+            else:
+                import pandas as pd
 
-            frame = pd.DataFrame(matrix, columns=[f"e{j}" for j in range(matrix.shape[1])])
-            frame.insert(0, "text", list(corpus.texts))
-            if corpus.labels is not None:
-                frame.insert(1, "label", list(corpus.labels))
-            frame.to_parquet(output, index=False)
+                frame = pd.DataFrame(matrix, columns=[f"e{j}" for j in range(matrix.shape[1])])
+                frame.insert(0, "text", list(corpus.texts))
+                if corpus.labels is not None:
+                    frame.insert(1, "label", list(corpus.labels))
+                frame.to_parquet(handle, index=False)
         print(f"wrote {output}", file=sys.stderr)
     return EXIT_OK
 
@@ -120,7 +122,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from analysis.settings import default_backend
 
     allowed = {"json": (".json",), "csv": (".csv",), "parquet": (".parquet",), "text": (".txt",)}[args.format]
-    output = check_output_path(args.output, allowed)
+    output = check_output_path(args.output, allowed, inputs=(args.corpus, args.embeddings, args.model))
     if args.format == "parquet" and output is None:
         raise OptionError("--format parquet needs --output FILE.parquet.")
     result = _stats_of_embeddings(args) if args.embeddings is not None else _stats_of_model(args)
@@ -145,7 +147,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     if args.format == "csv":
         write_text(_budget_comment(result) + long.to_csv(index=False), output)
     else:
-        long.to_parquet(output, index=False)
+        assert output is not None  # --format parquet without --output was refused above
+        with atomic_output(output) as handle:
+            long.to_parquet(handle, index=False)
     return EXIT_OK
 
 

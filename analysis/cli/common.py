@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
+import secrets
+import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
-from analysis.errors import OptionError
+from analysis.errors import OptionError, OutputError
 
 if TYPE_CHECKING:  # imported where used: `dimscope models` must start fast
     from analysis.corpora import Corpus
@@ -168,17 +172,74 @@ def encode_options_from_args(args: argparse.Namespace) -> EncodeOptions:
     return options
 
 
-def check_output_path(path: str | None, allowed: Sequence[str]) -> Path | None:
+def check_output_path(path: str | None, allowed: Sequence[str], *, inputs: Sequence[str | None] = ()) -> Path | None:
+    """``--output`` as a Path, refused before any work is done: a wrong suffix, a folder, a missing
+    or unwritable folder, or a file that is one of ``inputs`` (or lies inside an input folder)."""
     if path is None:
         return None
-    out = Path(path)
+    out = Path(path).expanduser()
     if out.suffix.lower() not in allowed:
         raise OptionError(f"--output must end in {' or '.join(allowed)}, got '{out.name}'.")
     if out.is_dir():
-        raise OptionError(f"--output '{path}' is a folder; give a file name.")
-    if not out.parent.exists():
-        raise OptionError(f"The folder of --output '{path}' does not exist.")
+        raise OutputError(f"--output '{path}' is a folder; give a file name.")
+    if not out.parent.is_dir():
+        raise OutputError(f"The folder of --output '{path}' does not exist.")
+    for given in inputs:
+        source = Path(given).expanduser() if given else None
+        if source is None or not source.exists():
+            continue  # a built-in name, or nothing there to overwrite
+        if out.exists() and os.path.samefile(out, source):
+            raise OutputError(
+                f"--output '{path}' is the input '{given}'; writing it would destroy it. Choose another file."
+            )
+        if source.is_dir() and out.resolve().is_relative_to(source.resolve()):
+            raise OutputError(f"--output '{path}' is inside the input folder '{given}'; choose a file elsewhere.")
+    try:  # a real write, not os.access: root passes access checks on a read-only mount
+        fd, probe = _temp_beside(out.resolve())
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"--output '{path}' cannot be written ({exc.strerror or exc}).") from None
     return out
+
+
+def _temp_beside(target: Path) -> tuple[int, Path]:
+    """A new, hidden file in ``target``'s folder (same file system: os.replace is atomic), created
+    with the permissions a plain open() would give it."""
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), temp
+
+
+@contextlib.contextmanager
+def atomic_output(output: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes ``output`` only when the block ends without an error.
+
+    Every ``--output`` writer goes through here. The bytes go to a temporary file beside the
+    target, flushed to disk, then renamed over it: a run that fails or is interrupted leaves the
+    old file as it was and no partial file (a killed process can leave the hidden ``.*.tmp``).
+    An existing file keeps its permissions; a symlink keeps pointing where it did, at the new
+    file. A write error (full disk, folder gone) is one :class:`OutputError` line, exit code 2.
+    """
+    target = output.resolve()
+    try:
+        fd, temp = _temp_beside(target)
+    except OSError as exc:
+        raise OutputError(f"--output '{output}' cannot be written ({exc.strerror or exc}).") from None
+    try:
+        with open(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            kept = "the old file is unchanged" if target.exists() else "nothing was written"
+            raise OutputError(f"Could not write --output '{output}' ({exc.strerror or exc}); {kept}.") from None
+        raise
 
 
 def report_corpus(corpus: Corpus, quiet: bool) -> None:
@@ -199,10 +260,12 @@ def json_safe(value: Any) -> Any:
 
 
 def write_text(text: str, output: Path | None) -> None:
+    """``text`` on stdout, or into ``output`` whole (see :func:`atomic_output`)."""
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        output.write_text(text, encoding="utf-8")
+        with atomic_output(output) as handle:
+            handle.write(text.encode("utf-8"))
         print(f"wrote {output}", file=sys.stderr)
 
 
