@@ -146,7 +146,8 @@ podman run --rm --network=host "$BASE" python --version
 # ---------------------------------------------------------------------------------------------- pip
 # This machine's pip settings as one config file, mounted at /etc/pip.conf for the build, and every
 # local path they name mounted read-only at the same path. Values are never printed (an index URL may
-# carry a token).
+# carry a token). podman leaves the mount points in the image, empty (/etc/pip.conf, the index folders);
+# an image built by `docker build` has none of them.
 say "pip setup for the build"
 mounts=()
 "$PYTHON" - "$WORK/pip.conf" "$WORK/mounts" << 'EOF'
@@ -353,6 +354,6 @@ podman logs "$NAME" 2>&1 | grep -A5 'Traceback' | head -20 > "$WORK/log-errors" 
 
 say "image"
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$IMAGE"
-echo "image size: $size_bytes bytes ($(numfmt --to=iec --suffix=B "$size_bytes"))"
+awk -v b="$size_bytes" 'BEGIN { printf "image size: %d bytes = %.2f GB = %.2f GiB\n", b, b / 1e9, b / 2^30 }'
 echo "screenshots: $ARTIFACTS/overview.png $ARTIFACTS/explore-upload.png"
-echo "check-image: all checks passed"
+echo "check-image: all checks passed (remove the image with: podman rmi $IMAGE)"
