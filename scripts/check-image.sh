@@ -354,6 +354,6 @@ podman logs "$NAME" 2>&1 | grep -A5 'Traceback' | head -20 > "$WORK/log-errors" 
 
 say "image"
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$IMAGE"
-awk -v b="$size_bytes" 'BEGIN { printf "image size: %d bytes = %.2f GB = %.2f GiB\n", b, b / 1e9, b / 2^30 }'
+awk -v b="$size_bytes" 'BEGIN { printf "image size: %.0f bytes = %.2f GB = %.2f GiB\n", b, b / 1e9, b / 2^30 }'
 echo "screenshots: $ARTIFACTS/overview.png $ARTIFACTS/explore-upload.png"
 echo "check-image: all checks passed (remove the image with: podman rmi $IMAGE)"
