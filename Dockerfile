@@ -3,6 +3,9 @@
 #
 #   docker build -t dimscope .
 #   docker run -p 8501:8501 -v dimscope-cache:/data/cache dimscope
+#
+# `sudo bash scripts/check-image.sh` builds this file with podman, runs it and checks its promises
+# (health, Overview in a browser, non-root, warm first visit, uploads kept off /data/cache).
 FROM python:3.11-slim
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
