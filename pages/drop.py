@@ -61,7 +61,7 @@ notes = " ".join(task.messages())
 st.caption(f"{task.name}: {task.describe()}. {notes}".strip())
 try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
-    store = ui.store_for(task.documents)  # public mode: an uploaded task never reaches the shared cache
+    store = ui.store_for(task)  # public mode: an uploaded task never reaches the shared cache
     report = cached_compression_report(resolved, task, n_draws=draws, store=store)
     if report is None:
         why = ui.task_pending_reason(ctx.model, task, trust=ctx.trust_remote_code)
@@ -180,7 +180,7 @@ keep = ui.bind(
 )
 stem = f"dimscope-{report.model.split('/')[-1]}-{report.task}".replace(" ", "_")
 try:
-    recipe = storage_recipe(report, resolved, task, keep)
+    recipe = storage_recipe(report, resolved, task, keep, store=store)
 except DimScopeError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()

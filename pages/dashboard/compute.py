@@ -106,15 +106,18 @@ def _download_key(model: str) -> str:
     return f"download:{model}"
 
 
-def store_for(corpus: Corpus) -> EmbeddingStore:
-    """Where results about ``corpus`` are cached.
+def store_for(subject: Corpus | RetrievalTask) -> EmbeddingStore:
+    """Where results about ``subject`` (a corpus, or both sides of a retrieval task) are cached: the
+    one place the dashboard decides it. The library takes the store from its caller and never
+    falls back to the disk cache, so every page computes through here.
 
     Private mode: the shared disk cache for everything, uploads included, so a later visit or a
     CLI run reuses them. Public mode: the shared cache for built-in corpora only; anything else
     (an upload, or a sample of one) goes to this session's memory, which reads the shared cache
     but never writes to it and is dropped with the session.
     """
-    if not deployment_policy().public or corpus.source.startswith("builtin:"):
+    corpora = [subject] if isinstance(subject, Corpus) else [subject.queries, subject.documents]
+    if not deployment_policy().public or all(c.source.startswith("builtin:") for c in corpora):
         return default_store()
     store = st.session_state.get(SESSION_STORE)
     if store is None:
