@@ -197,6 +197,7 @@ upload = st.file_uploader(
     type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
     key=UPLOAD_KEY,
     on_change=_on_upload,
+    max_upload_size=ui.upload_limit_mb(ui.deployment_policy().max_upload_bytes),
     help="A new file becomes the corpus of every page right away.",
 )
 if upload is not None:
@@ -301,6 +302,7 @@ vectors_upload = st.file_uploader(
     type=[ext.lstrip(".") for ext in VECTOR_EXTENSIONS],
     key=VECTORS_KEY,
     on_change=_on_vectors_upload,
+    max_upload_size=ui.upload_limit_mb(ui.deployment_policy().max_vector_upload_bytes),
     help="New embeddings become the corpus and the model of every page right away.",
 )
 if vectors_upload is not None:
@@ -403,7 +405,8 @@ st.dataframe(
                 "available": i.available,
                 "labels": i.has_labels,
                 "languages": i.has_languages,
-                "description": i.description or i.reason,
+                "description": i.description
+                or ui.deployment_policy().for_visitor(f"{i.name}: {i.reason}", "Not available on this demo."),
             }
             for i in infos
         ]

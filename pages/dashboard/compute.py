@@ -3,6 +3,7 @@ before expensive work, and stop a page with a clear error instead of a traceback
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
@@ -56,6 +57,31 @@ _MEMO_SIZE = 2
 def deployment_policy() -> Policy:
     """Private (everything open) or public demo limits, from DIMSCOPE_PUBLIC / DIMSCOPE_CONFIG."""
     return current_policy()
+
+
+def limit_uploads() -> None:
+    """Public mode: Streamlit's ``server.maxUploadSize`` is what its upload endpoint accepts from
+    anyone, whatever a widget says; above the policy's largest cap, lower it to that cap (once per
+    process, said in the server's log), so a file the policy refuses is never even received."""
+    from streamlit import config
+
+    rules = deployment_policy()
+    server_mb = config.get_option("server.maxUploadSize")
+    if rules.public and server_mb > rules.upload_cap_mb:
+        config.set_option("server.maxUploadSize", rules.upload_cap_mb, "DimScope public mode (policy.py)")
+        rules.for_visitor(
+            f"server.maxUploadSize was {server_mb} MB; public mode takes at most {rules.upload_cap_mb} MB, "
+            "so DimScope lowered it.",
+            "",
+        )
+
+
+def upload_limit_mb(limit_bytes: int) -> int:
+    """What an upload widget advertises (and its browser side enforces): the policy's limit for
+    that kind of file, never more than the server receives."""
+    from streamlit import config
+
+    return max(1, min(math.ceil(limit_bytes / 2**20), int(config.get_option("server.maxUploadSize"))))
 
 
 def resolve(model: str, *, trust: bool = False) -> ModelSource:
@@ -357,7 +383,9 @@ def stats_or_stop(ctx: Context) -> StatsResult:
 def backend_caption(summary: str) -> None:
     """The encoding line under a result: "Encoded with openvino bf16, 2.3x faster than torch, ...",
     and, on an install without onnxruntime or openvino, what auto could not try."""
-    lines = [summary, missing_runtimes_note() or ""]
+    missing = missing_runtimes_note()
+    # What auto could not try is the owner's to install: a visitor of a public demo is not told.
+    lines = [summary, deployment_policy().for_visitor(missing, "") if missing else ""]
     st.caption(":material/speed: " + " ".join(f"{line[0].upper()}{line[1:]}." for line in lines if line))
 
 

@@ -116,6 +116,8 @@ def _model_caption(found: Availability) -> str:
         what = f"downloads from the hub{size} on first use, then loads from the local hub cache"
     elif found.available:
         what = f"{STATUS_TEXT[found.status]}: loads offline"
+    elif current_policy().public:  # how to get it is the owner's business (see the server log)
+        what = current_policy().for_visitor(f"{info.hub_id}: {found.where}", "not available on this demo")
     else:
         what = f"not reachable offline: {found.where}"
     return f"{info.dimension} dims, {info.parameters_millions:.0f}M parameters; {what}."
