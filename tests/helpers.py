@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,8 +109,17 @@ def charts(at: Any) -> list:
     return list(at.get("plotly_chart"))
 
 
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
 def texts(elements: Any) -> list[str]:
-    return [e.value for e in elements]
+    """The elements' text as a reader sees it: Markdown's backslash escapes (``analysis.wording.plain``
+    puts one before every punctuation character of what a user supplied) dropped."""
+    return [_shown(e.value) if isinstance(e.value, str) else e.value for e in elements]
+
+
+def _shown(markdown: str) -> str:
+    return _MARKDOWN_ESCAPE.sub(r"\1", markdown).replace("\u2060", "")  # and its invisible word joiners
 
 
 def metrics(at: Any) -> dict[str, str]:

@@ -10,6 +10,7 @@
 Pages import this package as ``ui``; the names below are the whole page-facing API.
 """
 
+from analysis.wording import plain
 from pages.dashboard.compute import (
     Progress,
     approve,
@@ -22,7 +23,6 @@ from pages.dashboard.compute import (
     load_embeddings,
     load_stats,
     pending_reason,
-    plain,
     plot,
     preload_model,
     resolve,

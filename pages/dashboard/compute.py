@@ -4,7 +4,6 @@ before expensive work, and stop a page with a clear error instead of a traceback
 from __future__ import annotations
 
 import math
-import re
 import time
 from typing import Any
 
@@ -37,6 +36,7 @@ from analysis.pipeline import (
 )
 from analysis.timings import step
 from analysis.vectors import is_vectors
+from analysis.wording import plain
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
 from pages.dashboard.state import pair_uploads, vector_uploads
@@ -161,7 +161,7 @@ class Progress:
     """
 
     def __init__(self, label: str, *, reading: bool = False) -> None:
-        self.label = label
+        self.label = plain(label)  # names a user gave, in Markdown progress text
         self.bar: Any = None
         self.waited_s = 0.0
         self.reading = reading
@@ -366,13 +366,13 @@ def stats_or_stop(ctx: Context) -> StatsResult:
     try:
         result = load_stats(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
     for warning in result.warnings:
-        st.caption(f":material/warning: {warning}")
+        st.caption(f":material/warning: {plain(warning)}")
     if ctx.vectors is not None:
         st.caption(
-            f":material/info: Your vectors from {ctx.vectors.name}: **raw** = {result.views['raw']}, "
+            f":material/info: Your vectors from {plain(ctx.vectors.name)}: **raw** = {result.views['raw']}, "
             f"**normalized** = {result.views['normalized']}."
         )
     else:  # given vectors were not encoded here
@@ -395,7 +395,7 @@ def enough_texts_or_stop(corpus: Corpus) -> None:
     try:
         require_texts_for_statistics(corpus)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
 
 
@@ -403,32 +403,21 @@ def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
     try:
         return load_embeddings(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
 
 
 def subject(ctx: Context, model: str, corpus: str) -> str:
     """What a page shows, in words: "<model> on <corpus>", or "Your vectors in <file>" for uploaded
     embeddings (they are the model and the corpus at once)."""
-    return f"Your vectors in {ctx.vectors.name}" if ctx.vectors is not None else f"{model} on {corpus}"
+    text = f"Your vectors in {ctx.vectors.name}" if ctx.vectors is not None else f"{model} on {corpus}"
+    return plain(text)  # names a user gave: shown in Markdown
 
 
 def plot(fig: Any, **kwargs: Any) -> Any:
     """Every chart goes through here: Streamlit's theme (light or dark), full width."""
     with step("figures", sent=kwargs.get("key")):
         return st.plotly_chart(fig, theme="streamlit", width="stretch", **kwargs)
-
-
-_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>$])")
-
-
-def plain(text: str) -> str:
-    """``text`` with the characters Markdown would act on escaped, to show a message as written.
-
-    >>> plain("set HF_TOKEN; see [docs] or $HOME")
-    'set HF\\_TOKEN; see \\[docs\\] or \\$HOME'
-    """
-    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
 
 
 def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
@@ -443,17 +432,18 @@ def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
         if ctx.corpus.labels is not None:
             return labelled_task(ctx.corpus)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
     if ctx.vectors is not None:
         st.info(
-            f"**{ctx.vectors.name}** has no label column, so nothing says which rows should find which. Upload the "
+            f"**{plain(ctx.vectors.name)}** has no label column, so nothing says which rows should find which. "
+            "Upload the "
             "embeddings with a label column on the Corpus page, or choose a model and a built-in task.",
             icon=":material/search_off:",
         )
         st.stop()
     st.info(
-        f"**{ctx.corpus.name}** has no labels and no query and document columns, so nothing says which texts "
+        f"**{plain(ctx.corpus.name)}** has no labels and no query and document columns, so nothing says which texts "
         "should find which. Upload a file on the Corpus page and map a query column and a document column "
         "(or a label column), or pick one of the built-in tasks above.",
         icon=":material/search_off:",
