@@ -17,7 +17,8 @@ def plural(n: int, word: str, plural: str | None = None) -> str:
 # Every ASCII punctuation character: CommonMark lets each be escaped with a backslash, and this
 # covers what Streamlit's Markdown acts on besides (``$`` math, ``:red[...]`` and ``:icon:`` directives).
 _MARKDOWN_ACTIVE = re.compile(r"([!-/:-@\[-`{-~])")
-_AUTOLINK_TRIGGER = re.compile(r"(?<=[:@])|(?<=www)(?=\\\.)", re.IGNORECASE)
+# Where GFM's autolink literals start (on the escaped text): "://", "www.", "mailto:", "xmpp:", "@".
+_AUTOLINK_TRIGGER = re.compile(r"(?<=:)(?=\\/)|(?<=www)(?=\\\.)|(?<=mailto\\:)|(?<=xmpp\\:)|(?<=@)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 
 
@@ -40,5 +41,5 @@ def plain(text: object, markup: Literal["markdown", "plotly"] = "markdown") -> s
         return html.escape(str(text), quote=False)
     escaped = _MARKDOWN_ACTIVE.sub(r"\\\1", " ".join(str(text).splitlines()))
     # GFM turns bare URLs and e-mail addresses into links after escapes are resolved; an invisible
-    # word joiner after ":" and "@" and inside "www." keeps them text (it changes nothing shown).
+    # word joiner where such a link would start keeps them text (it changes nothing shown).
     return _AUTOLINK_TRIGGER.sub(WORD_JOINER, escaped)

@@ -58,11 +58,18 @@ def test_bare_urls_and_addresses_cannot_become_links():
     Streamlit uses): an invisible word joiner breaks each pattern, and nothing else is added."""
     import re
 
-    for text in ("http://evil.example/x.png", "HTTPS://evil.example", "www.evil.example", "me@evil.example"):
+    assert WORD_JOINER not in plain("offline: HF_HUB_OFFLINE is set")  # only where a link would start
+    for text in (
+        "http://evil.example/x.png",
+        "HTTPS://evil.example",
+        "www.evil.example",
+        "me@evil.example",
+        "mailto:me",
+    ):
         shown = plain(text).replace("\\", "")
         assert WORD_JOINER in shown and shown.replace(WORD_JOINER, "") == text
         # GFM's autolink-literal patterns, as remark-gfm applies them to text:
-        assert not re.search(r"(?i)https?://|www\.|[\w.+-]+@[\w-]+\.", shown), shown
+        assert not re.search(r"(?i)https?://|www\.|[\w.+-]+@[\w-]+\.|mailto:\w", shown), shown
 
 
 def test_text_without_markup_is_left_alone():

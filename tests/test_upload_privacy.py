@@ -21,7 +21,7 @@ import pytest
 
 from analysis.corpora import parse_corpus_bytes
 from analysis.pipeline import text_hashes
-from tests.helpers import app_pages, charts, ok, open_page
+from tests.helpers import app_pages, charts, ok, open_page, texts
 
 # 40 distinct texts with two labels and two languages: enough for every page that computes.
 ROWS = [
@@ -181,7 +181,7 @@ def visit_every_page(at, *, own_task: str | None = None) -> dict[str, int]:
         ok(at)
         assert not at.error, (page, [e.value for e in at.error])
         if own_task and page == "pages/drop.py":
-            assert any(c.value.startswith(f"{own_task}: ") for c in at.caption), [c.value for c in at.caption]
+            assert any(c.startswith(f"{own_task}: ") for c in texts(at.caption)), texts(at.caption)
         drawn[page] = len(charts(at))
     return drawn
 
@@ -218,7 +218,7 @@ def test_public_mode_every_page_after_every_kind_of_upload_leaves_the_shared_dis
     assert "visitor.csv" not in at.session_state["ds_pair_uploads"]
     at.switch_page("pages/drop.py").run()
     ok(at)
-    assert "same label = relevant" in " ".join(c.value for c in at.caption) and charts(at)
+    assert "same label = relevant" in " ".join(texts(at.caption)) and charts(at)
     assert new_on_disk(cache_copy, before) == ([], [])
 
     # The visitor's own embeddings: every page again, What can I drop? on their labels.
