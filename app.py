@@ -12,6 +12,7 @@ import streamlit as st
 from pages import dashboard as ui
 
 ui.ensure_navigation()
+ui.limit_uploads()  # public mode: the server receives no file larger than the policy takes
 st.set_page_config(
     page_title="DimScope",
     # A file served by this server: a ":material/...:" icon makes every browser fetch the favicon

@@ -32,7 +32,8 @@ def stats(
     trust_remote_code: bool = False,
     progress: ProgressCallback | None = None,
 ) -> StatsResult:
-    """Per-dimension statistics of ``model`` on ``corpus``, from the disk cache or computed.
+    """Per-dimension statistics of ``model`` on ``corpus``, from the disk cache or computed (and
+    then kept in the disk cache, ``DIMSCOPE_CACHE_DIR``, for the next call and the CLI).
 
     ``model``: a catalog name (``"all-MiniLM-L6-v2"``), a hub id or a model folder.
     ``corpus``: a built-in corpus name, a file path, or a list of strings.
@@ -41,9 +42,10 @@ def stats(
     ``options``: ``EncodeOptions(backend="auto")`` by default, the fastest path here that keeps torch
     fp32's statistics (``result.backend_summary`` says which); ``backend="torch"`` for the reference.
     """
+    from analysis.cache import default_store
     from analysis.corpora import as_corpus
     from analysis.models import as_resolved
     from analysis.pipeline import get_stats
 
     resolved = as_resolved(model, allow_trust_remote_code=trust_remote_code)
-    return get_stats(resolved, as_corpus(corpus), options=options, progress=progress)
+    return get_stats(resolved, as_corpus(corpus), options=options, store=default_store(), progress=progress)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from analysis import settings
-from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus
 from analysis.encoding import ProgressCallback, calibration
 from analysis.encoding.backends import AUTO, check_backend
@@ -90,7 +90,7 @@ def cached_options(
     corpus: Corpus,
     options: EncodeOptions | None = None,
     *,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     embeddings_only: bool = False,
 ) -> EncodeOptions | None:
     """The concrete options (``auto`` resolved) under which this model and corpus are cached:
@@ -103,7 +103,6 @@ def cached_options(
     """
     resolved = as_resolved(model)
     options = options or EncodeOptions()
-    store = store or default_store()
     known = options.resolved_for(resolved, calibrate=False)
     tries = [known.backend] if known is not None else []
     if options.backend == AUTO:
@@ -122,7 +121,7 @@ def known_options(
     corpus: Corpus,
     options: EncodeOptions | None = None,
     *,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     embeddings_only: bool = False,
 ) -> EncodeOptions | None:
     """``options`` with "auto" resolved without calibrating: what is cached (:func:`cached_options`),
@@ -149,7 +148,7 @@ def concrete_options(
     corpus: Corpus,
     options: EncodeOptions | None = None,
     *,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
     embeddings_only: bool = False,
 ) -> EncodeOptions:

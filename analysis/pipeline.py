@@ -13,11 +13,16 @@ A vectors file (:class:`~analysis.vectors.VectorSource`) goes through the same f
 a model: its fingerprint is its content hash, its corpus its own rows, and its raw embeddings are
 read (statistics: streamed in row chunks, bounded memory) from the file instead of encoded.
 
+Every function that can encode or store takes the ``store`` it caches in from its caller, with
+no default: the disk cache (``default_store()``, what the CLI and ``analysis.stats`` use) or a
+public session's memory (the dashboard's ``store_for``). Nothing falls back to the shared disk.
+
 Usage (``analysis.stats`` is the same with a corpus given by name, path or list)::
 
-    result = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"))
+    result = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"), store=default_store())
     result.dead_dims  # [127, 223, 319]
-    result = get_stats(open_vectors("embeddings.parquet", vector_column="emb"))  # the file's own rows
+    vectors = open_vectors("embeddings.parquet", vector_column="emb")
+    result = get_stats(vectors, None, store=default_store())  # the file's own rows
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encode_options import (  # EncodeOptions and its keys live there; re-exported for callers
     GIVEN,
@@ -276,11 +281,10 @@ def cached_embeddings(
     corpus: Corpus,
     *,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
 ) -> np.ndarray | None:
     """The raw matrix if it is cached, else None. Never loads the model."""
     resolved = as_resolved(model)
-    store = store or default_store()
     concrete = cached_options(resolved, corpus, options, store=store, embeddings_only=True)
     return None if concrete is None else store.get_array(embeddings_key(resolved, corpus, concrete))
 
@@ -290,7 +294,7 @@ def get_embeddings(
     corpus: Corpus | None,
     *,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
     time_budget_s: float | None = None,
 ) -> EmbeddingResult:
@@ -315,7 +319,6 @@ def get_embeddings(
         raise OptionError(f"{resolved.name} is a model: give it a corpus to encode.")
     options = options or EncodeOptions()
     options.validate()
-    store = store or default_store()
     options = concrete_options(resolved, corpus, options, store=store, progress=progress, embeddings_only=True)
     key = embeddings_key(resolved, corpus, options)
     meta_key = build_key(
@@ -463,7 +466,7 @@ def get_stats(
     corpus: Corpus | None,
     *,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
     time_budget_s: float | None = None,
 ) -> StatsResult:
@@ -474,7 +477,6 @@ def get_stats(
     (``corpus`` None or its own rows) is streamed from the file in row chunks.
     """
     resolved = as_source(model)
-    store = store or default_store()
     if isinstance(resolved, VectorSource):
         return _vector_stats(resolved, corpus, store, progress)
     if corpus is None:

@@ -17,7 +17,7 @@ from pages.dashboard.urlstate import VECTORS_PREFIX
 ctx = ui.context()
 st.title("Compare models")
 st.caption(
-    f"All models embed the same corpus: {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')}). Your own "
+    f"All models embed the same corpus: {ui.plain(ctx.corpus.name)} ({plural(len(ctx.corpus), 'text')}). Your own "
     "embeddings, if any, are each measured on their own rows."
 )
 
@@ -52,7 +52,7 @@ files = (
 )
 if ctx.vectors is not None and not ctx.vectors.has_texts and models:
     st.info(
-        f"{ctx.vectors.name} has no text column, so no model can embed its rows: the models are left out. "
+        f"{ui.plain(ctx.vectors.name)} has no text column, so no model can embed its rows: the models are left out. "
         "Upload the embeddings with their texts to compare them with models on the same texts.",
         icon=":material/info:",
     )
@@ -88,7 +88,7 @@ for name in files:
 
 for name, why in pending:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
-    box.markdown(f"**{name}** has not been run on {ctx.corpus.name} yet: {why}.")
+    box.markdown(f"**{ui.plain(name)}** has not been run on {ui.plain(ctx.corpus.name)} yet: {why}.")
     box.button(
         f"Compute {name}",
         key=f"compute_{name}",

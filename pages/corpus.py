@@ -26,7 +26,7 @@ ctx = ui.context()
 ui.preload_model(ctx)
 st.title("Corpus")
 st.markdown(
-    f"Every page analyses the corpus chosen in the sidebar, now `{ctx.corpus.name.replace('`', '')}` "
+    f"Every page analyses the corpus chosen in the sidebar, now **{ui.plain(ctx.corpus.name)}** "
     f"({plural(len(ctx.corpus), 'text')})."
 )
 
@@ -108,10 +108,10 @@ def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, doc
         )
     except DimScopeError as exc:
         ui.pair_uploads().pop(name, None)
-        st.error(f"Query and document columns: {exc}")
+        st.error(f"Query and document columns: {ui.plain(str(exc))}")
         return
     ui.pair_uploads()[name] = task
-    st.caption(f":material/search: Also a retrieval task: {task.describe()}. " + " ".join(task.messages()))
+    st.caption(f":material/search: Also a retrieval task: {task.describe()}. " + ui.plain(" ".join(task.messages())))
     st.page_link(
         ui.PAGE_DROP,
         label="Score these pairs on What can I drop?",
@@ -144,12 +144,12 @@ def _adopt(corpus, label_col: str | None, lang_col: str | None) -> None:
             type="primary",
             icon=":material/check:",
             key="use_upload",
-            help=f"Analyse {name} on every page",
+            help=f"Analyse {ui.plain(name)} on every page",
         )
     else:
         # The next page shows its statistics: the encode starts now, while the user looks and clicks.
         ui.start_stats_ahead(ctx.model, corpus, trust=ctx.trust_remote_code)
-        st.success(f"{name} is the corpus every page analyses now.", icon=":material/check:")
+        st.success(f"{ui.plain(name)} is the corpus every page analyses now.", icon=":material/check:")
     _describe(corpus, "upload")
 
 
@@ -161,15 +161,18 @@ def _describe(corpus, where: str) -> None:
     c2.metric("Labels", f"{len(set(labels)):,}" if labels else "none")
     c3.metric("Languages", f"{len(set(corpus.languages)):,}" if corpus.languages else "not given")
     for message in corpus.report.messages():
-        st.caption(f":material/info: {message}")
+        st.caption(f":material/info: {ui.plain(message)}")
     try:
         require_texts_for_statistics(corpus)
     except DimScopeError as exc:
-        st.warning(str(exc), icon=":material/warning:")
+        st.warning(ui.plain(str(exc)), icon=":material/warning:")
     left, right = st.columns([1, 1])
     with left:
         if labels:
-            ui.plot(label_counts_chart(labels, title=f"Texts per label in {corpus.name}"), key=f"labels_{where}")
+            ui.plot(
+                label_counts_chart(labels, title=f"Texts per label in {ui.plain(corpus.name, 'plotly')}"),
+                key=f"labels_{where}",
+            )
         else:
             st.info("No labels: pages that group by label will say so.")
     with right:
@@ -197,6 +200,7 @@ upload = st.file_uploader(
     type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
     key=UPLOAD_KEY,
     on_change=_on_upload,
+    max_upload_size=ui.upload_limit_mb(ui.deployment_policy().max_upload_bytes),
     help="A new file becomes the corpus of every page right away.",
 )
 if upload is not None:
@@ -204,12 +208,12 @@ if upload is not None:
     try:
         preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
     except DimScopeError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(str(exc)))
         preview = None
     if preview is not None:
         st.caption(
             f"{preview.format.upper()}, {preview.n_rows:,} rows, columns: "
-            + ", ".join(f"`{c.replace('`', '')}`" for c in preview.columns[:50])
+            + ", ".join(ui.plain(c) for c in preview.columns[:50])
         )
         st.dataframe(preview.head, hide_index=True, height=220)
         columns = preview.columns
@@ -217,7 +221,7 @@ if upload is not None:
         if preview.format != "txt":
             if preview.text_column is None:
                 st.warning(
-                    f"No column of {upload.name} holds text (columns: {', '.join(columns[:20])}"
+                    f"No column of {ui.plain(upload.name)} holds text (columns: {ui.plain(', '.join(columns[:20]))}"
                     f"{', …' if len(columns) > 20 else ''}). Choose the column with the texts below; "
                     "nothing is analysed until you do.",
                     icon=":material/table_rows:",
@@ -232,7 +236,7 @@ if upload is not None:
             )
             if text_col in preview.numeric_columns:
                 st.warning(
-                    f"The column `{text_col.replace('`', '')}` holds numbers, not text: each number will be "
+                    f"The column {ui.plain(text_col)} holds numbers, not text: each number will be "
                     "embedded as a string of digits, which says little about how the model reads language.",
                     icon=":material/pin:",
                 )
@@ -277,7 +281,7 @@ if upload is not None:
                 )
             )
         except DimScopeError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(str(exc)))
         else:
             if corpus is not None:
                 _adopt(corpus, label_col, lang_col)
@@ -301,13 +305,14 @@ vectors_upload = st.file_uploader(
     type=[ext.lstrip(".") for ext in VECTOR_EXTENSIONS],
     key=VECTORS_KEY,
     on_change=_on_vectors_upload,
+    max_upload_size=ui.upload_limit_mb(ui.deployment_policy().max_vector_upload_bytes),
     help="New embeddings become the corpus and the model of every page right away.",
 )
 if vectors_upload is not None:
     try:
         probe = _open_vectors(vectors_upload)
     except DimScopeError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(str(exc)))
         probe = None
     if probe is not None:
         layout = probe.layout
@@ -343,7 +348,7 @@ if vectors_upload is not None:
                     vectors_upload, vector_column=wanted[0] or None, text_column=wanted[1], label_column=wanted[2]
                 )
         except DimScopeError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(str(exc)))
         else:
             stored = ui.vector_uploads().get(source.name)
             if stored is None or (stored.fingerprint, stored.columns_used) != (source.fingerprint, source.columns_used):
@@ -357,10 +362,10 @@ if vectors_upload is not None:
                     type="primary",
                     icon=":material/check:",
                     key="use_vectors",
-                    help=f"Analyse the vectors in {source.name} on every page",
+                    help=f"Analyse the vectors in {ui.plain(source.name)} on every page",
                 )
             else:
-                st.success(f"{source.name} is what every page analyses now.", icon=":material/check:")
+                st.success(f"{ui.plain(source.name)} is what every page analyses now.", icon=":material/check:")
             m1, m2, m3 = st.columns(3)
             m1.metric("Vectors", f"{source.n_rows:,}")
             m2.metric("Dimensions", f"{source.moments()['raw'].dimension:,}")
@@ -403,7 +408,8 @@ st.dataframe(
                 "available": i.available,
                 "labels": i.has_labels,
                 "languages": i.has_languages,
-                "description": i.description or i.reason,
+                "description": i.description
+                or ui.deployment_policy().for_visitor(f"{i.name}: {i.reason}", "Not available on this demo."),
             }
             for i in infos
         ]
@@ -420,7 +426,7 @@ browse = st.selectbox(
 try:
     corpus = load_builtin_corpus(browse)
 except DimScopeError as exc:
-    st.error(str(exc))
+    st.error(ui.plain(str(exc)))
 else:
     if browse != ctx.state.corpus:
         st.button(

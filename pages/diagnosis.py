@@ -19,7 +19,8 @@ st.caption(
 # Guards: a model (uploaded embeddings have no weights), and one that loads (the scan reads its weight files).
 if ctx.vectors is not None:
     st.info(
-        f"This page scans a model's weights, and **{ctx.vectors.name}** holds vectors only: it needs a model. "
+        f"This page scans a model's weights, and **{ui.plain(ctx.vectors.name)}** holds vectors only: "
+        "it needs a model. "
         "Choose a corpus that is not your embeddings in the sidebar to pick one; every other page works on your "
         "vectors.",
         icon=":material/biotech:",
@@ -29,7 +30,7 @@ try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     report = diagnosis_report(resolved)
 except DimScopeError as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(ui.plain(str(exc)), icon=":material/error:")
     st.stop()
 
 # The corpus side, only when it is cheap (cached or small): the scan itself never needs it.
@@ -41,7 +42,7 @@ try:
         corpus_dead = sorted(set(stats.dead_dims) | set(stats.constant_dims))
 except DimScopeError as exc:
     pending = None
-    st.warning(f"The corpus comparison is not available: {exc}", icon=":material/warning:")
+    st.warning(f"The corpus comparison is not available: {ui.plain(str(exc))}", icon=":material/warning:")
 
 if not report.understood:
     st.warning(f"**Architecture not understood.** {report.message}", icon=":material/help:")
@@ -51,7 +52,7 @@ if not report.understood:
         "The corpus-based detection on **Explore a model** still works for this model."
     )
     if corpus_dead is not None:
-        st.caption(f"Dead or constant on {ctx.corpus.name}: {', '.join(map(str, corpus_dead)) or 'none'}.")
+        st.caption(f"Dead or constant on {ui.plain(ctx.corpus.name)}: {', '.join(map(str, corpus_dead)) or 'none'}.")
     st.stop()
 
 flagged = report.dead_dims_from_weights
@@ -89,11 +90,12 @@ if corpus_dead is not None:
     a3.metric("Corpus only", len(comparison.corpus_only), help=", ".join(map(str, comparison.corpus_only)) or "none")
     (st.success if comparison.agree else st.info)(comparison.explanation, icon=":material/compare_arrows:")
     st.caption(
-        f"Corpus side: dimensions that are dead or constant on {ctx.corpus.name} ({plural(len(ctx.corpus), 'text')})."
+        f"Corpus side: dimensions that are dead or constant on {ui.plain(ctx.corpus.name)} "
+        f"({plural(len(ctx.corpus), 'text')})."
     )
 else:
     box = st.container(border=True, horizontal=True, vertical_alignment="center")
-    box.markdown(f"The corpus comparison needs {ctx.model} run on {ctx.corpus.name}: {pending}.")
+    box.markdown(f"The corpus comparison needs {ui.plain(ctx.model)} run on {ui.plain(ctx.corpus.name)}: {pending}.")
     box.button(
         "Compute",
         key="diagnosis_compute",

@@ -85,7 +85,7 @@ top, bottom = tables.top_bottom_texts(values, corpus.texts, corpus.labels, n)
 if is_dead:
     st.caption("A dead dimension's values are almost equal for every text, so this ranking is mostly noise.")
 if ctx.vectors is not None and not ctx.vectors.has_texts:
-    st.caption(f"{ctx.vectors.name} has no text column: rows are named by their position in the file.")
+    st.caption(f"{ui.plain(ctx.vectors.name)} has no text column: rows are named by their position in the file.")
 t1, t2 = st.columns(2)
 config = {
     "value": st.column_config.NumberColumn("value", format="%.4g"),

@@ -50,24 +50,25 @@ with i2:
 # Guard: a task, a loadable model, and approval before long work.
 if ctx.vectors is not None and choice != "corpus":
     st.info(
-        f"**{task_label(choice)}** has texts that need a model to embed them, and your embeddings "
-        f"({ctx.vectors.name}) hold vectors of their own rows only. Pick *The sidebar corpus* to score them on "
+        f"**{ui.plain(task_label(choice))}** has texts that need a model to embed them, and your embeddings "
+        f"({ui.plain(ctx.vectors.name)}) hold vectors of their own rows only. Pick *The sidebar corpus* to score "
+        "them on "
         "their labels (every row against the others), or choose a built-in corpus and a model in the sidebar.",
         icon=":material/model_training:",
     )
     st.stop()
 task = ui.retrieval_task_or_stop(ctx, choice)
 notes = " ".join(task.messages())
-st.caption(f"{task.name}: {task.describe()}. {notes}".strip())
+st.caption(ui.plain(f"{task.name}: {task.describe()}. {notes}".strip()))
 try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
-    store = ui.store_for(task.documents)  # public mode: an uploaded task never reaches the shared cache
+    store = ui.store_for(task)  # public mode: an uploaded task never reaches the shared cache
     report = cached_compression_report(resolved, task, n_draws=draws, store=store)
     if report is None:
         why = ui.task_pending_reason(ctx.model, task, trust=ctx.trust_remote_code)
         if why:
             box = st.container(border=True, horizontal=True, vertical_alignment="center")
-            box.markdown(f"**{resolved.name}** has not been scored on {task.name} yet: {why}.")
+            box.markdown(f"**{ui.plain(resolved.name)}** has not been scored on {ui.plain(task.name)} yet: {why}.")
             box.button(
                 "Compute",
                 key="drop_compute",
@@ -90,7 +91,7 @@ try:
         finally:
             progress.close()
 except DimScopeError as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(ui.plain(str(exc)), icon=":material/error:")
     st.stop()
 
 # Render: the headline, the Pareto chart and the verdict.
@@ -180,9 +181,9 @@ keep = ui.bind(
 )
 stem = f"dimscope-{report.model.split('/')[-1]}-{report.task}".replace(" ", "_")
 try:
-    recipe = storage_recipe(report, resolved, task, keep)
+    recipe = storage_recipe(report, resolved, task, keep, store=store)
 except DimScopeError as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(ui.plain(str(exc)), icon=":material/error:")
     st.stop()
 row = st.container(horizontal=True)
 row.download_button(

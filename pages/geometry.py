@@ -46,7 +46,7 @@ try:
     base = geometry_report(resolved, ctx.corpus, store=store)
     report = base if post == "none" else geometry_report(resolved, ctx.corpus, postprocessing=post, store=store)
 except DimScopeError as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(ui.plain(str(exc)), icon=":material/error:")
     st.stop()
 view = ctx.view
 shown = report.view(view)

@@ -54,7 +54,7 @@ st.caption(
 # Guard: a language column.
 if ctx.corpus.languages is None:
     st.info(
-        f"**{ctx.corpus.name}** has no language column. Use the built-in multilingual corpus (28 languages, "
+        f"**{ui.plain(ctx.corpus.name)}** has no language column. Use the built-in multilingual corpus (28 languages, "
         "with line-for-line translations), or upload a file with a language column.",
         icon=":material/translate:",
     )
@@ -95,7 +95,7 @@ try:
     finally:
         progress.close()
 except DimScopeError as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(ui.plain(str(exc)), icon=":material/error:")
     st.stop()
 
 languages = report.languages

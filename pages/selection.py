@@ -22,7 +22,8 @@ st.caption(
 # Guard: the scores compare with labels.
 if ctx.corpus.labels is None:
     st.info(
-        f"Dimension selection needs a labeled corpus, and **{ctx.corpus.name}** has no labels. Pick a built-in "
+        f"Dimension selection needs a labeled corpus, and **{ui.plain(ctx.corpus.name)}** has no labels. "
+        "Pick a built-in "
         "corpus in the sidebar (all have topic labels) or upload a file with a label column.",
         icon=":material/label_off:",
     )
@@ -67,7 +68,7 @@ try:
         store=ui.store_for(ctx.corpus),
     )
 except DimScopeError as exc:
-    st.error(str(exc), icon=":material/error:")
+    st.error(ui.plain(str(exc)), icon=":material/error:")
     st.stop()
 finally:
     if bar is not None:

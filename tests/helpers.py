@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,25 @@ def open_page(page: str, params: dict[str, str] | None = None, session: dict | N
     return at
 
 
+def app_pages() -> list[tuple[str, str]]:
+    """Every page of app.py's ``st.navigation``, in menu order, as (file, URL path): read from
+    app.py itself, so a page added there is visited by every test that walks them all."""
+    import ast
+
+    import pages.dashboard as ui
+
+    found = []
+    for node in ast.walk(ast.parse(APP.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "Page":
+            first = node.args[0]
+            path = getattr(ui, first.attr) if isinstance(first, ast.Attribute) else ast.literal_eval(first)
+            keywords = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg in ("url_path", "default")}
+            url = "" if keywords.get("default") else keywords.get("url_path", Path(path).stem)
+            found.append((node.lineno, path, url))
+    assert len(found) >= 10, found  # the parse still finds the menu
+    return [(path, url) for _, path, url in sorted(found)]
+
+
 def ok(at: Any) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -89,8 +109,17 @@ def charts(at: Any) -> list:
     return list(at.get("plotly_chart"))
 
 
+_MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
 def texts(elements: Any) -> list[str]:
-    return [e.value for e in elements]
+    """The elements' text as a reader sees it: Markdown's backslash escapes (``analysis.wording.plain``
+    puts one before every punctuation character of what a user supplied) dropped."""
+    return [_shown(e.value) if isinstance(e.value, str) else e.value for e in elements]
+
+
+def _shown(markdown: str) -> str:
+    return _MARKDOWN_ESCAPE.sub(r"\1", markdown).replace("\u2060", "")  # and its invisible word joiners
 
 
 def metrics(at: Any) -> dict[str, str]:

@@ -84,7 +84,7 @@ def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
     that encode runs, waits for it (one encode in all), then draws from the cache."""
     import analysis.pipeline
     from analysis.measures.stats import dead_dimensions
-    from tests.helpers import charts, metrics, ok, open_page
+    from tests.helpers import charts, metrics, ok, open_page, texts
 
     real_encode = analysis.pipeline.encode_raw
     calls: list[tuple[str, int]] = []
@@ -112,7 +112,7 @@ def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
     at.switch_page("pages/explore.py").run()
     ok(at)
     assert len(calls) == 1, calls  # Explore waited for the job ahead instead of encoding again
-    assert any("on ahead.csv" in c.value for c in at.caption)
+    assert any("on ahead.csv" in c for c in texts(at.caption))
     assert len(charts(at)) >= 2
     # What Explore shows is what the encoder gives for these texts (an independent reduction).
     from analysis.encoding import l2_normalize

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.cache import EmbeddingStore
+from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus
 from analysis.pipeline import EncodeOptions, embeddings_key, get_stats
 from tests.helpers import charts, metrics, ok, open_page, texts
@@ -76,7 +76,7 @@ def test_uploaded_embeddings_work_on_every_page_that_needs_no_weights(minilm_par
     shown = metrics(at)
     assert shown["Dimensions"] == "384" and shown["Dead dimensions"] == "3" and shown["Texts"] == "1,629"
     assert any("raw** = the vectors as given" in c for c in texts(at.caption))
-    model_stats = get_stats(minilm, load_builtin_corpus(DEFAULT_CORPUS))
+    model_stats = get_stats(minilm, load_builtin_corpus(DEFAULT_CORPUS), store=default_store())
     assert shown["Median std (normalized)"] == f"{np.median(model_stats.normalized_columns['std']):.4g}"
 
     at.switch_page("pages/explore.py").run()
@@ -158,7 +158,9 @@ def test_what_can_i_drop_scores_the_files_labels_and_says_builtin_tasks_need_a_m
     at.selectbox(key="w_task").set_value("corpus").run()
     ok(at)
     assert not at.error and len(charts(at)) >= 5
-    model_report = compression_report(minilm, labelled_task(Corpus("same texts", tuple(texts_300), tuple(topics_300))))
+    model_report = compression_report(
+        minilm, labelled_task(Corpus("same texts", tuple(texts_300), tuple(topics_300))), store=default_store()
+    )
     assert metrics(at)["float32 nDCG@10"] == f"{model_report.variant('float32').ndcg_at_10:.3f}"
     assert metrics(at)["Dead dimensions"] == str(len(model_report.dead_dims))
 

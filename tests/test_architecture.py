@@ -145,3 +145,36 @@ def test_every_option_list_is_defined_once():
                     if value in lists:
                         copies.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert copies == []
+
+
+def test_where_a_result_is_stored_is_decided_by_the_caller_in_one_place():
+    """Privacy by construction (issue 19): no library function that can encode or store falls back to
+    the shared disk cache on its own. A ``store`` parameter has no default; only the two faces that
+    mean the disk (the notebook API and the CLI) name ``default_store``, and on the dashboard only
+    ``compute.store_for`` does, which sends a public session's uploads to its memory."""
+    with_default = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                positional = args.posonlyargs + args.args
+                defaults = dict(zip([a.arg for a in positional][::-1], args.defaults[::-1], strict=False))
+                defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d})
+                if "store" in defaults:
+                    with_default.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert with_default == []
+
+    def naming(folder: Path) -> set[str]:
+        return {
+            str(p.relative_to(ROOT))
+            for p in folder.rglob("*.py")
+            if any(
+                isinstance(n, ast.Name | ast.alias)
+                and "default_store" in (getattr(n, "id", None), getattr(n, "name", None))
+                for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+            )
+        }
+
+    assert naming(LIBRARY) == {"analysis/api.py", "analysis/cli/common.py"}  # cache.py defines it
+    assert naming(ROOT / "pages") == {"pages/dashboard/compute.py"}
+    assert "EmbeddingStore(" not in "".join(p.read_text() for p in (ROOT / "pages").rglob("*.py"))

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.cache import default_store
 from analysis.corpora import Corpus, load_builtin_corpus
 from tests.helpers import ROOT, assert_bad_input, run_cli
 
@@ -164,9 +165,9 @@ def test_multilingual_view_per_language_and_parallel_cosines(tiny_model_dir, fre
         languages=("english", "french", "english", "french", "french"),
         groups=("g1", "g1", "g2", "g2", ""),
     )
-    report = multilingual_report(str(tiny_model_dir), corpus)
+    report = multilingual_report(str(tiny_model_dir), corpus, store=default_store())
     assert [row.language for row in report.languages] == ["english", "french"]
-    raw = get_embeddings(str(tiny_model_dir), corpus).raw
+    raw = get_embeddings(str(tiny_model_dir), corpus, store=default_store()).raw
     unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
     expected = np.mean([unit[0] @ unit[1], unit[2] @ unit[3]])
     assert report.parallel is not None and report.parallel.n_pairs == 2

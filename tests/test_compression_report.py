@@ -11,7 +11,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.util.quantization import quantize_embeddings
 
-from analysis.cache import EmbeddingStore
+from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import Corpus, RetrievalTask, labelled_task, pairs_from_rows
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel, catalog_info, resolve_model
@@ -58,7 +58,7 @@ def _figures(scores: np.ndarray, relevant: np.ndarray) -> dict[str, float]:
 
 
 def test_variants_match_an_independent_computation(tiny_model_dir, tiny_pairs):
-    report = compression_report(str(tiny_model_dir), tiny_pairs, ks=[4, 8, 16], n_draws=3)
+    report = compression_report(str(tiny_model_dir), tiny_pairs, ks=[4, 8, 16], n_draws=3, store=default_store())
     model = SentenceTransformer(str(tiny_model_dir), device="cpu")
     q = _unit(model.encode(list(tiny_pairs.queries.texts), convert_to_numpy=True))
     d = _unit(model.encode(list(tiny_pairs.documents.texts), convert_to_numpy=True))
@@ -94,7 +94,7 @@ def test_variants_match_an_independent_computation(tiny_model_dir, tiny_pairs):
 def test_a_labelled_corpus_encodes_once_and_excludes_each_text_from_its_own_ranking(tiny_model_dir, fresh_cache_dir):
     sentences = list(dict.fromkeys(tiny_corpus(150, seed=22)))
     corpus = Corpus("topics", tuple(sentences), labels=tuple(s.split()[1] for s in sentences))
-    report = compression_report(str(tiny_model_dir), labelled_task(corpus), ks=[8], n_draws=2)
+    report = compression_report(str(tiny_model_dir), labelled_task(corpus), ks=[8], n_draws=2, store=default_store())
     assert report.mode == "labels" and report.n_documents == len(sentences)
     model = SentenceTransformer(str(tiny_model_dir), device="cpu")
     x = _unit(model.encode(sentences, convert_to_numpy=True))
@@ -113,7 +113,7 @@ def test_a_labelled_corpus_encodes_once_and_excludes_each_text_from_its_own_rank
 
 
 def test_the_report_is_cached_under_a_key_naming_everything(tiny_model_dir, tiny_pairs, monkeypatch, fresh_cache_dir):
-    first = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2)
+    first = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
     model = resolve_model(str(tiny_model_dir))
     key = compression_key(model, tiny_pairs, ks=[8], n_draws=2, options=EncodeOptions(backend=first.backend))
     for part in (
@@ -136,12 +136,12 @@ def test_the_report_is_cached_under_a_key_naming_everything(tiny_model_dir, tiny
 
     with monkeypatch.context() as patch:
         patch.setattr(retrieval, "evaluate_variants", fail)
-        assert compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2) == first
+        assert compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store()) == first
         with pytest.raises(AssertionError, match="scored again"):  # other draws: another key
-            compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=3)
+            compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=3, store=default_store())
     store = EmbeddingStore(fresh_cache_dir)
     store.put_json(key, {"model": "damaged"})
-    again = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2)
+    again = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
     assert again.to_dict() | {"seconds": 0} == first.to_dict() | {"seconds": 0}
     assert CompressionReport.from_dict(store.get_json(key)) == again
 
@@ -180,9 +180,9 @@ def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cac
     task = pairs_from_rows("reversed", [" ".join(s.split()[::-1]) for s in sentences], sentences)
     assert len(task.documents) >= calibration.MIN_TEXTS_TO_CALIBRATE
     # Looking up the report never starts a calibration: nothing can be cached under a choice not made yet.
-    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2) is None
+    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, store=default_store()) is None
     assert calibration.recorded(model) is None
-    report = compression_report(model, task, ks=[8], n_draws=2)  # calibrates once
+    report = compression_report(model, task, ks=[8], n_draws=2, store=default_store())  # calibrates once
     chosen = calibration.recorded(model).chosen
     assert report.backend == chosen and report.to_dict()["backend"] == chosen
     assert (report.backend_drift, report.backend_speedup) == calibration.backend_facts(model, chosen)
@@ -192,13 +192,16 @@ def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cac
     store = EmbeddingStore(fresh_cache_dir)
     for side, options in zip((task.queries, task.documents), side_options(model, task, concrete), strict=True):
         assert embeddings_key(model, side, options) in store
-    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2) == report
-    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, options=concrete) == report
+    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, store=default_store()) == report
+    assert (
+        compression.cached_compression_report(model, task, ks=[8], n_draws=2, options=concrete, store=default_store())
+        == report
+    )
     # A small task does not start a calibration: torch encodes it.
     calibration.forget(model)
     calibration.record_path(model).unlink()
     small = pairs_from_rows("few", list(task.queries.texts[:40]), list(task.documents.texts[:40]))
-    assert compression_report(model, small, ks=[8], n_draws=2).backend == "torch"
+    assert compression_report(model, small, ks=[8], n_draws=2, store=default_store()).backend == "torch"
     assert calibration.recorded(model) is None
 
 
@@ -206,13 +209,13 @@ def test_recipe_ranges_reproduce_sentence_transformers_int8(tiny_model_dir, tiny
     from analysis.measures.retrieval.checks import unit_rows
     from analysis.reports.compression import task_embeddings
 
-    report = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2)
-    _, d = task_embeddings(resolve_model(str(tiny_model_dir)), tiny_pairs)  # the cached documents
-    every = storage_recipe(report, str(tiny_model_dir), tiny_pairs, "all")
+    report = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
+    _, d = task_embeddings(resolve_model(str(tiny_model_dir)), tiny_pairs, store=default_store())  # cached
+    every = storage_recipe(report, str(tiny_model_dir), tiny_pairs, "all", store=default_store())
     assert every["kept_dims"] == list(range(32)) and every["int8"]["ranges"] == report.int8_ranges
-    dead = storage_recipe(report, str(tiny_model_dir), tiny_pairs, "drop-dead")
+    dead = storage_recipe(report, str(tiny_model_dir), tiny_pairs, "drop-dead", store=default_store())
     assert dead["kept_dims"] == [j for j in range(32) if j not in (3, 17)] and dead["int8"]["bytes_per_vector"] == 30
-    top = storage_recipe(report, str(tiny_model_dir), tiny_pairs, "top-variance-8")
+    top = storage_recipe(report, str(tiny_model_dir), tiny_pairs, "top-variance-8", store=default_store())
     assert top["kept_dims"] == sorted(np.argsort(-d.astype(np.float64).var(axis=0), kind="stable")[:8].tolist())
     kept = unit_rows(d[:, top["kept_dims"]])
     codes = quantize_embeddings(kept, precision="int8", ranges=np.array(top["int8"]["ranges"]))
@@ -221,7 +224,7 @@ def test_recipe_ranges_reproduce_sentence_transformers_int8(tiny_model_dir, tiny
     assert top["binary"]["bytes_per_vector"] == 1 and top["float32"]["bytes_per_vector"] == 32
     json.dumps(top)  # ready to download
     with pytest.raises(OptionError, match="Unknown set of kept dimensions"):
-        storage_recipe(report, str(tiny_model_dir), tiny_pairs, "random-8")
+        storage_recipe(report, str(tiny_model_dir), tiny_pairs, "random-8", store=default_store())
 
 
 @pytest.mark.slow
@@ -233,21 +236,21 @@ def test_progress_counts_the_work_in_order_and_says_nothing_for_cache_hits(tiny_
     options = EncodeOptions(backend="torch")
     total = len(tiny_pairs.queries) + len(tiny_pairs.documents)
     calls: list[tuple[int, int]] = []
-    task_embeddings(model, tiny_pairs, options=options, progress=lambda d, t: calls.append((d, t)))
+    task_embeddings(model, tiny_pairs, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t)))
     assert calls[0] == (0, total) and calls[-1] == (total, total)  # documents, then queries, one count
     assert all(t == total for _, t in calls) and [d for d, _ in calls] == sorted(d for d, _ in calls)
     calls.clear()
-    task_embeddings(model, tiny_pairs, options=options, progress=lambda d, t: calls.append((d, t)))
+    task_embeddings(model, tiny_pairs, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t)))
     assert calls == []  # both sides from the cache: no work to show
     # Only the queries are new: the bar covers them, after the documents, and ends.
     queries, documents = tiny_pairs.queries.texts, tiny_pairs.documents.texts
     other = pairs_from_rows("other queries", [q.replace(" …", " ?") for q in queries], documents)
-    task_embeddings(model, other, options=options, progress=lambda d, t: calls.append((d, t)))
+    task_embeddings(model, other, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t)))
     other_total = len(other.queries) + len(other.documents)
     assert calls[0] == (len(other.documents), other_total) and calls[-1] == (other_total, other_total)
     calls.clear()
-    compression_report(model, tiny_pairs, ks=[8], n_draws=2, options=options)
+    compression_report(model, tiny_pairs, ks=[8], n_draws=2, options=options, store=default_store())
     compression_report(
-        model, tiny_pairs, ks=[8], n_draws=2, options=options, progress=lambda d, t: calls.append((d, t))
+        model, tiny_pairs, ks=[8], n_draws=2, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t))
     )
     assert calls in ([], [(1, 1)])  # a cached report: at most its own completion, which draws nothing

@@ -31,7 +31,7 @@ def test_public_refuses_free_text_models_and_folders(tiny_clean_dir):
             policy.resolve(spec)
 
 
-def test_trust_remote_code_needs_allow_list_and_pinned_revision():
+def test_trust_remote_code_needs_allow_list_and_pinned_revision(caplog):
     nomic = "nomic-ai/nomic-embed-text-v1.5"
     unpinned = Policy(public=True, allowed_models=(nomic,))
     assert not unpinned.may_trust_remote_code(nomic)
@@ -39,9 +39,14 @@ def test_trust_remote_code_needs_allow_list_and_pinned_revision():
         unpinned.resolve(nomic, allow_trust_remote_code=True)
     pinned = Policy(public=True, allowed_models=(nomic,), pinned_revisions={nomic: "abc123"})
     assert pinned.may_trust_remote_code(nomic)
-    # Allowed and pinned: it gets as far as the hub, which is offline here.
-    with pytest.raises(ModelUnavailableError, match="offline"):
+    # Allowed and pinned: it gets as far as the hub, which is offline here. The visitor is told it
+    # is not available; how to make it available is for the owner's log.
+    with caplog.at_level("WARNING", logger="dimscope.owner"), pytest.raises(ModelUnavailableError) as caught:
         pinned.resolve(nomic)
+    assert str(caught.value) == "nomic-embed-text-v1.5 is not available on this demo right now; choose another model."
+    assert any("offline" in r.getMessage() for r in caplog.records if r.name == "dimscope.owner")
+    with pytest.raises(ModelUnavailableError, match="offline"):  # privately, the user is the owner
+        Policy().resolve(nomic, allow_trust_remote_code=True)
 
 
 def test_config_file(tmp_path):

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from analysis.cache import default_store
 from analysis.corpora import corpus_from_texts, load_builtin_corpus
 from analysis.errors import CorpusError, OptionError
 from analysis.pipeline import EncodeOptions, get_embeddings, get_stats
@@ -92,7 +93,7 @@ def test_texts_encoded_by_ray_actors_match_the_pipeline_and_read_back(ray_cluste
     written = tmp_path / "embeddings"
     two = ray_data.stats_of_texts(minilm, corpus_file, workers=2, write_embeddings=written)
     one = ray_data.stats_of_texts(minilm, corpus_file, workers=1)
-    local = get_stats(minilm, corpus_from_texts(texts), options=TORCH)
+    local = get_stats(minilm, corpus_from_texts(texts), options=TORCH, store=default_store())
     assert two.n_rows == one.n_rows == local.n_texts == len(texts)
     for run in (one, two):
         for view in ("raw", "normalized"):
@@ -107,7 +108,7 @@ def test_texts_encoded_by_ray_actors_match_the_pipeline_and_read_back(ray_cluste
     shards = open_vectors(written, text_column="text")
     assert shards.n_rows == len(texts) and set(shards.corpus.texts) == set(texts)
     by_text = dict(zip(shards.corpus.texts, shards.matrix(), strict=True))
-    local_raw = get_embeddings(minilm, corpus_from_texts(texts), options=TORCH).raw
+    local_raw = get_embeddings(minilm, corpus_from_texts(texts), options=TORCH, store=default_store()).raw
     np.testing.assert_allclose(np.stack([by_text[t] for t in texts]), local_raw, rtol=1e-4, atol=2e-6)
     assert_close(shards.moments(), two.moments, rtol=1e-5, atol=1e-8)  # other chunk boundaries: float32 noise
     # Ray appends to a folder: a second run into it is refused before anything starts.
@@ -169,7 +170,9 @@ def test_held_out_corpus_on_a_local_ray_from_the_cli(minilm, tmp_path_factory):
     assert report["dead_dims"] == [127, 223, 319] and report["engine"] == "ray"
     assert report["mean_norm_sq"] > 0  # the variance budget rides in a Ray run's JSON too
     assert report["n_texts"] == len(texts)
-    single = get_stats(minilm, corpus_from_texts(texts))  # the default, "auto", as a user runs both
+    single = get_stats(
+        minilm, corpus_from_texts(texts), store=default_store()
+    )  # the default, "auto", as a user runs both
     assert report["backend"] == single.backend  # auto means this machine's choice on a local Ray too
     np.testing.assert_allclose(
         [r["std"] for r in report["normalized"]], single.columns("normalized")["std"], rtol=1e-4, atol=0

@@ -21,7 +21,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.cache import EmbeddingStore
+from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import corpus_from_texts
 from analysis.errors import CorpusError, OptionError
 from analysis.measures.stats import iter_row_chunks, stats_columns
@@ -162,10 +162,10 @@ def test_statistics_are_cached_under_the_fingerprint(files, fresh_cache_dir):
 
 def test_a_vectors_source_gives_only_its_own_rows(files):
     source = open_vectors(files["list.parquet"])
-    result = get_embeddings(source, None)
+    result = get_embeddings(source, None, store=default_store())
     assert result.raw.shape == (N, D) and result.corpus is source.corpus
     with pytest.raises(OptionError, match="its own 20,000 rows"):
-        get_stats(source, corpus_from_texts(["a", "b"]))
+        get_stats(source, corpus_from_texts(["a", "b"]), store=default_store())
 
 
 # --- bad rows -------------------------------------------------------------------------------------

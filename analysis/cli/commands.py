@@ -16,6 +16,7 @@ from analysis.cli.common import (
     add_model_args,
     atomic_output,
     check_output_path,
+    cli_store,
     encode_options_from_args,
     json_safe,
     load_corpus_from_args,
@@ -94,7 +95,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     corpus = load_corpus_from_args(args, statistics=False)  # one text embeds fine
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
-    result = get_embeddings(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
+    result = get_embeddings(
+        model, corpus, options=options, store=cli_store(), progress=None if args.quiet else Progress("Encoding")
+    )
     matrix = view_of(result.raw, args.view)
     source = "cache" if result.from_cache else f"encoded {result.n_encoded}, reused {result.n_reused}"
     print(
@@ -218,7 +221,9 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
     corpus = load_corpus_from_args(args)
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
-    return get_stats(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
+    return get_stats(
+        model, corpus, options=options, store=cli_store(), progress=None if args.quiet else Progress("Encoding")
+    )
 
 
 def _stats_of_embeddings(args: argparse.Namespace) -> Any:
@@ -256,7 +261,7 @@ def _stats_of_embeddings(args: argparse.Namespace) -> Any:
             n_texts=run.n_rows,
             engine="ray",
         )
-    return get_stats(source, None, progress=None if args.quiet else Progress("Reading vectors"))
+    return get_stats(source, None, store=cli_store(), progress=None if args.quiet else Progress("Reading vectors"))
 
 
 def _one_line(text: str) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from analysis.errors import OptionError, OutputError
 
 if TYPE_CHECKING:  # imported where used: `dimscope models` must start fast
+    from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from analysis.models import ResolvedModel
     from analysis.pipeline import EncodeOptions
@@ -170,6 +171,14 @@ def encode_options_from_args(args: argparse.Namespace) -> EncodeOptions:
     options = EncodeOptions(prompt=args.prompt, batch_size=args.batch_size, backend=backend)
     options.validate()
     return options
+
+
+def cli_store() -> EmbeddingStore:
+    """Where the command line caches what it computes: the disk cache (``DIMSCOPE_CACHE_DIR``),
+    shared with later runs and a private dashboard. The library takes the store from its caller."""
+    from analysis.cache import default_store
+
+    return default_store()
 
 
 def check_output_path(path: str | None, allowed: Sequence[str], *, inputs: Sequence[str | None] = ()) -> Path | None:

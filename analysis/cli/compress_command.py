@@ -13,6 +13,7 @@ from analysis.cli.common import (
     Progress,
     add_encoding_args,
     add_model_args,
+    cli_store,
     encode_options_from_args,
     print_json,
     resolve_model_from_args,
@@ -91,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         ks=ks,
         n_draws=args.draws,
         options=options,
+        store=cli_store(),
         progress=None if args.quiet else Progress("Encoding"),
     )
     if args.format == "json":

@@ -10,6 +10,7 @@ from analysis.cli.common import (
     Progress,
     add_corpus_args,
     add_model_args,
+    cli_store,
     encode_options_from_args,
     load_corpus_from_args,
     print_json,
@@ -39,7 +40,7 @@ def _run_diagnose(args: argparse.Namespace) -> int:
         from analysis.corpora import load_corpus
         from analysis.pipeline import get_stats
 
-        stats = get_stats(model, load_corpus(args.compare_corpus))
+        stats = get_stats(model, load_corpus(args.compare_corpus), store=cli_store())
         corpus_dead = sorted(set(stats.dead_dims) | set(stats.constant_dims))
     report = diagnosis_report(model, corpus_dead, relative_threshold=args.relative_threshold)
     if args.format == "json":
@@ -77,6 +78,7 @@ def _run_geometry(args: argparse.Namespace) -> int:
         corpus,
         postprocessing=args.postprocessing,
         options=options,
+        store=cli_store(),
         progress=None if args.quiet else Progress("Encoding"),
     )
     if args.format == "json":
@@ -136,6 +138,7 @@ def _run_select(args: argparse.Namespace) -> int:
         n_random_seeds=args.random_seeds,
         view=args.view,
         options=options,
+        store=cli_store(),
         progress=None if args.quiet else Progress("Scoring"),
     )
     if args.export_dims is not None:
@@ -170,7 +173,9 @@ def _run_multilingual(args: argparse.Namespace) -> int:
     corpus = load_corpus_from_args(args)
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
-    report = multilingual_report(model, corpus, options=options, progress=None if args.quiet else Progress("Encoding"))
+    report = multilingual_report(
+        model, corpus, options=options, store=cli_store(), progress=None if args.quiet else Progress("Encoding")
+    )
     if args.format == "json":
         print_json(report.to_dict())
         return 0

@@ -58,7 +58,7 @@ def _sorted_curve_traces(
             y=shown,
             customdata=custom,
             mode="lines",
-            name=name,
+            name=escape(name),  # a file name can be a model here: the legend renders HTML
             legendgroup=name,
             showlegend=showlegend,
             line={"color": color, "width": 2},
@@ -75,7 +75,7 @@ def _sorted_curve_traces(
                 y=shown[dead_mask],
                 customdata=custom[dead_mask],
                 mode="markers",
-                name=f"{name}: dead" + (" (off-scale)" if clipped else ""),
+                name=f"{escape(name)}: dead" + (" (off-scale)" if clipped else ""),
                 legendgroup=name,
                 showlegend=False,
                 marker={

@@ -354,7 +354,7 @@ def selection_curves(
 
 def language_std_chart(languages: Sequence[LanguageSpread], *, height: int = 460) -> go.Figure:
     """Median per-dimension std per language, raw and normalized, from ``multilingual_report``."""
-    names = [f"{row.language} ({row.n_texts})" for row in languages]
+    names = [f"{escape(row.language)} ({row.n_texts})" for row in languages]  # a column of the upload
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(
         go.Bar(
@@ -393,7 +393,7 @@ def language_parallel_chart(parallel: ParallelSummary, *, height: int = 420) -> 
     names = sorted(by, key=lambda n: -by[n].mean_cosine)
     fig = go.Figure(
         go.Bar(
-            x=names,
+            x=[escape(n) for n in names],
             y=[by[n].mean_cosine for n in names],
             marker={"color": THIRD_COLOR},
             customdata=[by[n].n_pairs for n in names],

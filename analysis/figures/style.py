@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
+from analysis.wording import plain
 
 # Okabe-Ito.
 ALIVE_COLOR = "#0072B2"  # blue
@@ -67,7 +68,7 @@ def apply_layout(
 
 def escape(text: Any) -> str:
     """Text safe for plotly labels: plotly renders a subset of HTML (<b>, <a href>, <br>)."""
-    return html.escape(str(text), quote=False)
+    return plain(text, "plotly")
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, RetrievalTask
 from analysis.encode_options import EncodeOptions, concrete_options, describe_backend, known_options
 from analysis.encoding import ProgressCallback, calibration, view_of
@@ -141,7 +141,7 @@ def task_options(
     task: RetrievalTask,
     options: EncodeOptions,
     *,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
     calibrate: bool = True,
 ) -> EncodeOptions | None:
@@ -216,11 +216,10 @@ def cached_compression_report(
     ks: list[int] | None = None,
     n_draws: int = DEFAULT_DRAWS,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
 ) -> CompressionReport | None:
     """The report if it is cached (a damaged or older record is deleted), else None. Encodes nothing."""
     resolved = _task_source(model, task)
-    store = store or default_store()
     n_draws = check_draws(n_draws)
     concrete = task_options(resolved, task, options or EncodeOptions(), store=store, calibrate=False)
     if concrete is None:  # auto would calibrate first: nothing can be cached under its choice yet
@@ -240,7 +239,7 @@ def task_embeddings(
     task: RetrievalTask,
     *,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
     time_budget_s: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -280,7 +279,7 @@ def compression_report(
     ks: list[int] | None = None,
     n_draws: int = DEFAULT_DRAWS,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
     time_budget_s: float | None = None,
 ) -> CompressionReport:
@@ -292,7 +291,6 @@ def compression_report(
     options.validate()
     n_draws = check_draws(n_draws)
     resolved = _task_source(model, task)
-    store = store or default_store()
     options = task_options(resolved, task, options, store=store, progress=progress)
     assert options is not None
     hit = cached_compression_report(resolved, task, ks=ks, n_draws=n_draws, options=options, store=store)
@@ -403,7 +401,7 @@ def storage_recipe(
     keep: str,
     *,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
 ) -> dict[str, Any]:
     """A JSON recipe for a vector store: the kept dimensions and the int8 calibration ranges over them.
 

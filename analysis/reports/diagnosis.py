@@ -132,7 +132,7 @@ def stats_and_diagnosis(
     model: str | ResolvedModel,
     corpus: Corpus,
     *,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
 ) -> DiagnosisReport:
     """Diagnosis compared with the corpus-based dead dims of the same model."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.models import ResolvedModel
@@ -76,7 +76,7 @@ def geometry_report(
     *,
     postprocessing: str = "none",
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
 ) -> GeometryReport:
     """Anisotropy, IsoScore, effective rank, rogue and outlier dims for both views.
@@ -91,7 +91,6 @@ def geometry_report(
     check_choice(postprocessing, POSTPROCESSING, "post-processing")
     require_texts_for_statistics(corpus)
     resolved = as_source(model)
-    store = store or default_store()
     options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key
     key = build_key(
         "geometry",

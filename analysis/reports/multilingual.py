@@ -65,7 +65,7 @@ def multilingual_report(
     corpus: Corpus,
     *,
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
 ) -> MultilingualReport:
     """Per-language statistics and parallel cosines for a corpus with a language column."""

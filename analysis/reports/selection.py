@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore, build_key, default_store
+from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
@@ -60,7 +60,7 @@ def selection_report(
     n_random_seeds: int = 5,
     view: str = "normalized",
     options: EncodeOptions | None = None,
-    store: EmbeddingStore | None = None,
+    store: EmbeddingStore,
     progress: ProgressCallback | None = None,
 ) -> SelectionReport:
     """Top-variance-k vs PCA-k vs random-k vs all dims on a labeled corpus, with a verdict."""
@@ -76,7 +76,6 @@ def selection_report(
     check_choice(view, ("raw", "normalized"), "view")
     require_texts_for_statistics(corpus)
     resolved = as_source(model)
-    store = store or default_store()
     options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key
     key = build_key(
         "selection",

@@ -10,6 +10,7 @@
 Pages import this package as ``ui``; the names below are the whole page-facing API.
 """
 
+from analysis.wording import plain
 from pages.dashboard.compute import (
     Progress,
     approve,
@@ -18,10 +19,10 @@ from pages.dashboard.compute import (
     deployment_policy,
     embeddings_or_stop,
     enough_texts_or_stop,
+    limit_uploads,
     load_embeddings,
     load_stats,
     pending_reason,
-    plain,
     plot,
     preload_model,
     resolve,
@@ -31,6 +32,7 @@ from pages.dashboard.compute import (
     store_for,
     subject,
     task_pending_reason,
+    upload_limit_mb,
 )
 from pages.dashboard.navigation import (
     CONTEXT,
@@ -90,6 +92,7 @@ __all__ = [
     "pair_uploads",
     "load_embeddings",
     "load_stats",
+    "limit_uploads",
     "offered_models",
     "pending_reason",
     "plain",
@@ -109,6 +112,7 @@ __all__ = [
     "subject",
     "sync_from_url",
     "update",
+    "upload_limit_mb",
     "uploads",
     "vector_uploads",
 ]

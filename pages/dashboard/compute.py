@@ -3,7 +3,7 @@ before expensive work, and stop a page with a clear error instead of a traceback
 
 from __future__ import annotations
 
-import re
+import math
 import time
 from typing import Any
 
@@ -36,6 +36,7 @@ from analysis.pipeline import (
 )
 from analysis.timings import step
 from analysis.vectors import is_vectors
+from analysis.wording import plain
 from pages.dashboard.policy import Policy, current_policy
 from pages.dashboard.sidebar import Context
 from pages.dashboard.state import pair_uploads, vector_uploads
@@ -56,6 +57,31 @@ _MEMO_SIZE = 2
 def deployment_policy() -> Policy:
     """Private (everything open) or public demo limits, from DIMSCOPE_PUBLIC / DIMSCOPE_CONFIG."""
     return current_policy()
+
+
+def limit_uploads() -> None:
+    """Public mode: Streamlit's ``server.maxUploadSize`` is what its upload endpoint accepts from
+    anyone, whatever a widget says; above the policy's largest cap, lower it to that cap (once per
+    process, said in the server's log), so a file the policy refuses is never even received."""
+    from streamlit import config
+
+    rules = deployment_policy()
+    server_mb = config.get_option("server.maxUploadSize")
+    if rules.public and server_mb > rules.upload_cap_mb:
+        config.set_option("server.maxUploadSize", rules.upload_cap_mb, "DimScope public mode (policy.py)")
+        rules.for_visitor(
+            f"server.maxUploadSize was {server_mb} MB; public mode takes at most {rules.upload_cap_mb} MB, "
+            "so DimScope lowered it.",
+            "",
+        )
+
+
+def upload_limit_mb(limit_bytes: int) -> int:
+    """What an upload widget advertises (and its browser side enforces): the policy's limit for
+    that kind of file, never more than the server receives."""
+    from streamlit import config
+
+    return max(1, min(math.ceil(limit_bytes / 2**20), int(config.get_option("server.maxUploadSize"))))
 
 
 def resolve(model: str, *, trust: bool = False) -> ModelSource:
@@ -117,15 +143,18 @@ def _download_key(model: str) -> str:
     return f"download:{model}"
 
 
-def store_for(corpus: Corpus) -> EmbeddingStore:
-    """Where results about ``corpus`` are cached.
+def store_for(subject: Corpus | RetrievalTask) -> EmbeddingStore:
+    """Where results about ``subject`` (a corpus, or both sides of a retrieval task) are cached: the
+    one place the dashboard decides it. The library takes the store from its caller and never
+    falls back to the disk cache, so every page computes through here.
 
     Private mode: the shared disk cache for everything, uploads included, so a later visit or a
     CLI run reuses them. Public mode: the shared cache for built-in corpora only; anything else
     (an upload, or a sample of one) goes to this session's memory, which reads the shared cache
     but never writes to it and is dropped with the session.
     """
-    if not deployment_policy().public or corpus.source.startswith("builtin:"):
+    corpora = [subject] if isinstance(subject, Corpus) else [subject.queries, subject.documents]
+    if not deployment_policy().public or all(c.source.startswith("builtin:") for c in corpora):
         return default_store()
     store = st.session_state.get(SESSION_STORE)
     if store is None:
@@ -143,7 +172,7 @@ class Progress:
     """
 
     def __init__(self, label: str, *, reading: bool = False) -> None:
-        self.label = label
+        self.label = plain(label)  # names a user gave, in Markdown progress text
         self.bar: Any = None
         self.waited_s = 0.0
         self.reading = reading
@@ -348,13 +377,13 @@ def stats_or_stop(ctx: Context) -> StatsResult:
     try:
         result = load_stats(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
     for warning in result.warnings:
-        st.caption(f":material/warning: {warning}")
+        st.caption(f":material/warning: {plain(warning)}")
     if ctx.vectors is not None:
         st.caption(
-            f":material/info: Your vectors from {ctx.vectors.name}: **raw** = {result.views['raw']}, "
+            f":material/info: Your vectors from {plain(ctx.vectors.name)}: **raw** = {result.views['raw']}, "
             f"**normalized** = {result.views['normalized']}."
         )
     else:  # given vectors were not encoded here
@@ -365,7 +394,9 @@ def stats_or_stop(ctx: Context) -> StatsResult:
 def backend_caption(summary: str) -> None:
     """The encoding line under a result: "Encoded with openvino bf16, 2.3x faster than torch, ...",
     and, on an install without onnxruntime or openvino, what auto could not try."""
-    lines = [summary, missing_runtimes_note() or ""]
+    missing = missing_runtimes_note()
+    # What auto could not try is the owner's to install: a visitor of a public demo is not told.
+    lines = [summary, deployment_policy().for_visitor(missing, "") if missing else ""]
     st.caption(":material/speed: " + " ".join(f"{line[0].upper()}{line[1:]}." for line in lines if line))
 
 
@@ -375,7 +406,7 @@ def enough_texts_or_stop(corpus: Corpus) -> None:
     try:
         require_texts_for_statistics(corpus)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
 
 
@@ -383,32 +414,21 @@ def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
     try:
         return load_embeddings(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
 
 
 def subject(ctx: Context, model: str, corpus: str) -> str:
     """What a page shows, in words: "<model> on <corpus>", or "Your vectors in <file>" for uploaded
     embeddings (they are the model and the corpus at once)."""
-    return f"Your vectors in {ctx.vectors.name}" if ctx.vectors is not None else f"{model} on {corpus}"
+    text = f"Your vectors in {ctx.vectors.name}" if ctx.vectors is not None else f"{model} on {corpus}"
+    return plain(text)  # names a user gave: shown in Markdown
 
 
 def plot(fig: Any, **kwargs: Any) -> Any:
     """Every chart goes through here: Streamlit's theme (light or dark), full width."""
     with step("figures", sent=kwargs.get("key")):
         return st.plotly_chart(fig, theme="streamlit", width="stretch", **kwargs)
-
-
-_MARKDOWN_ACTIVE = re.compile(r"([\\`*_\[\]<>$])")
-
-
-def plain(text: str) -> str:
-    """``text`` with the characters Markdown would act on escaped, to show a message as written.
-
-    >>> plain("set HF_TOKEN; see [docs] or $HOME")
-    'set HF\\_TOKEN; see \\[docs\\] or \\$HOME'
-    """
-    return _MARKDOWN_ACTIVE.sub(r"\\\1", text)
 
 
 def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
@@ -423,17 +443,18 @@ def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
         if ctx.corpus.labels is not None:
             return labelled_task(ctx.corpus)
     except DimScopeError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(str(exc)), icon=":material/error:")
         st.stop()
     if ctx.vectors is not None:
         st.info(
-            f"**{ctx.vectors.name}** has no label column, so nothing says which rows should find which. Upload the "
+            f"**{plain(ctx.vectors.name)}** has no label column, so nothing says which rows should find which. "
+            "Upload the "
             "embeddings with a label column on the Corpus page, or choose a model and a built-in task.",
             icon=":material/search_off:",
         )
         st.stop()
     st.info(
-        f"**{ctx.corpus.name}** has no labels and no query and document columns, so nothing says which texts "
+        f"**{plain(ctx.corpus.name)}** has no labels and no query and document columns, so nothing says which texts "
         "should find which. Upload a file on the Corpus page and map a query column and a document column "
         "(or a label column), or pick one of the built-in tasks above.",
         icon=":material/search_off:",

@@ -20,11 +20,18 @@ Example config::
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis.errors import ModelUnavailableError, OptionError
+from analysis.errors import ModelNotDownloadedError, ModelUnavailableError, OptionError
+
+# What only the server's owner can act on (install a package, fix the configuration) goes to the
+# server's log in public mode, not to the visitor; without a handler, Python prints it on stderr.
+OWNER_LOG = logging.getLogger("dimscope.owner")
+_TOLD_OWNER: set[str] = set()
 
 PUBLIC_DEFAULT_MODELS = ("sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers/all-mpnet-base-v2")
 
@@ -40,6 +47,22 @@ class Policy:
     encode_budget_seconds: float | None = None
     max_vector_upload_bytes: int = 200 * 1024 * 1024  # embeddings files (.npy, .npz, .parquet, .arrow)
     max_vector_rows: int | None = None  # rows past it are left out (counted)
+
+    @property
+    def upload_cap_mb(self) -> int:
+        """The largest file any upload widget takes here, in Streamlit's unit (MiB, whole)."""
+        return math.ceil(max(self.max_upload_bytes, self.max_vector_upload_bytes) / 2**20)
+
+    def for_visitor(self, owner_message: str, visitor_message: str) -> str:
+        """What a visitor is told of a problem only the server's owner can fix. Private mode: the
+        user is the owner and gets the advice. Public mode: the advice goes to the server's log
+        and the visitor gets ``visitor_message``."""
+        if not self.public:
+            return owner_message
+        if owner_message not in _TOLD_OWNER:  # once per process, not once per page view
+            _TOLD_OWNER.add(owner_message)
+            OWNER_LOG.warning(owner_message)
+        return visitor_message
 
     @property
     def allowed_set(self) -> set[str] | None:
@@ -66,14 +89,25 @@ class Policy:
             )
         if self.public and info and info.needs_trust_remote_code and self.may_trust_remote_code(hub_id):
             trust = True
-        return resolve_model(
-            spec,
-            allow_trust_remote_code=trust,
-            revision=self.pinned_revisions.get(hub_id) if self.public else None,
-            allowed=self.allowed_set,
-            download=download,
-            progress=progress,
-        )
+        try:
+            return resolve_model(
+                spec,
+                allow_trust_remote_code=trust,
+                revision=self.pinned_revisions.get(hub_id) if self.public else None,
+                allowed=self.allowed_set,
+                download=download,
+                progress=progress,
+            )
+        except ModelNotDownloadedError:
+            raise  # the caller downloads it
+        except ModelUnavailableError as exc:
+            if not (self.public and hub_id in self.allowed_models):
+                raise  # private: the user is the owner; not allow-listed: the message lists what is
+            # An allow-listed model that cannot load here (not installed, no network): the fix
+            # ("pip install ...", "connect to the internet") is the owner's to apply.
+            name = info.short_name if info else spec
+            visitor = f"{name} is not available on this demo right now; choose another model."
+            raise ModelUnavailableError(self.for_visitor(f"{hub_id}: {exc}", visitor)) from None
 
 
 def _truthy(value: str | None) -> bool:

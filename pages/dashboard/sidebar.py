@@ -27,6 +27,7 @@ from analysis.models import (
 )
 from analysis.options import VIEWS
 from analysis.vectors import VECTOR_VIEWS, VectorSource
+from analysis.wording import plain
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
 from pages.dashboard.state import bind, builtin_names, state, update, uploads, vector_uploads
@@ -111,6 +112,8 @@ def _model_caption(found: Availability) -> str:
         what = f"downloads from the hub{size} on first use, then loads from the local hub cache"
     elif found.available:
         what = f"{STATUS_TEXT[found.status]}: loads offline"
+    elif current_policy().public:  # how to get it is the owner's business (see the server log)
+        what = current_policy().for_visitor(f"{info.hub_id}: {found.where}", "not available on this demo")
     else:
         what = f"not reachable offline: {found.where}"
     return f"{info.dimension} dims, {info.parameters_millions:.0f}M parameters; {what}."
@@ -136,7 +139,7 @@ def sidebar() -> Context:
     vectors = chosen_vectors(st.session_state.get("w_corpus") or state().corpus)
     if vectors is not None:
         sb.info(
-            f"**Your vectors** from `{vectors.name.replace('`', '')}`: their rows are the corpus. "
+            f"**Your vectors** from {plain(vectors.name)}: their rows are the corpus. "
             f"Raw = {VECTOR_VIEWS['raw']}; normalized = their L2 normalization.",
             icon=":material/upload_file:",
         )
@@ -204,11 +207,11 @@ def _model_picker(sb: Any, rules: Any, catalog_names: list[str], availability: d
         ).strip()
         problem = urlstate.model_problem(typed) if typed else None
         if problem:
-            sb.error(f"{problem.capitalize()}.")
+            sb.error(plain(f"{problem.capitalize()}."))
         elif typed:
             update(model=urlstate.canonical_model(typed))
         else:
-            sb.info(f"Type a hub id or a folder. Still showing {state().model}.")
+            sb.info(f"Type a hub id or a folder. Still showing {plain(state().model)}.")
     else:
         update(model=choice)
     chosen = availability.get(state().model)

@@ -23,6 +23,7 @@ import streamlit as st
 from analysis.corpora import Corpus, RetrievalTask, builtin_corpora
 from analysis.models import CATALOG
 from analysis.vectors import VectorSource
+from analysis.wording import plain
 from pages.dashboard import urlstate
 from pages.dashboard.policy import current_policy
 from pages.dashboard.urlstate import UrlState
@@ -143,4 +144,4 @@ def link_params(**changes: Any) -> dict[str, str]:
 
 def show_notes() -> None:
     for note in st.session_state.get(NOTES, []):
-        st.warning(note, icon=":material/link_off:")
+        st.warning(plain(note), icon=":material/link_off:")  # notes quote the link: text only
