@@ -236,21 +236,22 @@ def test_progress_counts_the_work_in_order_and_says_nothing_for_cache_hits(tiny_
     options = EncodeOptions(backend="torch")
     total = len(tiny_pairs.queries) + len(tiny_pairs.documents)
     calls: list[tuple[int, int]] = []
-    task_embeddings(model, tiny_pairs, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t)))
+    store = default_store()
+    task_embeddings(model, tiny_pairs, options=options, store=store, progress=lambda d, t: calls.append((d, t)))
     assert calls[0] == (0, total) and calls[-1] == (total, total)  # documents, then queries, one count
     assert all(t == total for _, t in calls) and [d for d, _ in calls] == sorted(d for d, _ in calls)
     calls.clear()
-    task_embeddings(model, tiny_pairs, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t)))
+    task_embeddings(model, tiny_pairs, options=options, store=store, progress=lambda d, t: calls.append((d, t)))
     assert calls == []  # both sides from the cache: no work to show
     # Only the queries are new: the bar covers them, after the documents, and ends.
     queries, documents = tiny_pairs.queries.texts, tiny_pairs.documents.texts
     other = pairs_from_rows("other queries", [q.replace(" …", " ?") for q in queries], documents)
-    task_embeddings(model, other, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t)))
+    task_embeddings(model, other, options=options, store=store, progress=lambda d, t: calls.append((d, t)))
     other_total = len(other.queries) + len(other.documents)
     assert calls[0] == (len(other.documents), other_total) and calls[-1] == (other_total, other_total)
     calls.clear()
-    compression_report(model, tiny_pairs, ks=[8], n_draws=2, options=options, store=default_store())
+    compression_report(model, tiny_pairs, ks=[8], n_draws=2, options=options, store=store)
     compression_report(
-        model, tiny_pairs, ks=[8], n_draws=2, options=options, store=default_store(), progress=lambda d, t: calls.append((d, t))
+        model, tiny_pairs, ks=[8], n_draws=2, options=options, store=store, progress=lambda d, t: calls.append((d, t))
     )
     assert calls in ([], [(1, 1)])  # a cached report: at most its own completion, which draws nothing
