@@ -92,19 +92,18 @@ def test_installed_package_and_console_script_find_the_dead_dims(installed_venv,
         "import json, sys, analysis; texts = open(sys.argv[1]).read().splitlines(); "
         "r = analysis.stats('sentence-transformers/all-MiniLM-L6-v2', texts); f = r.plot_std(); "
         "print(json.dumps({'file': analysis.__file__, 'dead': r.dead_dims, 'traces': len(f.data), "
-        "'all': sorted(analysis.__all__) == sorted(n for n in dir(analysis) if n in analysis.__all__)}))"
+        "'all': sorted(analysis.__all__) == sorted(n for n in dir(analysis) if n in analysis.__all__), "
+        "'sites': [p for p in sys.path if p.endswith(('site-packages', 'dist-packages'))]}))"
     )
     run = subprocess.run(
         [str(python), "-c", code, str(corpus)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout)
-    assert (
-        got["file"].startswith(str(installed_venv))
-        and got["dead"] == [127, 223, 319]
-        and got["traces"] >= 2
-        and got["all"]
-    )
+    # its own site folder first, then exactly the running environment's (not the base interpreter's)
+    own = [p for p in got["sites"] if p.startswith(str(installed_venv))]
+    assert len(own) == 1 and got["sites"] == own + _running_site_dirs(), got["sites"]
+    assert got["file"].startswith(own[0]) and got["dead"] == [127, 223, 319] and got["traces"] >= 2 and got["all"]
     cli = subprocess.run(
         [
             str(installed_venv / "bin" / "dimscope"),
