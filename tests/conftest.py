@@ -16,6 +16,40 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DIMSCOPE_MODELS_DIR", str(ROOT / "cache" / "models"))
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--cpu-bf16",
+        choices=("real", "yes", "no"),
+        default="real",
+        help="play a CPU with (yes) or without (no) native bf16: sets DIMSCOPE_FORCE_BF16 for this run, "
+        "so the tests and every server or CLI they start check that branch (default: this CPU's answer)",
+    )
+
+
+def pytest_configure(config) -> None:
+    answer = config.getoption("--cpu-bf16")
+    if answer != "real":
+        os.environ["DIMSCOPE_FORCE_BF16"] = "1" if answer == "yes" else "0"
+
+
+def pytest_report_header(config) -> str:
+    from analysis.encoding import machine  # stdlib only: cheap
+
+    forced = machine.forced_bf16()
+    how = "this CPU" if forced is None else f"forced by {machine.FORCE_BF16_ENV}"
+    return f"cpu bf16: {machine.has_bf16()} ({how}; flags {' '.join(sorted(machine.cpu_flags())) or 'none read'})"
+
+
+@pytest.fixture(params=[True, False], ids=["bf16-cpu", "no-bf16-cpu"])
+def played_bf16(request, monkeypatch) -> bool:
+    """Both answers of the CPU probe on any machine (the one place a fake is right): the test runs once
+    as on a CPU with native bf16 and once as on one without; returns the answer played."""
+    from analysis.encoding import machine
+
+    monkeypatch.setenv(machine.FORCE_BF16_ENV, "1" if request.param else "0")
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache_dir(tmp_path, monkeypatch) -> Path:
     """Every test gets its own empty cache folder (``$DIMSCOPE_CACHE_DIR``)."""

@@ -160,7 +160,11 @@ def test_real_calibration_is_recorded_once_and_read_back_without_timing(tiny_mod
     winner = record.measurements[chosen]
     assert winner.drift is not None and winner.drift <= STD_TOLERANCE and winner.same_dead_dims
     assert winner.speedup == max(m.speedup for m in record.measurements.values() if m.accurate and m.speedup)
-    assert set(record.measurements) == set(calibration.candidates(backends.available_backends(), machine.has_bf16()))
+    tried = calibration.candidates(backends.available_backends(), machine.has_bf16())
+    assert {name for name, m in record.measurements.items() if m.speedup is not None} == set(tried)
+    assert set(record.measurements) == set(tried) | _refused_here()
+    if not machine.has_bf16():  # the branch this CPU (or the forced answer) takes
+        assert chosen not in backends.BF16_BACKENDS
 
     # A second call, in this process or a new one (no memory), does not time anything again.
     def no_timing(*args, **kwargs):
@@ -326,10 +330,20 @@ def test_a_first_calibration_waits_in_the_encode_line(tiny_model_dir, own_models
     assert options.backend == calibration.recorded(model).chosen and line.running == 0
 
 
+def _refused_here() -> set[str]:
+    """The lossless paths this machine cannot run: a calibration record lists each with the reason."""
+    return {
+        b
+        for b in backends.OFFERED_BACKENDS
+        if b not in ("auto", *backends.LOSSY_BACKENDS) and backends.unavailable_reason(b)
+    }
+
+
 def test_auto_without_onnxruntime_and_openvino_uses_what_is_installed_and_says_so(
-    tiny_model_dir, own_models_dir, tmp_path, monkeypatch
+    tiny_model_dir, own_models_dir, tmp_path, monkeypatch, played_bf16
 ):
-    """A plain ``pip install dimscope`` has neither runtime: auto still works, on the torch paths."""
+    """A plain ``pip install dimscope`` has neither runtime: auto still works, on the torch paths; on a
+    CPU with native bf16 it also times torch bf16, on one without it never tries it and says why."""
     from tests.tiny_models import tiny_corpus
 
     assert backends.missing_runtimes_note() is None  # this machine has both (requirements.txt)
@@ -343,8 +357,19 @@ def test_auto_without_onnxruntime_and_openvino_uses_what_is_installed_and_says_s
     corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=18))))
     result = pipeline.get_stats(model, corpus, store=EmbeddingStore(tmp_path / "c"))
     record = calibration.recorded(model)
-    assert set(record.measurements) == ({"torch", "torch-bf16"} if machine.has_bf16() else {"torch"})
+    measured = {name for name, m in record.measurements.items() if m.speedup is not None}
+    assert measured == ({"torch", "torch-bf16"} if played_bf16 else {"torch"})
+    notes = {name: m.note for name, m in record.measurements.items() if name not in measured}
+    runtime = "not a candidate: needs {} (pip install -r requirements.txt)"
+    cpu = "not a candidate: needs a CPU with native bf16 (avx512_bf16 or AMX)"
+    assert notes == {
+        "onnx": runtime.format("onnxruntime"),
+        "openvino": runtime.format("openvino"),
+        "openvino-bf16": runtime.format("openvino"),  # the first missing piece is the one said
+        **({} if played_bf16 else {"torch-bf16": cpu}),
+    }
     assert result.backend == record.chosen and result.dead_dims == [3, 17]
+    assert played_bf16 or result.backend == "torch"
 
 
 def test_auto_still_works_when_the_models_folder_is_unusable(tiny_model_dir, tmp_path, monkeypatch):
@@ -378,21 +403,58 @@ def test_real_minilm_auto_keeps_torch_statistics(minilm, tmp_path):
     assert auto.dead_dims == torch_stats.dead_dims == [127, 223, 319]
     drift = float(np.max(np.abs(auto.normalized["std"] - torch_stats.normalized["std"])))
     assert drift <= STD_TOLERANCE
-    if machine.has_bf16():  # this CPU: a measured speedup over torch, recorded and reported
-        assert auto.backend != "torch" and auto.backend_speedup > 1.0
+    if auto.backend != "torch":  # a path other than the reference only for a measured speedup
+        assert auto.backend_speedup is not None and auto.backend_speedup > 1.0
+    if not machine.has_bf16():  # this CPU (or the forced answer) has no native bf16: never a bf16 path
+        assert auto.backend not in backends.BF16_BACKENDS
 
 
 # --- options, availability and the CLI ----------------------------------------------------------------
 
 
-def test_bf16_backends_are_refused_on_a_cpu_without_bf16(monkeypatch):
-    monkeypatch.setattr(backends, "has_bf16", lambda: False)
-    assert "openvino-bf16" not in backends.available_backends() and "auto" in backends.available_backends()
-    for name in ("openvino-bf16", "torch-bf16"):
-        with pytest.raises(OptionError, match="needs a CPU with native bf16"):
+def test_bf16_backends_follow_the_cpu(played_bf16):
+    """Offered where the CPU has native bf16; elsewhere refused with the reason, and never a candidate."""
+    available = backends.available_backends()
+    assert {"auto", "torch", "onnx", "onnx-int8", "openvino"} <= set(available)  # requirements.txt: both runtimes
+    bf16 = sorted(backends.BF16_BACKENDS)
+    if played_bf16:
+        assert set(bf16) <= set(available)
+        for name in bf16:
             pipeline.EncodeOptions(backend=name).validate()
+    else:
+        assert not set(bf16) & set(available)
+        for name in bf16:
+            with pytest.raises(OptionError) as refused:
+                pipeline.EncodeOptions(backend=name).validate()
+            assert str(refused.value) == (
+                f"'{name}' needs a CPU with native bf16 (avx512_bf16 or AMX); available here: {', '.join(available)}."
+            )
+    assert bool(set(bf16) & set(calibration.candidates(available, machine.has_bf16()))) is played_bf16
     with pytest.raises(OptionError, match="Unknown encoding backend 'tpu'"):
         pipeline.EncodeOptions(backend="tpu").validate()
+
+
+def test_the_forced_bf16_answer_reaches_the_probe_and_the_machine_id(monkeypatch):
+    """DIMSCOPE_FORCE_BF16 (pytest --cpu-bf16) plays the other CPU; unset, /proc/cpuinfo decides."""
+    monkeypatch.delenv(machine.FORCE_BF16_ENV, raising=False)
+    flags = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():  # an independent reading: the first "flags" line (x86 Linux)
+        line = next((x for x in cpuinfo.read_text().splitlines() if x.startswith("flags")), "flags:")
+        flags = set(line.split(":", 1)[1].split())
+    real = bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert machine.forced_bf16() is None and machine.has_bf16() is real
+    ids = {None: machine.machine_id()}
+    for value, answer in (("1", True), ("0", False)):
+        monkeypatch.setenv(machine.FORCE_BF16_ENV, value)
+        assert machine.forced_bf16() is answer and machine.has_bf16() is answer
+        assert machine.machine_summary()["bf16"] is answer
+        ids[answer] = machine.machine_id()
+    # a played CPU keeps its own calibrations: the real answer's id is the real machine's
+    assert ids[real] == ids[None] and ids[True] != ids[False]
+    monkeypatch.setenv(machine.FORCE_BF16_ENV, "maybe")
+    with pytest.raises(ValueError, match="DIMSCOPE_FORCE_BF16='maybe': use 1 .bf16., 0 .no bf16., or leave it unset"):
+        machine.has_bf16()
 
 
 def test_describe_is_honest_about_what_was_measured():

@@ -16,6 +16,7 @@ StreamlitSelectionCountExceedsMaxError on every visit.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import online_env
 from tests.hub_server import LoopbackHub
@@ -58,6 +60,10 @@ PAGES = [
 ]
 _LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
 CHART_PAGES = {"overview", "explore", "dimension", "compare", "diagnosis", "geometry", "selection", "drop"}
+# Waits sized for a slow shared box (2 cores, several test runs at once): what appears after a
+# computation is waited for with Playwright's auto-waiting assertions, never counted at once.
+RENDER_MS = 120_000  # a page's script run, or a chart of results already cached
+COMPUTE_MS = 300_000  # an encode on the way (the sidebar model's statistics, a second model)
 
 
 def _free_port() -> int:
@@ -130,7 +136,7 @@ def server(request, warm_cache):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read().strip() == b"ok":
@@ -141,7 +147,7 @@ def server(request, warm_cache):
         proc.kill()
         if hub is not None:
             hub.stop()
-        raise AssertionError("streamlit did not become healthy in 60 s: " + log_path.read_text()[-2000:])
+        raise AssertionError("streamlit did not become healthy in 120 s: " + log_path.read_text()[-2000:])
     screenshots = SCREENSHOTS if mode == "offline" else SCREENSHOTS / "online"
     screenshots.mkdir(parents=True, exist_ok=True)
     yield App(base, mode, hub, screenshots)
@@ -168,44 +174,53 @@ def browser():
         instance.close()
 
 
+def _new_context(browser, width: int = 1440, height: int = 1000):
+    """A browser context whose clicks and fills wait for their target as long as a render may take."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(RENDER_MS)
+    return context
+
+
 def _open(page, url: str, title: str) -> None:
     page.goto(url, wait_until="domcontentloaded")
-    page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+    expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=RENDER_MS)
     _settle(page)
 
 
-def _settle(page, timeout_s: float = 120) -> None:
-    """Wait until Streamlit stops running the script (the status widget disappears)."""
-    deadline = time.time() + timeout_s
-    page.wait_for_timeout(500)
-    while time.time() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
-            return
-        page.wait_for_timeout(250)
-    raise AssertionError("the page kept running for too long")
+def _settle(page, timeout_ms: int = RENDER_MS) -> None:
+    """Wait until Streamlit has run the script to its end: connected, the run over, no status widget.
+
+    Only a wait for quiet: what a test then checks, it waits for itself (a rerun a click asks for
+    may not have started yet when this returns)."""
+    app = page.get_by_test_id("stApp")
+    expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=timeout_ms)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout_ms)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
 
 
 def _assert_no_exception(page, name: str) -> None:
-    exceptions = page.locator('[data-testid="stException"]')
-    assert exceptions.count() == 0, f"{name}: {exceptions.first.inner_text()[:1000]}"
+    exceptions = page.get_by_test_id("stException")
+    try:
+        expect(exceptions).to_have_count(0, timeout=5_000)
+    except AssertionError:
+        raise AssertionError(f"{name}: {exceptions.first.inner_text()[:1000]}") from None
 
 
 @pytest.mark.parametrize("name,path,title", PAGES, ids=[p[0] for p in PAGES])
 def test_every_page_renders_without_exception(browser, server, name, path, title):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context = _new_context(browser)
     page = context.new_page()
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     try:
         _open(page, f"{server.base}/{path}", title)
         if name in CHART_PAGES:
-            page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
-            assert page.locator(".js-plotly-plot").count() >= 1
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=RENDER_MS)
         if name == "drop":  # the Pareto chart is drawn: its title, and a marker for every variant
             pareto = page.locator(".js-plotly-plot", has_text="What each storage choice keeps").first
-            pareto.wait_for(timeout=120_000)
-            assert pareto.locator(".scatterlayer .point").count() >= 34
-            assert "int8 keeps" in page.locator("body").inner_text()
+            expect(pareto).to_be_visible(timeout=RENDER_MS)
+            expect(pareto.locator(".scatterlayer .point").nth(33)).to_be_attached(timeout=RENDER_MS)  # 34 or more
+            expect(page.locator("body")).to_contain_text("int8 keeps", timeout=RENDER_MS)
         _assert_no_exception(page, name)
         page.screenshot(path=str(server.screenshots / f"{name}.png"), full_page=True)
     finally:
@@ -227,31 +242,25 @@ def test_upload_csv_through_the_file_input_and_use_it(browser, server, tmp_path)
     upload = tmp_path / "my_reviews.csv"
     upload.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context = _new_context(browser)
     page = context.new_page()
     try:
         _open(page, f"{server.base}/corpus", "Corpus")
         # The first file input takes texts; the second, embeddings.
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(upload))
-        page.get_by_text("my_reviews.csv").first.wait_for(timeout=60_000)
+        # A new upload becomes the corpus every page analyses, without a click.
+        expect(page.get_by_text("is the corpus every page analyses now").first).to_be_visible(timeout=RENDER_MS)
         _settle(page)
-        # Confirm the mapping if the page asks for it.
-        for label in ("Use this corpus", "Add corpus", "Load corpus", "Use corpus"):
-            button = page.get_by_role("button", name=label)
-            if button.count():
-                button.first.click()
-                _settle(page)
-                break
         _assert_no_exception(page, "corpus upload")
         page.screenshot(path=str(server.screenshots / "corpus-upload.png"), full_page=True)
         # The uploaded corpus is now what the explore page analyses (client-side navigation keeps the session).
         page.get_by_role("link", name="Explore a model").first.click()
-        page.get_by_role("heading", name="Explore a model").first.wait_for(timeout=120_000)
-        _settle(page, 300)
-        page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+        expect(page.get_by_role("heading", name="Explore a model").first).to_be_visible(timeout=RENDER_MS)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=COMPUTE_MS)
+        _settle(page, COMPUTE_MS)
         _assert_no_exception(page, "explore with upload")
-        body = page.locator("body").inner_text()
-        assert "my_reviews.csv" in body and "120" in body.replace(",", "")
+        expect(page.locator("body")).to_contain_text("my_reviews.csv", timeout=RENDER_MS)
+        assert "120" in page.locator("body").inner_text().replace(",", "")
         page.screenshot(path=str(server.screenshots / "explore-upload.png"), full_page=True)
     finally:
         context.close()
@@ -259,19 +268,22 @@ def test_upload_csv_through_the_file_input_and_use_it(browser, server, tmp_path)
 
 def test_compare_lists_a_model_that_cannot_be_had_with_its_reason(browser, server):
     """Compare with a model the hub (online) or the machine (offline) cannot provide: its row says why."""
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context = _new_context(browser)
     page = context.new_page()
     try:
         _open(page, f"{server.base}/compare?models=all-MiniLM-L6-v2,bge-small-en-v1.5", "Compare models")
         if server.mode == "online":  # a download waits for a click
-            assert page.get_by_text("it needs a download from the hub first").count() >= 1
+            expect(page.get_by_text("it needs a download from the hub first").first).to_be_visible(timeout=RENDER_MS)
             page.get_by_role("button", name="Compute bge-small-en-v1.5").click()
-            _settle(page)
             reason = "was not found on the hub at http://127.0.0.1"
         else:
             reason = "cannot be loaded here (offline: HF_HUB_OFFLINE is set"
-        page.get_by_text("1 of 2 model(s) cannot be loaded here").first.wait_for(timeout=60_000)
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        expect(page.get_by_text("1 of 2 model(s) cannot be loaded here").first).to_be_visible(timeout=RENDER_MS)
+        expect(page.locator("body")).to_contain_text(
+            re.compile(r"bge-small-en-v1\.5: [^\n]*" + re.escape(reason)), timeout=RENDER_MS
+        )
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=RENDER_MS)
+        _settle(page)
         _assert_no_exception(page, "compare with an unavailable model")
         body = page.locator("body").inner_text()
         reasons = [line for line in body.splitlines() if line.startswith("bge-small-en-v1.5: ")]
@@ -286,7 +298,7 @@ def test_compare_shows_std_times_sqrt_d_and_the_explanation_panel(browser, serve
     all-MiniLM-L6-v2 against a second model (a tiny 32-dim folder model, computed on a click)."""
     from urllib.parse import urlencode
 
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context = _new_context(browser)
     page = context.new_page()
     try:
         query = urlencode({"models": f"all-MiniLM-L6-v2,{tiny_model_dir}", "scale": "sqrt_d"})
@@ -295,25 +307,31 @@ def test_compare_shows_std_times_sqrt_d_and_the_explanation_panel(browser, serve
         # cache, where the first run left its statistics, so there it shows at once. Generous waits:
         # the sidebar model's statistics come first, and a busy CI box takes minutes for them.
         compute = page.get_by_role("button", name="Compute")
-        compute.or_(page.get_by_text("median std is")).first.wait_for(timeout=300_000)
-        if compute.count():
+        explained = page.get_by_text("median std is")  # the budget panel explains a pair: both are computed
+        expect(compute.or_(explained).first).to_be_visible(timeout=COMPUTE_MS)
+        if compute.count():  # which came first decides the branch; each branch then waits for its outcome
             compute.first.click()
-            _settle(page, 300)
-        page.get_by_text("median std is").first.wait_for(timeout=300_000)
+        expect(explained.first).to_be_visible(timeout=COMPUTE_MS)
+        _settle(page, COMPUTE_MS)
         _assert_no_exception(page, "compare sqrt_d")
-        body = page.locator("body").inner_text()
-        assert "Why the spreads differ: the variance budget" in body
-        assert "1 − ‖μ‖²" in body and "mean pairwise cosine" in body and "Effective dims" in body
+        body = page.locator("body")
+        for shown in (
+            "Why the spreads differ: the variance budget",
+            "1 − ‖μ‖²",
+            "mean pairwise cosine",
+            "Effective dims",
+            "from having 1/12 of the dimensions (32 against 384)",
+        ):
+            expect(body).to_contain_text(shown, timeout=RENDER_MS)
         panel = page.locator(".st-key-budget_panel")
-        assert panel.locator('[data-testid="stDataFrame"]').count() == 1  # d, ‖μ‖², total variance, ...
-        assert "from having 1/12 of the dimensions (32 against 384)" in body
+        # d, ‖μ‖², total variance, ...: one table, drawn after the text above (the reported flake counted it at once)
+        expect(panel.get_by_test_id("stDataFrame")).to_have_count(1, timeout=RENDER_MS)
         # The segmented control shows the chosen scale, and the plotly axis carries its meaning.
         chosen = page.get_by_role("radiogroup", name="Spread scale").get_by_role("radio", name="std × √d")
-        assert chosen.get_attribute("aria-checked") == "true"
-        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-        axis_titles = page.locator(".js-plotly-plot .g-ytitle, .js-plotly-plot .g-y2title").all_text_contents()
-        assert any("std × √d (1 = an isotropic share)" in t for t in axis_titles), axis_titles
-        assert "scale=sqrt_d" in page.url
+        expect(chosen).to_have_attribute("aria-checked", "true", timeout=RENDER_MS)
+        axis_titles = page.locator(".js-plotly-plot .g-ytitle, .js-plotly-plot .g-y2title")
+        expect(axis_titles.filter(has_text="std × √d (1 = an isotropic share)").first).to_be_attached(timeout=RENDER_MS)
+        expect(page).to_have_url(re.compile(r"[?&]scale=sqrt_d(&|$)"), timeout=RENDER_MS)
         _settle(page)
         page.screenshot(path=str(server.screenshots / "compare-budget.png"), full_page=True)
     finally:
@@ -322,14 +340,14 @@ def test_compare_shows_std_times_sqrt_d_and_the_explanation_panel(browser, serve
 
 def test_explore_controls_show_their_whole_choice(browser, server):
     """At 1280 px the longest choices ("std (largest first)", "corpus order") fit their boxes."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = _new_context(browser, 1280, 900)
     page = context.new_page()
     try:
         _open(page, f"{server.base}/explore?sort=std&rows=corpus", "Explore a model")
-        page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=RENDER_MS)
         for label, shown in (("Order dimensions by", "std (largest first)"), ("Order texts by", "corpus order")):
             field = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input").first
-            assert field.input_value() == shown
+            expect(field).to_have_value(shown, timeout=RENDER_MS)
             overflow = field.evaluate("e => e.scrollWidth - e.clientWidth")
             assert overflow <= 0, f"{label}: '{shown}' is cut off by {overflow} px"
         page.screenshot(path=str(server.screenshots / "explore-1280.png"))
@@ -359,16 +377,17 @@ def test_upload_embeddings_through_the_file_input_and_use_them(browser, server, 
     flat = pa.FixedSizeListArray.from_arrays(pa.array(raw.reshape(-1)), raw.shape[1])
     pq.write_table(pa.table({"embedding": flat, "text": list(corpus.texts), "topic": list(corpus.labels)}), upload)
 
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context = _new_context(browser)
     page = context.new_page()
     try:
         _open(page, f"{server.base}/corpus", "Corpus")
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(1).set_input_files(str(upload))
-        page.get_by_text("is what every page analyses now").first.wait_for(timeout=120_000)
+        expect(page.get_by_text("is what every page analyses now").first).to_be_visible(timeout=RENDER_MS)
         _settle(page)
         _assert_no_exception(page, "embeddings upload")
-        body = page.locator("body").inner_text()
-        assert "Your vectors" in body and "the vectors as given in the file" in body
+        body = page.locator("body")
+        expect(body).to_contain_text("Your vectors", timeout=RENDER_MS)
+        expect(body).to_contain_text("the vectors as given in the file", timeout=RENDER_MS)
         page.screenshot(path=str(server.screenshots / "corpus-vectors.png"), full_page=True)
         for link, title, shot in (
             ("Overview", "DimScope", "overview-vectors.png"),
@@ -377,14 +396,13 @@ def test_upload_embeddings_through_the_file_input_and_use_them(browser, server, 
             ("Why dimensions die", "Why dimensions die", "diagnosis-vectors.png"),
         ):
             page.get_by_role("link", name=link).first.click()
-            page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
-            _settle(page, 300)
+            expect(page.get_by_role("heading", name=title).first).to_be_visible(timeout=RENDER_MS)
             if title != "Why dimensions die":
-                page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+                expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=COMPUTE_MS)
+            _settle(page, COMPUTE_MS)
             _assert_no_exception(page, link)
-            body = page.locator("body").inner_text()
-            assert "minilm_vectors.parquet" in body, link
+            expect(body).to_contain_text("minilm_vectors.parquet", timeout=RENDER_MS)
             page.screenshot(path=str(server.screenshots / shot), full_page=True)
-        assert "needs a model" in body
+        expect(body).to_contain_text("needs a model", timeout=RENDER_MS)  # the last page: the weight scan
     finally:
         context.close()

@@ -64,7 +64,7 @@ def test_two_visitors_upload_at_once_wait_in_line_and_leave_nothing_on_disk(tmp_
 def test_a_visitor_who_leaves_the_line_gives_up_their_place(tmp_path, monkeypatch):
     """A encodes 2,500 texts; B waits 1st and C 2nd. B closes the tab: Streamlit stops B's script,
     B's wait callback raises, and C moves up to 1st while A is still encoding."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     monkeypatch.setenv("DIMSCOPE_MAX_CONCURRENT_ENCODES", "1")
     # The operator's pin on the backend (torch fp32): A must still encode while B and C arrive, and
@@ -89,23 +89,28 @@ def test_a_visitor_who_leaves_the_line_gives_up_their_place(tmp_path, monkeypatc
                 ("C", short[1], "2nd of 2 waiting"),
             ):
                 contexts[name] = browser.new_context(viewport={"width": 1280, "height": 900})
+                contexts[name].set_default_timeout(180_000)  # clicks wait for their target on a busy box
                 page = pages[name] = contexts[name].new_page()
                 page.goto(f"{base}/corpus", wait_until="domcontentloaded")
-                page.get_by_role("heading", name="Corpus").first.wait_for(timeout=180_000)
+                expect(page.get_by_role("heading", name="Corpus").first).to_be_visible(timeout=180_000)
                 page.get_by_role("region", name="Corpus file").get_by_test_id(
                     "stFileUploaderDropzoneInput"
                 ).set_input_files(str(csv))
-                page.get_by_text("is the corpus every page analyses now").first.wait_for(timeout=180_000)
+                expect(page.get_by_text("is the corpus every page analyses now").first).to_be_visible(timeout=180_000)
                 page.get_by_role("link", name="Explore a model").first.click()
-                page.get_by_text(shown).first.wait_for(timeout=180_000)
-            assert pages["A"].locator(".js-plotly-plot").count() == 0
+                expect(page.get_by_text(shown).first).to_be_visible(timeout=180_000)
+            # A still encodes (no chart yet): what follows happens while it holds the slot.
+            expect(pages["A"].locator(".js-plotly-plot")).to_have_count(0, timeout=5_000)
             contexts["B"].close()  # B leaves while A still encodes
-            pages["C"].get_by_text("1st of 1 waiting").first.wait_for(timeout=30_000)
-            assert pages["A"].locator(".js-plotly-plot").count() == 0, "A finished first: nothing was shown"
+            # B's script stops once its tab's connection is gone: on a busy box that takes a while
+            expect(pages["C"].get_by_text("1st of 1 waiting").first).to_be_visible(timeout=120_000)
+            expect(pages["A"].locator(".js-plotly-plot"), "A finished first: nothing was shown").to_have_count(
+                0, timeout=5_000
+            )
             pages["C"].screenshot(path=str(ROOT / "artifacts" / "screenshots" / "moved-up.png"))
             # C gets its charts once A is done; nobody is left waiting for B.
-            pages["C"].locator(".js-plotly-plot").first.wait_for(timeout=600_000)
-            assert pages["C"].locator('[data-testid="stException"]').count() == 0
+            expect(pages["C"].locator(".js-plotly-plot").first).to_be_visible(timeout=600_000)
+            expect(pages["C"].get_by_test_id("stException")).to_have_count(0, timeout=5_000)
             browser.close()
     finally:
         load_test.stop_server(proc)

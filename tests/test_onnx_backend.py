@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from analysis import encoding as embeddings
 from analysis import pipeline
 from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, load_builtin_corpus
-from analysis.encoding import backends, onnx_backend
+from analysis.encoding import backends, machine, onnx_backend
 from analysis.errors import ModelUnavailableError, OptionError
 from analysis.models import resolve_model
 
@@ -130,8 +131,13 @@ def test_unsupported_layouts_are_refused(tmp_path):
 
 
 def test_pipeline_offers_only_the_measured_backends(tiny_model_dir, tmp_path):
-    for backend in embeddings.OFFERED_BACKENDS:
-        pipeline.EncodeOptions(backend=backend).validate()
+    for backend in embeddings.OFFERED_BACKENDS:  # every one runs here, or is refused with its reason
+        if (reason := backends.unavailable_reason(backend)) is None:
+            pipeline.EncodeOptions(backend=backend).validate()
+        else:  # only the bf16 paths, on a CPU without native bf16 (or under --cpu-bf16=no)
+            assert backend in backends.BF16_BACKENDS and not machine.has_bf16(), reason
+            with pytest.raises(OptionError, match=f"^'{backend}' {re.escape(reason)}; available here: "):
+                pipeline.EncodeOptions(backend=backend).validate()
     for backend in ("bogus", *(b for b in backends.ONNX_BACKENDS if b not in embeddings.OFFERED_BACKENDS)):
         with pytest.raises(OptionError, match="available here"):
             pipeline.EncodeOptions(backend=backend).validate()

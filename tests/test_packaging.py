@@ -36,9 +36,17 @@ def test_pyproject_and_requirements_name_the_same_packages():
     assert project["scripts"]["dimscope"] == "analysis.cli.main:console_main"
 
 
+def _running_site_dirs() -> list[str]:
+    """The site folders of the environment running the suite (a venv's, the system's, the user's),
+    where its requirements are: a test venv pointed at them sees the same packages, whatever the
+    environment is (a plain venv, a --system-site-packages one, Docker's system Python)."""
+    return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
+
+
 @pytest.fixture(scope="module")
 def installed_venv(tmp_path_factory) -> Path:
-    """A venv that sees the requirements (system site-packages) with DimScope installed from a copy of the repo."""
+    """A plain venv with DimScope installed from a copy of the repo, that sees the requirements of the
+    environment running the suite (a .pth file adds its site folders after the venv's own)."""
     base = tmp_path_factory.mktemp("packaging")
     copy = base / "dimscope-src"
     shutil.copytree(
@@ -49,7 +57,7 @@ def installed_venv(tmp_path_factory) -> Path:
         ),
     )
     venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     install = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", str(copy)],
         capture_output=True,
@@ -58,6 +66,17 @@ def installed_venv(tmp_path_factory) -> Path:
     )
     assert install.returncode == 0, install.stderr[-3000:]
     shutil.rmtree(copy)  # the installed package must not need the checkout
+    python = str(venv / "bin" / "python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    # addsitedir, not bare paths: the .pth files of those folders apply too, as they do here
+    lines = [f"import site; site.addsitedir({folder!r})" for folder in _running_site_dirs()]
+    (Path(purelib) / "dimscope-test-requirements.pth").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return venv
 
 
@@ -73,14 +92,18 @@ def test_installed_package_and_console_script_find_the_dead_dims(installed_venv,
         "import json, sys, analysis; texts = open(sys.argv[1]).read().splitlines(); "
         "r = analysis.stats('sentence-transformers/all-MiniLM-L6-v2', texts); f = r.plot_std(); "
         "print(json.dumps({'file': analysis.__file__, 'dead': r.dead_dims, 'traces': len(f.data), "
-        "'all': sorted(analysis.__all__) == sorted(n for n in dir(analysis) if n in analysis.__all__)}))"
+        "'all': sorted(analysis.__all__) == sorted(n for n in dir(analysis) if n in analysis.__all__), "
+        "'sites': [p for p in sys.path if p.endswith(('site-packages', 'dist-packages'))]}))"
     )
     run = subprocess.run(
         [str(python), "-c", code, str(corpus)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout)
-    assert "site-packages" in got["file"] and got["dead"] == [127, 223, 319] and got["traces"] >= 2 and got["all"]
+    # its own site folder first, then exactly the running environment's (not the base interpreter's)
+    own = [p for p in got["sites"] if p.startswith(str(installed_venv))]
+    assert len(own) == 1 and got["sites"] == own + _running_site_dirs(), got["sites"]
+    assert got["file"].startswith(own[0]) and got["dead"] == [127, 223, 319] and got["traces"] >= 2 and got["all"]
     cli = subprocess.run(
         [
             str(installed_venv / "bin" / "dimscope"),

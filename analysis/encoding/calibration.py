@@ -49,11 +49,14 @@ from analysis import settings
 from analysis.encoding.backends import (
     AUTO,
     BF16_BACKENDS,
+    LOSSY_BACKENDS,
+    OFFERED_BACKENDS,
     available_backends,
     backend_label,
     encode_raw,
     loaded_backends,
     release,
+    unavailable_reason,
 )
 from analysis.encoding.machine import has_bf16, machine_id, machine_summary
 from analysis.models.resolve import ResolvedModel
@@ -362,6 +365,9 @@ def calibrate(
     measurements = summarize(timings, vectors, {**notes, **dropped}, loads)
     for name, note in notes.items():
         measurements.setdefault(name, Measurement(backend=name, note=note))
+    for name in OFFERED_BACKENDS:  # the record says why a path was not tried (a CPU without bf16, ...)
+        if name not in (AUTO, *LOSSY_BACKENDS) and (reason := unavailable_reason(name)):
+            measurements.setdefault(name, Measurement(backend=name, note=f"not a candidate: {reason}"))
     chosen = choose(measurements, order)
     for name in loaded_backends(resolved) - was_loaded:  # loaded only to compare: free the memory
         if name not in (chosen, *SHARES_MODEL.get(chosen, ())):

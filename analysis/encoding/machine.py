@@ -12,6 +12,7 @@ import hashlib
 import os
 import platform
 import re
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Runtimes whose version changes speed (a new version can move the fastest path).
 RUNTIMES = ("torch", "onnxruntime", "openvino")
+#: Forces the bf16 answer: "1" plays a CPU with native bf16, "0" one without, "" or unset reads the
+#: CPU. For tests and CI runs of the other branch (``pytest --cpu-bf16``), and to keep the bf16
+#: paths off on a CPU that has them. An environment variable, so a server or CLI run by a test agrees.
+FORCE_BF16_ENV = "DIMSCOPE_FORCE_BF16"
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,14 +43,38 @@ def _cpuinfo() -> tuple[str, frozenset[str]]:
     )
 
 
+def forced_bf16(environ: Mapping[str, str] = os.environ) -> bool | None:
+    """The answer :data:`FORCE_BF16_ENV` forces (True or False), or None when the CPU decides.
+
+    >>> forced_bf16({FORCE_BF16_ENV: "0"}), forced_bf16({FORCE_BF16_ENV: "1"}), forced_bf16({})
+    (False, True, None)
+    """
+    value = environ.get(FORCE_BF16_ENV, "").strip()
+    if value in ("", "real"):
+        return None
+    if value in ("0", "1"):
+        return value == "1"
+    raise ValueError(f"{FORCE_BF16_ENV}={value!r}: use 1 (bf16), 0 (no bf16), or leave it unset (this CPU).")
+
+
+def _flags() -> frozenset[str]:
+    """This CPU's flags, with the bf16 ones added or removed when :func:`forced_bf16` says so (a
+    forced answer also changes :func:`machine_id`: its calibrations are kept apart)."""
+    flags = _cpuinfo()[1]
+    forced = forced_bf16()
+    if forced is None or forced == any(flag in flags for flag in BF16_FLAGS):
+        return flags
+    return flags | {"avx512_bf16"} if forced else flags - set(BF16_FLAGS)
+
+
 def cpu_flags() -> frozenset[str]:
     """The relevant instruction-set flags of this CPU (see :data:`RELEVANT_FLAGS`)."""
-    return frozenset(f for f in _cpuinfo()[1] if f in RELEVANT_FLAGS)
+    return frozenset(f for f in _flags() if f in RELEVANT_FLAGS)
 
 
 def has_bf16() -> bool:
     """True when the CPU computes bf16 natively (avx512_bf16 or AMX), where bf16 paths can be fast."""
-    return any(flag in _cpuinfo()[1] for flag in BF16_FLAGS)
+    return any(flag in _flags() for flag in BF16_FLAGS)
 
 
 def usable_cores() -> int:
