@@ -15,7 +15,7 @@ from analysis.corpora import (
     preview_corpus_bytes,
     require_texts_for_statistics,
 )
-from analysis.errors import DimScopeError
+from analysis.errors import DimScopeError, upload_memory
 from analysis.figures.corpus import label_counts_chart
 from analysis.vectors import VECTOR_EXTENSIONS, VECTOR_VIEWS, VectorSource, open_vectors
 from pages import dashboard as ui
@@ -55,7 +55,8 @@ def _on_upload() -> None:
     if upload is None:
         return
     try:
-        corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
+        with upload_memory(upload.name):
+            corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
     except DimScopeError:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
@@ -65,15 +66,17 @@ def _on_upload() -> None:
 def _open_vectors(upload, **columns) -> VectorSource:
     """Uploaded embeddings under this deployment's limits, every row checked (NaN, inf, dimension)."""
     rules = ui.deployment_policy()
-    source = open_vectors(
-        upload.getvalue(),
-        name=upload.name,
-        max_bytes=rules.max_vector_upload_bytes,
-        max_rows=rules.max_vector_rows,
-        max_chars=rules.max_chars,
-        **columns,
-    )
-    source.moments()  # one streamed pass: refuses NaN or inf rows (with their count) before any page sees them
+    with upload_memory(upload.name):
+        source = open_vectors(
+            upload.getvalue(),
+            name=upload.name,
+            max_bytes=rules.max_vector_upload_bytes,
+            max_rows=rules.max_vector_rows,
+            max_chars=rules.max_chars,
+            **columns,
+        )
+        source.moments()  # one streamed pass: refuses NaN or inf rows (with their count) before any page sees them
+        _ = source.corpus  # its texts and labels read now: a file that fails there is never adopted
     return source
 
 
@@ -202,7 +205,8 @@ upload = st.file_uploader(
 if upload is not None:
     data = upload.getvalue()
     try:
-        preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
+        with upload_memory(upload.name):
+            preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
     except DimScopeError as exc:
         st.error(str(exc))
         preview = None
@@ -264,18 +268,19 @@ if upload is not None:
                 key="map_document",
             )
         try:
-            corpus = (
-                None  # no text column chosen yet: nothing to parse
-                if preview.format != "txt" and text_col is None
-                else parse_corpus_bytes(
-                    data,
-                    upload.name,
-                    text_column=text_col,
-                    label_column=None if label_col in (None, NONE) else label_col,
-                    language_column=None if lang_col in (None, NONE) else lang_col,
-                    **_limits(),
+            with upload_memory(upload.name):
+                corpus = (
+                    None  # no text column chosen yet: nothing to parse
+                    if preview.format != "txt" and text_col is None
+                    else parse_corpus_bytes(
+                        data,
+                        upload.name,
+                        text_column=text_col,
+                        label_column=None if label_col in (None, NONE) else label_col,
+                        language_column=None if lang_col in (None, NONE) else lang_col,
+                        **_limits(),
+                    )
                 )
-            )
         except DimScopeError as exc:
             st.error(str(exc))
         else:

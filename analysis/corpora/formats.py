@@ -25,6 +25,7 @@ from analysis.corpora.decoding import (
     human_size,
     split_lines,
 )
+from analysis.corpora.parquet_footer import column_chunks, footer_of
 from analysis.errors import CorpusError
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
@@ -240,12 +241,14 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int) -> pd.DataFrame:
                 f"{name} holds {n_rows:,} rows x {n_leaves:,} columns, more cells "
                 f"than a {human_size(max_bytes)} text file could; upload fewer rows."
             )
-        pages = sum(
-            meta.row_group(i).column(j).total_uncompressed_size
-            for i in range(meta.num_row_groups)
-            for j in range(n_leaves)
-        )
-        if pages > budget:
+        # The footer's own sizes, read by parquet_footer: pyarrow's column-chunk metadata objects
+        # abort the whole process on a damaged footer. A run-length-encoded list of 25M zeros has
+        # a few hundred bytes of pages but 25M values: both are bounded (a value takes 8 bytes or
+        # more once in a table).
+        chunks = column_chunks(footer_of(data))
+        pages = sum(c.uncompressed_bytes for c in chunks)
+        values = sum(c.num_values for c in chunks)
+        if pages > budget or 8 * values > budget:
             raise CorpusError(too_big)
         byte_arrays = [j for j in range(n_leaves) if meta.schema.column(j).physical_type == "BYTE_ARRAY"]
         # Read whole (iter_batches would repeat the growing dictionary in every batch).
