@@ -70,6 +70,12 @@ def corpus_parquet_long_dictionary_text() -> tuple[str, bytes]:
     return "long.parquet", _parquet(pa.table({"text": text}), compression="zstd")
 
 
+def corpus_parquet_distinct_long_texts() -> tuple[str, bytes]:
+    """Nineteen different texts of 2 MB each (38 MB of pages, under the public 40 MB)."""
+    texts = [f"{i:02d}" + "v" * (2 * MB) for i in range(19)]
+    return "texts.parquet", _parquet(pa.table({"text": texts}), compression="zstd", use_dictionary=False)
+
+
 def corpus_parquet_deep_nesting() -> tuple[str, bytes]:
     """A column nested 200 lists deep next to the text column."""
     inner: pa.Array = pa.array([1, 2, 3], pa.int8())
@@ -189,6 +195,7 @@ def vectors_npy_huge_shape() -> tuple[str, bytes]:
 HOSTILE: dict[str, tuple[str, Callable[[], tuple[str, bytes]]]] = {
     "corpus parquet RLE list of 25M zeros": ("corpus", corpus_parquet_rle_list),
     "corpus parquet 2 MB dictionary text x 60k": ("corpus", corpus_parquet_long_dictionary_text),
+    "corpus parquet 19 distinct 2 MB texts": ("corpus", corpus_parquet_distinct_long_texts),
     "corpus parquet nested 200 deep": ("corpus", corpus_parquet_deep_nesting),
     "corpus json nested 3M deep": ("corpus", corpus_json_deep_nesting),
     "corpus txt one 9 MB line": ("corpus", corpus_txt_long_line),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.corpora.decoding import MAX_COLUMNS, human_size, printable, shorten, shown_columns
+from analysis.corpora.formats import cut_texts
 from analysis.corpora.parquet_footer import column_chunks, column_totals, footer_of
 from analysis.errors import CorpusError
 from analysis.vectors.layout import (
@@ -130,23 +131,6 @@ def _arrow_errors() -> tuple[type[BaseException], ...]:
     import pyarrow as pa
 
     return (pa.ArrowException,)
-
-
-def cut_texts(array: Any, max_chars: int) -> Any:
-    """An Arrow array with every string cut to ``max_chars`` characters (and every binary value to
-    ``4 * max_chars`` bytes, the most UTF-8 needs for them), done by Arrow, before any Python string
-    exists; a dictionary array's dictionary is cut, not expanded. Other types are returned as they are."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    kind = array.type
-    if pa.types.is_dictionary(kind):
-        return pa.DictionaryArray.from_arrays(array.indices, cut_texts(array.dictionary, max_chars))
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return pc.utf8_slice_codeunits(array, 0, max_chars)
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        return pc.binary_slice(array, 0, 4 * max_chars)
-    return array
 
 
 class _ArrowTableReader(VectorReader):
