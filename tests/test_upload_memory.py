@@ -130,3 +130,58 @@ def test_a_memory_error_while_taking_an_upload_is_one_message():
     with pytest.raises(KeyError):  # anything else passes through
         with upload_memory("big.npz"):
             raise KeyError("x")
+
+
+@pytest.mark.slow
+def test_a_refused_upload_leaves_every_page_on_a_working_corpus(warm_cache_dir, monkeypatch):
+    """Public mode, AppTest: hostile uploads (and a MemoryError the bounds missed, forced) end in one
+    message on the Corpus page; the session keeps its corpus and the next page works."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analysis.vectors import VectorSource
+    from pages.dashboard import policy
+    from tests.helpers import metrics, ok, open_page, texts
+    from tests.hostile_uploads import corpus_parquet_rle_list, vectors_npz_huge_text_dtype
+
+    monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(warm_cache_dir))
+    monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
+    policy.reset_policy()
+    try:
+        at = open_page("pages/corpus.py")
+        corpus_before = at.query_params.get("corpus")
+
+        def upload(key: str, name: str, data: bytes) -> list[str]:
+            at.file_uploader(key=key).set_value((name, data, "application/octet-stream")).run()
+            ok(at)
+            assert at.query_params.get("corpus") == corpus_before
+            assert not at.session_state["ds_vector_uploads"] and not at.session_state["ds_uploads"]
+            return texts(at.error)
+
+        assert any(
+            "declares 80,000,000,128 bytes" in e for e in upload("vectors_upload", *vectors_npz_huge_text_dtype())
+        )
+        at.file_uploader(key="vectors_upload").set_value(None).run()
+        assert any("unpacks to more than 80 MB" in e for e in upload("corpus_upload", *corpus_parquet_rle_list()))
+        at.file_uploader(key="corpus_upload").set_value(None).run()
+
+        def out_of_memory(self, **kwargs):
+            raise MemoryError("Unable to allocate 74.5 GiB")
+
+        original = VectorSource.moments
+        monkeypatch.setattr(VectorSource, "moments", out_of_memory)
+        buffer = io.BytesIO()
+        pq.write_table(
+            pa.table({"embedding": pa.array(list(np.eye(3, dtype=np.float32)), pa.list_(pa.float32()))}), buffer
+        )
+        errors = upload("vectors_upload", "fine.parquet", buffer.getvalue())
+        assert "fine.parquet needs more memory than this server gives one upload; upload a smaller file." in errors
+        monkeypatch.setattr(VectorSource, "moments", original)
+        at.switch_page("pages/overview.py").run()
+        ok(at)
+        assert int(metrics(at)["Texts"].replace(",", "")) > 0
+    finally:
+        policy.reset_policy()
