@@ -185,3 +185,39 @@ def test_a_refused_upload_leaves_every_page_on_a_working_corpus(warm_cache_dir, 
         assert int(metrics(at)["Texts"].replace(",", "")) > 0
     finally:
         policy.reset_policy()
+
+
+@pytest.mark.parametrize("kind", ["string", "large_string", "binary", "dictionary", "npz"])
+def test_texts_cut_before_they_are_strings_are_cut_and_counted_as_python_would(kind):
+    """The readers cut texts in Arrow (or while reading an .npz member); the corpus must hold exactly
+    what cutting the Python strings would give, with the same counts."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analysis.vectors import open_vectors
+
+    texts = ["é" * 30, "ab" * 6, "z", "日本語" * 7, "", "x" * 20]
+    max_chars = 12
+    vectors = np.arange(len(texts) * 3, dtype=np.float32).reshape(-1, 3) + 1
+    if kind == "npz":
+        buffer = io.BytesIO()
+        np.savez(buffer, embedding=vectors, text=np.array(texts))
+        data, name = buffer.getvalue(), "cut.npz"
+    else:
+        column = {
+            "string": pa.array(texts, pa.string()),
+            "large_string": pa.array(texts, pa.large_string()),
+            "binary": pa.array([t.encode() for t in texts], pa.binary()),
+            "dictionary": pa.array(texts).dictionary_encode(),
+        }[kind]
+        table = pa.table({"embedding": pa.array(list(vectors), pa.list_(pa.float32())), "text": column})
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        data, name = buffer.getvalue(), "cut.parquet"
+    source = open_vectors(data, name=name, text_column="text", max_chars=max_chars, max_bytes=1 << 20)
+    assert source.corpus.texts == tuple(t[:max_chars] for t in texts)
+    assert source.corpus.report.n_truncated == sum(len(t) > max_chars for t in texts) == 3
+    assert source.corpus.report.n_undecodable == 0
