@@ -221,3 +221,26 @@ def test_texts_cut_before_they_are_strings_are_cut_and_counted_as_python_would(k
     assert source.corpus.texts == tuple(t[:max_chars] for t in texts)
     assert source.corpus.report.n_truncated == sum(len(t) > max_chars for t in texts) == 3
     assert source.corpus.report.n_undecodable == 0
+
+
+def test_a_null_first_vector_is_counted_not_taken_for_the_dimension():
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analysis.errors import CorpusError
+    from analysis.vectors import open_vectors
+
+    def parquet(rows: list) -> bytes:
+        buffer = io.BytesIO()
+        pq.write_table(pa.table({"embedding": pa.array(rows, pa.list_(pa.float32()))}), buffer, compression="zstd")
+        return buffer.getvalue()
+
+    source = open_vectors(parquet([None, *np.ones((4, 3), np.float32)]), name="null.parquet", max_bytes=1 << 20)
+    with pytest.raises(CorpusError, match=r"1 of 5 rows has NaN, infinite or missing values.*the first is row 0"):
+        source.moments()
+    # With no first row to measure by, the budget still bounds a row of 2M zeros in a 1 MB upload.
+    with pytest.raises(CorpusError, match=r"the vectors expand to 7.6 MB, more than 2x the 1 MB limit"):
+        open_vectors(parquet([None, np.zeros(2_000_000, np.float32)]), name="null.parquet", max_bytes=1 << 20)

@@ -234,7 +234,8 @@ class ParquetReader(_ArrowTableReader):
         values, _ = column_totals(chunks, column)
         # A null or empty row is one value in the count, so every row of the first row's length
         # (or null) gives at most n_rows x dimension values: more means a longer row somewhere.
-        if values > layout.n_rows * max(dimension, 1):
+        # A null first row says nothing: then only the budget below bounds the rows.
+        if dimension and values > layout.n_rows * dimension:
             raise CorpusError(
                 f"{name}: the column {column_label(column)} holds {values:,} values for {layout.n_rows:,} rows, "
                 f"more than the first row's {dimension:,} values on every row; every row needs the same dimension."
@@ -245,7 +246,8 @@ class ParquetReader(_ArrowTableReader):
                 f"{name}: the vectors expand to {human_size(values * max(itemsize, 4))}, more than {DECODED}x the "
                 f"{human_size(max_bytes)} limit; upload fewer or shorter vectors."
             )
-        self._batch_rows = max(1, min(DEFAULT_CHUNK_ROWS, BATCH_BYTES // max(dimension * itemsize, 1)))
+        row_bytes = max(dimension, -(-values // max(layout.n_rows, 1))) * itemsize
+        self._batch_rows = max(1, min(DEFAULT_CHUNK_ROWS, BATCH_BYTES // max(row_bytes, 1)))
         for scalar in layout.scalar_columns:
             self._column_bytes[scalar] = column_totals(chunks, scalar)[1]
 
