@@ -65,6 +65,13 @@ def corpus_parquet_rle_list() -> tuple[str, bytes]:
     return "zeros.parquet", _parquet(table, compression="zstd")
 
 
+def corpus_parquet_list_next_to_texts() -> tuple[str, bytes]:
+    """10,000 texts next to a list column of 10M zeros (just within the 80 MB count of values)."""
+    offsets = pa.array(np.arange(0, 10_000_001, 1000), pa.int32())
+    zeros = pa.ListArray.from_arrays(offsets, pa.array(np.zeros(10_000_000, np.int64)))
+    return "lists.parquet", _parquet(pa.table({"text": [f"t{i}" for i in range(10_000)], "zeros": zeros}))
+
+
 def corpus_parquet_long_dictionary_text() -> tuple[str, bytes]:
     """One 2 MB string repeated on 60,000 rows, dictionary-encoded: 120 GB of text."""
     text = pa.DictionaryArray.from_arrays(pa.array(np.zeros(60_000, np.int32)), pa.array(["y" * (2 * MB)]))
@@ -195,6 +202,7 @@ def vectors_npy_huge_shape() -> tuple[str, bytes]:
 
 HOSTILE: dict[str, tuple[str, Callable[[], tuple[str, bytes]]]] = {
     "corpus parquet RLE list of 25M zeros": ("corpus", corpus_parquet_rle_list),
+    "corpus parquet 10M zeros beside 10k texts": ("corpus", corpus_parquet_list_next_to_texts),
     "corpus parquet 2 MB dictionary text x 60k": ("corpus", corpus_parquet_long_dictionary_text),
     "corpus parquet 19 distinct 2 MB texts": ("corpus", corpus_parquet_distinct_long_texts),
     "corpus parquet nested 200 deep": ("corpus", corpus_parquet_deep_nesting),

@@ -145,7 +145,7 @@ def test_a_refused_upload_leaves_every_page_on_a_working_corpus(warm_cache_dir, 
     from analysis.vectors import VectorSource
     from pages.dashboard import policy
     from tests.helpers import metrics, ok, open_page, texts
-    from tests.hostile_uploads import corpus_parquet_rle_list, vectors_npz_huge_text_dtype
+    from tests.hostile_uploads import corpus_parquet_long_dictionary_text, vectors_npz_huge_text_dtype
 
     monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(warm_cache_dir))
     monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
@@ -165,7 +165,9 @@ def test_a_refused_upload_leaves_every_page_on_a_working_corpus(warm_cache_dir, 
             "declares 80,000,000,128 bytes" in e for e in upload("vectors_upload", *vectors_npz_huge_text_dtype())
         )
         at.file_uploader(key="vectors_upload").set_value(None).run()
-        assert any("unpacks to more than 80 MB" in e for e in upload("corpus_upload", *corpus_parquet_rle_list()))
+        assert any(
+            "unpacks to more than 80 MB" in e for e in upload("corpus_upload", *corpus_parquet_long_dictionary_text())
+        )
         at.file_uploader(key="corpus_upload").set_value(None).run()
 
         def out_of_memory(self, **kwargs):

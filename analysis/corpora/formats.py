@@ -248,7 +248,15 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int, max_chars: int | None
         # abort the whole process on a damaged footer. A run-length-encoded list of 25M zeros has
         # a few hundred bytes of pages but 25M values: both are bounded (a value takes 8 bytes or
         # more once in a table).
-        chunks = column_chunks(footer_of(data))
+        # Only flat columns are read: a list or struct column never holds texts, labels or
+        # languages, and it is where a run-length-encoded bomb hides.
+        handle = pq.ParquetFile(pa.BufferReader(data))
+        flat = [str(f.name) for f in handle.schema_arrow if not pa.types.is_nested(f.type)]
+        if not flat:
+            raise CorpusError(
+                f"{name} has no column of text: every column holds lists or structs; texts must be a column of strings."
+            )
+        chunks = [c for c in column_chunks(footer_of(data)) if c.path[:1] and c.path[0] in flat]
         pages = sum(c.uncompressed_bytes for c in chunks)
         values = sum(c.num_values for c in chunks)
         if pages > _PARQUET_PAGES * max_bytes:
@@ -260,7 +268,7 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int, max_chars: int | None
             raise CorpusError(too_big)
         byte_arrays = [j for j in range(n_leaves) if meta.schema.column(j).physical_type == "BYTE_ARRAY"]
         # Read whole (iter_batches would repeat the growing dictionary in every batch).
-        table = pq.ParquetFile(pa.BufferReader(data), read_dictionary=byte_arrays).read()
+        table = pq.ParquetFile(pa.BufferReader(data), read_dictionary=byte_arrays).read(columns=flat)
         unpacked = sum(_plain_nbytes(chunk) for column in table.columns for chunk in column.chunks)
         if unpacked > budget:
             raise CorpusError(too_big)
