@@ -55,8 +55,7 @@ def _on_upload() -> None:
     if upload is None:
         return
     try:
-        with upload_memory(upload.name):
-            corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
+        corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
     except DimScopeError:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
@@ -205,8 +204,7 @@ upload = st.file_uploader(
 if upload is not None:
     data = upload.getvalue()
     try:
-        with upload_memory(upload.name):
-            preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
+        preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
     except DimScopeError as exc:
         st.error(str(exc))
         preview = None
@@ -268,19 +266,18 @@ if upload is not None:
                 key="map_document",
             )
         try:
-            with upload_memory(upload.name):
-                corpus = (
-                    None  # no text column chosen yet: nothing to parse
-                    if preview.format != "txt" and text_col is None
-                    else parse_corpus_bytes(
-                        data,
-                        upload.name,
-                        text_column=text_col,
-                        label_column=None if label_col in (None, NONE) else label_col,
-                        language_column=None if lang_col in (None, NONE) else lang_col,
-                        **_limits(),
-                    )
+            corpus = (
+                None  # no text column chosen yet: nothing to parse
+                if preview.format != "txt" and text_col is None
+                else parse_corpus_bytes(
+                    data,
+                    upload.name,
+                    text_column=text_col,
+                    label_column=None if label_col in (None, NONE) else label_col,
+                    language_column=None if lang_col in (None, NONE) else lang_col,
+                    **_limits(),
                 )
+            )
         except DimScopeError as exc:
             st.error(str(exc))
         else:

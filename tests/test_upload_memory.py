@@ -132,6 +132,20 @@ def test_a_memory_error_while_taking_an_upload_is_one_message():
             raise KeyError("x")
 
 
+def test_a_memory_error_while_reading_a_table_is_one_message(monkeypatch):
+    """Every table upload (corpus, preview, pairs) goes through read_table, which says it in one line."""
+    from analysis.corpora import formats, parse_corpus_bytes, preview_corpus_bytes
+    from analysis.errors import CorpusError
+
+    def out_of_memory(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(formats, "_csv_frame", out_of_memory)
+    for take in (parse_corpus_bytes, preview_corpus_bytes):
+        with pytest.raises(CorpusError, match=r"^texts\.csv needs more memory than this server gives one upload"):
+            take(b"text\nhello\n", "texts.csv")
+
+
 @pytest.mark.slow
 def test_a_refused_upload_leaves_every_page_on_a_working_corpus(warm_cache_dir, monkeypatch):
     """Public mode, AppTest: hostile uploads (and a MemoryError the bounds missed, forced) end in one

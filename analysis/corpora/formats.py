@@ -26,7 +26,7 @@ from analysis.corpora.decoding import (
     split_lines,
 )
 from analysis.corpora.parquet_footer import column_chunks, footer_of
-from analysis.errors import CorpusError
+from analysis.errors import CorpusError, upload_memory
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
@@ -350,18 +350,19 @@ def read_table(data: bytes, filename: str, max_bytes: int, max_chars: int | None
     fmt = format_of(name)
     data = checked_bytes(data, name, max_bytes)
     lossy = False
-    if fmt == "parquet":
-        frame = _parquet_frame(data, name, max_bytes, max_chars)
-    else:
-        text, lossy = decode_text(data, name)
-        if fmt == "txt":
-            frame = pd.DataFrame({"text": pd.Series(split_lines(text), dtype=object)})
-        elif fmt == "jsonl":
-            frame = _jsonl_frame(text, name)
-        elif fmt == "json":
-            frame = _json_frame(text, name)
+    with upload_memory(name):  # the bounds above are the rule; an allocation they missed is a message
+        if fmt == "parquet":
+            frame = _parquet_frame(data, name, max_bytes, max_chars)
         else:
-            frame = _csv_frame(text, name, fmt)
+            text, lossy = decode_text(data, name)
+            if fmt == "txt":
+                frame = pd.DataFrame({"text": pd.Series(split_lines(text), dtype=object)})
+            elif fmt == "jsonl":
+                frame = _jsonl_frame(text, name)
+            elif fmt == "json":
+                frame = _json_frame(text, name)
+            else:
+                frame = _csv_frame(text, name, fmt)
     frame.columns = unique_names([to_text(c)[0] or "" for c in frame.columns])
     return Table(frame, fmt, lossy)
 

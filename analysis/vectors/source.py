@@ -39,7 +39,7 @@ from analysis.corpora.corpus import (
     to_text,
 )
 from analysis.corpora.decoding import display_name, printable, shorten, shown_columns
-from analysis.errors import CorpusError, OptionError
+from analysis.errors import CorpusError, OptionError, upload_memory
 from analysis.measures.moments import DimensionMoments
 from analysis.models.fingerprint import files_sha256
 from analysis.vectors.layout import DEFAULT_CHUNK_ROWS, MAX_MAGNITUDE, Layout, VectorReader, usable_rows
@@ -278,9 +278,10 @@ def open_vectors(
         path, data = path_of(source), None
         shown = display_name(name or path.name or os.fspath(source))
         spec = os.fspath(source)
-    reader = open_reader(
-        path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
-    )
+    with upload_memory(shown):  # the readers' bounds are the rule; an allocation they missed is a message
+        reader = open_reader(
+            path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
+        )
     layout = reader.layout
     for what, value in (("text", text_column), ("label", label_column)):
         if value and value not in layout.scalar_columns:
