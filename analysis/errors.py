@@ -41,3 +41,26 @@ class BudgetExceededError(DimScopeError):
 
 class BusyError(DimScopeError):
     """The server has as many encodes waiting as it lets wait; try again later."""
+
+
+class upload_memory:  # noqa: N801 - used as a context manager, named for what it guards
+    """Turn a ``MemoryError`` while taking an upload into a CorpusError naming the file.
+
+    Every upload reader bounds what a file may expand to before expanding it; this is the last
+    line, so that an allocation the bounds missed is one message, not a traceback on every page::
+
+        with upload_memory("texts.npz"):
+            source = open_vectors(data, name="texts.npz", max_bytes=limit)
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is not None and issubclass(kind, MemoryError):
+            raise CorpusError(
+                f"{self.name} needs more memory than this server gives one upload; upload a smaller file."
+            ) from None

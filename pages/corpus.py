@@ -15,7 +15,7 @@ from analysis.corpora import (
     preview_corpus_bytes,
     require_texts_for_statistics,
 )
-from analysis.errors import DimScopeError
+from analysis.errors import DimScopeError, upload_memory
 from analysis.figures.corpus import label_counts_chart
 from analysis.vectors import VECTOR_EXTENSIONS, VECTOR_VIEWS, VectorSource, open_vectors
 from pages import dashboard as ui
@@ -65,15 +65,17 @@ def _on_upload() -> None:
 def _open_vectors(upload, **columns) -> VectorSource:
     """Uploaded embeddings under this deployment's limits, every row checked (NaN, inf, dimension)."""
     rules = ui.deployment_policy()
-    source = open_vectors(
-        upload.getvalue(),
-        name=upload.name,
-        max_bytes=rules.max_vector_upload_bytes,
-        max_rows=rules.max_vector_rows,
-        max_chars=rules.max_chars,
-        **columns,
-    )
-    source.moments()  # one streamed pass: refuses NaN or inf rows (with their count) before any page sees them
+    with upload_memory(upload.name):
+        source = open_vectors(
+            upload.getvalue(),
+            name=upload.name,
+            max_bytes=rules.max_vector_upload_bytes,
+            max_rows=rules.max_vector_rows,
+            max_chars=rules.max_chars,
+            **columns,
+        )
+        source.moments()  # one streamed pass: refuses NaN or inf rows (with their count) before any page sees them
+        _ = source.corpus  # its texts and labels read now: a file that fails there is never adopted
     return source
 
 

@@ -105,7 +105,7 @@ def parse_corpus_bytes(
         fmt, text_col = "txt", "text"
         rows = clean_rows(lines, None, None, lossy=lossy)
     else:
-        table = read_table(data, filename, max_bytes)
+        table = read_table(data, filename, max_bytes, max_chars)
         text_col, label_col, lang_col = columns_of(table, name, text_column, label_column, language_column)
         df = table.frame
         fmt = table.format
@@ -127,12 +127,17 @@ def parse_corpus_bytes(
 
 @timed("parse")
 def preview_corpus_bytes(
-    data: bytes, filename: str, n_rows: int = 20, max_bytes: int = MAX_FILE_BYTES_DEFAULT
+    data: bytes,
+    filename: str,
+    n_rows: int = 20,
+    max_bytes: int = MAX_FILE_BYTES_DEFAULT,
+    max_chars: int = MAX_TEXT_CHARS_DEFAULT,
 ) -> TablePreview:
-    """Parse an upload far enough to show its columns, the inferred roles and the first rows."""
+    """Parse an upload far enough to show its columns, the inferred roles and the first rows
+    (texts over ``max_chars`` cut, as the corpus will cut them)."""
     import pandas as pd
 
-    table = read_table(data, filename, max_bytes)
+    table = read_table(data, filename, max_bytes, max_chars)
     df = table.frame
     text_col = infer_text_column(df)
     label_col = infer_label_column(df, exclude=[text_col] if text_col else [])

@@ -25,12 +25,16 @@ from analysis.corpora.decoding import (
     human_size,
     split_lines,
 )
-from analysis.errors import CorpusError
+from analysis.corpora.parquet_footer import column_chunks, footer_of
+from analysis.errors import CorpusError, upload_memory
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
 
-_PARQUET_EXPANSION = 8  # how much a Parquet file may expand over the upload limit
+_PARQUET_EXPANSION = 8  # how much a Parquet file's table may expand over the upload limit
+# How much its pages may take decompressed: pyarrow holds a column's decompressed pages about twice
+# over while it reads them, whatever the batch size, so the public 10 MB cap allows 40 MB of pages.
+_PARQUET_PAGES = 4
 
 
 def _records_frame(items: list[Any], name: str, what: str, max_cells: int) -> pd.DataFrame:
@@ -212,7 +216,7 @@ def _csv_frame(text: str, name: str, fmt: str) -> pd.DataFrame:
         raise CorpusError(f"{name} is not a valid {fmt.upper()} file: {first_line(exc)}.") from None
 
 
-def _parquet_frame(data: bytes, name: str, max_bytes: int) -> pd.DataFrame:
+def _parquet_frame(data: bytes, name: str, max_bytes: int, max_chars: int | None) -> pd.DataFrame:
     if not data.startswith(b"PAR1"):
         probe = data[:BINARY_PROBE_BYTES]
         textual = b"\x00" not in probe
@@ -240,35 +244,67 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int) -> pd.DataFrame:
                 f"{name} holds {n_rows:,} rows x {n_leaves:,} columns, more cells "
                 f"than a {human_size(max_bytes)} text file could; upload fewer rows."
             )
-        pages = sum(
-            meta.row_group(i).column(j).total_uncompressed_size
-            for i in range(meta.num_row_groups)
-            for j in range(n_leaves)
-        )
-        if pages > budget:
+        # The footer's own sizes, read by parquet_footer: pyarrow's column-chunk metadata objects
+        # abort the whole process on a damaged footer. A run-length-encoded list of 25M zeros has
+        # a few hundred bytes of pages but 25M values: both are bounded (a value takes 8 bytes or
+        # more once in a table).
+        # Only flat columns are read: a list or struct column never holds texts, labels or
+        # languages, and it is where a run-length-encoded bomb hides.
+        handle = pq.ParquetFile(pa.BufferReader(data))
+        flat = [str(f.name) for f in handle.schema_arrow if not pa.types.is_nested(f.type)]
+        if not flat:
+            raise CorpusError(
+                f"{name} has no column of text: every column holds lists or structs; texts must be a column of strings."
+            )
+        chunks = [c for c in column_chunks(footer_of(data)) if c.path[:1] and c.path[0] in flat]
+        pages = sum(c.uncompressed_bytes for c in chunks)
+        values = sum(c.num_values for c in chunks)
+        if pages > _PARQUET_PAGES * max_bytes:
+            raise CorpusError(
+                f"{name}'s pages decompress to {human_size(pages)}, over {_PARQUET_PAGES} times the "
+                f"{human_size(max_bytes)} upload limit; upload fewer or shorter rows."
+            )
+        if 8 * values > budget:
             raise CorpusError(too_big)
         byte_arrays = [j for j in range(n_leaves) if meta.schema.column(j).physical_type == "BYTE_ARRAY"]
         # Read whole (iter_batches would repeat the growing dictionary in every batch).
-        table = pq.ParquetFile(pa.BufferReader(data), read_dictionary=byte_arrays).read()
+        table = pq.ParquetFile(pa.BufferReader(data), read_dictionary=byte_arrays).read(columns=flat)
         unpacked = sum(_plain_nbytes(chunk) for column in table.columns for chunk in column.chunks)
         if unpacked > budget:
             raise CorpusError(too_big)
-        # Measured and within the budget: only now expand the dictionaries.
-        table = pa.Table.from_arrays(
-            [
-                pa.chunked_array([c.dictionary_decode() for c in column.chunks], type=column.type.value_type)
-                if pa.types.is_dictionary(column.type)
-                else column
-                for column in table.columns
-            ],
-            names=table.column_names,
-        )
+
+        # Measured and within the budget: only now expand the dictionaries, their texts cut first
+        # (one character over max_chars, so that the cut is still seen and counted).
+        def plain(column: Any) -> Any:
+            chunks = [c if max_chars is None else cut_texts(c, max_chars + 1) for c in column.chunks]
+            if pa.types.is_dictionary(column.type):
+                return pa.chunked_array([c.dictionary_decode() for c in chunks], type=column.type.value_type)
+            return pa.chunked_array(chunks, type=column.type)
+
+        table = pa.Table.from_arrays([plain(column) for column in table.columns], names=table.column_names)
         table = table.rename_columns(unique_names([str(c) for c in table.column_names]))
         return table.to_pandas()
     except CorpusError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many types on corrupt files
         raise CorpusError(f"{name} is not a valid Parquet file ({first_line(exc)}).") from None
+
+
+def cut_texts(array: Any, max_chars: int) -> Any:
+    """An Arrow array with every string cut to ``max_chars`` characters (and every binary value to
+    ``4 * max_chars`` bytes, the most UTF-8 needs for them), done by Arrow, before any Python string
+    exists; a dictionary array's dictionary is cut, not expanded. Other types are returned as they are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        return pa.DictionaryArray.from_arrays(array.indices, cut_texts(array.dictionary, max_chars))
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pc.utf8_slice_codeunits(array, 0, max_chars)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return pc.binary_slice(array, 0, 4 * max_chars)
+    return array
 
 
 def _plain_nbytes(array: Any) -> int:
@@ -304,25 +340,29 @@ class Table:
     lossy: bool
 
 
-def read_table(data: bytes, filename: str, max_bytes: int) -> Table:
+def read_table(data: bytes, filename: str, max_bytes: int, max_chars: int | None = None) -> Table:
+    """A file's bytes as a table of its columns; with ``max_chars``, a Parquet file's texts are cut
+    to ``max_chars + 1`` characters before they become Python strings (text files are never larger
+    than ``max_bytes`` anyway)."""
     import pandas as pd
 
     name = display_name(filename)
     fmt = format_of(name)
     data = checked_bytes(data, name, max_bytes)
     lossy = False
-    if fmt == "parquet":
-        frame = _parquet_frame(data, name, max_bytes)
-    else:
-        text, lossy = decode_text(data, name)
-        if fmt == "txt":
-            frame = pd.DataFrame({"text": pd.Series(split_lines(text), dtype=object)})
-        elif fmt == "jsonl":
-            frame = _jsonl_frame(text, name)
-        elif fmt == "json":
-            frame = _json_frame(text, name)
+    with upload_memory(name):  # the bounds above are the rule; an allocation they missed is a message
+        if fmt == "parquet":
+            frame = _parquet_frame(data, name, max_bytes, max_chars)
         else:
-            frame = _csv_frame(text, name, fmt)
+            text, lossy = decode_text(data, name)
+            if fmt == "txt":
+                frame = pd.DataFrame({"text": pd.Series(split_lines(text), dtype=object)})
+            elif fmt == "jsonl":
+                frame = _jsonl_frame(text, name)
+            elif fmt == "json":
+                frame = _json_frame(text, name)
+            else:
+                frame = _csv_frame(text, name, fmt)
     frame.columns = unique_names([to_text(c)[0] or "" for c in frame.columns])
     return Table(frame, fmt, lossy)
 

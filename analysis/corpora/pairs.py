@@ -360,7 +360,7 @@ def parse_pairs_bytes(
     Cleaned as :func:`pairs_from_rows` does; ``filename`` only picks the format and the name.
     """
     name = display_name(filename)
-    table = read_table(data, filename, max_bytes)
+    table = read_table(data, filename, max_bytes, max_chars)
     query, document = pair_columns_of(table, name, query_column, document_column)
     df = table.frame
     return pairs_from_rows(

@@ -17,6 +17,8 @@ import numpy as np
 from analysis.corpora.decoding import MAX_COLUMNS, human_size, shown_columns
 from analysis.errors import CorpusError
 from analysis.vectors.layout import (
+    BATCH_BYTES,
+    DECODED,
     DEFAULT_CHUNK_ROWS,
     EXPANSION,
     Layout,
@@ -118,7 +120,7 @@ class NpyReader(VectorReader):
             except BufferError:  # a caller still holds a view of a chunk: the mapping goes with it
                 pass
 
-    def column(self, column: str, max_rows: int | None = None) -> list[Any]:
+    def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
         raise CorpusError(
             f"{self.name} is a bare .npy array: it has no column {column_label(column)} (no texts or labels)."
         )
@@ -147,12 +149,26 @@ class NpzReader(VectorReader):
             headers = {}
             for info in infos:
                 with archive.open(info) as member:
-                    headers[info.filename[: -len(".npy")]] = (*_npy_header(member, f"{name}:{info.filename}"), info)
+                    shape, fortran, dtype = _npy_header(member, f"{name}:{info.filename}")
+                    declared = member.tell() + int(np.prod(shape, dtype=object)) * dtype.itemsize
+                # What a header declares is what the member must hold: a header promising more
+                # (a dtype of <U100000000, say) is refused before anything is allocated for it.
+                if declared != info.file_size and not dtype.hasobject:  # pickles are never read
+                    raise CorpusError(
+                        f"{name}: the array {column_label(info.filename[: -len('.npy')])} declares "
+                        f"{declared:,} bytes but holds {info.file_size:,}; the archive is truncated or damaged."
+                    )
+                headers[info.filename[: -len(".npy")]] = (shape, fortran, dtype, info)
         matrices = [k for k, (shape, _f, dtype, _i) in headers.items() if len(shape) == 2 and dtype.kind == "f"]
         scalars = tuple(k for k, (shape, _f, dtype, _i) in headers.items() if len(shape) == 1 and not dtype.hasobject)
         column = pick_vector_column(name, vector_column, list(headers), matrices, "array")
         shape, fortran, dtype, info = headers[column]
         n, d, kind = _check_matrix_header(f"{name}:{column}", shape, dtype)
+        if max_bytes is not None and n * d * 4 > DECODED * max_bytes:
+            raise CorpusError(
+                f"{name}: the vectors expand to {human_size(n * d * 4)} as float32, more than {DECODED}x the "
+                f"{human_size(max_bytes)} limit; upload fewer or shorter vectors."
+            )
         if fortran:
             raise CorpusError(
                 f"{name}: the array {column_label(column)} is stored in Fortran order and cannot be streamed; "
@@ -181,20 +197,52 @@ class NpzReader(VectorReader):
                         )
                     yield np.frombuffer(data, dtype=self._dtype).reshape(count, d)
 
-    def column(self, column: str, max_rows: int | None = None) -> list[Any]:
+    def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
         if column not in self._scalars:
             raise CorpusError(
                 f"{self.name} has no 1-D array {column_label(column)} for texts or labels; "
                 f"its arrays: {shown_columns(self.layout.columns)}."
             )
-        shape, _fortran, _dtype, info = self._scalars[column]
+        shape, _fortran, dtype, info = self._scalars[column]
         if shape[0] != self.layout.n_rows:
             raise CorpusError(
                 f"{self.name}: the array {column_label(column)} has {shape[0]:,} entries for "
                 f"{self.layout.n_rows:,} vectors."
             )
+        n = shape[0] if max_rows is None else min(max_rows, shape[0])
         with reading(self.name, f"has an array {column_label(column)} that cannot be read"), self._zip() as archive:
             with archive.open(info) as member:
-                values = np.lib.format.read_array(member, allow_pickle=False)
-        out = values.tolist()
-        return out if max_rows is None else out[:max_rows]
+                _npy_header(member, self.name)
+                return _read_rows(member, n, dtype, max_chars)
+
+
+def _read_rows(member: Any, n: int, dtype: np.dtype, max_chars: int | None) -> list[Any]:
+    """The first ``n`` values of a 1-D array member positioned at its data, read a batch of rows at a
+    time; texts (``U`` and ``S`` dtypes) longer than ``max_chars`` are cut as they are read, so a
+    wide dtype never makes a wide array."""
+    keep = dtype
+    if max_chars is not None and dtype.kind in "US":
+        # One character more than kept says a text was cut; bytes keep 4 per character (UTF-8's most).
+        limit = (max_chars + 1) * (1 if dtype.kind == "U" else 4)
+        per_item = 4 if dtype.kind == "U" else 1
+        order = dtype.byteorder if dtype.byteorder in "<>" else ""
+        keep = np.dtype(f"{order}{dtype.kind}{max(1, min(dtype.itemsize // per_item, limit))}")
+    width = dtype.itemsize
+    rows_per_read = max(1, BATCH_BYTES // max(width, 1))
+    out: list[Any] = []
+    for start in range(0, n, rows_per_read):
+        count = min(rows_per_read, n - start)
+        if keep.itemsize == width:
+            data = member.read(count * width)
+        else:  # each row's start only; the rest of the row is read in pieces and dropped
+            parts = []
+            for _ in range(count):
+                parts.append(member.read(keep.itemsize))
+                left = width - keep.itemsize
+                while left > 0:
+                    left -= len(member.read(min(left, 1 << 20))) or left
+            data = b"".join(parts)
+        if len(data) != count * keep.itemsize:
+            raise EOFError("the array is truncated")
+        out.extend(np.frombuffer(data, dtype=keep).tolist())
+    return out

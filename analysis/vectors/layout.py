@@ -29,6 +29,13 @@ MAX_SHARDS = 10_000
 DEFAULT_CHUNK_ROWS = 8192
 # A compressed upload (npz, Parquet, Arrow) may expand to this many times its size, no more.
 EXPANSION = 8
+# An upload's vectors (as float32) and each column of its texts or labels may take at most this many
+# times the upload limit once decoded: the public demo's 32 MB cap gives 64 MB, so that with the
+# statistics' float64 work on top an upload costs the server well under 300 MB. A file stored
+# without compression is always within it (float16 doubles to float32).
+DECODED = 2
+# Upload readers decode at most about this many bytes of vectors at once.
+BATCH_BYTES = 16 << 20
 # Conventional names of a vector column, tried in this order when several columns hold vectors.
 VECTOR_COLUMN_NAMES = ("embedding", "embeddings", "vector", "vectors", "emb")
 FLOAT_KINDS = {"float16", "float32", "float64"}
@@ -169,13 +176,17 @@ class VectorReader:
             left -= chunk.shape[0]
             yield chunk
 
-    def column(self, column: str, max_rows: int | None = None) -> list[Any]:
-        """Every value of a scalar column (texts or labels), as Python objects."""
+    def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
+        """Every value of a scalar column (texts or labels), as Python objects.
+
+        With ``max_chars``, longer texts are cut to ``max_chars + 1`` characters before they become
+        Python strings (so the caller still sees that they were longer, and counts them).
+        """
         raise NotImplementedError
 
     def head(self, n: int) -> dict[str, list[Any]]:
         """The first ``n`` values of every scalar column (to infer the text and label columns)."""
-        return {c: self.column(c, max_rows=n) for c in self.layout.scalar_columns}
+        return {c: self.column(c, max_rows=n, max_chars=2000) for c in self.layout.scalar_columns}
 
 
 def pick_vector_column(

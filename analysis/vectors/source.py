@@ -29,9 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.corpora.corpus import MAX_TEXT_CHARS_DEFAULT, CleaningReport, Corpus, check_max_chars, to_label, to_text
+from analysis.corpora.corpus import (
+    MAX_TEXT_CHARS_DEFAULT,
+    REPLACEMENT,
+    CleaningReport,
+    Corpus,
+    check_max_chars,
+    to_label,
+    to_text,
+)
 from analysis.corpora.decoding import display_name, printable, shorten, shown_columns
-from analysis.errors import CorpusError, OptionError
+from analysis.errors import CorpusError, OptionError, upload_memory
 from analysis.measures.moments import DimensionMoments
 from analysis.models.fingerprint import files_sha256
 from analysis.vectors.layout import DEFAULT_CHUNK_ROWS, MAX_MAGNITUDE, Layout, VectorReader, usable_rows
@@ -166,18 +174,22 @@ class VectorSource:
         truncated = undecodable = 0
         if text_column is not None:
             texts = []
-            for value in self.reader.column(text_column, max_rows=n):
+            # The reader cuts each text to max_chars + 1 before it is a Python string: the one
+            # character more says it was cut. A value cut inside a character (bytes) ends in a
+            # replacement character past the cut, so what is kept is judged, not the cut-off end.
+            for value in self.reader.column(text_column, max_rows=n, max_chars=self.max_chars):
                 text, replaced = to_text(value)
                 text = text or ""
-                undecodable += replaced
                 if len(text) > self.max_chars:
                     text, truncated = text[: self.max_chars], truncated + 1
+                    replaced = replaced and REPLACEMENT in text
+                undecodable += replaced
                 texts.append(text)
         else:
             texts = [f"row {i}" for i in range(n)]
         labels = None
         if label_column is not None:
-            labels = tuple(to_label(v) for v in self.reader.column(label_column, max_rows=n))
+            labels = tuple(to_label(v) for v in self.reader.column(label_column, max_rows=n, max_chars=self.max_chars))
             labels = labels if any(labels) else None
         report = CleaningReport(
             n_rows_read=self.layout.n_rows,
@@ -266,9 +278,10 @@ def open_vectors(
         path, data = path_of(source), None
         shown = display_name(name or path.name or os.fspath(source))
         spec = os.fspath(source)
-    reader = open_reader(
-        path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
-    )
+    with upload_memory(shown):  # the readers' bounds are the rule; an allocation they missed is a message
+        reader = open_reader(
+            path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
+        )
     layout = reader.layout
     for what, value in (("text", text_column), ("label", label_column)):
         if value and value not in layout.scalar_columns:

@@ -9,6 +9,7 @@ dropped, by :meth:`analysis.vectors.VectorSource.chunks`).
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,8 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.corpora.decoding import MAX_COLUMNS, human_size, printable, shorten, shown_columns
+from analysis.corpora.formats import cut_texts
+from analysis.corpora.parquet_footer import column_chunks, column_totals, footer_of
 from analysis.errors import CorpusError
 from analysis.vectors.layout import (
+    BATCH_BYTES,
+    DECODED,
     DEFAULT_CHUNK_ROWS,
     EXPANSION,
     MAX_SHARDS,
@@ -135,6 +140,9 @@ class _ArrowTableReader(VectorReader):
     def _arrays(self, column: str) -> Iterator[Any]:
         raise NotImplementedError
 
+    def _scalar_arrays(self, column: str) -> Iterator[Any]:
+        return self._arrays(column)
+
     def pieces(self) -> Iterator[np.ndarray]:
         decoder = ColumnDecoder(self.name, self.layout.vector_column, self.layout.dimension)
         for array in self._arrays(self.layout.vector_column):
@@ -142,16 +150,18 @@ class _ArrowTableReader(VectorReader):
                 matrix = decoder.decode(array)
             yield matrix
 
-    def column(self, column: str, max_rows: int | None = None) -> list[Any]:
+    def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
         if column not in self.layout.scalar_columns:
             raise CorpusError(
                 f"{self.name} has no column {column_label(column)} for texts or labels; "
                 f"its columns: {shown_columns(self.layout.columns)}."
             )
         out: list[Any] = []
-        for array in self._arrays(column):
+        for array in self._scalar_arrays(column):
             with reading(self.name, f"has a column {column_label(column)} that cannot be read", _arrow_errors()):
-                out.extend(array.to_pylist())
+                if max_rows is not None and len(array) > max_rows - len(out):
+                    array = array.slice(0, max_rows - len(out))
+                out.extend((array if max_chars is None else cut_texts(array, max_chars + 1)).to_pylist())
             if max_rows is not None and len(out) >= max_rows:
                 return out[:max_rows]
         return out
@@ -171,7 +181,9 @@ class ParquetReader(_ArrowTableReader):
         *,
         max_bytes: int | None = None,
     ) -> None:
-        self.name, self._source = name, source
+        self.name, self._source, self._max_bytes = name, source, max_bytes
+        self._batch_rows = DEFAULT_CHUNK_ROWS
+        self._column_bytes: dict[str, int] = {}
         self.files: list[Path] = []
         if isinstance(source, Path) and source.is_dir():
             self.files = sorted(p for p in source.rglob("*.parquet") if p.is_file())
@@ -202,18 +214,42 @@ class ParquetReader(_ArrowTableReader):
                     f"same type as the first shard ({printable(str(first.field(column).type))[:60]})."
                 )
         if max_bytes is not None:
-            # The decoded size from the rows and the first row's length, not from the column
-            # chunks' metadata: pyarrow 26 aborts the whole process (C++ terminate) when a damaged
-            # file's chunk metadata is read through row_group(i).column(j).
-            itemsize = {"float16": 2, "float32": 4, "float64": 8}[layout.dtype]
-            dimension = layout.dimension or self._first_length(column)
-            expanded = layout.n_rows * dimension * itemsize
-            if expanded > EXPANSION * max_bytes:
-                raise CorpusError(
-                    f"{name}: the vectors expand to {human_size(expanded)}, more than {EXPANSION}x the "
-                    f"{human_size(max_bytes)} limit; upload a smaller file."
-                )
+            self._bound_upload(layout, max_bytes)
         return layout
+
+    def _bound_upload(self, layout: Layout, max_bytes: int) -> None:
+        """Refuse an upload whose footer declares more than its bounds, before any page is read.
+
+        The sizes come from the footer's own Thrift (:mod:`analysis.corpora.parquet_footer`), not
+        pyarrow's column-chunk metadata objects: on a damaged footer those abort the whole process
+        (a C++ exception nothing catches, in pyarrow 26).
+        """
+        name, column = self.name, layout.vector_column
+        chunks = []
+        for index in range(self._n_sources):
+            with reading(self._shard_name(index), "has a damaged Parquet footer"):
+                chunks += column_chunks(footer_of(self.files[index] if self.files else self._source))
+        itemsize = {"float16": 2, "float32": 4, "float64": 8}[layout.dtype]
+        dimension = layout.dimension or self._first_length(column)
+        values, _ = column_totals(chunks, column)
+        # A null or empty row is one value in the count, so every row of the first row's length
+        # (or null) gives at most n_rows x dimension values: more means a longer row somewhere.
+        # A null first row says nothing: then only the budget below bounds the rows.
+        if dimension and values > layout.n_rows * dimension:
+            raise CorpusError(
+                f"{name}: the column {column_label(column)} holds {values:,} values for {layout.n_rows:,} rows, "
+                f"more than the first row's {dimension:,} values on every row; every row needs the same dimension."
+            )
+        budget = DECODED * max_bytes
+        if values * 4 > budget or values * itemsize > EXPANSION * max_bytes:
+            raise CorpusError(
+                f"{name}: the vectors expand to {human_size(values * max(itemsize, 4))}, more than {DECODED}x the "
+                f"{human_size(max_bytes)} limit; upload fewer or shorter vectors."
+            )
+        row_bytes = max(dimension, -(-values // max(layout.n_rows, 1))) * itemsize
+        self._batch_rows = max(1, min(DEFAULT_CHUNK_ROWS, BATCH_BYTES // max(row_bytes, 1)))
+        for scalar in layout.scalar_columns:
+            self._column_bytes[scalar] = column_totals(chunks, scalar)[1]
 
     def _first_length(self, column: str) -> int:
         """The length of the first row's vector (a list column's dimension), reading one row."""
@@ -240,7 +276,7 @@ class ParquetReader(_ArrowTableReader):
             80,
         )
 
-    def _open(self, index: int) -> Any:
+    def _open(self, index: int, dictionaries: tuple[str, ...] = ()) -> Any:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -248,11 +284,11 @@ class ParquetReader(_ArrowTableReader):
         with reading(self._shard_name(index), "is not a readable Parquet file", _arrow_errors()):
             # Buffered reads, no pre-buffering: a row group's column chunk is read as the batches
             # need it, not all at once.
-            return pq.ParquetFile(target, buffer_size=1 << 20, pre_buffer=False)
+            return pq.ParquetFile(target, buffer_size=1 << 20, pre_buffer=False, read_dictionary=dictionaries or None)
 
-    def _batches(self, columns: list[str], rows: int) -> Iterator[Any]:
+    def _batches(self, columns: list[str], rows: int, dictionaries: tuple[str, ...] = ()) -> Iterator[Any]:
         for index in range(self._n_sources):
-            handle = self._open(index)
+            handle = self._open(index, dictionaries)
             try:
                 with reading(self._shard_name(index), "could not be read to the end", _arrow_errors()):
                     for batch in handle.iter_batches(batch_size=rows, columns=columns):
@@ -262,7 +298,21 @@ class ParquetReader(_ArrowTableReader):
                 handle.close()
 
     def _arrays(self, column: str) -> Iterator[Any]:
-        return self._batches([column], DEFAULT_CHUNK_ROWS)
+        return self._batches([column], self._batch_rows)
+
+    def _scalar_arrays(self, column: str) -> Iterator[Any]:
+        if self._max_bytes is None:
+            return self._batches([column], DEFAULT_CHUNK_ROWS)
+        decoded = self._column_bytes.get(column, 0)
+        if decoded > DECODED * self._max_bytes:
+            raise CorpusError(
+                f"{self.name}: the column {column_label(column)} decompresses to {human_size(decoded)}, more than "
+                f"{DECODED}x the {human_size(self._max_bytes)} limit; upload fewer or shorter texts."
+            )
+        # Strings stay dictionary-encoded (a repeated text is held once, and cut once), in batches
+        # of about BATCH_BYTES by the column's mean row size.
+        rows = max(1, min(DEFAULT_CHUNK_ROWS, BATCH_BYTES * max(self.layout.n_rows, 1) // max(decoded, 1)))
+        return self._batches([column], rows, dictionaries=(column,))
 
 
 # --- Arrow IPC -----------------------------------------------------------------------------------------
@@ -275,6 +325,8 @@ class ArrowReader(_ArrowTableReader):
         self, source: Path | bytes, name: str, vector_column: str | None, *, max_bytes: int | None = None
     ) -> None:
         self.name, self._source = name, source
+        if max_bytes is not None:
+            self._bound_upload(max_bytes)
         schema, n_rows = None, 0
         expanded = 0
         for batch in self._record_batches():
@@ -289,6 +341,25 @@ class ArrowReader(_ArrowTableReader):
         with reading(name, "is not a readable Arrow file", _arrow_errors()):
             schema = schema if schema is not None else self._schema()
             self.layout = _arrow_layout(name, "arrow", schema, n_rows, vector_column)
+
+    def _bound_upload(self, max_bytes: int) -> None:
+        """Refuse an upload whose batches declare more than their bounds, before one is decompressed:
+        each batch at most ``DECODED`` times the limit (one is decoded at a time), all of them at
+        most ``EXPANSION`` times."""
+        total = 0
+        with reading(self.name, "is not a readable Arrow file", (*_arrow_errors(), struct.error)):
+            for size in _ipc_body_sizes(self._source):
+                total += size
+                if size > DECODED * max_bytes:
+                    raise CorpusError(
+                        f"{self.name}: a record batch expands to {human_size(size)}, more than {DECODED}x the "
+                        f"{human_size(max_bytes)} limit; upload a smaller file or write it in smaller batches."
+                    )
+                if total > EXPANSION * max_bytes:
+                    raise CorpusError(
+                        f"{self.name} expands to more than {human_size(total)}, over {EXPANSION}x the "
+                        f"{human_size(max_bytes)} limit; upload a smaller file."
+                    )
 
     def _reader(self) -> Any:
         import pyarrow as pa
@@ -322,3 +393,96 @@ class ArrowReader(_ArrowTableReader):
 
     def _arrays(self, column: str) -> Iterator[Any]:
         return (batch.column(column) for batch in self._record_batches())
+
+
+def _ipc_body_sizes(source: Path | bytes) -> Iterator[int]:
+    """The bytes each record or dictionary batch of an Arrow IPC file or stream takes once
+    decompressed, from the messages' metadata alone (nothing is decompressed).
+
+    A message's metadata is a flatbuffer (Arrow's Message.fbs): its header is a RecordBatch (or a
+    DictionaryBatch holding one) listing the body's buffers as (offset, length). With body
+    compression each buffer starts with its decompressed length as an int64 (-1: stored as is).
+    """
+    import pyarrow as pa
+
+    raw = pa.memory_map(str(source), "r") if isinstance(source, Path) else pa.BufferReader(source)
+    if raw.read(6) != b"ARROW1":
+        raw.seek(0)
+    else:
+        raw.seek(8)  # the file format: magic and padding, then the stream
+    for message in pa.ipc.MessageReader.open_stream(raw):
+        meta = bytes(message.metadata)
+        header = _fb_table(meta, _fb_uoffset(meta, 0))
+        kind = _fb_scalar(meta, header, 1, "B", 0)
+        if kind not in (2, 3):  # a schema, or a tensor (refused later): no body to bound
+            continue
+        batch = _fb_field_table(meta, header, 2)
+        if batch is None:
+            continue
+        if kind == 2:  # DictionaryBatch: id, data (a RecordBatch), isDelta
+            batch = _fb_field_table(meta, batch, 1)
+            if batch is None:
+                continue
+        body = message.body
+        compressed = _fb_field_table(meta, batch, 3) is not None
+        size = 0
+        for offset, length in _fb_structs(meta, batch, 2):
+            if offset < 0 or length < 0 or offset + length > body.size:
+                raise ValueError("a buffer lies outside its message")
+            if compressed and length >= 8:
+                (plain,) = struct.unpack("<q", body.slice(offset, 8).to_pybytes())
+                size += length - 8 if plain < 0 else plain
+            else:
+                size += length
+        yield size
+
+
+# --- a minimal flatbuffer reader: just what the size bound needs --------------------------------------
+
+
+def _fb_uoffset(buf: bytes, pos: int) -> int:
+    (value,) = struct.unpack_from("<I", buf, pos)
+    return pos + value
+
+
+def _fb_table(buf: bytes, pos: int) -> tuple[int, int]:
+    """(table position, vtable position) of the table at ``pos``."""
+    (back,) = struct.unpack_from("<i", buf, pos)
+    vtable = pos - back
+    if not 0 <= vtable < len(buf) or not 0 <= pos < len(buf):
+        raise ValueError("a flatbuffer table lies outside its buffer")
+    return pos, vtable
+
+
+def _fb_field(buf: bytes, table: tuple[int, int], index: int) -> int:
+    """The position of field ``index`` of a table, or 0 when absent."""
+    pos, vtable = table
+    (vsize,) = struct.unpack_from("<H", buf, vtable)
+    entry = 4 + 2 * index
+    if entry + 2 > vsize:
+        return 0
+    (offset,) = struct.unpack_from("<H", buf, vtable + entry)
+    return pos + offset if offset else 0
+
+
+def _fb_scalar(buf: bytes, table: tuple[int, int], index: int, fmt: str, default: int) -> int:
+    at = _fb_field(buf, table, index)
+    return struct.unpack_from("<" + fmt, buf, at)[0] if at else default
+
+
+def _fb_field_table(buf: bytes, table: tuple[int, int], index: int) -> tuple[int, int] | None:
+    at = _fb_field(buf, table, index)
+    return _fb_table(buf, _fb_uoffset(buf, at)) if at else None
+
+
+def _fb_structs(buf: bytes, table: tuple[int, int], index: int) -> Iterator[tuple[int, int]]:
+    """A vector of two-int64 structs (Arrow's Buffer: offset, length)."""
+    at = _fb_field(buf, table, index)
+    if not at:
+        return
+    start = _fb_uoffset(buf, at)
+    (count,) = struct.unpack_from("<I", buf, start)
+    if start + 4 + 16 * count > len(buf):
+        raise ValueError("a flatbuffer vector lies outside its buffer")
+    for i in range(count):
+        yield struct.unpack_from("<qq", buf, start + 4 + 16 * i)
