@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from analysis.cli import commands, compress_command, report_commands
+from analysis.cli.background import finish_background_work
 from analysis.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, Parser
 from analysis.errors import DimScopeError
 
@@ -40,7 +41,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m analysis")
     except SystemExit as exc:  # --help and usage errors
         return int(exc.code or 0)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # the output is complete before any background work is finished
+        finish_background_work(quiet=getattr(args, "quiet", False))
+        return code
     except DimScopeError as exc:
         print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return EXIT_BAD_INPUT

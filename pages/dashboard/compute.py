@@ -128,14 +128,22 @@ class Progress:
     While the encode waits in the server's encode line, :meth:`waiting` shows the place in line
     and the estimate. Each update goes to the browser, so when the session is gone or rerun,
     Streamlit raises here and the encode leaves the line. For uploaded embeddings (``reading``)
-    it counts vectors read from the file: no model, no line.
+    it counts vectors read from the file: no model, no line. :meth:`note` shows the library's
+    word on how this request encodes (auto preparing its faster path while torch encodes) above
+    the bar, until the result replaces both.
     """
 
     def __init__(self, label: str, *, reading: bool = False) -> None:
         self.label = label
         self.bar: Any = None
+        self.notice: Any = None
         self.waited_s = 0.0
         self.reading = reading
+
+    def note(self, text: str) -> None:
+        if self.notice is None:
+            self.notice = st.empty()
+        self.notice.info(f"{text[0].upper()}{text[1:]}.", icon=":material/bolt:")
 
     def waiting(self, status: QueueStatus) -> None:
         self.waited_s = status.waited_s
@@ -161,9 +169,10 @@ class Progress:
         self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts{waited}")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.empty()
-            self.bar = None
+        for element in (self.bar, self.notice):
+            if element is not None:
+                element.empty()
+        self.bar = self.notice = None
 
 
 def _ahead_key(store: EmbeddingStore, resolved: ModelSource, corpus: Corpus) -> str:
@@ -202,9 +211,11 @@ def _wait_for_work_ahead(store: EmbeddingStore, resolved: ModelSource, corpus: C
     job = ahead_of_time().running(_ahead_key(store, resolved, corpus))
     if job is None:
         return
-    bar, shown, sent_at = None, "", 0.0
+    bar, notice, shown, sent_at = None, None, "", 0.0
     try:
         while not job.wait(timeout=0.1):
+            if job.notice and notice is None:
+                notice = st.info(f"{job.notice[0].upper()}{job.notice[1:]}.", icon=":material/bolt:")
             text = f"{label}: {job.describe()}…"
             # Every update is a message to the browser: send news, and once a second at least,
             # which is where Streamlit tells a script that its visitor has gone.
@@ -218,8 +229,9 @@ def _wait_for_work_ahead(store: EmbeddingStore, resolved: ModelSource, corpus: C
     except BaseException:  # the visitor left or reran (Streamlit stops the script): leave the line
         job.cancel()
         raise
-    if bar is not None:
-        bar.empty()
+    for element in (bar, notice):
+        if element is not None:
+            element.empty()
 
 
 def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResult:
@@ -347,14 +359,15 @@ def stats_or_stop(ctx: Context) -> StatsResult:
             f"**normalized** = {result.views['normalized']}."
         )
     else:  # given vectors were not encoded here
-        backend_caption(result.backend_summary)
+        backend_caption(result.backend_summary, result.backend_note)
     return result
 
 
-def backend_caption(summary: str) -> None:
+def backend_caption(summary: str, note: str | None = None) -> None:
     """The encoding line under a result: "Encoded with openvino bf16, 2.3x faster than torch, ...",
-    and, on an install without onnxruntime or openvino, what auto could not try."""
-    lines = [summary, missing_runtimes_note() or ""]
+    auto's preparation in the background when this result was encoded with torch meanwhile
+    (``note``), and, on an install without onnxruntime or openvino, what auto could not try."""
+    lines = [summary, note or "", missing_runtimes_note() or ""]
     st.caption(":material/speed: " + " ".join(f"{line[0].upper()}{line[1:]}." for line in lines if line))
 
 
