@@ -270,3 +270,21 @@ def test_cli_says_it_encodes_with_torch_then_prepares_and_the_next_run_uses_it(
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["backend"] == chosen
     assert "auto" not in second.stderr.replace("auto could not try", "")  # nothing prepared, nothing to say
+
+
+@pytest.mark.slow  # a page run that encodes 1,629 texts, then a real calibration
+def test_the_page_says_the_first_result_is_torch_while_auto_prepares(tiny_model_dir, own_models_dir):
+    from tests.helpers import open_page, texts
+
+    at = open_page("pages/overview.py", {"model": str(tiny_model_dir)})
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart")  # the first chart, drawn from the torch result
+    caption = next(c for c in texts(at.caption) if c.startswith(":material/speed:"))
+    assert "Encoded with torch fp32, the reference." in caption
+    assert "faster path for bert-dead" in caption and "until then bert-dead encodes with torch fp32" in caption
+    model = resolve_model(str(tiny_model_dir))
+    assert preparation.current(model).wait(WAIT_S) and calibration.recorded(model) is not None
+    # Once prepared, the page has nothing more to say about it.
+    at.run()
+    caption = next(c for c in texts(at.caption) if c.startswith(":material/speed:"))
+    assert "faster path" not in caption and "Encoded with torch fp32, the reference." in caption

@@ -16,7 +16,7 @@ path is prepared after it, for the requests that follow.
   comes later goes first. It never delays a first chart.
 * **Told as it goes**: :meth:`Preparation.describe` is one line for a page or the CLI ("auto is
   preparing a faster path for all-mpnet-base-v2 in the background: exporting the model to ONNX,
-  step 1 of 11; until then all-mpnet-base-v2 encodes with torch fp32, the reference");
+  step 1 of 11; until then all-mpnet-base-v2 encodes with torch fp32");
   :attr:`Preparation.steps` lists the steps started so far.
 * **A failure** leaves torch fp32 for the model in this process, with a line saying why
   (:attr:`Preparation.error`); it is not retried until the process starts again.
@@ -97,7 +97,7 @@ class Preparation:
     def describe(self) -> str:
         """Where it stands, in one line for a page or the CLI."""
         name = self.name
-        torch_now = f"until then {name} encodes with torch fp32, the reference"
+        torch_now = f"until then {name} encodes with torch fp32"
         if self.state == PENDING:
             return (
                 f"auto has not prepared {name} on this machine yet: this request encodes with torch fp32, the "
