@@ -20,6 +20,8 @@ path is prepared after it, for the requests that follow.
   :attr:`Preparation.steps` lists the steps started so far.
 * **A failure** leaves torch fp32 for the model in this process, with a line saying why
   (:attr:`Preparation.error`); it is not retried until the process starts again.
+* **A process that ends** while a preparation runs waits for it (the thread is not a daemon), so
+  a script's next run finds the record; the CLI says so on stderr (:mod:`analysis.cli.background`).
 
 Usage::
 
@@ -86,7 +88,9 @@ class Preparation:
             if self._thread is not None:
                 return False
             self.state = WAITING
-            self._thread = threading.Thread(target=self._run, name="dimscope-prepare-auto", daemon=True)
+            # Not a daemon: a script that ends while it runs waits for it instead of stopping
+            # onnxruntime's or openvino's threads mid-call (which aborts the process at exit).
+            self._thread = threading.Thread(target=self._run, name="dimscope-prepare-auto", daemon=False)
         self._thread.start()
         return True
 
