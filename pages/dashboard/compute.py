@@ -143,7 +143,7 @@ class Progress:
     def note(self, text: str) -> None:
         if self.notice is None:
             self.notice = st.empty()
-        self.notice.info(f"{text[0].upper()}{text[1:]}.", icon=":material/bolt:")
+        self.notice.info(sentence(text), icon=":material/bolt:")
 
     def waiting(self, status: QueueStatus) -> None:
         self.waited_s = status.waited_s
@@ -215,7 +215,7 @@ def _wait_for_work_ahead(store: EmbeddingStore, resolved: ModelSource, corpus: C
     try:
         while not job.wait(timeout=0.1):
             if job.notice and notice is None:
-                notice = st.info(f"{job.notice[0].upper()}{job.notice[1:]}.", icon=":material/bolt:")
+                notice = st.info(sentence(job.notice), icon=":material/bolt:")
             text = f"{label}: {job.describe()}…"
             # Every update is a message to the browser: send news, and once a second at least,
             # which is where Streamlit tells a script that its visitor has gone.
@@ -368,7 +368,16 @@ def backend_caption(summary: str, note: str | None = None) -> None:
     auto's preparation in the background when this result was encoded with torch meanwhile
     (``note``), and, on an install without onnxruntime or openvino, what auto could not try."""
     lines = [summary, note or "", missing_runtimes_note() or ""]
-    st.caption(":material/speed: " + " ".join(f"{line[0].upper()}{line[1:]}." for line in lines if line))
+    st.caption(":material/speed: " + " ".join(sentence(line) for line in lines if line))
+
+
+def sentence(line: str) -> str:
+    """A line from the library ("encoded with torch fp32, ...") as a sentence on a page.
+
+    >>> sentence("auto is preparing a faster path")
+    'Auto is preparing a faster path.'
+    """
+    return f"{line[0].upper()}{line[1:]}."
 
 
 def enough_texts_or_stop(corpus: Corpus) -> None:
