@@ -13,14 +13,22 @@ import os
 import sys
 import time
 
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
 
-def finish_background_work(*, quiet: bool = False) -> None:
-    """Finish auto's preparations started by this command, with lines on stderr unless ``quiet``."""
+
+def finish_background_work(*, quiet: bool = False, interrupted: bool = False) -> None:
+    """Finish auto's preparations started by this command, with lines on stderr unless ``quiet``.
+    After Ctrl-C (``interrupted``) a preparation under way is abandoned and the process ends."""
     if "analysis.encoding.preparation" not in sys.modules:  # nothing could have started one
         return
     from analysis.encoding import preparation
 
-    for prep in preparation.unfinished():
+    unfinished = preparation.unfinished()
+    if interrupted:
+        if any(prep.state != preparation.PENDING for prep in unfinished):
+            _abandon()
+        return
+    for prep in unfinished:
         started = time.monotonic()
         prep.start()  # requested by a run that never reached an encode: start it now
         lines = _Lines(enabled=not quiet)
@@ -33,12 +41,17 @@ def finish_background_work(*, quiet: bool = False) -> None:
                 shown = len(prep.steps)
         except KeyboardInterrupt:
             lines.say(f"auto: skipped; {prep.name} encodes with torch fp32 until a run finishes preparing it")
-            # The output is complete; end now rather than let the interpreter's exit stop the
-            # preparation's native threads (onnxruntime, openvino) mid-call, which aborts noisily.
-            sys.stdout.flush()
-            os._exit(130)
+            _abandon()
         took = f" (prepared in {time.monotonic() - started:.0f} s)" if prep.state == preparation.DONE else ""
         lines.say(f"{prep.describe()}{took}")
+
+
+def _abandon() -> None:
+    """End the process now: the output is complete, and the interpreter's own exit would wait for
+    the preparation's thread (or, stopped mid-call in onnxruntime or openvino, abort noisily)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 class _Lines:
