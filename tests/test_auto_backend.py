@@ -12,7 +12,7 @@ import pytest
 from analysis import pipeline
 from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus
-from analysis.encoding import backends, calibration, machine
+from analysis.encoding import backends, calibration, machine, preparation
 from analysis.encoding.calibration import STD_TOLERANCE, Measurement
 from analysis.errors import OptionError
 from analysis.models import resolve_model
@@ -186,6 +186,7 @@ def test_auto_resolves_in_keys_results_and_json(tiny_model_dir, own_models_dir, 
     model = resolve_model(str(tiny_model_dir))
     corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=3))))  # enough to calibrate
     store = EmbeddingStore(tmp_path / "c")
+    calibration.calibration_for(model)  # prepared, as after a first request (see test_auto_preparation.py)
     auto = pipeline.get_stats(model, corpus, store=store)
     chosen = calibration.recorded(model).chosen
     assert auto.backend == chosen != "auto"
@@ -222,8 +223,9 @@ def test_a_cached_auto_result_needs_no_calibration_and_no_encoding(
     from tests.tiny_models import tiny_corpus
 
     model = resolve_model(str(tiny_model_dir))
-    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=8))))  # calibrates
+    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=8))))
     store = EmbeddingStore(tmp_path / "c")
+    calibration.calibration_for(model)
     first = pipeline.get_stats(model, corpus, store=store)
     assert first.backend == calibration.recorded(model).chosen
     calibration.forget(model)  # as in a new process: only the record on disk remains
@@ -247,6 +249,7 @@ def test_results_cached_on_another_machine_are_served_without_calibrating(
     model = resolve_model(str(tiny_model_dir))
     corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=12))))
     store = EmbeddingStore(tmp_path / "c")
+    calibration.calibration_for(model)
     built = pipeline.get_stats(model, corpus, store=store)
     path = calibration.record_path(model)
     elsewhere = path.parent.parent / "0123456789abcdef" / path.name  # the build machine's record
@@ -256,16 +259,18 @@ def test_results_cached_on_another_machine_are_served_without_calibrating(
     path.unlink()
     calibration.forget(model)
     real_calibrate, calls = calibration.calibrate, []
-    monkeypatch.setattr(calibration, "calibrate", lambda m: calls.append(m) or real_calibrate(m))
+    monkeypatch.setattr(calibration, "calibrate", lambda m, **kw: calls.append(m) or real_calibrate(m, **kw))
     served = pipeline.get_stats(model, corpus, store=store)
     assert served.from_cache and served.backend == built.backend and calls == []
     if built.backend != "torch":  # the drift holds anywhere; the speed was measured elsewhere
         assert served.backend_drift == built.backend_drift and served.backend_speedup is None
     assert pipeline.cached_embeddings(model, corpus, store=store) is not None
-    # Something new is encoded with this machine's own choice: it calibrates once.
+    # Something new is encoded with torch fp32 while this machine's own choice is prepared, once.
     fresh = Corpus(name="new", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=13))))
     computed = pipeline.get_stats(model, fresh, store=store)
-    assert len(calls) == 1 and path.is_file() and computed.backend == calibration.recorded(model).chosen
+    assert computed.backend == "torch" and computed.backend_note is not None
+    assert preparation.current(model).wait(120) and preparation.current(model).state == preparation.DONE
+    assert len(calls) == 1 and path.is_file()
 
 
 def test_small_requests_use_torch_until_a_calibration_exists(tiny_model_dir, own_models_dir, tmp_path):
@@ -278,56 +283,17 @@ def test_small_requests_use_torch_until_a_calibration_exists(tiny_model_dir, own
     assert len(small) < calibration.MIN_TEXTS_TO_CALIBRATE
     first = pipeline.get_stats(model, small, store=store)
     assert first.backend == "torch" and calibration.recorded(model) is None
+    assert preparation.current(model) is None and first.backend_note is None  # nothing prepared for it
     assert (first.backend_drift, first.backend_speedup) == (0.0, 1.0)
     large = Corpus(name="large", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=16))))
-    calibrated = pipeline.get_stats(model, large, store=store)
+    assert pipeline.get_stats(model, large, store=store).backend == "torch"  # while auto prepares
+    assert preparation.current(model).wait(120)
+    larger = Corpus(name="larger", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=19))))
+    calibrated = pipeline.get_stats(model, larger, store=store)
     assert calibrated.backend == calibration.recorded(model).chosen
     # The small corpus stays served from its torch entry (torch is always within tolerance).
     again = pipeline.get_stats(model, small, store=store)
     assert again.from_cache and again.backend == "torch"
-
-
-def test_a_first_calibration_waits_in_the_encode_line(tiny_model_dir, own_models_dir, tmp_path, monkeypatch):
-    """A calibration encodes on every core: on a server it takes its turn like any encode."""
-    import threading
-
-    from analysis import encode_options
-    from analysis.encoding.queue import EncodeQueue
-    from tests.tiny_models import tiny_corpus
-
-    line = EncodeQueue(capacity=1, poll_s=0.05)
-    monkeypatch.setattr(encode_options, "encode_queue", lambda: line)
-    real_calibrate, running = calibration.calibrate, []
-    monkeypatch.setattr(calibration, "calibrate", lambda m: running.append(line.running) or real_calibrate(m))
-    held, release = threading.Event(), threading.Event()
-
-    def another_encode() -> None:
-        with line.slot(10, kind="other"):
-            held.set()
-            release.wait(60)
-
-    class Progress:
-        def __init__(self) -> None:
-            self.places: list[int] = []
-
-        def __call__(self, done: int, total: int) -> None:
-            pass
-
-        def waiting(self, status) -> None:
-            self.places.append(status.position)
-            release.set()  # told its place: let the other encode finish
-
-    other = threading.Thread(target=another_encode)
-    other.start()
-    assert held.wait(10)
-    model = resolve_model(str(tiny_model_dir))
-    corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=17))))
-    progress = Progress()
-    options = pipeline.concrete_options(model, corpus, store=EmbeddingStore(tmp_path / "c"), progress=progress)
-    other.join(10)
-    assert progress.places and progress.places[0] == 1  # it waited first in line
-    assert running == [1]  # and calibrated holding the one slot
-    assert options.backend == calibration.recorded(model).chosen and line.running == 0
 
 
 def _refused_here() -> set[str]:
@@ -355,8 +321,8 @@ def test_auto_without_onnxruntime_and_openvino_uses_what_is_installed_and_says_s
     assert set(backends.available_backends()) <= {"auto", "torch", "torch-bf16"}
     model = resolve_model(str(tiny_model_dir))
     corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=18))))
+    record = calibration.calibration_for(model)
     result = pipeline.get_stats(model, corpus, store=EmbeddingStore(tmp_path / "c"))
-    record = calibration.recorded(model)
     measured = {name for name, m in record.measurements.items() if m.speedup is not None}
     assert measured == ({"torch", "torch-bf16"} if played_bf16 else {"torch"})
     notes = {name: m.note for name, m in record.measurements.items() if name not in measured}
@@ -384,7 +350,8 @@ def test_auto_still_works_when_the_models_folder_is_unusable(tiny_model_dir, tmp
         backends.release(model, loaded)
     corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(320, seed=14))))
     result = pipeline.get_stats(model, corpus, store=EmbeddingStore(tmp_path / "c"))
-    assert result.dead_dims == [3, 17] and result.backend in ("torch", "torch-bf16")
+    assert result.dead_dims == [3, 17] and result.backend == "torch"  # while auto prepares
+    assert preparation.current(model).wait(120) and preparation.current(model).state == preparation.DONE
     record = calibration.recorded(model)  # kept in this process only
     assert record is not None and not calibration.record_path(model).exists()
     assert "failed to load" in record.measurements["onnx"].note  # its export had nowhere to go
@@ -397,6 +364,7 @@ def test_real_minilm_auto_keeps_torch_statistics(minilm, tmp_path):
     texts = tuple(dict.fromkeys(load_builtin_corpus("chatterbot-english").texts))[:300]
     corpus = Corpus(name="english-300", texts=texts)
     store = EmbeddingStore(tmp_path / "c")
+    calibration.calibration_for(minilm)  # prepared (a no-op where the models folder has its record)
     auto = pipeline.get_stats(minilm, corpus, store=store)
     torch_stats = pipeline.get_stats(minilm, corpus, store=store, options=pipeline.EncodeOptions(backend="torch"))
     assert auto.backend != "auto" and auto.backend not in backends.LOSSY_BACKENDS

@@ -170,7 +170,7 @@ def test_queries_and_documents_get_the_model_cards_prompts():
 
 
 def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cache_dir, tmp_path, monkeypatch):
-    from analysis.encoding import backends, calibration
+    from analysis.encoding import backends, calibration, preparation
     from analysis.pipeline import embeddings_key
 
     monkeypatch.setenv("DIMSCOPE_MODELS_DIR", str(tmp_path / "models"))  # no calibration recorded yet
@@ -182,8 +182,16 @@ def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cac
     # Looking up the report never starts a calibration: nothing can be cached under a choice not made yet.
     assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, store=default_store()) is None
     assert calibration.recorded(model) is None
-    report = compression_report(model, task, ks=[8], n_draws=2, store=default_store())  # calibrates once
+    # The model's first request: torch while auto prepares.
+    first = compression_report(model, task, ks=[8], n_draws=2, store=default_store())
+    assert first.backend == "torch" and preparation.current(model).wait(300)
     chosen = calibration.recorded(model).chosen
+    # auto accepts torch's result.
+    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, store=default_store()) == first
+    # A new task is encoded with the prepared choice.
+    others = list(dict.fromkeys(tiny_corpus(300, seed=24)))
+    task = pairs_from_rows("reversed, others", [" ".join(s.split()[::-1]) for s in others], others)
+    report = compression_report(model, task, ks=[8], n_draws=2, store=default_store())
     assert report.backend == chosen and report.to_dict()["backend"] == chosen
     assert (report.backend_drift, report.backend_speedup) == calibration.backend_facts(model, chosen)
     assert report.backend_summary.startswith(f"encoded with {backends.backend_label(chosen)}")

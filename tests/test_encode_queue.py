@@ -78,6 +78,43 @@ def test_waiters_start_in_arrival_order_and_see_their_place():
     assert line.running == 0 and line.waiting == 0
 
 
+def test_background_work_waits_behind_every_visitor_even_those_who_come_later():
+    """auto's preparation (background) never delays a visitor: it runs when nobody else wants the slot."""
+    line = EncodeQueue(capacity=1, max_waiting=1, poll_s=0.01)
+    holder = Holder(line)
+    started: list[str] = []
+    seen: dict[str, list[QueueStatus]] = {"visitor": [], "background": []}
+
+    def run(name: str, background: bool) -> None:
+        with line.slot(10, kind=name, on_wait=seen[name].append, background=background):
+            started.append(name)
+
+    first = threading.Thread(target=run, args=("background", True), daemon=True)
+    first.start()
+    wait_until(lambda: seen["background"])
+    assert seen["background"][0].position == 1
+    later = threading.Thread(target=run, args=("visitor", False), daemon=True)
+    later.start()  # arrives after the background work, goes ahead of it
+    wait_until(lambda: seen["visitor"])
+    assert seen["visitor"][0].position == 1
+    wait_until(lambda: seen["background"][-1].position == 2)
+    # Background work does not count against the waiters a server lets in: the one place is taken.
+    with pytest.raises(BusyError, match="1 waiting"):
+        with line.slot(10, kind="one too many"):
+            pass
+    holder.done()
+    for thread in (first, later):
+        thread.join(JOIN_S)
+    assert started == ["visitor", "background"]
+    assert line.running == 0 and line.waiting == 0
+
+
+def test_background_work_starts_at_once_on_an_idle_line():
+    line = EncodeQueue(capacity=1, poll_s=0.01)
+    with line.slot(10, kind="prepare", background=True) as slot:
+        assert line.running == 1 and slot.waited_s < 1.0
+
+
 def test_capacity_bounds_concurrency_and_order_is_kept():
     line = EncodeQueue(capacity=2, poll_s=0.01)
     lock = threading.Lock()
@@ -305,6 +342,7 @@ def test_pipeline_waits_in_line_and_the_wait_does_not_count_against_the_budget(t
 
     line = EncodeQueue(capacity=1, poll_s=0.05)
     monkeypatch.setattr(queue_module, "_QUEUE", line)
+    monkeypatch.setenv("DIMSCOPE_BACKEND", "torch")  # the line alone: no auto preparing in the background
     model = resolve_model(str(tiny_model_dir))
     corpus = Corpus(name="queued", texts=tuple(dict.fromkeys(tiny_corpus(700, seed=11))))
     assert len(corpus) > 512  # progress is reported mid-encode (chunks of 256), where the budget is checked

@@ -16,6 +16,7 @@ from analysis import encoding as embeddings
 from analysis import pipeline
 from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, load_builtin_corpus
+from analysis.encoding import calibration
 from analysis.models import resolve_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +127,7 @@ def test_model_without_normalize_gets_normalized_view_too(tiny_clean_dir, tmp_pa
 def test_incremental_corpus_reuses_rows(tiny_model_dir, tmp_path):
     store = EmbeddingStore(tmp_path / "c")
     model = resolve_model(str(tiny_model_dir))
+    calibration.calibration_for(model)  # auto prepared: every request below encodes with its choice
     base = _tiny_corpus(300)
     pipeline.get_embeddings(model, base, store=store)
     extra = Corpus(name="extended", texts=base.texts + ("a brand new sentence", "another unseen one"))

@@ -61,6 +61,11 @@ class Progress:
             self.open = False
         sys.stderr.flush()
 
+    def note(self, text: str) -> None:
+        """The library's word on how this request encodes (auto preparing its faster path), on its own line."""
+        if self.enabled:
+            print(f"note: {text}", file=sys.stderr, flush=True)
+
 
 class DownloadProgress:
     """'Downloading org/name: 45.1 of 90.9 MB' redrawn on stderr while a model comes from the hub.

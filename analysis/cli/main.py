@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from analysis import settings
 from analysis.cli import commands, compress_command, report_commands
+from analysis.cli.background import EXIT_INTERRUPTED, finish_background_work
 from analysis.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, Parser
 from analysis.errors import DimScopeError
 
@@ -58,20 +59,23 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m analysis")
     if args.verbose:
         print(f"cache: {settings.cache_dir()} ({settings.cache_dir_origin()})", file=sys.stderr)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # the output is complete before any background work is finished
     except DimScopeError as exc:
         print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        code = EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        code = EXIT_INTERRUPTED
     except BrokenPipeError:
-        return EXIT_OK
+        code = EXIT_OK
     except Exception as exc:  # a bug: say so in one line; the traceback is there on request
         if os.environ.get("DIMSCOPE_DEBUG"):
             raise
         print(f"internal error: {type(exc).__name__}: {exc} (rerun with DIMSCOPE_DEBUG=1 for details)", file=sys.stderr)
-        return EXIT_INTERNAL
+        code = EXIT_INTERNAL
+    finish_background_work(quiet=getattr(args, "quiet", False), interrupted=code == EXIT_INTERRUPTED)
+    return code
 
 
 def console_main() -> None:

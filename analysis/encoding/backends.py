@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,6 +133,22 @@ def release(resolved: ResolvedModel, backend: str) -> None:
         onnx_module.unload(resolved, ONNX_BACKENDS[backend])
     elif backend in OPENVINO_BACKENDS and (ov_module := _imported("openvino_backend")):
         ov_module.unload(resolved, OPENVINO_BACKENDS[backend])
+
+
+def files_to_make(resolved: ResolvedModel, backend: str) -> list[tuple[str, Callable[[], object]]]:
+    """The files ``backend`` needs made for this model before it loads, not made yet, as (what,
+    how) in order: the ONNX export, then the OpenVINO conversion. Made on first use anyway; a
+    caller that makes them first can say so (the calibration's steps)."""
+    if backend not in ONNX_BACKENDS and backend not in OPENVINO_BACKENDS:
+        return []
+    from analysis.encoding import onnx_backend, openvino_backend
+
+    steps: list[tuple[str, Callable[[], object]]] = []
+    if not onnx_backend.is_exported(resolved):
+        steps.append(("exporting the model to ONNX", lambda: onnx_backend.ensure_exported(resolved)))
+    if backend in OPENVINO_BACKENDS and not openvino_backend.is_converted(resolved):
+        steps.append(("converting the ONNX export for OpenVINO", lambda: openvino_backend.ensure_converted(resolved)))
+    return steps
 
 
 def encode_raw(

@@ -54,12 +54,15 @@ from analysis.encoding.backends import (
     available_backends,
     backend_label,
     encode_raw,
+    files_to_make,
     loaded_backends,
     release,
     unavailable_reason,
 )
 from analysis.encoding.machine import has_bf16, machine_id, machine_summary
+from analysis.encoding.runtime import StepCallback, StepCounter
 from analysis.models.resolve import ResolvedModel
+from analysis.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +193,7 @@ def run_interleaved(
     clocks: tuple[Clock, Clock] = (time.process_time, time.perf_counter),
     drop_factor: float = DROP_FACTOR,
     drop_after: int = 1,
+    on_chunk: Callable[[int, int, int], None] | None = None,
 ) -> tuple[Timings, dict[str, np.ndarray], dict[str, str]]:
     """Time every runner on every chunk of ``texts``, rotating the order from chunk to chunk.
 
@@ -197,6 +201,7 @@ def run_interleaved(
     ones). After ``drop_after`` chunks the runners that cannot win stop (:func:`_drop_early`; never
     the reference): CPU time is steady enough from chunk to chunk (within ~15% at load 10) for
     one chunk to tell 2x apart from 1.2x. ``clocks`` are (CPU, wall) clocks, replaceable in tests.
+    ``on_chunk(chunk, chunks, runners)`` is told each chunk (0-based) before it runs.
     """
     cpu_clock, wall_clock = clocks
     chunks = [list(texts[i : i + chunk]) for i in range(0, len(texts), chunk)]
@@ -205,6 +210,8 @@ def run_interleaved(
     parts: dict[str, list[np.ndarray]] = {name: [] for name in runners}
     notes: dict[str, str] = {}
     for c, chunk_texts in enumerate(chunks):
+        if on_chunk is not None:
+            on_chunk(c, len(chunks), len(active))
         shift = c % len(active)
         for name in active[shift:] + active[:shift]:
             cpu_start, wall_start = cpu_clock(), wall_clock()
@@ -309,9 +316,16 @@ def _excluded_by_layout(resolved: ResolvedModel) -> str | None:
 
 
 def load_runners(
-    resolved: ResolvedModel, names: Sequence[str], texts: Sequence[str]
+    resolved: ResolvedModel,
+    names: Sequence[str],
+    texts: Sequence[str],
+    *,
+    on_step: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Runner], dict[str, float], dict[str, str]]:
-    """Load and warm each candidate; (runners, load seconds, notes on the ones that failed)."""
+    """Load and warm each candidate; (runners, load seconds, notes on the ones that failed).
+
+    ``on_step(what)`` is told each step as it starts: the ONNX export and the OpenVINO conversion
+    (first use of a model on this machine, the long steps), then loading each candidate."""
     prompt = resolved.analysis_prompt
     runners: dict[str, Runner] = {}
     loads: dict[str, float] = {}
@@ -327,6 +341,12 @@ def load_runners(
 
         start = time.perf_counter()
         try:
+            for what, prepare in files_to_make(resolved, name):  # timed as part of the load
+                if on_step is not None:
+                    on_step(what)
+                prepare()
+            if on_step is not None:
+                on_step(f"loading {backend_label(name)}")
             run(list(texts[:8]))
         except Exception as exc:  # noqa: BLE001 - an optional path that fails here is just not a candidate
             if name == REFERENCE:
@@ -344,10 +364,12 @@ def calibrate(
     runners: Mapping[str, Runner] | None = None,
     texts: Sequence[str] | None = None,
     clocks: tuple[Clock, Clock] = (time.process_time, time.perf_counter),
+    on_step: StepCallback | None = None,
 ) -> Calibration:
     """Time the candidates on this machine and choose (not cached: see :func:`calibration_for`).
 
     ``runners`` (backend -> texts -> vectors) replaces the real encoders, e.g. in tests.
+    ``on_step(what, done, total)`` is told every step as it starts (:data:`StepCallback`).
     """
     started = time.perf_counter()
     texts = list(texts) if texts is not None else calibration_texts()
@@ -356,12 +378,23 @@ def calibrate(
     loads: dict[str, float] = {}
     notes: dict[str, str] = {}
     was_loaded = loaded_backends(resolved)
+    steps = StepCounter(on_step)
+    n_chunks = math.ceil(len(texts) / CHUNK_TEXTS)
     if runners is None:
-        runners, loads, notes = load_runners(resolved, order, texts)
+        files = [] if _excluded_by_layout(resolved) else [files_to_make(resolved, name) for name in order]
+        steps.total = len(order) + n_chunks + len({what for made in files for what, _ in made})
+        runners, loads, notes = load_runners(resolved, order, texts, on_step=steps.start)
+    steps.finish()
+    steps.total = steps.done + n_chunks  # a failed or skipped candidate has no steps left
     if REFERENCE not in runners:
         raise ValueError("a calibration needs the torch fp32 reference among its runners")
     ordered = {name: runners[name] for name in order if name in runners} | dict(runners)
-    timings, vectors, dropped = run_interleaved(ordered, texts, clocks=clocks)
+
+    def on_chunk(chunk: int, chunks: int, active: int) -> None:
+        steps.start(f"timing {plural(active, 'candidate')} on {len(texts)} texts: chunk {chunk + 1} of {chunks}")
+
+    timings, vectors, dropped = run_interleaved(ordered, texts, clocks=clocks, on_chunk=on_chunk)
+    steps.finish()
     measurements = summarize(timings, vectors, {**notes, **dropped}, loads)
     for name, note in notes.items():
         measurements.setdefault(name, Measurement(backend=name, note=note))
@@ -446,8 +479,18 @@ def recorded_elsewhere(resolved: ResolvedModel) -> list[Calibration]:
     return sorted(records, key=lambda r: r.created, reverse=True)
 
 
-def calibration_for(resolved: ResolvedModel) -> Calibration:
-    """The recorded calibration, or a new one (run once across processes, then recorded)."""
+def calibration_for(
+    resolved: ResolvedModel,
+    *,
+    on_step: StepCallback | None = None,
+    turn: Callable[[], contextlib.AbstractContextManager[object]] | None = None,
+) -> Calibration:
+    """The recorded calibration, or a new one (run once across processes, then recorded).
+
+    ``turn()`` is entered only when this call really calibrates, after the locks that make a
+    second caller wait for the first one's record: the encode line's slot (a calibration encodes
+    on every core), so that a caller who finds the record made meanwhile never holds a slot.
+    ``on_step`` is told the calibration's steps (:func:`calibrate`)."""
     record = recorded(resolved)
     if record is not None:
         return record
@@ -462,7 +505,8 @@ def calibration_for(resolved: ResolvedModel) -> Calibration:
         record = recorded(resolved)  # another process may have finished it while we waited
         if record is not None:
             return record
-        record = calibrate(resolved)
+        with turn() if turn is not None else contextlib.nullcontext():
+            record = calibrate(resolved, on_step=on_step)
         _MEMO[(machine_id(), resolved.fingerprint)] = record
         try:
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

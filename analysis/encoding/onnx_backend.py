@@ -162,6 +162,11 @@ def _meta_ok(folder: Path) -> dict | None:
     return meta
 
 
+def is_exported(resolved: ResolvedModel) -> bool:
+    """True when this model's fp32 ONNX export is on disk (nothing to export before loading it)."""
+    return _meta_ok(export_dir(resolved)) is not None
+
+
 def ensure_exported(resolved: ResolvedModel, quantized: bool = False) -> Path:
     """The ONNX file for this model (exporting, then quantizing, on first use). Returns its path."""
     folder = export_dir(resolved)

@@ -43,6 +43,8 @@ from analysis.encoding.onnx_backend import (
     ensure_exported,
     export_dir,
     file_lock,
+    is_exported,
+    model_file,
     output_width,
     pool,
     supported_layout,
@@ -101,6 +103,13 @@ def _current(folder: Path, stamp: dict[str, Any]) -> dict[str, Any] | None:
     if {k: meta.get(k) for k in stamp} != stamp or not (folder / "model.bin").is_file():
         return None
     return meta
+
+
+def is_converted(resolved: ResolvedModel) -> bool:
+    """True when this model's OpenVINO IR is on disk and current (nothing to export or convert)."""
+    if not is_exported(resolved):
+        return False
+    return _current(ir_dir(resolved), _stamp(model_file(resolved, quantized=False))) is not None
 
 
 def ensure_converted(resolved: ResolvedModel) -> Path:

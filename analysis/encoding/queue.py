@@ -84,6 +84,7 @@ class _Ticket:
     arrived: float
     started: float | None = None
     position_on_arrival: int = 0
+    background: bool = False
 
 
 def ordinal(n: int) -> str:
@@ -147,7 +148,12 @@ class EncodeQueue:
 
     @contextlib.contextmanager
     def slot(
-        self, work: int, *, kind: str = "", on_wait: Callable[[QueueStatus], None] | None = None
+        self,
+        work: int,
+        *,
+        kind: str = "",
+        on_wait: Callable[[QueueStatus], None] | None = None,
+        background: bool = False,
     ) -> Iterator[Slot]:
         """Hold one of the ``capacity`` slots for the body of the ``with``.
 
@@ -155,8 +161,12 @@ class EncodeQueue:
         the throughput estimate. While waiting, ``on_wait(status)`` is called at least every
         ``poll_s`` seconds and whenever the line moves; if it raises, this caller leaves the line
         and the exception propagates.
+
+        ``background`` work (``auto`` preparing a model, :mod:`analysis.encoding.preparation`)
+        nobody is waiting for: every other caller that arrives while it waits goes ahead of it, so
+        it runs when no visitor wants the slot. It is never counted against ``max_waiting``.
         """
-        ticket = self._arrive(int(work), kind)
+        ticket = self._arrive(int(work), kind, background)
         try:
             self._wait_for_turn(ticket, on_wait)
         except BaseException:  # Streamlit's StopException is a BaseException
@@ -173,19 +183,23 @@ class EncodeQueue:
             self._finish(ticket, measured=finished)
 
     # -- the line ------------------------------------------------------------------------------
-    def _arrive(self, work: int, kind: str) -> _Ticket:
+    def _arrive(self, work: int, kind: str, background: bool = False) -> _Ticket:
         with self._cond:
-            ticket = _Ticket(next(self._numbers), max(0, work), kind, self._clock())
+            ticket = _Ticket(next(self._numbers), max(0, work), kind, self._clock(), background=background)
             if not self._line and len(self._running) < self.capacity:
                 self._start(ticket)
                 return ticket
-            if len(self._line) >= self.max_waiting:
+            waiting = sum(not t.background for t in self._line)
+            if not background and waiting >= self.max_waiting:
                 raise BusyError(
-                    f"This server is busy: {len(self._running)} encode(s) running and {len(self._line)} waiting, "
+                    f"This server is busy: {len(self._running)} encode(s) running and {waiting} waiting, "
                     "the most it lets wait. Try again in a few minutes, or run DimScope locally."
                 )
-            self._line.append(ticket)
-            ticket.position_on_arrival = len(self._line)
+            # Background work waits behind every caller, including those who come after it.
+            place = len(self._line) if background else waiting
+            self._line.insert(place, ticket)
+            ticket.position_on_arrival = place + 1
+            self._cond.notify_all()  # a background ticket now first in line is no longer first
             return ticket
 
     def _wait_for_turn(self, ticket: _Ticket, on_wait: Callable[[QueueStatus], None] | None) -> None:

@@ -168,14 +168,22 @@ class Progress:
     While the encode waits in the server's encode line, :meth:`waiting` shows the place in line
     and the estimate. Each update goes to the browser, so when the session is gone or rerun,
     Streamlit raises here and the encode leaves the line. For uploaded embeddings (``reading``)
-    it counts vectors read from the file: no model, no line.
+    it counts vectors read from the file: no model, no line. :meth:`note` shows the library's
+    word on how this request encodes (auto preparing its faster path while torch encodes) above
+    the bar, until the result replaces both.
     """
 
     def __init__(self, label: str, *, reading: bool = False) -> None:
         self.label = plain(label)  # names a user gave, in Markdown progress text
         self.bar: Any = None
+        self.notice: Any = None
         self.waited_s = 0.0
         self.reading = reading
+
+    def note(self, text: str) -> None:
+        if self.notice is None:
+            self.notice = st.empty()
+        self.notice.info(sentence(text), icon=":material/bolt:")
 
     def waiting(self, status: QueueStatus) -> None:
         self.waited_s = status.waited_s
@@ -201,9 +209,10 @@ class Progress:
         self.bar.progress(min(1.0, done / total), text=f"{self.label}: encoded {done:,} of {total:,} texts{waited}")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.empty()
-            self.bar = None
+        for element in (self.bar, self.notice):
+            if element is not None:
+                element.empty()
+        self.bar = self.notice = None
 
 
 def _ahead_key(store: EmbeddingStore, resolved: ModelSource, corpus: Corpus) -> str:
@@ -242,9 +251,11 @@ def _wait_for_work_ahead(store: EmbeddingStore, resolved: ModelSource, corpus: C
     job = ahead_of_time().running(_ahead_key(store, resolved, corpus))
     if job is None:
         return
-    bar, shown, sent_at = None, "", 0.0
+    bar, notice, shown, sent_at = None, None, "", 0.0
     try:
         while not job.wait(timeout=0.1):
+            if job.notice and notice is None:
+                notice = st.info(sentence(job.notice), icon=":material/bolt:")
             text = f"{label}: {job.describe()}…"
             # Every update is a message to the browser: send news, and once a second at least,
             # which is where Streamlit tells a script that its visitor has gone.
@@ -258,8 +269,9 @@ def _wait_for_work_ahead(store: EmbeddingStore, resolved: ModelSource, corpus: C
     except BaseException:  # the visitor left or reran (Streamlit stops the script): leave the line
         job.cancel()
         raise
-    if bar is not None:
-        bar.empty()
+    for element in (bar, notice):
+        if element is not None:
+            element.empty()
 
 
 def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResult:
@@ -387,17 +399,27 @@ def stats_or_stop(ctx: Context) -> StatsResult:
             f"**normalized** = {result.views['normalized']}."
         )
     else:  # given vectors were not encoded here
-        backend_caption(result.backend_summary)
+        backend_caption(result.backend_summary, result.backend_note)
     return result
 
 
-def backend_caption(summary: str) -> None:
+def backend_caption(summary: str, note: str | None = None) -> None:
     """The encoding line under a result: "Encoded with openvino bf16, 2.3x faster than torch, ...",
-    and, on an install without onnxruntime or openvino, what auto could not try."""
+    auto's preparation in the background when this result was encoded with torch meanwhile
+    (``note``), and, on an install without onnxruntime or openvino, what auto could not try."""
     missing = missing_runtimes_note()
     # What auto could not try is the owner's to install: a visitor of a public demo is not told.
-    lines = [summary, deployment_policy().for_visitor(missing, "") if missing else ""]
-    st.caption(":material/speed: " + " ".join(f"{line[0].upper()}{line[1:]}." for line in lines if line))
+    lines = [summary, note or "", deployment_policy().for_visitor(missing, "") if missing else ""]
+    st.caption(":material/speed: " + " ".join(sentence(line) for line in lines if line))
+
+
+def sentence(line: str) -> str:
+    """A line from the library ("encoded with torch fp32, ...") as a sentence on a page.
+
+    >>> sentence("auto is preparing a faster path")
+    'Auto is preparing a faster path.'
+    """
+    return f"{line[0].upper()}{line[1:]}."
 
 
 def enough_texts_or_stop(corpus: Corpus) -> None:
