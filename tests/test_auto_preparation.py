@@ -239,9 +239,10 @@ def test_small_requests_start_no_preparation(tiny_model_dir, own_models_dir, lin
     model = resolve_model(str(tiny_model_dir))
     small = Corpus(name="small", texts=tuple(dict.fromkeys(tiny_corpus(60, seed=30))))
     assert len(small) < calibration.MIN_TEXTS_TO_CALIBRATE
-    result = pipeline.get_stats(model, small, store=EmbeddingStore(tmp_path / "c"))
+    store = EmbeddingStore(tmp_path / "c")
+    result = pipeline.get_stats(model, small, store=store)
     assert result.backend == "torch" and result.backend_note is None and preparation.current(model) is None
-    assert encode_options.known_options(model, small).backend == "torch"
+    assert encode_options.known_options(model, small, store=store).backend == "torch"
 
 
 @pytest.mark.slow  # two CLI processes, one of them preparing auto
