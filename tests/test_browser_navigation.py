@@ -119,9 +119,10 @@ def _settled(page, page_id: str, where: str) -> dict:
     expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
         "data-test-script-state", "notRunning", timeout=RUN_TIMEOUT_MS
     )
-    if page_id in CHART_PAGES:
-        expect(main.locator(".js-plotly-plot").first).to_be_visible(timeout=SHOWN_TIMEOUT_MS)
+    expect(page.locator('[data-testid="stSkeleton"]')).to_have_count(0, timeout=SHOWN_TIMEOUT_MS)
     failures = page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]')
+    if page_id in CHART_PAGES:  # a chart, or the reason there is none
+        expect(main.locator(".js-plotly-plot").first.or_(failures.first)).to_be_visible(timeout=SHOWN_TIMEOUT_MS)
     assert failures.count() == 0, f"{where}: {failures.first.inner_text()[:1500]}"
     controls = json.loads(page.wait_for_function(SETTLED_VIEW_JS, polling=100, timeout=SHOWN_TIMEOUT_MS).json_value())
     url = urlsplit(page.url)
