@@ -59,14 +59,13 @@ VIEW_JS = """() => {
   for (const w of document.querySelectorAll('[data-testid="stSelectbox"], [data-testid="stNumberInput"],'
                                             + ' [data-testid="stTextInput"]')) put(w, w.querySelector('input')?.value);
   for (const w of document.querySelectorAll('[data-testid="stMultiSelect"]'))
-    put(w, [...w.querySelectorAll('[data-baseweb="tag"]')].map((t) => t.innerText.trim()).join(' | '));
+    put(w, [...w.querySelectorAll('[data-tag]')].map((t) => t.getAttribute('aria-label')).join(' | '));
   for (const w of document.querySelectorAll('[data-testid="stRadio"], [data-testid="stButtonGroup"]')) {
     const on = [...w.querySelectorAll('input:checked, [aria-checked="true"], [aria-pressed="true"]')];
     put(w, on.map((e) => (e.closest('label') || e).innerText.trim()).join(' | '));
   }
   for (const w of document.querySelectorAll('[data-testid="stSlider"]'))
-    put(w, [...w.querySelectorAll('[role="slider"]')].map((s) => s.getAttribute('aria-valuetext')
-                                                              || s.getAttribute('aria-valuenow')).join(' | '));
+    put(w, [...w.querySelectorAll('[data-testid="stSliderThumbValue"]')].map((s) => s.innerText.trim()).join(' | '));
   for (const w of document.querySelectorAll('[data-testid="stCheckbox"]')) put(w, w.querySelector('input')?.checked);
   return view;
 }"""
