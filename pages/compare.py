@@ -27,17 +27,28 @@ st.caption(
 defaults = ui.compare_defaults(ctx.state.model if ctx.vectors is not None else ctx.model)
 options = ui.offered_models()
 options += [m for m in [*defaults, *ui.state().models] if m not in options]
-ui.bind(
-    "models",
-    st.multiselect,
-    "Models",
-    options,
-    max_selections=urlstate.MAX_MODELS,
-    to_widget=lambda v: list(v) if v else list(defaults),
-    from_widget=lambda v: () if list(v) in ([], list(defaults)) else tuple(v),
-    help="Models that need a download wait for a click; those that cannot be loaded are listed below with the reason.",
-)
-models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
+# Embeddings without texts give a model nothing to embed: no Models box then, and one sentence says why.
+bare = ctx.vectors if ctx.vectors is not None and not ctx.vectors.has_texts else None
+if bare is None:
+    ui.bind(
+        "models",
+        st.multiselect,
+        "Models",
+        options,
+        max_selections=urlstate.MAX_MODELS,
+        to_widget=lambda v: list(v) if v else list(defaults),
+        from_widget=lambda v: () if list(v) in ([], list(defaults)) else tuple(v),
+        help="Models that need a download wait for a click; those that cannot be loaded are listed below with the "
+        "reason.",
+    )
+    models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
+else:
+    models = []
+    st.info(
+        f"No model takes part: {ui.plain(bare.name)} has no text column, so no model can embed its rows "
+        "(upload it with its texts to compare it with models).",
+        icon=":material/info:",
+    )
 own = list(ui.vector_uploads())
 files = (
     st.multiselect(
@@ -50,13 +61,6 @@ files = (
     if own
     else []
 )
-if ctx.vectors is not None and not ctx.vectors.has_texts and models:
-    st.info(
-        f"{ui.plain(ctx.vectors.name)} has no text column, so no model can embed its rows: the models are left out. "
-        "Upload the embeddings with their texts to compare them with models on the same texts.",
-        icon=":material/info:",
-    )
-    models = []
 
 # Guard.
 if not models and not files:
@@ -109,7 +113,7 @@ if not results:
             "None of the chosen models can be loaded here. all-MiniLM-L6-v2 ships with DimScope; add it to compare."
         )
     st.stop()
-if len(results) == 1 and not pending:
+if len(results) == 1 and not pending and bare is None:
     st.info("Only one model loaded: add another to compare.")
 if files:
     st.caption(

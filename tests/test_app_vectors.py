@@ -218,7 +218,11 @@ def test_a_file_without_texts_shows_row_numbers_and_compare_leaves_models_out(mi
     assert set(at.dataframe[0].value["text"]) <= {f"row {i}" for i in range(200)}
     at.switch_page("pages/compare.py").run()
     ok(at)
-    assert any("no text column" in i for i in texts(at.info))
+    # Said once, in one sentence, and no Models box showing models that take no part.
+    (info,) = texts(at.main.info)
+    assert "bare.parquet has no text column" in info and "No model takes part" in info
+    assert info.count(". ") == 0 and info.endswith(".")
+    assert not [m for m in at.multiselect if m.label == "Models"]
     assert at.dataframe[0].value["model"].tolist() == ["bare.parquet (your vectors)"]
 
 

@@ -258,3 +258,31 @@ def test_what_can_i_drop_controls_travel_in_the_url():
     assert to_params(state) == {"task": "wordnet-pairs", "keep": "top-variance-128", "draws": "3"}
     assert parse_ok(to_params(state))[0] == state
     assert to_params(DEFAULTS.with_(task="chatterbot-pairs", keep="drop-dead")) == {}
+
+
+@pytest.mark.parametrize(
+    "field,value,ok",
+    [
+        ("scale", "sqrt_d", True),
+        ("scale", "as_is", True),  # the default: no parameter, and parse gives it back
+        ("scale", None, False),  # a deselected segmented control
+        ("scale", "SQRT_D", False),  # parse would change it (lower case): not what the widget held
+        ("draws", 10, True),
+        ("draws", 4, False),
+        ("log", None, False),
+        ("threshold", 0.05, True),
+        ("threshold", 50.0, False),
+        ("models", ("all-MiniLM-L6-v2", "bge-small-en-v1.5"), True),
+        ("models", ["all-MiniLM-L6-v2"], False),  # a widget's list, not the state's tuple
+        ("corpus", "wordnet-glosses", True),
+        ("corpus", "upload:mine.csv", False),  # not uploaded in this session
+        ("keep", "prefix-64", True),
+        ("keep", "", False),
+    ],
+)
+def test_accepts_only_what_the_url_reads_back_unchanged(field, value, ok):
+    assert urlstate.accepts(field, value, corpora=CORPORA) is ok
+
+
+def test_accepts_an_upload_of_this_session():
+    assert urlstate.accepts("corpus", "upload:mine.csv", corpora=CORPORA, uploaded=["mine.csv"])

@@ -7,7 +7,8 @@ State flow on every run
    query parameters), they are validated by :func:`urlstate.parse` into the session's
    :class:`UrlState`; notes for bad values are kept and shown.
 2. Widgets are bound to state fields with :func:`bind`: a widget starts from the state, and a
-   change updates the state and rewrites the URL (only non-default values).
+   change updates the state and rewrites the URL (only non-default values). Only values the URL
+   parser reads back unchanged reach the state (see :func:`bind` for why a widget may hold others).
 3. Uploaded corpora and embeddings live in ``st.session_state`` only (see :func:`uploads` and
    :func:`vector_uploads`), and so do the retrieval pairs mapped from them (see :func:`pair_uploads`).
 """
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from analysis.corpora import Corpus, RetrievalTask, builtin_corpora
 from analysis.models import CATALOG
@@ -34,6 +36,7 @@ NOTES = "ds_notes"
 UPLOADS = "ds_uploads"
 VECTOR_UPLOADS = "ds_vector_uploads"
 PAIR_UPLOADS = "ds_pair_uploads"
+BOUND_ON = "ds_bound_on"  # widget key -> the page whose widget last showed it
 
 
 def uploads() -> dict[str, Corpus]:
@@ -68,14 +71,19 @@ def sync_from_url() -> None:
     params = _query_dict()
     first = STATE not in st.session_state
     if first or (params and params != st.session_state.get(WRITTEN)):
-        own = [urlstate.VECTORS_PREFIX + name for name in vector_uploads()]
-        parsed, notes = urlstate.parse(params, corpora=builtin_names() + own, uploaded=uploads().keys())
+        parsed, notes = urlstate.parse(params, **_known_corpora())
         parsed, notes = _apply_public_limits(parsed, notes)
         st.session_state[STATE] = parsed
         st.session_state[NOTES] = notes
         for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith("w_")]:
             del st.session_state[key]  # widgets start again from the new state
     write_url()
+
+
+def _known_corpora() -> dict[str, list[str]]:
+    """The corpus names a URL may name in this session, as :func:`urlstate.parse` takes them."""
+    own = [urlstate.VECTORS_PREFIX + name for name in vector_uploads()]
+    return {"corpora": builtin_names() + own, "uploaded": list(uploads())}
 
 
 def _apply_public_limits(parsed: UrlState, notes: list[str]) -> tuple[UrlState, list[str]]:
@@ -127,14 +135,43 @@ def bind(
     from_widget: Callable[[Any], Any] = lambda v: v,
     **kwargs: Any,
 ) -> Any:
-    """Render ``widget`` bound to the state field ``field``; returns the field's (new) value."""
+    """Render ``widget`` bound to the state field ``field``; returns the field's (new) value, which
+    is always one the URL parser accepts.
+
+    The widget starts from the state whenever what its key holds is not this page's own choice:
+
+    - nothing yet (first run, or Streamlit dropped a widget that was not drawn in the last run);
+    - another page's widget: Streamlit gives widgets on different pages different identities even
+      under one key, so a widget shared by two pages (the spread scale on Explore and Compare)
+      would otherwise start empty or on its first option when the other page opens, and that
+      value would replace the state (``scale=None``, ``draws=2``);
+    - a value the URL would not read back (``None`` from a control that was deselected): the
+      control shows the state's value again, so "no selection" is never a state.
+
+    A value the widget returns that the URL would not read back never reaches the state either.
+    """
     key = f"w_{field}"
-    if key not in st.session_state:
-        st.session_state[key] = to_widget(getattr(state(), field))
+    corpora = _known_corpora()
+    current = getattr(state(), field)
+    page = _page()
+    shown_on = st.session_state.setdefault(BOUND_ON, {})
+    if (
+        key not in st.session_state
+        or shown_on.get(key) != page
+        or not urlstate.accepts(field, from_widget(st.session_state[key]), **corpora)
+    ):
+        st.session_state[key] = to_widget(current)
+    shown_on[key] = page
     value = from_widget(widget(label, *args, key=key, **kwargs))
-    if value != getattr(state(), field):
+    if value != current and urlstate.accepts(field, value, **corpora):
         update(**{field: value})
     return getattr(state(), field)
+
+
+def _page() -> str:
+    """The page this run draws (Streamlit's own identity for it; "" outside a script run)."""
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else ""
 
 
 def link_params(**changes: Any) -> dict[str, str]:

@@ -42,6 +42,7 @@ __all__ = [
     "UPLOAD_PREFIX",
     "VECTORS_PREFIX",
     "UrlState",
+    "accepts",
     "canonical_model",
     "dims_to_spec",
     "model_problem",
@@ -346,6 +347,18 @@ def parse(
         else:
             values[key] = _FIELD_PARSERS[key](raw.strip(), reject)
     return replace(base, **values), notes
+
+
+def accepts(field: str, value: Any, *, corpora: Iterable[str], uploaded: Iterable[str] = ()) -> bool:
+    """Whether ``value`` for ``field`` comes back unchanged and without a note from a trip through
+    the URL (:func:`to_params`, then :func:`parse`). ``None``, a wrong type or an unknown choice
+    does not; ``corpora`` and ``uploaded`` are as for :func:`parse`.
+
+    >>> accepts("scale", "sqrt_d", corpora=[]), accepts("scale", None, corpora=[])
+    (True, False)
+    """
+    parsed, notes = parse(to_params(replace(DEFAULTS, **{field: value})), corpora=corpora, uploaded=uploaded)
+    return not notes and getattr(parsed, field) == value
 
 
 def _shown_default(fallback: Any) -> str:
