@@ -13,16 +13,14 @@ A vectors file (:class:`~analysis.vectors.VectorSource`) goes through the same f
 a model: its fingerprint is its content hash, its corpus its own rows, and its raw embeddings are
 read (statistics: streamed in row chunks, bounded memory) from the file instead of encoded.
 
-Every function that can encode or store takes the ``store`` it caches in from its caller, with
-no default: the disk cache (``default_store()``, what the CLI and ``analysis.stats`` use) or a
-public session's memory (the dashboard's ``store_for``). Nothing falls back to the shared disk.
+Every function that can encode or store takes its ``store`` from the caller, with no default: the disk
+cache (``default_store()``: the CLI, ``analysis.stats``) or a public session's memory (``store_for``).
 
 Usage (``analysis.stats`` is the same with a corpus given by name, path or list)::
 
     result = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"), store=default_store())
     result.dead_dims  # [127, 223, 319]
-    vectors = open_vectors("embeddings.parquet", vector_column="emb")
-    result = get_stats(vectors, None, store=default_store())  # the file's own rows
+    result = get_stats(open_vectors("embeddings.parquet"), None, store=default_store())  # the file's own rows
 """
 
 from __future__ import annotations
