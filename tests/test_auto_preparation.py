@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,15 +25,6 @@ from tests.helpers import run_cli
 from tests.tiny_models import tiny_corpus
 
 WAIT_S = 300  # a calibration of a tiny model takes seconds; under a loaded CI box, far longer
-
-
-@pytest.fixture()
-def own_models_dir(tmp_path, monkeypatch) -> Path:
-    """A models folder of this test's own (nothing exported or calibrated) and no in-process memory."""
-    folder = tmp_path / "models"
-    monkeypatch.setenv("DIMSCOPE_MODELS_DIR", str(folder))
-    monkeypatch.setattr(calibration, "_MEMO", {})
-    return folder
 
 
 @pytest.fixture()
