@@ -18,15 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+# Run from the checkout (check-image.sh does): Chromium's flags come from the one list the load test keeps.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.load_test import LAUNCH_ARGS  # noqa: E402
+
 LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
 UPLOAD_ROWS = 40
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from benchmarks.load_test import LAUNCH_ARGS
 from tests.helpers import online_env
 from tests.hub_server import LoopbackHub
 
@@ -37,15 +38,6 @@ pytestmark = pytest.mark.slow  # a real Streamlit server and a real browser
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("DIMSCOPE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 PAGES = [
     ("overview", "", "DimScope"),
     ("explore", "explore", "Explore a model"),
