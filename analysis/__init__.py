@@ -34,7 +34,7 @@ _EXPORTS: dict[str, str] = {
     "EncodeOptions": "analysis.pipeline",
     "StatsResult": "analysis.pipeline",
     "EmbeddingResult": "analysis.pipeline",
-    "default_store": "analysis.cache",
+    "default_store": "analysis.pipeline.cache",
     "resolve_model": "analysis.models",
     "list_models": "analysis.models",
     "ResolvedModel": "analysis.models",

@@ -42,10 +42,10 @@ def stats(
     ``options``: ``EncodeOptions(backend="auto")`` by default, the fastest path here that keeps torch
     fp32's statistics (``result.backend_summary`` says which); ``backend="torch"`` for the reference.
     """
-    from analysis.cache import default_store
     from analysis.corpora import as_corpus
     from analysis.models import as_resolved
     from analysis.pipeline import get_stats
+    from analysis.pipeline.cache import default_store
 
     resolved = as_resolved(model, allow_trust_remote_code=trust_remote_code)
     return get_stats(resolved, as_corpus(corpus), options=options, store=default_store(), progress=progress)

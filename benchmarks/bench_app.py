@@ -63,7 +63,7 @@ PAYLOAD_LIMIT_MB = 5.0
 _WARM_CHILD = r"""
 import sys, numpy as np
 from analysis import settings
-from analysis.cache import EmbeddingStore
+from analysis.pipeline.cache import EmbeddingStore
 from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus, parse_corpus_bytes
 from analysis.models import resolve_model
 from analysis.pipeline import EncodeOptions, embeddings_key, get_stats, stats_key
@@ -114,12 +114,12 @@ _PAYLOAD_CHILD = r"""
 import json, sys
 from streamlit.testing.v1 import AppTest
 from analysis.corpora import parse_corpus_bytes
-import analysis.pipeline
+import analysis.pipeline.core
 
 def _no_encoding(*args, **kwargs):
     raise RuntimeError("the payload benchmark must not encode: warm the cache for this page")
 
-analysis.pipeline.encode_raw = _no_encoding  # pages run in this process: a cache miss fails fast
+analysis.pipeline.core.encode_raw = _no_encoding  # pages run in this process: a cache miss fails fast
 
 app, n_big, pages = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 rows = "\n".join(f"Synthetic text number {i} about topic {i % 23} and subject {i % 7}.,topic-{i % 23:02d}"

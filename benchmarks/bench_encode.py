@@ -36,8 +36,8 @@ def _model(quick: bool, tmp: Path):
 def incremental(quick: bool, tmp: Path) -> list[Figure]:
     from analysis import encoding as embeddings
     from analysis import pipeline
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
+    from analysis.pipeline.cache import EmbeddingStore
 
     model = _model(quick, tmp)
     n = 200 if quick else 2000

@@ -99,7 +99,7 @@ def _in_memory(n: int, d: int) -> list[Figure]:
 
 _STREAM_CHILD = r"""
 import json, sys, time
-from analysis.cache import EmbeddingStore
+from analysis.pipeline.cache import EmbeddingStore
 from analysis.measures import stats
 
 def status_mb(field):
@@ -121,7 +121,7 @@ print(json.dumps({"seconds": elapsed, "rss_before_mb": before, "peak_rss_mb": pe
 
 _WRITE_CHILD = r"""
 import sys
-from analysis.cache import EmbeddingStore
+from analysis.pipeline.cache import EmbeddingStore
 from benchmarks.bench_stats import embedding_like
 n, d = int(sys.argv[2]), int(sys.argv[3])
 store = EmbeddingStore(sys.argv[1], size_limit=8 * 1024**3)

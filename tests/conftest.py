@@ -123,9 +123,9 @@ def warm_cache_dir(tmp_path_factory, minilm) -> Path:
     Copies the developer's own cache entries when present, else computes them once.
     """
     from analysis import settings
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus
     from analysis.pipeline import EncodeOptions, embeddings_key, get_stats, stats_key
+    from analysis.pipeline.cache import EmbeddingStore
 
     directory = tmp_path_factory.mktemp("apptest-cache")
     corpus = load_builtin_corpus(DEFAULT_CORPUS)

@@ -11,8 +11,8 @@ import uuid
 import numpy as np
 import pytest
 
-from analysis.ahead import AheadOfTime
 from analysis.encoding.queue import QueueStatus
+from analysis.pipeline.ahead import AheadOfTime
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_different_keys_run_side_by_side(ahead):
 
 
 def test_a_job_says_where_it_stands():
-    from analysis.ahead import Job
+    from analysis.pipeline.ahead import Job
 
     job = Job("k")
     assert job.describe() == "loading the model" and job.fraction == 0.0
@@ -82,11 +82,11 @@ def test_a_job_says_where_it_stands():
 def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
     """The Corpus page starts the upload's statistics in the background; Explore, opened while
     that encode runs, waits for it (one encode in all), then draws from the cache."""
-    import analysis.pipeline
+    import analysis.pipeline.core
     from analysis.measures.stats import dead_dimensions
     from tests.helpers import charts, metrics, ok, open_page, texts
 
-    real_encode = analysis.pipeline.encode_raw
+    real_encode = analysis.pipeline.core.encode_raw
     calls: list[tuple[str, int]] = []
 
     def slow_encode(model, texts, **kwargs):
@@ -94,7 +94,7 @@ def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
         time.sleep(1.5)  # long enough for Explore to open while it runs
         return real_encode(model, texts, **kwargs)
 
-    monkeypatch.setattr(analysis.pipeline, "encode_raw", slow_encode)
+    monkeypatch.setattr("analysis.pipeline.core.encode_raw", slow_encode)
     tag = uuid.uuid4().hex[:8]  # texts no cache has seen
     rows = [f"Upload {tag} text {i} about topic {i % 5} and the weather on day {i}.,t{i % 5}" for i in range(60)]
     at = open_page("pages/corpus.py")
@@ -151,8 +151,8 @@ def test_a_rerun_of_the_corpus_page_does_not_start_finished_work_again(monkeypat
 def test_a_cancelled_job_leaves_the_encode_line_and_the_next_one_moves_up():
     """Like a page's own encode when its visitor leaves: a job ahead that nobody waits for any
     more gives up its place in line, and never encodes."""
-    from analysis.ahead import Cancelled
     from analysis.encoding.queue import EncodeQueue
+    from analysis.pipeline.ahead import Cancelled
 
     line = EncodeQueue(1, poll_s=0.02)
     pool = AheadOfTime(workers=3)

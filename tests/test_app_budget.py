@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.cache import EmbeddingStore
 from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus
 from analysis.measures.crowding import label_crowding
 from analysis.pipeline import get_embeddings, get_stats
+from analysis.pipeline.cache import EmbeddingStore
 from tests.helpers import charts, ok, open_page, texts
 
 

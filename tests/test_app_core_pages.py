@@ -39,8 +39,8 @@ def available_models() -> list[str]:
 
 
 def test_overview_opens_on_the_default_with_charts(use_warm_cache, minilm):
-    from analysis.cache import EmbeddingStore
     from analysis.pipeline import get_stats
+    from analysis.pipeline.cache import EmbeddingStore
 
     at = open_page("pages/overview.py")
     ok(at)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cache import EmbeddingStore
 from analysis.corpora import DEFAULT_CORPUS, Corpus, load_builtin_corpus
 from analysis.pipeline import get_stats
+from analysis.pipeline.cache import EmbeddingStore
 from analysis.reports.geometry import geometry_report
 from analysis.reports.selection import selection_report
 from tests.helpers import charts, metrics, ok, open_page, texts

@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus
 from analysis.pipeline import EncodeOptions, embeddings_key, get_stats
+from analysis.pipeline.cache import EmbeddingStore, default_store
 from tests.helpers import charts, metrics, ok, open_page, texts
 
 NAME = "minilm.parquet"
@@ -175,7 +175,7 @@ def test_what_can_i_drop_on_a_file_without_labels_says_what_is_missing(minilm_ra
 
 
 def test_public_mode_keeps_what_is_computed_from_uploaded_embeddings_in_the_session(minilm_raw, monkeypatch):
-    from analysis.cache import build_key
+    from analysis.pipeline.cache import build_key
     from pages.dashboard import policy
 
     monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, load_builtin_task, pairs_from_rows
+from analysis.pipeline.cache import EmbeddingStore
 from analysis.reports.compression import compression_report
 from tests.helpers import charts, metrics, ok, open_page, texts
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from analysis import pipeline
-from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus
 from analysis.encoding import backends, calibration, machine, preparation
 from analysis.encoding.calibration import STD_TOLERANCE, Measurement
 from analysis.errors import OptionError
 from analysis.models import resolve_model
+from analysis.pipeline.cache import EmbeddingStore
 from tests.helpers import assert_bad_input, run_cli
 
 # --- the choice, with fake measurements and fake timings -------------------------------------------------
@@ -224,7 +224,7 @@ def test_a_cached_auto_result_needs_no_calibration_and_no_encoding(
         raise AssertionError("a cached auto request calibrated or encoded")
 
     monkeypatch.setattr(calibration, "calibrate", forbidden)
-    monkeypatch.setattr(pipeline, "encode_raw", forbidden)
+    monkeypatch.setattr("analysis.pipeline.core.encode_raw", forbidden)
     again = pipeline.get_stats(model, corpus, store=store)
     assert again.from_cache and again.backend == first.backend
     assert pipeline.cached_embeddings(model, corpus, store=store) is not None

@@ -357,10 +357,10 @@ def test_upload_embeddings_through_the_file_input_and_use_them(browser, server, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus
     from analysis.models import resolve_model
     from analysis.pipeline import EncodeOptions, embeddings_key
+    from analysis.pipeline.cache import EmbeddingStore
 
     corpus = load_builtin_corpus(DEFAULT_CORPUS)
     store = EmbeddingStore(warm_cache)

@@ -321,9 +321,9 @@ def test_label_crowding_figures():
 @pytest.fixture(scope="module")
 def real(warm_cache_dir, minilm):
     """all-MiniLM-L6-v2 on the built-in chatterbot-english corpus: statistics and embeddings."""
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import load_builtin_corpus
     from analysis.pipeline import get_embeddings, get_stats
+    from analysis.pipeline.cache import EmbeddingStore
 
     corpus = load_builtin_corpus("chatterbot-english")
     store = EmbeddingStore(warm_cache_dir)

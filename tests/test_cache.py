@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.cache import EmbeddingStore, build_key, decode_array, encode_array
+from analysis.pipeline.cache import EmbeddingStore, build_key, decode_array, encode_array
 
 
 def _value_files(directory: Path) -> list[Path]:
@@ -67,7 +67,7 @@ def test_damaged_value_file_is_a_miss_and_removed(tmp_path, damage):
 
 
 def test_damaged_stream_raises_before_claiming_verified(tmp_path):
-    from analysis.cache import CorruptEntry
+    from analysis.pipeline.cache import CorruptEntry
 
     store = EmbeddingStore(tmp_path / "c")
     store.put_array("k", np.ones((300, 64), dtype=np.float32))
@@ -150,7 +150,7 @@ def test_write_failure_midway_is_a_warning(tmp_path, monkeypatch):
 def test_encode_decode_reject_garbage():
     import io
 
-    from analysis.cache import CorruptEntry
+    from analysis.pipeline.cache import CorruptEntry
 
     good = encode_array(np.arange(6, dtype=np.float32).reshape(2, 3))
     assert decode_array(io.BytesIO(good)).shape == (2, 3)
@@ -163,7 +163,7 @@ _WORKER = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from analysis.cache import EmbeddingStore
+    from analysis.pipeline.cache import EmbeddingStore
     store = EmbeddingStore(sys.argv[1])
     key = "shared-key"
     with store.lock(key):

@@ -29,9 +29,9 @@ import numpy as np
 import pytest
 
 from analysis import pipeline
-from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus
 from analysis.models import resolve_model
+from analysis.pipeline.cache import EmbeddingStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DEAD = [3, 17]
@@ -237,7 +237,7 @@ _STATS_WORKER = textwrap.dedent(
     """
     import json, sys
     from analysis import pipeline
-    from analysis.cache import EmbeddingStore
+    from analysis.pipeline.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from tests.tiny_models import tiny_corpus
     corpus = Corpus(name="c", texts=tuple(dict.fromkeys(tiny_corpus(600, seed=5))))
@@ -466,7 +466,7 @@ _EVICTOR = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from analysis.cache import EmbeddingStore
+    from analysis.pipeline.cache import EmbeddingStore
     store = EmbeddingStore(sys.argv[1], size_limit=int(sys.argv[2]))
     for i in range(8):
         assert store.put_array(f"filler-{i}", np.full((3000, 32), i, dtype=np.float32))
@@ -516,20 +516,21 @@ _RACER = textwrap.dedent(
     """
     import hashlib, json, os, sys, time
     from pathlib import Path
-    from analysis import pipeline  # light: torch is imported only by the process that encodes
-    from analysis.cache import EmbeddingStore
+    import analysis.pipeline.core  # light: torch is imported only by the process that encodes
+    from analysis import pipeline
+    from analysis.pipeline.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from tests.tiny_models import tiny_corpus
 
     model_dir, cache, sync, index = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
-    real = pipeline.encode_raw
+    real = analysis.pipeline.core.encode_raw
 
     def counted(model, texts, **kwargs):
         with open(sync / "computed.log", "a") as log:
             log.write(f"{index} {len(texts)}\\n")
         return real(model, texts, **kwargs)
 
-    pipeline.encode_raw = counted
+    analysis.pipeline.core.encode_raw = counted
     corpus = Corpus(name="race", texts=tuple(dict.fromkeys(tiny_corpus(3000, seed=11))))
     store = EmbeddingStore(cache)
     (sync / f"ready-{index}").touch()

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from analysis import pipeline
-from analysis.cache import EmbeddingStore, encode_array
 from analysis.corpora import Corpus
 from analysis.models import resolve_model
+from analysis.pipeline.cache import EmbeddingStore, encode_array
 
 MODE_BINARY, MODE_PICKLE = 2, 4  # diskcache's row modes, spelled out as an attacker writes them
 VALID_NAME = "ab/cd/0123456789abcdef0123456789ab.val"  # the form Disk.filename() makes
@@ -191,7 +191,7 @@ def test_settings_rows_from_the_database_are_not_applied(tmp_path):
 
 
 def test_keys_and_values_are_strings_and_bytes_only(tmp_path):
-    from analysis.cache_disk import BytesDisk
+    from analysis.pipeline.cache_disk import BytesDisk
 
     disk = BytesDisk(str(tmp_path), min_file_size=10)
     with pytest.raises(TypeError):

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.cache import default_store
 from analysis.corpora import Corpus, load_builtin_corpus
+from analysis.pipeline.cache import default_store
 from tests.helpers import ROOT, assert_bad_input, run_cli
 
 

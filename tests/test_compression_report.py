@@ -11,11 +11,11 @@ import pytest
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.util.quantization import quantize_embeddings
 
-from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import Corpus, RetrievalTask, labelled_task, pairs_from_rows
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel, catalog_info, resolve_model
 from analysis.pipeline import EncodeOptions
+from analysis.pipeline.cache import EmbeddingStore, default_store
 from analysis.reports import compression
 from analysis.reports.compression import (
     CompressionReport,

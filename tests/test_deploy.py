@@ -68,9 +68,9 @@ def test_prepare_demo_script_warms_the_cache_outside_docker(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cache warm" in result.stdout
     # A fresh process now gets the default answer from the cache.
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import load_corpus
     from analysis.pipeline import get_stats
+    from analysis.pipeline.cache import EmbeddingStore
 
     stats = get_stats("all-MiniLM-L6-v2", load_corpus("chatterbot-english"), store=EmbeddingStore(cache))
     assert stats.from_cache and stats.dead_dims == [127, 223, 319]

@@ -335,9 +335,9 @@ class RecordingProgress:
 @pytest.mark.slow
 def test_pipeline_waits_in_line_and_the_wait_does_not_count_against_the_budget(tiny_model_dir, monkeypatch):
     from analysis import pipeline
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from analysis.models import resolve_model
+    from analysis.pipeline.cache import EmbeddingStore
     from tests.tiny_models import tiny_corpus
 
     line = EncodeQueue(capacity=1, poll_s=0.05)
@@ -354,7 +354,7 @@ def test_pipeline_waits_in_line_and_the_wait_does_not_count_against_the_budget(t
     progress = RecordingProgress()
 
     def visitor() -> None:
-        from analysis.memory_cache import MemoryStore
+        from analysis.pipeline.memory_cache import MemoryStore
 
         try:
             outcome["result"] = pipeline.get_embeddings(

@@ -1,12 +1,12 @@
-"""In-memory stores (analysis.memory_cache): bounded, checked like the disk cache, and a session
+"""In-memory stores (analysis.pipeline.memory_cache): bounded, checked like the disk cache, and a session
 overlay that reads the shared disk cache but never writes to it."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore
-from analysis.memory_cache import MemoryStore, SessionStore
+from analysis.pipeline.cache import EmbeddingStore
+from analysis.pipeline.memory_cache import MemoryStore, SessionStore
 
 
 def test_memory_store_round_trips_and_evicts_least_recently_used_first():

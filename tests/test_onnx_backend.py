@@ -19,11 +19,11 @@ import pytest
 
 from analysis import encoding as embeddings
 from analysis import pipeline
-from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, load_builtin_corpus
 from analysis.encoding import backends, machine, onnx_backend
 from analysis.errors import ModelUnavailableError, OptionError
 from analysis.models import resolve_model
+from analysis.pipeline.cache import EmbeddingStore
 
 # onnxruntime is in requirements.txt: a missing install must fail here, not skip.
 assert backends.onnxruntime_installed(), "onnxruntime is missing: pip install -r requirements.txt"

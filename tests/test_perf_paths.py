@@ -137,9 +137,9 @@ def test_importing_stats_does_not_import_pandas():
 def test_warm_cli_request_imports_no_torch(tiny_model_dir, tmp_path):
     """Target 2: a cached ``python -m analysis stats`` never imports torch or sentence_transformers."""
     from analysis import pipeline
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import load_corpus
     from analysis.models import resolve_model
+    from analysis.pipeline.cache import EmbeddingStore
 
     texts = tmp_path / "texts.txt"
     texts.write_text("\n".join(f"sentence number {i} about the weather" for i in range(60)) + "\n")
@@ -240,9 +240,9 @@ def test_stats_result_columns_and_frames_agree(tiny_model_dir, tmp_path):
     """The numpy columns a page reads and the DataFrames other pages read hold the same numbers,
     freshly computed and served from the cache."""
     from analysis import pipeline
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from analysis.models import resolve_model
+    from analysis.pipeline.cache import EmbeddingStore
     from tests.tiny_models import tiny_corpus
 
     corpus = Corpus(name="t", texts=tuple(dict.fromkeys(tiny_corpus(120, seed=3))))

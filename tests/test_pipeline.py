@@ -14,10 +14,10 @@ import pytest
 
 from analysis import encoding as embeddings
 from analysis import pipeline
-from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, load_builtin_corpus
 from analysis.encoding import calibration
 from analysis.models import resolve_model
+from analysis.pipeline.cache import EmbeddingStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def test_cache_hits_skip_encoding(warm_store, minilm, english, monkeypatch):
     def no_encoding(*args, **kwargs):
         raise AssertionError("encode_raw must not run on a cache hit")
 
-    monkeypatch.setattr(pipeline, "encode_raw", no_encoding)
+    monkeypatch.setattr("analysis.pipeline.core.encode_raw", no_encoding)
     stats = pipeline.get_stats(minilm, english, store=warm_store)
     emb = pipeline.get_embeddings(minilm, english, store=warm_store)
     assert stats.from_cache and emb.from_cache
@@ -82,7 +82,9 @@ def test_stats_stream_from_cached_embeddings_without_encoding(warm_store, minilm
     # Drop only the stats records: they must be rebuilt from the stored array, not by encoding.
     for view in ("raw", "normalized"):
         warm_store.delete(pipeline.stats_key(minilm, english, pipeline.EncodeOptions(), view))
-    monkeypatch.setattr(pipeline, "encode_raw", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded")))
+    monkeypatch.setattr(
+        "analysis.pipeline.core.encode_raw", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded"))
+    )
     result = pipeline.get_stats(minilm, english, store=warm_store)
     assert not result.from_cache and result.dead_dims == [127, 223, 319]
 
@@ -153,7 +155,7 @@ def test_progress_reports_done_and_total(tiny_model_dir, tmp_path):
 
 _CONCURRENT = """
 import json, sys
-from analysis.cache import EmbeddingStore
+from analysis.pipeline.cache import EmbeddingStore
 from analysis.corpora import Corpus
 from analysis import pipeline
 from tests.tiny_models import tiny_corpus
@@ -210,14 +212,14 @@ def test_statistics_and_reports_refuse_fewer_than_two_texts_before_any_work(tiny
     message before the model is loaded or anything is cached."""
     from analysis.corpora import corpus_from_texts
     from analysis.errors import CorpusError
-    from analysis.memory_cache import MemoryStore
+    from analysis.pipeline.memory_cache import MemoryStore
     from analysis.reports.geometry import geometry_report
     from analysis.reports.selection import selection_report
 
     def no_encoding(*args, **kwargs):
         raise AssertionError("nothing should be encoded")
 
-    monkeypatch.setattr(pipeline, "encode_raw", no_encoding)
+    monkeypatch.setattr("analysis.pipeline.core.encode_raw", no_encoding)
     store = MemoryStore()
     one = corpus_from_texts(["only this", "only this"], name="one.txt", labels=["a", "a"])
     assert len(one) == 1

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.cache import default_store
 from analysis.corpora import corpus_from_texts, load_builtin_corpus
 from analysis.errors import CorpusError, OptionError
 from analysis.pipeline import EncodeOptions, get_embeddings, get_stats
+from analysis.pipeline.cache import default_store
 from analysis.vectors import open_vectors
 from tests.helpers import held_out_glosses, run_cli
 

@@ -138,8 +138,8 @@ def test_private_mode_upload_is_cached_for_later_runs(cache_copy):
     reads the same file and gets its statistics from the cache."""
     _, corpus = upload_and_visit()
     assert traces_of(corpus, cache_copy), "private mode should cache the upload on disk"
-    from analysis.cache import EmbeddingStore
     from analysis.pipeline import get_stats
+    from analysis.pipeline.cache import EmbeddingStore
 
     again = parse_corpus_bytes(CSV, "visitor.csv")
     assert again.content_hash == corpus.content_hash

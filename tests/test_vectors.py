@@ -21,11 +21,11 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import corpus_from_texts
 from analysis.errors import CorpusError, OptionError
 from analysis.measures.stats import iter_row_chunks, stats_columns
 from analysis.pipeline import get_embeddings, get_stats
+from analysis.pipeline.cache import EmbeddingStore, default_store
 from analysis.vectors import VECTOR_VIEWS, open_vectors, rechunk
 from analysis.vectors.layout import MAX_DIMENSION
 from tests.helpers import ROOT

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from analysis.errors import OptionError, OutputError
 
 if TYPE_CHECKING:  # imported where used: `dimscope models` must start fast
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from analysis.models import ResolvedModel
     from analysis.pipeline import EncodeOptions
+    from analysis.pipeline.cache import EmbeddingStore
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -181,7 +181,7 @@ def encode_options_from_args(args: argparse.Namespace) -> EncodeOptions:
 def cli_store() -> EmbeddingStore:
     """Where the command line caches what it computes: the disk cache (``DIMSCOPE_CACHE_DIR``),
     shared with later runs and a private dashboard. The library takes the store from its caller."""
-    from analysis.cache import default_store
+    from analysis.pipeline.cache import default_store
 
     return default_store()
 

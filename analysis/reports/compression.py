@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, RetrievalTask
-from analysis.encode_options import EncodeOptions, concrete_options, describe_backend, known_options
 from analysis.encoding import ProgressCallback, calibration, view_of
 from analysis.encoding.backends import AUTO
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel
 from analysis.pipeline import ModelSource, as_source, get_embeddings
+from analysis.pipeline.cache import EmbeddingStore, build_key
+from analysis.pipeline.encode_options import EncodeOptions, concrete_options, describe_backend, known_options
 from analysis.vectors import VectorSource
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import

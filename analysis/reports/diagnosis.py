@@ -13,9 +13,9 @@ from analysis.measures.diagnosis import WeightDiagnosis, format_dims
 from analysis.models import ResolvedModel, as_resolved
 
 if TYPE_CHECKING:  # the scan alone reads weights only: no corpora, no cache, no pipeline
-    from analysis.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from analysis.encoding import ProgressCallback
+    from analysis.pipeline.cache import EmbeddingStore
 
 
 # --- the weight scan against a corpus scan -------------------------------------------------------------

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.models import ResolvedModel
 from analysis.options import POSTPROCESSING, check_choice
 from analysis.pipeline import EncodeOptions, as_source, concrete_options, get_embeddings
+from analysis.pipeline.cache import EmbeddingStore, build_key
 from analysis.vectors import VectorSource
 
 REPORT_VERSION = 1

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback
 from analysis.errors import OptionError
 from analysis.measures.languages import parallel_cosines, per_language_stats
 from analysis.models import ResolvedModel
 from analysis.pipeline import EncodeOptions, as_source, get_embeddings
+from analysis.pipeline.cache import EmbeddingStore
 from analysis.vectors import VectorSource
 
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel
 from analysis.options import check_choice
 from analysis.pipeline import EncodeOptions, as_source, concrete_options, get_embeddings
+from analysis.pipeline.cache import EmbeddingStore, build_key
 from analysis.vectors import VectorSource
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import

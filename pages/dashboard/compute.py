@@ -9,8 +9,6 @@ from typing import Any
 
 import streamlit as st
 
-from analysis.ahead import ahead_of_time
-from analysis.cache import EmbeddingStore, default_store
 from analysis.corpora import (
     Corpus,
     RetrievalTask,
@@ -23,17 +21,19 @@ from analysis.encoding import calibration, preload
 from analysis.encoding.backends import missing_runtimes_note
 from analysis.encoding.queue import QueueStatus, format_seconds
 from analysis.errors import DimScopeError, ModelNotDownloadedError, OptionError
-from analysis.memory_cache import SessionStore
 from analysis.models import catalog_info, download_sizes, format_bytes
 from analysis.pipeline import (
     EmbeddingResult,
     EncodeOptions,
     ModelSource,
     StatsResult,
-    cached_options,
     get_embeddings,
     get_stats,
 )
+from analysis.pipeline.ahead import ahead_of_time
+from analysis.pipeline.cache import EmbeddingStore, default_store
+from analysis.pipeline.encode_options import cached_options
+from analysis.pipeline.memory_cache import SessionStore
 from analysis.timings import step
 from analysis.vectors import is_vectors
 from analysis.wording import plain

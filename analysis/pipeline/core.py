@@ -33,9 +33,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus, require_texts_for_statistics
-from analysis.encode_options import (  # EncodeOptions and its keys live there; re-exported for callers
+from analysis.encoding import ProgressCallback, calibration, count_truncated, encode_raw, preparation, view_of
+from analysis.encoding.queue import encode_queue, format_seconds
+from analysis.encoding.views import MODEL_VIEWS
+from analysis.errors import BudgetExceededError, OptionError
+from analysis.measures import budget as budget_module
+from analysis.measures import stats as stats_module
+from analysis.models import ResolvedModel, as_resolved
+from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
+from analysis.pipeline.cache import EmbeddingStore, build_key
+from analysis.pipeline.encode_options import (  # EncodeOptions and its keys live there; re-exported for callers
     GIVEN,
     EncodeOptions,
     ModelSource,
@@ -45,15 +53,7 @@ from analysis.encode_options import (  # EncodeOptions and its keys live there; 
     embeddings_key,
     stats_key,
 )
-from analysis.encoding import ProgressCallback, calibration, count_truncated, encode_raw, preparation, view_of
-from analysis.encoding.queue import encode_queue, format_seconds
-from analysis.encoding.views import MODEL_VIEWS
-from analysis.errors import BudgetExceededError, OptionError
-from analysis.measures import budget as budget_module
-from analysis.measures import stats as stats_module
-from analysis.models import ResolvedModel, as_resolved
-from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
-from analysis.stats_records import (
+from analysis.pipeline.stats_records import (
     STREAM_CHUNK_ROWS,
     StatColumns,
     cached_stat_columns,

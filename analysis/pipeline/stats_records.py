@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.cache import CorruptEntry, EmbeddingStore
 from analysis.measures import stats as stats_module
+from analysis.pipeline.cache import CorruptEntry, EmbeddingStore
 
 # One view's statistics as plain numpy columns, keyed by ``stats.STAT_COLUMNS``.
 StatColumns = dict[str, np.ndarray]

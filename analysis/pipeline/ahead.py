@@ -66,7 +66,7 @@ class Job:
 
     def note(self, text: str) -> None:
         """Keep the library's line on how this work encodes (auto preparing its faster path while
-        torch encodes, :func:`analysis.encode_options.concrete_options`) for the page to show."""
+        torch encodes, :func:`analysis.pipeline.encode_options.concrete_options`) for the page to show."""
         self.notice = text
 
     def cancel(self) -> None:

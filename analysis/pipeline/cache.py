@@ -9,7 +9,7 @@ another entry's (same shape, both intact), so every read also checks the key.
 
 The database is not trusted either: anyone who can write the cache folder (a shared
 ``DIMSCOPE_CACHE_DIR``, a Docker volume) can write rows. The store reads through
-:class:`~analysis.cache_disk.BytesDisk`: raw bytes only, never unpickled, and a value file only
+:class:`~analysis.pipeline.cache_disk.BytesDisk`: raw bytes only, never unpickled, and a value file only
 under a name diskcache itself makes, inside the folder, without following a symlink. Any other
 row is damaged: it is recomputed and the row alone is removed.
 
@@ -40,7 +40,7 @@ import numpy as np
 from diskcache.core import DEFAULT_SETTINGS
 
 from analysis import settings
-from analysis.cache_disk import BytesDisk, CorruptEntry, drop_symlinked_database, limit_settings, open_below
+from analysis.pipeline.cache_disk import BytesDisk, CorruptEntry, drop_symlinked_database, limit_settings, open_below
 
 log = logging.getLogger(__name__)
 

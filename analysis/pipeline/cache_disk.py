@@ -4,7 +4,7 @@ Anyone who can write the cache folder (a shared ``DIMSCOPE_CACHE_DIR``, a Docker
 write rows into its ``cache.db``. diskcache as shipped unpickles a row stored in pickle mode
 (running whatever the pickle says), opens the file a row names wherever it points, deletes it
 with the row, and applies every ``Settings`` row on open. :class:`BytesDisk` and
-:func:`limit_settings` close each of these; :mod:`analysis.cache` builds its store on them.
+:func:`limit_settings` close each of these; :mod:`analysis.pipeline.cache` builds its store on them.
 """
 
 from __future__ import annotations

@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from analysis import settings
-from analysis.cache import EmbeddingStore, build_key
 from analysis.corpora import Corpus
 from analysis.encoding import ProgressCallback, calibration, preparation
 from analysis.encoding.backends import AUTO, check_backend
 from analysis.errors import OptionError
 from analysis.models import ResolvedModel, as_resolved
+from analysis.pipeline.cache import EmbeddingStore, build_key
 from analysis.vectors import VectorSource
 
 #: What gives embeddings: a model (encodes texts) or a vectors file (holds them).

@@ -6,7 +6,7 @@ dashboard gives each such session a :class:`SessionStore`: it *reads* the shared
 rows already encoded for identical built-in texts are reused) but *writes* only to a bounded
 :class:`MemoryStore` that disappears with the session.
 
-Both are :class:`~analysis.cache.EmbeddingStore` subclasses, so the pipeline and the reports
+Both are :class:`~analysis.pipeline.cache.EmbeddingStore` subclasses, so the pipeline and the reports
 take them unchanged, and values go through the same encoding: checksums and the key binding
 hold in memory too.
 
@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from analysis.cache import EmbeddingStore
+from analysis.pipeline.cache import EmbeddingStore
 
 DEFAULT_SESSION_BYTES = 64 * 1024 * 1024  # the largest public upload (5,000 x 1,024 float32) is 20 MB
 
