@@ -114,12 +114,12 @@ _PAYLOAD_CHILD = r"""
 import json, sys
 from streamlit.testing.v1 import AppTest
 from analysis.corpora import parse_corpus_bytes
-import analysis.pipeline.core
+import analysis.pipeline.embeddings
 
 def _no_encoding(*args, **kwargs):
     raise RuntimeError("the payload benchmark must not encode: warm the cache for this page")
 
-analysis.pipeline.core.encode_raw = _no_encoding  # pages run in this process: a cache miss fails fast
+analysis.pipeline.embeddings.encode_raw = _no_encoding  # pages run in this process: a cache miss fails fast
 
 app, n_big, pages = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 rows = "\n".join(f"Synthetic text number {i} about topic {i % 23} and subject {i % 7}.,topic-{i % 23:02d}"

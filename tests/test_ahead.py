@@ -82,11 +82,11 @@ def test_a_job_says_where_it_stands():
 def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
     """The Corpus page starts the upload's statistics in the background; Explore, opened while
     that encode runs, waits for it (one encode in all), then draws from the cache."""
-    import analysis.pipeline.core
+    import analysis.pipeline.embeddings
     from analysis.measures.stats import dead_dimensions
     from tests.helpers import charts, metrics, ok, open_page, texts
 
-    real_encode = analysis.pipeline.core.encode_raw
+    real_encode = analysis.pipeline.embeddings.encode_raw
     calls: list[tuple[str, int]] = []
 
     def slow_encode(model, texts, **kwargs):
@@ -94,7 +94,7 @@ def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
         time.sleep(1.5)  # long enough for Explore to open while it runs
         return real_encode(model, texts, **kwargs)
 
-    monkeypatch.setattr("analysis.pipeline.core.encode_raw", slow_encode)
+    monkeypatch.setattr("analysis.pipeline.embeddings.encode_raw", slow_encode)
     tag = uuid.uuid4().hex[:8]  # texts no cache has seen
     rows = [f"Upload {tag} text {i} about topic {i % 5} and the weather on day {i}.,t{i % 5}" for i in range(60)]
     at = open_page("pages/corpus.py")

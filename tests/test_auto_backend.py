@@ -224,7 +224,7 @@ def test_a_cached_auto_result_needs_no_calibration_and_no_encoding(
         raise AssertionError("a cached auto request calibrated or encoded")
 
     monkeypatch.setattr(calibration, "calibrate", forbidden)
-    monkeypatch.setattr("analysis.pipeline.core.encode_raw", forbidden)
+    monkeypatch.setattr("analysis.pipeline.embeddings.encode_raw", forbidden)
     again = pipeline.get_stats(model, corpus, store=store)
     assert again.from_cache and again.backend == first.backend
     assert pipeline.cached_embeddings(model, corpus, store=store) is not None

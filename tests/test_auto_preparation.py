@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-import analysis.pipeline.core
+import analysis.pipeline.embeddings
 from analysis import pipeline
 from analysis.corpora import Corpus
 from analysis.encoding import backends, calibration, preparation
@@ -111,7 +111,7 @@ def test_the_preparation_waits_behind_the_encode_that_asked_for_it_and_later_vis
 ):
     model = resolve_model(str(tiny_model_dir))
     events: list[tuple[str, float]] = []
-    real_encode, real_calibrate = analysis.pipeline.core.encode_raw, calibration.calibrate
+    real_encode, real_calibrate = analysis.pipeline.embeddings.encode_raw, calibration.calibrate
 
     def encode(*args, **kwargs):
         if not events:  # the first request encodes once the preparation and a second visitor queue
@@ -128,7 +128,7 @@ def test_the_preparation_waits_behind_the_encode_that_asked_for_it_and_later_vis
         assert line.running == 1  # holding the one slot
         return real_calibrate(m, **kwargs)
 
-    monkeypatch.setattr("analysis.pipeline.core.encode_raw", encode)
+    monkeypatch.setattr("analysis.pipeline.embeddings.encode_raw", encode)
     monkeypatch.setattr(calibration, "calibrate", calibrate)
     # Another visitor's encode holds the line; the first request and then a second visitor queue.
     held, release = threading.Event(), threading.Event()

@@ -516,21 +516,21 @@ _RACER = textwrap.dedent(
     """
     import hashlib, json, os, sys, time
     from pathlib import Path
-    import analysis.pipeline.core  # light: torch is imported only by the process that encodes
+    import analysis.pipeline.embeddings  # light: torch is imported only by the process that encodes
     from analysis import pipeline
     from analysis.pipeline.cache import EmbeddingStore
     from analysis.corpora import Corpus
     from tests.tiny_models import tiny_corpus
 
     model_dir, cache, sync, index = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
-    real = analysis.pipeline.core.encode_raw
+    real = analysis.pipeline.embeddings.encode_raw
 
     def counted(model, texts, **kwargs):
         with open(sync / "computed.log", "a") as log:
             log.write(f"{index} {len(texts)}\\n")
         return real(model, texts, **kwargs)
 
-    analysis.pipeline.core.encode_raw = counted
+    analysis.pipeline.embeddings.encode_raw = counted
     corpus = Corpus(name="race", texts=tuple(dict.fromkeys(tiny_corpus(3000, seed=11))))
     store = EmbeddingStore(cache)
     (sync / f"ready-{index}").touch()

@@ -72,7 +72,7 @@ def test_cache_hits_skip_encoding(warm_store, minilm, english, monkeypatch):
     def no_encoding(*args, **kwargs):
         raise AssertionError("encode_raw must not run on a cache hit")
 
-    monkeypatch.setattr("analysis.pipeline.core.encode_raw", no_encoding)
+    monkeypatch.setattr("analysis.pipeline.embeddings.encode_raw", no_encoding)
     stats = pipeline.get_stats(minilm, english, store=warm_store)
     emb = pipeline.get_embeddings(minilm, english, store=warm_store)
     assert stats.from_cache and emb.from_cache
@@ -83,7 +83,7 @@ def test_stats_stream_from_cached_embeddings_without_encoding(warm_store, minilm
     for view in ("raw", "normalized"):
         warm_store.delete(pipeline.stats_key(minilm, english, pipeline.EncodeOptions(), view))
     monkeypatch.setattr(
-        "analysis.pipeline.core.encode_raw", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded"))
+        "analysis.pipeline.embeddings.encode_raw", lambda *a, **k: (_ for _ in ()).throw(AssertionError("encoded"))
     )
     result = pipeline.get_stats(minilm, english, store=warm_store)
     assert not result.from_cache and result.dead_dims == [127, 223, 319]
@@ -219,7 +219,7 @@ def test_statistics_and_reports_refuse_fewer_than_two_texts_before_any_work(tiny
     def no_encoding(*args, **kwargs):
         raise AssertionError("nothing should be encoded")
 
-    monkeypatch.setattr("analysis.pipeline.core.encode_raw", no_encoding)
+    monkeypatch.setattr("analysis.pipeline.embeddings.encode_raw", no_encoding)
     store = MemoryStore()
     one = corpus_from_texts(["only this", "only this"], name="one.txt", labels=["a", "a"])
     assert len(one) == 1

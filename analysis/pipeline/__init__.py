@@ -19,15 +19,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the type checker sees the real names; at run time __getattr__ loads them
-    from analysis.pipeline.core import (
+    from analysis.pipeline.embeddings import (
         EmbeddingResult,
-        StatsResult,
         as_source,
         cached_embeddings,
         get_embeddings,
-        get_stats,
         own_rows,
-        stats_result,
         text_hashes,
     )
     from analysis.pipeline.encode_options import (
@@ -37,18 +34,20 @@ if TYPE_CHECKING:  # the type checker sees the real names; at run time __getattr
         embeddings_key,
         stats_key,
     )
+    from analysis.pipeline.results import StatsResult
+    from analysis.pipeline.statistics import get_stats, stats_result
 
 # Public names and the module each lives in.
 _EXPORTS: dict[str, str] = {
-    "EmbeddingResult": "analysis.pipeline.core",
-    "StatsResult": "analysis.pipeline.core",
-    "as_source": "analysis.pipeline.core",
-    "cached_embeddings": "analysis.pipeline.core",
-    "get_embeddings": "analysis.pipeline.core",
-    "get_stats": "analysis.pipeline.core",
-    "own_rows": "analysis.pipeline.core",
-    "stats_result": "analysis.pipeline.core",
-    "text_hashes": "analysis.pipeline.core",
+    "EmbeddingResult": "analysis.pipeline.embeddings",
+    "StatsResult": "analysis.pipeline.results",
+    "as_source": "analysis.pipeline.embeddings",
+    "cached_embeddings": "analysis.pipeline.embeddings",
+    "get_embeddings": "analysis.pipeline.embeddings",
+    "get_stats": "analysis.pipeline.statistics",
+    "own_rows": "analysis.pipeline.embeddings",
+    "stats_result": "analysis.pipeline.statistics",
+    "text_hashes": "analysis.pipeline.embeddings",
     "EncodeOptions": "analysis.pipeline.encode_options",
     "ModelSource": "analysis.pipeline.encode_options",
     "concrete_options": "analysis.pipeline.encode_options",
