@@ -13,7 +13,7 @@ chart drawn, script finished): in a new tab, and when switched to from the overv
 
 Target 10 starts a fresh server on an empty cache per round, uploads a 1,500-text labelled CSV on
 the Corpus page and opens Explore: upload -> first chart drawn, against the bare encode of the same
-texts by the same backend, with each step's share from the app's step timings (analysis.timings).
+texts by the same backend, with each step's share from the app's step timings (analysis.settings).
 """
 
 from __future__ import annotations
@@ -533,11 +533,12 @@ def _upload_once(browser, csv_path: Path, work: Path, round_no: int, server_cpus
     """One fresh server on an empty cache; a new browser profile opens the Corpus page, uploads
     ``csv_path`` and switches to Explore. Times upload -> first chart drawn, and reads the steps.
     ``server_cpus``: the only CPUs the server may run on (the browser then runs elsewhere)."""
-    from analysis.timings import ENV, read_steps
+    from analysis.settings import TIMINGS_ENV, read_steps
 
     cache = work / f"cache-{round_no}"
     timings = work / f"steps-{round_no}.jsonl"
-    env = base_env(cache, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", HOME=str(work / "home"), **{ENV: str(timings)})
+    timings_env = {TIMINGS_ENV: str(timings)}
+    env = base_env(cache, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", HOME=str(work / "home"), **timings_env)
     port = _free_port()
     args = _pinned(server_cpus) + [PYTHON, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true"]
     args += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]

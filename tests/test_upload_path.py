@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis import timings
+from analysis import settings as timings
 from analysis.encoding import encode_raw, preload
 from analysis.encoding.torch_backend import loaded_model
 from analysis.errors import ModelUnavailableError
@@ -18,11 +18,11 @@ from benchmarks.bench_app import upload_steps
 
 def test_steps_are_written_only_when_asked(tmp_path, monkeypatch):
     target = tmp_path / "steps.jsonl"
-    monkeypatch.delenv(timings.ENV, raising=False)
+    monkeypatch.delenv(timings.TIMINGS_ENV, raising=False)
     with timings.step("quiet"):
         pass
     assert not target.exists()
-    monkeypatch.setenv(timings.ENV, str(target))
+    monkeypatch.setenv(timings.TIMINGS_ENV, str(target))
     with timings.step("parse", rows=3) as details:
         details["kept"] = 2
 

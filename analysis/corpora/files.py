@@ -49,7 +49,7 @@ from analysis.corpora.decoding import (
 )
 from analysis.corpora.formats import read_table
 from analysis.errors import CorpusError, OptionError
-from analysis.timings import timed
+from analysis.settings import timed
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd

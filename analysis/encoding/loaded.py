@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from analysis.timings import step
+from analysis.settings import step
 
 T = TypeVar("T")
 

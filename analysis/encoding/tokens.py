@@ -12,7 +12,7 @@ from typing import Any
 from analysis.encoding.torch_backend import load_model, loaded_model
 from analysis.models.folder import tokenizer_settings
 from analysis.models.resolve import ResolvedModel
-from analysis.timings import timed
+from analysis.settings import timed
 
 
 @timed("truncation")

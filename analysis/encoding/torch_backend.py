@@ -20,7 +20,7 @@ import numpy as np
 from analysis.encoding.runtime import ProgressCallback, prefer_passive_openmp
 from analysis.errors import ModelUnavailableError
 from analysis.models.resolve import ResolvedModel
-from analysis.timings import timed
+from analysis.settings import timed
 
 
 @dataclass

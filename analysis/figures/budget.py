@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from analysis.figures.style import ALIVE_COLOR, GREY, apply_layout, snippet
 from analysis.measures.budget import VarianceBudget, split_median_std_ratio
 from analysis.options import SPREAD_SCALES, check_choice
-from analysis.timings import timed
+from analysis.settings import timed
 
 if TYPE_CHECKING:  # pandas is imported by the functions that build frames
     import pandas as pd

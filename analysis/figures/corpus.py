@@ -13,7 +13,7 @@ from analysis.figures.style import (
     apply_layout,
     snippet,
 )
-from analysis.timings import timed
+from analysis.settings import timed
 
 if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
     pass

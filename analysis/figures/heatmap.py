@@ -22,7 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from analysis.figures.style import DEAD_COLOR, DIVERGING_SCALE, TRANSPARENT, apply_layout, escape, snippet
-from analysis.timings import timed
+from analysis.settings import timed
 from analysis.wording import plural
 
 __all__ = [

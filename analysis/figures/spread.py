@@ -43,7 +43,7 @@ from analysis.figures.axes import (
 )
 from analysis.figures.budget import spread_axis_title, spread_name
 from analysis.measures.budget import scale_spread
-from analysis.timings import timed
+from analysis.settings import timed
 from analysis.wording import plural
 
 

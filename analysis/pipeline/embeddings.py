@@ -30,7 +30,7 @@ from analysis.pipeline.encode_options import (
     concrete_options,
     embeddings_key,
 )
-from analysis.timings import step
+from analysis.settings import step
 from analysis.vectors import VectorSource
 
 _INDEX_LENGTH = 16  # recent corpora remembered per (model, options) for row reuse

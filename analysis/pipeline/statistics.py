@@ -47,7 +47,7 @@ from analysis.pipeline.stats_records import (
     stream_stat_columns,
     write_stat_columns,
 )
-from analysis.timings import step
+from analysis.settings import step
 from analysis.vectors import VECTOR_VIEWS, VectorSource, is_vectors
 
 

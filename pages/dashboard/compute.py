@@ -34,7 +34,7 @@ from analysis.pipeline.ahead import ahead_of_time
 from analysis.pipeline.cache import EmbeddingStore, default_store
 from analysis.pipeline.encode_options import cached_options
 from analysis.pipeline.memory_cache import SessionStore
-from analysis.timings import step
+from analysis.settings import step
 from analysis.vectors import is_vectors
 from analysis.wording import plain
 from pages.dashboard.policy import Policy, current_policy
