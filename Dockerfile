@@ -36,13 +36,14 @@ RUN pip install --extra-index-url "$TORCH_INDEX" torch==2.13.0 \
 COPY --chown=dimscope:dimscope app.py pyproject.toml ./
 COPY --chown=dimscope:dimscope .streamlit ./.streamlit
 COPY --chown=dimscope:dimscope analysis ./analysis
+COPY --chown=dimscope:dimscope dashboard ./dashboard
 COPY --chown=dimscope:dimscope pages ./pages
 COPY --chown=dimscope:dimscope scripts ./scripts
 
 USER dimscope
 # PYTHONDONTWRITEBYTECODE keeps the running server from writing bytecode, so compile the app's own
 # modules once here: otherwise every container start compiles them again on the first visit.
-RUN python -m compileall -q analysis pages
+RUN python -m compileall -q analysis dashboard pages
 # Same script the test suite runs outside Docker: fills /data/cache with the default answers.
 RUN HF_HUB_OFFLINE=1 bash scripts/prepare-demo.sh
 

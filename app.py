@@ -1,7 +1,7 @@
 """DimScope: look inside sentence-embedding models one dimension at a time.
 
 Run with ``streamlit run app.py``. This file only sets up the page, the navigation and the
-shared sidebar; every page lives in ``pages/``, what pages share in ``pages/dashboard/``, and every
+shared sidebar; every page lives in ``pages/``, what pages share in ``dashboard/``, and every
 computation in ``analysis/``.
 """
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import dashboard as ui
+import dashboard as ui
 
 ui.ensure_navigation()
 ui.limit_uploads()  # public mode: the server receives no file larger than the policy takes
@@ -17,7 +17,7 @@ st.set_page_config(
     page_title="DimScope",
     # A file served by this server: a ":material/...:" icon makes every browser fetch the favicon
     # from fonts.gstatic.com, and a hosted demo must not send its visitors to third parties.
-    page_icon=str(Path(__file__).parent / "pages" / "dashboard" / "favicon.png"),
+    page_icon=str(Path(__file__).parent / "dashboard" / "favicon.png"),
     layout="wide",
     menu_items={"About": "DimScope: per-dimension statistics of sentence-embedding models."},
 )

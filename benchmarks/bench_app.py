@@ -49,8 +49,8 @@ def app_pages() -> list[str]:
     """Every page app.py registers (``ui.PAGE_*`` constants it uses), the default page first."""
     import re
 
-    navigation = (ROOT / "pages" / "dashboard" / "navigation.py").read_text(encoding="utf-8")
-    navigation += (ROOT / "pages" / "dashboard" / "sidebar.py").read_text(encoding="utf-8")
+    navigation = (ROOT / "dashboard" / "navigation.py").read_text(encoding="utf-8")
+    navigation += (ROOT / "dashboard" / "sidebar.py").read_text(encoding="utf-8")
     app = (ROOT / "app.py").read_text(encoding="utf-8")
     constants = dict(re.findall(r'^(PAGE_\w+)\s*=\s*"(pages/[^"]+\.py)"', navigation, re.M))
     found = [constants[name] for name in re.findall(r"ui\.(PAGE_\w+)", app) if name in constants]
@@ -104,7 +104,7 @@ if n_big:
     from analysis.corpora import load_builtin_task
     from analysis.options import DROP_TASKS
     from analysis.reports.compression import compression_report
-    from pages.dashboard.urlstate import UrlState
+    from dashboard.urlstate import UrlState
 
     compression_report(model, load_builtin_task(DROP_TASKS[0]), n_draws=UrlState().draws, store=store)
 print(source)

@@ -103,7 +103,7 @@ def compile_project() -> None:
     compile every module from source, a cost the floor app (no modules of its own) never pays."""
     import compileall
 
-    for folder in ("analysis", "pages"):
+    for folder in ("analysis", "dashboard", "pages"):
         compileall.compile_dir(str(ROOT / folder), quiet=1)
 
 

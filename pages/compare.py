@@ -6,13 +6,13 @@ Uploaded embeddings take part too: each file on its own rows, next to other file
 
 import streamlit as st
 
+import dashboard as ui
 from analysis.errors import DimScopeError
 from analysis.figures import budget, comparison, tables
 from analysis.options import SPREAD_SCALES
 from analysis.wording import plural
-from pages import dashboard as ui
-from pages.dashboard import urlstate
-from pages.dashboard.urlstate import VECTORS_PREFIX
+from dashboard import urlstate
+from dashboard.urlstate import VECTORS_PREFIX
 
 ctx = ui.context()
 st.title("Compare models")

@@ -5,6 +5,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
+import dashboard as ui
 from analysis.corpora import (
     SUPPORTED_EXTENSIONS,
     builtin_corpora,
@@ -18,8 +19,7 @@ from analysis.corpora import (
 from analysis.errors import DimScopeError, upload_memory
 from analysis.figures.corpus import label_counts_chart
 from analysis.vectors import VECTOR_EXTENSIONS, VECTOR_VIEWS, VectorSource, open_vectors
-from pages import dashboard as ui
-from pages.dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
+from dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 ctx = ui.context()
 # An upload is likely from here: the model loads while the file is chosen, read and cleaned.

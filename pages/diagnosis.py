@@ -2,12 +2,12 @@
 
 import streamlit as st
 
+import dashboard as ui
 from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
 from analysis.figures import report_tables
 from analysis.reports.diagnosis import diagnosis_report
 from analysis.wording import plural
-from pages import dashboard as ui
 
 ctx = ui.context()
 st.title("Why dimensions die")

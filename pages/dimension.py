@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import dashboard as ui
 from analysis.figures import spread, tables
 from analysis.measures import stats
-from pages import dashboard as ui
 
 ctx = ui.context()
 st.title("Dimension detail")

@@ -4,14 +4,14 @@ import json
 
 import streamlit as st
 
+import dashboard as ui
 from analysis.corpora import BUILTIN_TASKS
 from analysis.errors import DimScopeError
 from analysis.figures import compression as figs
 from analysis.figures import tables
 from analysis.options import DROP_TASKS
 from analysis.reports.compression import cached_compression_report, compression_report, storage_recipe
-from pages import dashboard as ui
-from pages.dashboard import urlstate
+from dashboard import urlstate
 
 ctx = ui.context()
 st.title("What can I drop?")

@@ -3,14 +3,14 @@
 import numpy as np
 import streamlit as st
 
+import dashboard as ui
 from analysis import options
 from analysis.figures import budget, heatmap, tables
 from analysis.figures.spread import std_bar_chart
 from analysis.measures import stats
 from analysis.measures.budget import scale_spread
 from analysis.measures.crowding import label_crowding
-from pages import dashboard as ui
-from pages.dashboard import urlstate
+from dashboard import urlstate
 
 ctx = ui.context()
 st.title("Explore a model")

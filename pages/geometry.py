@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+import dashboard as ui
 from analysis.encoding import view_of
 from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
@@ -10,7 +11,6 @@ from analysis.measures.geometry import pairwise_cosine_sample
 from analysis.measures.postprocess import apply_postprocessing
 from analysis.options import POSTPROCESSING
 from analysis.reports.geometry import geometry_report
-from pages import dashboard as ui
 
 POST_LABELS = {
     "none": "none",

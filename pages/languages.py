@@ -2,11 +2,11 @@
 
 import streamlit as st
 
+import dashboard as ui
 from analysis.corpora import Corpus
 from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
 from analysis.reports.multilingual import multilingual_report
-from pages import dashboard as ui
 
 MAX_PER_LANGUAGE = 300
 MULTILINGUAL = "chatterbot-multilingual"

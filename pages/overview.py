@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+import dashboard as ui
 from analysis.measures import stats
-from pages import dashboard as ui
 
 ctx = ui.context()
 st.title("DimScope")

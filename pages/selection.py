@@ -4,13 +4,13 @@ import json
 
 import streamlit as st
 
+import dashboard as ui
 from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
 from analysis.figures import tables
 from analysis.measures.selection import summarize_selection
 from analysis.reports.selection import selection_report
-from pages import dashboard as ui
-from pages.dashboard import urlstate
+from dashboard import urlstate
 
 ctx = ui.context()
 st.title("Which dimensions matter")

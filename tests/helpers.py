@@ -87,7 +87,7 @@ def app_pages() -> list[tuple[str, str]]:
     app.py itself, so a page added there is visited by every test that walks them all."""
     import ast
 
-    import pages.dashboard as ui
+    import dashboard as ui
 
     found = []
     for node in ast.walk(ast.parse(APP.read_text(encoding="utf-8"))):

@@ -283,7 +283,7 @@ _WARM_UP = {
 def main(kind: str, path: str) -> int:
     os.environ["DIMSCOPE_PUBLIC"] = "1"
     from analysis.errors import DimScopeError
-    from pages.dashboard.policy import load_policy
+    from dashboard.policy import load_policy
 
     policy = load_policy()
     assert policy.public

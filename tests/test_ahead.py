@@ -127,10 +127,10 @@ def test_an_upload_is_encoded_once_ahead_and_explore_waits_for_it(monkeypatch):
 def test_a_rerun_of_the_corpus_page_does_not_start_finished_work_again(monkeypatch):
     """Every rerun of the Corpus page passes the adopted upload again: once its statistics are
     computed, no further job starts."""
-    import pages.dashboard.compute
+    import dashboard.compute
     from tests.helpers import ok, open_page
 
-    pool = pages.dashboard.compute.ahead_of_time()
+    pool = dashboard.compute.ahead_of_time()
     real_start, jobs = pool.start, []
     monkeypatch.setattr(pool, "start", lambda key, work: jobs.append(real_start(key, work)) or jobs[-1])
     at = open_page("pages/corpus.py")

@@ -316,7 +316,7 @@ def test_compare_default_models_on_an_uploaded_corpus():
 
 def test_compare_asks_before_expensive_uncached_work(monkeypatch):
     """Uncached, expensive models wait for a click; the sidebar's own model never waits."""
-    from pages.dashboard import compute as _common
+    from dashboard import compute as _common
 
     monkeypatch.setattr(_common, "AUTO_COMPUTE_BUDGET", 0)
     corpus = parse_corpus_bytes(b"one small text\nanother one\na third line\n", "small.txt")
@@ -418,7 +418,7 @@ def test_progress_appears_only_for_real_work():
     def script():
         import streamlit as st
 
-        from pages.dashboard.compute import Progress
+        from dashboard.compute import Progress
 
         cached = Progress("cached")
         cached(5, 5)  # what the pipeline reports on a cache hit
@@ -439,7 +439,7 @@ def test_progress_appears_only_for_real_work():
 
 @pytest.fixture()
 def public_mode(monkeypatch):
-    from pages.dashboard import policy
+    from dashboard import policy
 
     monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
     policy.reset_policy()

@@ -3,7 +3,7 @@
 Streamlit gives widgets on different pages different identities even under one key, so the second
 page's control used to start empty (a segmented control: ``scale=None``, then OptionError) or on its
 first option (a select slider: ``draws=2``), and that value replaced the state and went into the URL.
-:func:`pages.dashboard.state.bind` now starts a widget from the state whenever its key holds another
+:func:`dashboard.state.bind` now starts a widget from the state whenever its key holds another
 page's value or one the URL would not read back.
 
 The first tests use a two-page app written to a temporary folder (the binding alone, no model); the
@@ -23,7 +23,7 @@ MAIN = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
 import streamlit as st
-from pages import dashboard as ui
+import dashboard as ui
 
 navigation = st.navigation([st.Page("a.py", url_path="a", default=True), st.Page("b.py", url_path="b")])
 ui.sync_from_url()
@@ -32,7 +32,7 @@ navigation.run()
 # Both pages bind the same fields with other labels and help, as Explore and Compare do.
 PAGE = """
 import streamlit as st
-from pages import dashboard as ui
+import dashboard as ui
 
 st.write("{name}: scale=" + str(ui.bind("scale", st.{control}, "Scale on {name}", ["as_is", "sqrt_d", "share"]{req})))
 st.write("{name}: draws=" + str(ui.bind("draws", st.select_slider, "Draws on {name}", [2, 3, 5, 10])))

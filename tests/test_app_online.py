@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from analysis.models import CATALOG
-from pages.dashboard import urlstate
+from dashboard import urlstate
 from tests.helpers import charts, new_app, ok, open_page, texts
 from tests.hub_server import LoopbackHub
 
@@ -172,7 +172,7 @@ def test_compare_lists_a_model_that_fails_to_download_with_its_reason():
 
 
 def test_public_demo_online_offers_only_its_allow_list(hub, monkeypatch):
-    from pages.dashboard import policy
+    from dashboard import policy
 
     monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
     policy.reset_policy()

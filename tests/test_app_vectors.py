@@ -176,7 +176,7 @@ def test_what_can_i_drop_on_a_file_without_labels_says_what_is_missing(minilm_ra
 
 def test_public_mode_keeps_what_is_computed_from_uploaded_embeddings_in_the_session(minilm_raw, monkeypatch):
     from analysis.pipeline.cache import build_key
-    from pages.dashboard import policy
+    from dashboard import policy
 
     monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
     policy.reset_policy()
@@ -227,7 +227,7 @@ def test_a_file_without_texts_shows_row_numbers_and_compare_leaves_models_out(mi
 
 
 def test_public_mode_caps_uploaded_embeddings(minilm_raw, monkeypatch):
-    from pages.dashboard import policy
+    from dashboard import policy
 
     monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
     policy.reset_policy()

@@ -121,9 +121,9 @@ def test_the_sidebar_corpus_without_labels_or_pairs_shows_a_note():
 
 
 def test_long_work_waits_for_approval(monkeypatch):
-    import pages.dashboard.compute
+    import dashboard.compute
 
-    monkeypatch.setattr(pages.dashboard.compute, "AUTO_SCORING_PAIRS", 100)
+    monkeypatch.setattr(dashboard.compute, "AUTO_SCORING_PAIRS", 100)
     corpus, task = _pair_upload(40)  # 1,600 pairs: over the lowered limit
     at = open_page(
         PAGE,

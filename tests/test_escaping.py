@@ -87,12 +87,16 @@ def test_plotly_labels_carry_no_tag_and_decode_to_the_payload(payload):
 
 def test_pages_and_figures_use_the_one_helper():
     """No second Markdown or HTML escaper grows back in the dashboard or the figures."""
-    from pages import dashboard as ui
+    import dashboard as ui
 
     assert ui.plain is plain
     from tests.helpers import ROOT
 
-    sources = [*ROOT.joinpath("pages").rglob("*.py"), *ROOT.joinpath("analysis", "figures").rglob("*.py")]
+    sources = [
+        *ROOT.joinpath("pages").rglob("*.py"),
+        *ROOT.joinpath("dashboard").rglob("*.py"),
+        *ROOT.joinpath("analysis", "figures").rglob("*.py"),
+    ]
     for path in sources:
         source = path.read_text(encoding="utf-8")
         assert "html.escape" not in source and ".replace('`', '')" not in source, path

@@ -42,7 +42,7 @@ from analysis.corpora import (
 )
 from analysis.errors import CorpusError, OptionError
 from analysis.figures import tables
-from pages.dashboard import urlstate
+from dashboard import urlstate
 from tests.helpers import assert_bad_input
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from analysis.errors import ModelUnavailableError, OptionError
-from pages.dashboard.policy import PUBLIC_DEFAULT_MODELS, Policy, load_policy
+from dashboard.policy import PUBLIC_DEFAULT_MODELS, Policy, load_policy
 
 
 def test_private_by_default_is_open():

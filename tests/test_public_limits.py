@@ -14,7 +14,7 @@ import logging
 import pytest
 from streamlit import config
 
-from pages.dashboard import policy
+from dashboard import policy
 from tests.helpers import ok, open_page, texts
 
 pytestmark = pytest.mark.slow  # each runs the app under AppTest
@@ -108,7 +108,7 @@ def test_a_visitor_is_told_the_model_is_not_available_and_the_owner_gets_the_adv
 def test_the_backends_auto_could_not_try_are_the_owners_business(public, monkeypatch, caplog, warm_cache_dir):
     """On an install without onnxruntime or openvino, a private user reads "pip install -r
     requirements.txt" under each result; a public visitor does not, the owner's log does."""
-    from pages.dashboard import compute
+    from dashboard import compute
 
     note = "auto could not try onnx or openvino: not installed (pip install -r requirements.txt)"
     monkeypatch.setattr(compute, "missing_runtimes_note", lambda: note)

@@ -157,7 +157,7 @@ def test_a_refused_upload_leaves_every_page_on_a_working_corpus(warm_cache_dir, 
     import pyarrow.parquet as pq
 
     from analysis.vectors import VectorSource
-    from pages.dashboard import policy
+    from dashboard import policy
     from tests.helpers import metrics, ok, open_page, texts
     from tests.hostile_uploads import corpus_parquet_long_dictionary_text, vectors_npz_huge_text_dtype
 

@@ -96,12 +96,12 @@ def test_upload_steps_split_the_window_without_counting_the_background_load_twic
 
 
 def test_the_corpus_page_preloads_the_sidebar_model_and_the_other_pages_do_not(monkeypatch):
-    import pages.dashboard.compute
+    import dashboard.compute
     from tests.helpers import ok, open_page
 
     started: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        pages.dashboard.compute, "preload", lambda resolved, backend: started.append((resolved.fingerprint, backend))
+        dashboard.compute, "preload", lambda resolved, backend: started.append((resolved.fingerprint, backend))
     )
     at = open_page("pages/overview.py")
     ok(at)

@@ -55,7 +55,7 @@ def cache_copy(warm_cache_dir, tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture()
 def public(monkeypatch):
-    from pages.dashboard import policy
+    from dashboard import policy
 
     monkeypatch.setenv("DIMSCOPE_PUBLIC", "1")
     policy.reset_policy()

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import options
-from pages.dashboard import urlstate
-from pages.dashboard.urlstate import DEFAULTS, UrlState, parse, to_params
+from dashboard import urlstate
+from dashboard.urlstate import DEFAULTS, UrlState, parse, to_params
 
 CORPORA = ["chatterbot-english", "wordnet-glosses", "chatterbot-french"]
 
@@ -239,7 +239,7 @@ def test_valid_states_round_trip(state):
 
 
 def test_insight_page_controls_travel_in_the_url():
-    from pages.dashboard import urlstate
+    from dashboard import urlstate
 
     state, notes = urlstate.parse(
         {"post": "whiten", "score": "ari", "draws": "10", "topk": "32"}, corpora=["chatterbot-english"]

@@ -26,9 +26,9 @@ from analysis.corpora import Corpus, RetrievalTask, builtin_corpora
 from analysis.models import CATALOG
 from analysis.vectors import VectorSource
 from analysis.wording import plain
-from pages.dashboard import urlstate
-from pages.dashboard.policy import current_policy
-from pages.dashboard.urlstate import UrlState
+from dashboard import urlstate
+from dashboard.policy import current_policy
+from dashboard.urlstate import UrlState
 
 STATE = "ds_state"
 WRITTEN = "ds_written"

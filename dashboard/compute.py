@@ -37,10 +37,10 @@ from analysis.pipeline.memory_cache import SessionStore
 from analysis.settings import step
 from analysis.vectors import is_vectors
 from analysis.wording import plain
-from pages.dashboard.policy import Policy, current_policy
-from pages.dashboard.sidebar import Context
-from pages.dashboard.state import pair_uploads, vector_uploads
-from pages.dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
+from dashboard.policy import Policy, current_policy
+from dashboard.sidebar import Context
+from dashboard.state import pair_uploads, vector_uploads
+from dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"

@@ -1,17 +1,17 @@
 """What the pages share, beside them (not a page itself, and not in the library):
 
-* :mod:`~pages.dashboard.urlstate`: query parameters <-> a validated :class:`UrlState` (pure);
-* :mod:`~pages.dashboard.policy`: private or public-demo limits (pure);
-* :mod:`~pages.dashboard.state`: the session's state, the URL, and widgets bound to both;
-* :mod:`~pages.dashboard.sidebar`: model, corpus and view pickers, and the page :class:`Context`;
-* :mod:`~pages.dashboard.navigation`: page paths and the navigation guard;
-* :mod:`~pages.dashboard.compute`: computation with progress, approval of expensive work, errors.
+* :mod:`~dashboard.urlstate`: query parameters <-> a validated :class:`UrlState` (pure);
+* :mod:`~dashboard.policy`: private or public-demo limits (pure);
+* :mod:`~dashboard.state`: the session's state, the URL, and widgets bound to both;
+* :mod:`~dashboard.sidebar`: model, corpus and view pickers, and the page :class:`Context`;
+* :mod:`~dashboard.navigation`: page paths and the navigation guard;
+* :mod:`~dashboard.compute`: computation with progress, approval of expensive work, errors.
 
 Pages import this package as ``ui``; the names below are the whole page-facing API.
 """
 
 from analysis.wording import plain
-from pages.dashboard.compute import (
+from dashboard.compute import (
     Progress,
     approve,
     approve_task,
@@ -34,7 +34,7 @@ from pages.dashboard.compute import (
     task_pending_reason,
     upload_limit_mb,
 )
-from pages.dashboard.navigation import (
+from dashboard.navigation import (
     CONTEXT,
     PAGE_COMPARE,
     PAGE_CORPUS,
@@ -49,8 +49,8 @@ from pages.dashboard.navigation import (
     context,
     ensure_navigation,
 )
-from pages.dashboard.sidebar import Context, compare_defaults, offered_models, sidebar
-from pages.dashboard.state import (
+from dashboard.sidebar import Context, compare_defaults, offered_models, sidebar
+from dashboard.state import (
     bind,
     builtin_names,
     link_params,

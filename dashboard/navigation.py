@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.dashboard.sidebar import PAGE_CORPUS, Context, sidebar
-from pages.dashboard.state import sync_from_url
+from dashboard.sidebar import PAGE_CORPUS, Context, sidebar
+from dashboard.state import sync_from_url
 
 PAGE_OVERVIEW = "pages/overview.py"
 PAGE_EXPLORE = "pages/explore.py"

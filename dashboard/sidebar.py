@@ -28,10 +28,10 @@ from analysis.models import (
 from analysis.options import VIEWS
 from analysis.vectors import VECTOR_VIEWS, VectorSource
 from analysis.wording import plain
-from pages.dashboard import urlstate
-from pages.dashboard.policy import current_policy
-from pages.dashboard.state import bind, builtin_names, state, update, uploads, vector_uploads
-from pages.dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX, UrlState
+from dashboard import urlstate
+from dashboard.policy import current_policy
+from dashboard.state import bind, builtin_names, state, update, uploads, vector_uploads
+from dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX, UrlState
 
 TRUST = "ds_trust_remote_code"
 OTHER = "__other__"
