@@ -39,7 +39,7 @@ navigation = st.navigation(
                 ui.PAGE_SELECTION, title="Which dimensions matter", icon=":material/filter_list:", url_path="selection"
             ),
             st.Page(ui.PAGE_LANGUAGES, title="Languages", icon=":material/translate:", url_path="languages"),
-            st.Page(ui.PAGE_DROP, title="What can I drop?", icon=":material/compress:", url_path="drop"),
+            st.Page(ui.PAGE_COMPRESS, title="What can I drop?", icon=":material/compress:", url_path="drop"),
         ],
         "Data": [
             st.Page(ui.PAGE_CORPUS, title="Corpus", icon=":material/table_rows:", url_path="corpus"),

@@ -22,6 +22,7 @@ cached :mod:`~analysis.pipeline`, :mod:`~analysis.reports`, :mod:`~analysis.figu
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 __version__ = "0.2.0"
@@ -53,19 +54,30 @@ _EXPORTS: dict[str, str] = {
     "selection_report": "analysis.reports.selection",
     "diagnosis_report": "analysis.reports.diagnosis",
     "multilingual_report": "analysis.reports.multilingual",
-    "compression_report": "analysis.reports.compression",
+    "compress_report": "analysis.reports.compress",
     "GeometryReport": "analysis.reports.geometry",
     "SelectionReport": "analysis.reports.selection",
     "DiagnosisReport": "analysis.reports.diagnosis",
     "MultilingualReport": "analysis.reports.multilingual",
-    "CompressionReport": "analysis.reports.compression",
+    "CompressReport": "analysis.reports.compress",
     "DimScopeError": "analysis.errors",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
+# Names of 0.2 that now have another, kept for old code with a warning (not in __all__).
+_RENAMED: dict[str, str] = {"compression_report": "compress_report", "CompressionReport": "CompressReport"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        warnings.warn(
+            f"analysis.{name} is now analysis.{_RENAMED[name]}; the old name goes in a later version.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return __getattr__(_RENAMED[name])
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'analysis' has no attribute {name!r}")

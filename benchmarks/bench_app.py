@@ -103,10 +103,10 @@ if n_big:
     # What can I drop? scores a built-in retrieval task by default: its report, computed for real.
     from analysis.corpora import load_builtin_task
     from analysis.options import DROP_TASKS
-    from analysis.reports.compression import compression_report
+    from analysis.reports.compress import compress_report
     from dashboard.urlstate import UrlState
 
-    compression_report(model, load_builtin_task(DROP_TASKS[0]), n_draws=UrlState().draws, store=store)
+    compress_report(model, load_builtin_task(DROP_TASKS[0]), n_draws=UrlState().draws, store=store)
 print(source)
 """
 

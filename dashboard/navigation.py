@@ -15,14 +15,14 @@ PAGE_DIAGNOSIS = "pages/diagnosis.py"
 PAGE_GEOMETRY = "pages/geometry.py"
 PAGE_SELECTION = "pages/selection.py"
 PAGE_LANGUAGES = "pages/languages.py"
-PAGE_DROP = "pages/drop.py"
+PAGE_COMPRESS = "pages/drop.py"
 CONTEXT = "ds_context"
 __all__ = [
     "PAGE_COMPARE",
     "PAGE_CORPUS",
     "PAGE_DIAGNOSIS",
     "PAGE_DIMENSION",
-    "PAGE_DROP",
+    "PAGE_COMPRESS",
     "PAGE_EXPLORE",
     "PAGE_GEOMETRY",
     "PAGE_LANGUAGES",

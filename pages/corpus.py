@@ -115,7 +115,7 @@ def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, doc
     ui.pair_uploads()[name] = task
     st.caption(f":material/search: Also a retrieval task: {task.describe()}. " + ui.plain(" ".join(task.messages())))
     st.page_link(
-        ui.PAGE_DROP,
+        ui.PAGE_COMPRESS,
         label="Score these pairs on What can I drop?",
         icon=":material/compress:",
         query_params=ui.link_params(task="corpus", corpus=UPLOAD_PREFIX + name),

@@ -7,10 +7,10 @@ import streamlit as st
 import dashboard as ui
 from analysis.corpora import BUILTIN_TASKS
 from analysis.errors import DimScopeError
-from analysis.figures import compression as figs
+from analysis.figures import compress as figs
 from analysis.figures import tables
 from analysis.options import DROP_TASKS
-from analysis.reports.compression import cached_compression_report, compression_report, storage_recipe
+from analysis.reports.compress import cached_compress_report, compress_report, storage_recipe
 from dashboard import urlstate
 
 ctx = ui.context()
@@ -63,7 +63,7 @@ st.caption(ui.plain(f"{task.name}: {task.describe()}. {notes}".strip()))
 try:
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     store = ui.store_for(task)  # public mode: an uploaded task never reaches the shared cache
-    report = cached_compression_report(resolved, task, n_draws=draws, store=store)
+    report = cached_compress_report(resolved, task, n_draws=draws, store=store)
     if report is None:
         why = ui.task_pending_reason(ctx.model, task, trust=ctx.trust_remote_code)
         if why:
@@ -80,7 +80,7 @@ try:
         progress = ui.Progress(f"{resolved.name} on {task.name}", reading=ctx.vectors is not None)
         try:
             with st.spinner("Scoring every storage variant…"):
-                report = compression_report(
+                report = compress_report(
                     resolved,
                     task,
                     n_draws=draws,

@@ -113,3 +113,16 @@ def test_explore_to_compare_and_back_keeps_the_spread_scale(warm_cache_dir, monk
     ok(at)
     assert [c.value for c in at.segmented_control if c.key == "w_scale"] == ["share"]
     assert params(at) == {"scale": "share"}
+
+
+def test_every_page_file_is_named_after_its_url():
+    """A fresh server serves its first request by Streamlit's folder rules (a page per file in
+    ``pages/``, found by file name) until app.py's ``st.navigation`` takes over and reruns it. A page
+    whose file name differs from its ``url_path`` is not found on that first request, and the visitor
+    lands on the overview (seen with the compress page as ``pages/compress.py`` at ``/drop``)."""
+    from tests.helpers import app_pages
+
+    pages = app_pages()
+    assert len(pages) >= 10
+    misnamed = [(file, url) for file, url in pages if url and Path(file).stem != url]
+    assert misnamed == []

@@ -144,7 +144,7 @@ def test_what_can_i_drop_scores_the_files_labels_and_says_builtin_tasks_need_a_m
     """The labelled task on the file's own rows gives the model's report on the same texts (the rows
     are the model's vectors); a built-in task of texts says it needs a model."""
     from analysis.corpora import Corpus, labelled_task
-    from analysis.reports.compression import compression_report
+    from analysis.reports.compress import compress_report
 
     corpus = load_builtin_corpus(DEFAULT_CORPUS)
     texts_300, topics_300 = list(corpus.texts[:300]), list(corpus.labels[:300])
@@ -158,7 +158,7 @@ def test_what_can_i_drop_scores_the_files_labels_and_says_builtin_tasks_need_a_m
     at.selectbox(key="w_task").set_value("corpus").run()
     ok(at)
     assert not at.error and len(charts(at)) >= 5
-    model_report = compression_report(
+    model_report = compress_report(
         minilm, labelled_task(Corpus("same texts", tuple(texts_300), tuple(topics_300))), store=default_store()
     )
     assert metrics(at)["float32 nDCG@10"] == f"{model_report.variant('float32').ndcg_at_10:.3f}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT
 
 LIBRARY = ROOT / "analysis"
@@ -103,6 +105,10 @@ def test_the_lazy_faces_export_what_they_list():
     assert analysis.pipeline.__all__ == sorted(analysis.pipeline._EXPORTS)
     for face in (analysis, analysis.pipeline):
         assert all(getattr(face, name) is not None for name in face.__all__)
+    # Renamed public names still answer, with a warning that names the new one.
+    with pytest.warns(DeprecationWarning, match="analysis.compress_report"):
+        assert analysis.compression_report is analysis.compress_report
+    assert "compression_report" not in analysis.__all__
 
 
 def test_a_planted_cycle_is_found():

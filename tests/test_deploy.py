@@ -76,9 +76,9 @@ def test_prepare_demo_script_warms_the_cache_outside_docker(tmp_path):
     assert stats.from_cache and stats.dead_dims == [127, 223, 319]
     # ... and "What can I drop?" its default report
     from analysis.corpora import load_builtin_task
-    from analysis.reports.compression import cached_compression_report
+    from analysis.reports.compress import cached_compress_report
 
-    report = cached_compression_report(
+    report = cached_compress_report(
         "all-MiniLM-L6-v2", load_builtin_task("chatterbot-pairs"), store=EmbeddingStore(cache)
     )
     assert report is not None and report.dead_dims == [127, 223, 319]

@@ -67,7 +67,7 @@ def parse_ks(text: str | None) -> list[int] | None:
 
 def _run(args: argparse.Namespace) -> int:
     from analysis.corpora import load_retrieval_task
-    from analysis.reports.compression import check_draws, compression_report
+    from analysis.reports.compress import check_draws, compress_report
 
     ks = parse_ks(args.k)
     check_draws(args.draws)
@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for message in task.messages():
             print(f"note: {message}", file=sys.stderr)
-    report = compression_report(
+    report = compress_report(
         model,
         task,
         ks=ks,
@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         print_json(report.to_dict())
         return EXIT_OK
     if args.format == "csv":
-        from analysis.figures.compression import variant_table
+        from analysis.figures.compress import variant_table
         from analysis.figures.tables import safe_csv_bytes
 
         write_text(safe_csv_bytes(variant_table(report.variants)).decode("utf-8"), None)

@@ -14,7 +14,7 @@ import pytest
 
 from analysis.corpora import Corpus, load_builtin_task, pairs_from_rows
 from analysis.pipeline.cache import EmbeddingStore
-from analysis.reports.compression import compression_report
+from analysis.reports.compress import compress_report
 from tests.helpers import charts, metrics, ok, open_page, texts
 
 PAGE = "pages/drop.py"
@@ -23,7 +23,7 @@ PAGE = "pages/drop.py"
 @pytest.fixture(scope="session")
 def drop_cache_dir(warm_cache_dir, minilm) -> Path:
     store = EmbeddingStore(warm_cache_dir)
-    compression_report(minilm, load_builtin_task("chatterbot-pairs"), n_draws=5, store=store)
+    compress_report(minilm, load_builtin_task("chatterbot-pairs"), n_draws=5, store=store)
     store.close()
     return warm_cache_dir
 
@@ -51,13 +51,11 @@ def _pareto(at) -> dict:
 
 @pytest.mark.slow
 def test_default_shows_the_pareto_chart_verdict_readiness_and_downloads(drop_cache_dir, minilm):
-    from analysis.reports.compression import cached_compression_report
+    from analysis.reports.compress import cached_compress_report
 
     at = open_page(PAGE)
     ok(at)
-    report = cached_compression_report(
-        minilm, load_builtin_task("chatterbot-pairs"), store=EmbeddingStore(drop_cache_dir)
-    )
+    report = cached_compress_report(minilm, load_builtin_task("chatterbot-pairs"), store=EmbeddingStore(drop_cache_dir))
     assert report is not None and report.backend != "auto"
     line = f"{report.backend_summary[0].upper()}{report.backend_summary[1:]}."
     assert any(line in c for c in texts(at.caption)), texts(at.caption)  # the backend that encoded both sides

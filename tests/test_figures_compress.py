@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.figures import compression as figs
+from analysis.figures import compress as figs
 from analysis.measures.retrieval import Relevance, evaluate_variants
 
 DEAD = "#D55E00"

@@ -1,4 +1,4 @@
-"""The compression report on a real (tiny) model: its figures against an independent computation
+"""The compress report on a real (tiny) model: its figures against an independent computation
 (sentence-transformers encode, numpy ranking, sentence-transformers' int8), its cache, prompts and recipe."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from analysis.errors import OptionError
 from analysis.models import ResolvedModel, catalog_info, resolve_model
 from analysis.pipeline import EncodeOptions
 from analysis.pipeline.cache import EmbeddingStore, default_store
-from analysis.reports import compression
-from analysis.reports.compression import (
-    CompressionReport,
-    compression_key,
-    compression_report,
+from analysis.reports import compress
+from analysis.reports.compress import (
+    CompressReport,
+    compress_key,
+    compress_report,
     side_options,
     storage_recipe,
 )
@@ -58,7 +58,7 @@ def _figures(scores: np.ndarray, relevant: np.ndarray) -> dict[str, float]:
 
 
 def test_variants_match_an_independent_computation(tiny_model_dir, tiny_pairs):
-    report = compression_report(str(tiny_model_dir), tiny_pairs, ks=[4, 8, 16], n_draws=3, store=default_store())
+    report = compress_report(str(tiny_model_dir), tiny_pairs, ks=[4, 8, 16], n_draws=3, store=default_store())
     model = SentenceTransformer(str(tiny_model_dir), device="cpu")
     q = _unit(model.encode(list(tiny_pairs.queries.texts), convert_to_numpy=True))
     d = _unit(model.encode(list(tiny_pairs.documents.texts), convert_to_numpy=True))
@@ -88,13 +88,13 @@ def test_variants_match_an_independent_computation(tiny_model_dir, tiny_pairs):
     # the JSON round trip gives the same report
     data = json.loads(json.dumps(report.to_dict()))
     assert {"model", "n_queries", "n_documents", "dimension", "dead_dims", "variants"} <= set(data)
-    assert CompressionReport.from_dict(data) == report
+    assert CompressReport.from_dict(data) == report
 
 
 def test_a_labelled_corpus_encodes_once_and_excludes_each_text_from_its_own_ranking(tiny_model_dir, fresh_cache_dir):
     sentences = list(dict.fromkeys(tiny_corpus(150, seed=22)))
     corpus = Corpus("topics", tuple(sentences), labels=tuple(s.split()[1] for s in sentences))
-    report = compression_report(str(tiny_model_dir), labelled_task(corpus), ks=[8], n_draws=2, store=default_store())
+    report = compress_report(str(tiny_model_dir), labelled_task(corpus), ks=[8], n_draws=2, store=default_store())
     assert report.mode == "labels" and report.n_documents == len(sentences)
     model = SentenceTransformer(str(tiny_model_dir), device="cpu")
     x = _unit(model.encode(sentences, convert_to_numpy=True))
@@ -113,9 +113,9 @@ def test_a_labelled_corpus_encodes_once_and_excludes_each_text_from_its_own_rank
 
 
 def test_the_report_is_cached_under_a_key_naming_everything(tiny_model_dir, tiny_pairs, monkeypatch, fresh_cache_dir):
-    first = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
+    first = compress_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
     model = resolve_model(str(tiny_model_dir))
-    key = compression_key(model, tiny_pairs, ks=[8], n_draws=2, options=EncodeOptions(backend=first.backend))
+    key = compress_key(model, tiny_pairs, ks=[8], n_draws=2, options=EncodeOptions(backend=first.backend))
     for part in (
         model.fingerprint,
         f"backend={first.backend}",
@@ -124,7 +124,7 @@ def test_the_report_is_cached_under_a_key_naming_everything(tiny_model_dir, tiny
         tiny_pairs.relevance_hash,
         "ks=8",
         "draws=2",
-        f"version={compression.REPORT_VERSION}",
+        f"version={compress.REPORT_VERSION}",
     ):
         assert part in key
     assert EmbeddingStore(fresh_cache_dir).get_json(key) is not None
@@ -136,14 +136,14 @@ def test_the_report_is_cached_under_a_key_naming_everything(tiny_model_dir, tiny
 
     with monkeypatch.context() as patch:
         patch.setattr(retrieval, "evaluate_variants", fail)
-        assert compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store()) == first
+        assert compress_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store()) == first
         with pytest.raises(AssertionError, match="scored again"):  # other draws: another key
-            compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=3, store=default_store())
+            compress_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=3, store=default_store())
     store = EmbeddingStore(fresh_cache_dir)
     store.put_json(key, {"model": "damaged"})
-    again = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
+    again = compress_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
     assert again.to_dict() | {"seconds": 0} == first.to_dict() | {"seconds": 0}
-    assert CompressionReport.from_dict(store.get_json(key)) == again
+    assert CompressReport.from_dict(store.get_json(key)) == again
 
 
 def test_queries_and_documents_get_the_model_cards_prompts():
@@ -163,10 +163,10 @@ def test_queries_and_documents_get_the_model_cards_prompts():
     given = EncodeOptions(prompt="x: ")
     assert side_options(nomic, pairs, given) == (given, given)
     assert side_options(model(None), pairs, EncodeOptions()) == (EncodeOptions(), EncodeOptions())
-    keys = {compression_key(m, pairs, ks=None, n_draws=5, options=EncodeOptions(backend="torch")) for m in (nomic, bge)}
+    keys = {compress_key(m, pairs, ks=None, n_draws=5, options=EncodeOptions(backend="torch")) for m in (nomic, bge)}
     assert len(keys) == 2
     with pytest.raises(ValueError, match="concrete backend"):  # "auto" never reaches a key
-        compression_key(nomic, pairs, ks=None, n_draws=5, options=EncodeOptions())
+        compress_key(nomic, pairs, ks=None, n_draws=5, options=EncodeOptions())
 
 
 def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cache_dir, tmp_path, monkeypatch):
@@ -180,18 +180,18 @@ def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cac
     task = pairs_from_rows("reversed", [" ".join(s.split()[::-1]) for s in sentences], sentences)
     assert len(task.documents) >= calibration.MIN_TEXTS_TO_CALIBRATE
     # Looking up the report never starts a calibration: nothing can be cached under a choice not made yet.
-    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, store=default_store()) is None
+    assert compress.cached_compress_report(model, task, ks=[8], n_draws=2, store=default_store()) is None
     assert calibration.recorded(model) is None
     # The model's first request: torch while auto prepares.
-    first = compression_report(model, task, ks=[8], n_draws=2, store=default_store())
+    first = compress_report(model, task, ks=[8], n_draws=2, store=default_store())
     assert first.backend == "torch" and preparation.current(model).wait(300)
     chosen = calibration.recorded(model).chosen
     # auto accepts torch's result.
-    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, store=default_store()) == first
+    assert compress.cached_compress_report(model, task, ks=[8], n_draws=2, store=default_store()) == first
     # A new task is encoded with the prepared choice.
     others = list(dict.fromkeys(tiny_corpus(300, seed=24)))
     task = pairs_from_rows("reversed, others", [" ".join(s.split()[::-1]) for s in others], others)
-    report = compression_report(model, task, ks=[8], n_draws=2, store=default_store())
+    report = compress_report(model, task, ks=[8], n_draws=2, store=default_store())
     assert report.backend == chosen and report.to_dict()["backend"] == chosen
     assert (report.backend_drift, report.backend_speedup) == calibration.backend_facts(model, chosen)
     assert report.backend_summary.startswith(f"encoded with {backends.backend_label(chosen)}")
@@ -200,24 +200,24 @@ def test_auto_is_resolved_once_per_task_before_the_key(tiny_model_dir, fresh_cac
     store = EmbeddingStore(fresh_cache_dir)
     for side, options in zip((task.queries, task.documents), side_options(model, task, concrete), strict=True):
         assert embeddings_key(model, side, options) in store
-    assert compression.cached_compression_report(model, task, ks=[8], n_draws=2, store=default_store()) == report
+    assert compress.cached_compress_report(model, task, ks=[8], n_draws=2, store=default_store()) == report
     assert (
-        compression.cached_compression_report(model, task, ks=[8], n_draws=2, options=concrete, store=default_store())
+        compress.cached_compress_report(model, task, ks=[8], n_draws=2, options=concrete, store=default_store())
         == report
     )
     # A small task does not start a calibration: torch encodes it.
     calibration.forget(model)
     calibration.record_path(model).unlink()
     small = pairs_from_rows("few", list(task.queries.texts[:40]), list(task.documents.texts[:40]))
-    assert compression_report(model, small, ks=[8], n_draws=2, store=default_store()).backend == "torch"
+    assert compress_report(model, small, ks=[8], n_draws=2, store=default_store()).backend == "torch"
     assert calibration.recorded(model) is None
 
 
 def test_recipe_ranges_reproduce_sentence_transformers_int8(tiny_model_dir, tiny_pairs):
     from analysis.measures.retrieval.checks import unit_rows
-    from analysis.reports.compression import task_embeddings
+    from analysis.reports.compress import task_embeddings
 
-    report = compression_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
+    report = compress_report(str(tiny_model_dir), tiny_pairs, ks=[8], n_draws=2, store=default_store())
     _, d = task_embeddings(resolve_model(str(tiny_model_dir)), tiny_pairs, store=default_store())  # cached
     every = storage_recipe(report, str(tiny_model_dir), tiny_pairs, "all", store=default_store())
     assert every["kept_dims"] == list(range(32)) and every["int8"]["ranges"] == report.int8_ranges
@@ -238,7 +238,7 @@ def test_recipe_ranges_reproduce_sentence_transformers_int8(tiny_model_dir, tiny
 @pytest.mark.slow
 def test_progress_counts_the_work_in_order_and_says_nothing_for_cache_hits(tiny_model_dir, tiny_pairs, fresh_cache_dir):
     """Issue 25: read from the cache, the CLI still drew 'Encoding … 1629/1629', and compress '1/1'."""
-    from analysis.reports.compression import task_embeddings
+    from analysis.reports.compress import task_embeddings
 
     model = resolve_model(str(tiny_model_dir))
     options = EncodeOptions(backend="torch")
@@ -258,8 +258,8 @@ def test_progress_counts_the_work_in_order_and_says_nothing_for_cache_hits(tiny_
     other_total = len(other.queries) + len(other.documents)
     assert calls[0] == (len(other.documents), other_total) and calls[-1] == (other_total, other_total)
     calls.clear()
-    compression_report(model, tiny_pairs, ks=[8], n_draws=2, options=options, store=store)
-    compression_report(
+    compress_report(model, tiny_pairs, ks=[8], n_draws=2, options=options, store=store)
+    compress_report(
         model, tiny_pairs, ks=[8], n_draws=2, options=options, store=store, progress=lambda d, t: calls.append((d, t))
     )
     assert calls in ([], [(1, 1)])  # a cached report: at most its own completion, which draws nothing

@@ -1,4 +1,4 @@
-"""The compression report: what every storage choice keeps of retrieval quality, and what it costs.
+"""The compress report: what every storage choice keeps of retrieval quality, and what it costs.
 
 Both sides of a :class:`~analysis.corpora.RetrievalTask` are embedded through the cached
 pipeline (queries and documents are two corpora, each cached and reused), taken in the
@@ -66,7 +66,7 @@ class Readiness:
 
 
 @dataclass(frozen=True)
-class CompressionReport:
+class CompressReport:
     """Every storage variant's retrieval quality and bytes on one task, the verdicts and the readiness."""
 
     model: str
@@ -115,7 +115,7 @@ class CompressionReport:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CompressionReport:
+    def from_dict(cls, data: dict[str, Any]) -> CompressReport:
         from analysis.measures.retrieval import VariantScore
 
         values = {f.name: data[f.name] for f in fields(cls)}
@@ -167,13 +167,13 @@ def check_draws(n_draws: int) -> int:
     return n_draws
 
 
-def compression_key(
+def compress_key(
     model: ModelSource, task: RetrievalTask, *, ks: list[int] | None, n_draws: int, options: EncodeOptions
 ) -> str:
     """The cache key: model fingerprint, both corpus hashes, relevance, both prompts, the backend
     (concrete: resolve "auto" with :func:`task_options` first), ks, draws, version."""
     if options.backend == AUTO:
-        raise ValueError("compression_key needs a concrete backend: resolve 'auto' with task_options first")
+        raise ValueError("compress_key needs a concrete backend: resolve 'auto' with task_options first")
     query_options, document_options = side_options(model, task, options)
     return build_key(
         "compress",
@@ -209,7 +209,7 @@ def _task_source(model: str | ResolvedModel | VectorSource, task: RetrievalTask)
     return source
 
 
-def cached_compression_report(
+def cached_compress_report(
     model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
     *,
@@ -217,18 +217,18 @@ def cached_compression_report(
     n_draws: int = DEFAULT_DRAWS,
     options: EncodeOptions | None = None,
     store: EmbeddingStore,
-) -> CompressionReport | None:
+) -> CompressReport | None:
     """The report if it is cached (a damaged or older record is deleted), else None. Encodes nothing."""
     resolved = _task_source(model, task)
     n_draws = check_draws(n_draws)
     concrete = task_options(resolved, task, options or EncodeOptions(), store=store, calibrate=False)
     if concrete is None:  # auto would calibrate first: nothing can be cached under its choice yet
         return None
-    key = compression_key(resolved, task, ks=ks, n_draws=n_draws, options=concrete)
+    key = compress_key(resolved, task, ks=ks, n_draws=n_draws, options=concrete)
     cached = store.get_json(key)
     if isinstance(cached, dict):
         try:
-            return CompressionReport.from_dict(cached)
+            return CompressReport.from_dict(cached)
         except (KeyError, TypeError):
             store.delete(key)
     return None
@@ -272,7 +272,7 @@ def task_embeddings(
     return queries, documents
 
 
-def compression_report(
+def compress_report(
     model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
     *,
@@ -282,7 +282,7 @@ def compression_report(
     store: EmbeddingStore,
     progress: ProgressCallback | None = None,
     time_budget_s: float | None = None,
-) -> CompressionReport:
+) -> CompressReport:
     """Score every storage variant of ``model`` on ``task`` (cached); see the module docstring."""
     from analysis.measures import retrieval
     from analysis.measures.stats import DEAD_RELATIVE_THRESHOLD, dead_dimensions
@@ -293,7 +293,7 @@ def compression_report(
     resolved = _task_source(model, task)
     options = task_options(resolved, task, options, store=store, progress=progress)
     assert options is not None
-    hit = cached_compression_report(resolved, task, ks=ks, n_draws=n_draws, options=options, store=store)
+    hit = cached_compress_report(resolved, task, ks=ks, n_draws=n_draws, options=options, store=store)
     if hit is not None:
         if progress:
             progress(1, 1)
@@ -319,7 +319,7 @@ def compression_report(
     )
     readiness = _readiness(queries, documents, relevance, std)
     full = variants[0]
-    report = CompressionReport(
+    report = CompressReport(
         model=resolved.name,
         fingerprint=resolved.fingerprint,
         task=task.name,
@@ -343,9 +343,7 @@ def compression_report(
         backend_drift=drift,
         backend_speedup=speedup,
     )
-    store.put_json(
-        compression_key(resolved, task, ks=ks, n_draws=n_draws, options=options), _json_ready(report.to_dict())
-    )
+    store.put_json(compress_key(resolved, task, ks=ks, n_draws=n_draws, options=options), _json_ready(report.to_dict()))
     return report
 
 
@@ -395,7 +393,7 @@ def _json_ready(value: Any) -> Any:
 
 
 def storage_recipe(
-    report: CompressionReport,
+    report: CompressReport,
     model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
     keep: str,
