@@ -8,7 +8,7 @@ import streamlit as st
 
 import dashboard as ui
 from analysis.errors import DimScopeError
-from analysis.figures import budget, comparison, tables
+from analysis.figures import budget, comparison, stat_tables
 from analysis.options import SPREAD_SCALES
 from analysis.wording import plural
 from dashboard import urlstate
@@ -122,7 +122,7 @@ if files:
 
 # Render.
 st.subheader("Summary")
-summary = tables.compare_summary(results)
+summary = stat_tables.compare_summary(results)
 st.dataframe(
     summary,
     hide_index=True,
@@ -188,7 +188,7 @@ with b2:
     )
 
 st.subheader("Dead dimensions")
-dead_table = tables.dead_dims_table(results)
+dead_table = stat_tables.dead_dims_table(results)
 if dead_table.empty:
     st.success("No dead dimension in any of these models on this corpus.")
 else:
@@ -196,7 +196,7 @@ else:
         dead_table,
         hide_index=True,
         column_config={
-            c: st.column_config.NumberColumn(format=tables.DEAD_TABLE_NUMBER_FORMAT)
+            c: st.column_config.NumberColumn(format=stat_tables.DEAD_TABLE_NUMBER_FORMAT)
             for c in dead_table.columns
             if c.startswith("std")
         },

@@ -4,7 +4,7 @@ import streamlit as st
 
 import dashboard as ui
 from analysis.errors import DimScopeError
-from analysis.figures import geometry as figs
+from analysis.figures import diagnosis as figs
 from analysis.figures import report_tables
 from analysis.reports.diagnosis import diagnosis_report
 from analysis.wording import plural

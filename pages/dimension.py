@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import dashboard as ui
-from analysis.figures import spread, tables
+from analysis.figures import downloads, spread, stat_tables, view_matrix
 from analysis.measures import stats
 
 ctx = ui.context()
@@ -51,7 +51,7 @@ with c2:
             "This model has no dead dimension on this corpus. Click any point in the chart below to pick a dimension."
         )
 
-values = tables.ViewMatrix(embeddings.raw, ctx.view).column(dim)
+values = view_matrix.ViewMatrix(embeddings.raw, ctx.view).column(dim)
 row = frame.set_index("dim").loc[dim]
 ratio = stats.std_ratio(frame["std"].to_numpy())[dim]
 rank = int(np.sum(frame["std"].to_numpy() > row["std"])) + 1
@@ -81,7 +81,7 @@ with g2:
 
 st.subheader("Texts with the highest and lowest values")
 n = st.slider("How many", min_value=5, max_value=50, value=10, step=5, key="dimension_top_n")
-top, bottom = tables.top_bottom_texts(values, corpus.texts, corpus.labels, n)
+top, bottom = stat_tables.top_bottom_texts(values, corpus.texts, corpus.labels, n)
 if is_dead:
     st.caption("A dead dimension's values are almost equal for every text, so this ranking is mostly noise.")
 if ctx.vectors is not None and not ctx.vectors.has_texts:
@@ -98,7 +98,7 @@ t2.dataframe(bottom, hide_index=True, column_config=config)
 both = pd.concat([top.assign(end="highest"), bottom.assign(end="lowest")], ignore_index=True)
 st.download_button(
     "Download these texts (CSV)",
-    tables.safe_csv_bytes(both),
+    downloads.safe_csv_bytes(both),
     file_name=f"dimscope-dim{dim}-texts.csv",
     mime="text/csv",
     on_click="ignore",

@@ -8,7 +8,7 @@ import dashboard as ui
 from analysis.corpora import BUILTIN_TASKS
 from analysis.errors import DimScopeError
 from analysis.figures import compress as figs
-from analysis.figures import tables
+from analysis.figures import downloads
 from analysis.options import DROP_TASKS
 from analysis.reports.compress import cached_compress_report, compress_report, storage_recipe
 from dashboard import urlstate
@@ -188,7 +188,7 @@ except DimScopeError as exc:
 row = st.container(horizontal=True)
 row.download_button(
     "Download the table (CSV)",
-    tables.safe_csv_bytes(table),
+    downloads.safe_csv_bytes(table),
     file_name=f"{stem}-variants.csv",
     mime="text/csv",
     on_click="ignore",

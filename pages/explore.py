@@ -5,7 +5,7 @@ import streamlit as st
 
 import dashboard as ui
 from analysis import options
-from analysis.figures import budget, heatmap, tables
+from analysis.figures import budget, downloads, heatmap, stat_tables, view_matrix
 from analysis.figures.spread import std_bar_chart
 from analysis.measures import stats
 from analysis.measures.budget import scale_spread
@@ -99,7 +99,7 @@ if wanted is not None:
 
 stats_for_order = result.raw if heat == "raw" else result.normalized
 normalized = result.normalized
-matrix = tables.ViewMatrix(
+matrix = view_matrix.ViewMatrix(
     embeddings.raw,
     heat,
     mean=normalized["mean"].to_numpy(),
@@ -112,7 +112,7 @@ ui.plot(
         labels=corpus.labels,
         view_name=heat,
         dead_dims=dead,
-        dims=tables.dimension_order(stats_for_order, sort, dims_shown),
+        dims=view_matrix.dimension_order(stats_for_order, sort, dims_shown),
         group_by_label=corpus.labels is not None and rows_how == "label",
         dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
         budget=heatmap.HeatmapBudget.every_text() if every_text else heatmap.HeatmapBudget(),
@@ -183,7 +183,7 @@ st.caption(
 
 # --- table -------------------------------------------------------------------------------------------
 st.subheader("Per-dimension statistics")
-table = tables.stats_table(frame, dead)
+table = stat_tables.stats_table(frame, dead)
 st.dataframe(
     table,
     hide_index=True,
@@ -201,18 +201,18 @@ export.insert(0, "model", result.model_name)
 export.insert(1, "corpus", result.corpus_name)
 export.insert(2, "view", ctx.view)
 stem = f"dimscope-{result.model_name.split('/')[-1]}-{ctx.view}-stats"
-downloads = st.container(horizontal=True)
-downloads.download_button(
+buttons = st.container(horizontal=True)
+buttons.download_button(
     "Download CSV",
-    tables.safe_csv_bytes(export),
+    downloads.safe_csv_bytes(export),
     file_name=f"{stem}.csv",
     mime="text/csv",
     on_click="ignore",
     icon=":material/download:",
 )
-downloads.download_button(
+buttons.download_button(
     "Download Parquet",
-    tables.parquet_bytes(export),
+    downloads.parquet_bytes(export),
     file_name=f"{stem}.parquet",
     mime="application/vnd.apache.parquet",
     on_click="ignore",

@@ -5,7 +5,7 @@ import streamlit as st
 import dashboard as ui
 from analysis.corpora import Corpus
 from analysis.errors import DimScopeError
-from analysis.figures import geometry as figs
+from analysis.figures import languages as figs
 from analysis.reports.multilingual import multilingual_report
 
 MAX_PER_LANGUAGE = 300

@@ -6,8 +6,8 @@ import streamlit as st
 
 import dashboard as ui
 from analysis.errors import DimScopeError
-from analysis.figures import geometry as figs
-from analysis.figures import tables
+from analysis.figures import downloads
+from analysis.figures import selection as figs
 from analysis.measures.selection import summarize_selection
 from analysis.reports.selection import selection_report
 from dashboard import urlstate
@@ -111,7 +111,7 @@ k = ui.bind(
     max_value=d,
     help="The k dimensions with the largest variance on this corpus, largest first.",
 )
-export = tables.selected_dims_export(
+export = downloads.selected_dims_export(
     report.top_variance_order, k, model=report.model, corpus=report.corpus, view=ctx.view
 )
 st.caption(f"Top {k} of {d}: " + ", ".join(map(str, export["dim"].head(24))) + (" …" if k > 24 else ""))
@@ -120,7 +120,7 @@ payload = {**export.attrs, "dims": [int(x) for x in export["dim"]]}
 row = st.container(horizontal=True)
 row.download_button(
     "Download CSV",
-    tables.safe_csv_bytes(export),
+    downloads.safe_csv_bytes(export),
     file_name=f"{stem}.csv",
     mime="text/csv",
     on_click="ignore",

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analysis.figures import comparison, heatmap, spread, style, tables
+from analysis.figures import comparison, downloads, heatmap, spread, stat_tables, style, view_matrix
 from analysis.figures import corpus as corpus_figures
 from analysis.measures import stats
 
@@ -61,7 +61,7 @@ def planted():
 
 
 def test_docstring_examples_run():
-    for module in (heatmap, spread, style, tables):
+    for module in (heatmap, spread, style, view_matrix):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
         assert result.attempted > 0
@@ -102,8 +102,8 @@ def test_heatmap_structure(planted):
 
 def test_heatmap_dims_selection_order_and_label_groups(planted):
     m, texts, labels, frames = planted
-    order = tables.row_order(40, labels, "label")
-    dims = tables.dimension_order(frames["raw"], "std", [0, 3, 5, 9])
+    order = view_matrix.row_order(40, labels, "label")
+    dims = view_matrix.dimension_order(frames["raw"], "std", [0, 3, 5, 9])
     fig = heatmap.dimension_heatmap(
         m,
         texts=texts,
@@ -173,7 +173,7 @@ def test_heatmap_names_every_label_band_even_the_thin_ones():
 
 def test_heatmap_labels_neighbouring_dead_dims_once(planted):
     m, texts, labels, frames = planted
-    dims = tables.dimension_order(frames["raw"], "std")  # the two dead dims end up side by side
+    dims = view_matrix.dimension_order(frames["raw"], "std")  # the two dead dims end up side by side
     fig = heatmap.dimension_heatmap(m, texts=texts, dims=dims, view_name="raw", dead_dims=[3, 7])
     layout = fig.to_dict()["layout"]
     assert [a["text"] for a in layout["annotations"]] in (["dead 3, 7"], ["dead 7, 3"])
@@ -201,7 +201,7 @@ def test_heatmap_cell_cap_and_payload_for_100k_texts():
         texts=texts,
         labels=labels,
         view_name="raw",
-        row_order=tables.row_order(100_000, labels, "label"),
+        row_order=view_matrix.row_order(100_000, labels, "label"),
         dead_dims=[5],
     )
     trace = fig.to_dict()["data"][0]
@@ -219,7 +219,7 @@ def test_heatmap_cell_cap_and_payload_for_100k_texts():
 
 def test_heatmap_with_small_cell_budget_and_view_matrix(planted):
     m, texts, labels, frames = planted
-    view = tables.ViewMatrix(
+    view = view_matrix.ViewMatrix(
         m, "standardized", mean=frames["normalized"]["mean"].to_numpy(), std=frames["normalized"]["std"].to_numpy()
     )
     fig = heatmap.dimension_heatmap(
@@ -418,36 +418,36 @@ def test_view_matrix_matches_full_views(planted):
     norm = m / np.linalg.norm(m, axis=1, keepdims=True)
     mean, std = frames["normalized"]["mean"].to_numpy(), frames["normalized"]["std"].to_numpy()
     rows = np.array([0, 5, 39])
-    np.testing.assert_allclose(tables.ViewMatrix(m, "raw")[rows], m[rows])
-    np.testing.assert_allclose(tables.ViewMatrix(m, "normalized")[rows], norm[rows], rtol=1e-5)
-    std_view = tables.ViewMatrix(m, "standardized", mean=mean, std=std)
+    np.testing.assert_allclose(view_matrix.ViewMatrix(m, "raw")[rows], m[rows])
+    np.testing.assert_allclose(view_matrix.ViewMatrix(m, "normalized")[rows], norm[rows], rtol=1e-5)
+    std_view = view_matrix.ViewMatrix(m, "standardized", mean=mean, std=std)
     floor = stats.DEAD_RELATIVE_THRESHOLD * np.median(std)
     expected = (norm - mean) / np.maximum(std, floor)
     np.testing.assert_allclose(std_view[rows], expected[rows], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(std_view.column(4), expected[:, 4], rtol=1e-4, atol=1e-5)
     assert np.abs(std_view.column(3)).max() < 1e-3  # a dead dim is not blown up to unit scale
-    np.testing.assert_allclose(tables.ViewMatrix(m, "normalized").column(2), norm[:, 2], rtol=1e-5)
+    np.testing.assert_allclose(view_matrix.ViewMatrix(m, "normalized").column(2), norm[:, 2], rtol=1e-5)
     with pytest.raises(ValueError):
-        tables.ViewMatrix(m, "standardized")
+        view_matrix.ViewMatrix(m, "standardized")
     with pytest.raises(ValueError):
-        tables.ViewMatrix(m, "sideways")
+        view_matrix.ViewMatrix(m, "sideways")
 
 
 def test_orders():
     frame = stats_frame(np.array([0.2, 0.5, 0.1, 0.5]), mean=np.array([0.0, 3.0, -1.0, 0.0]))
-    assert tables.dimension_order(frame, "index").tolist() == [0, 1, 2, 3]
-    assert tables.dimension_order(frame, "std").tolist() == [1, 3, 0, 2]  # stable on ties
-    assert tables.dimension_order(frame, "abs_mean", [0, 2, 99]).tolist() == [2, 0]
-    assert tables.row_order(4, ["b", "a", "b", "a"], "label").tolist() == [1, 3, 0, 2]
-    assert tables.row_order(3, None, "label").tolist() == [0, 1, 2]
+    assert view_matrix.dimension_order(frame, "index").tolist() == [0, 1, 2, 3]
+    assert view_matrix.dimension_order(frame, "std").tolist() == [1, 3, 0, 2]  # stable on ties
+    assert view_matrix.dimension_order(frame, "abs_mean", [0, 2, 99]).tolist() == [2, 0]
+    assert view_matrix.row_order(4, ["b", "a", "b", "a"], "label").tolist() == [1, 3, 0, 2]
+    assert view_matrix.row_order(3, None, "label").tolist() == [0, 1, 2]
 
 
 def test_top_bottom_and_label_means():
     values = np.array([0.5, -2.0, 3.0, np.nan, 0.0])
-    top, bottom = tables.top_bottom_texts(values, list("abcde"), list("xxyyz"), n=2)
+    top, bottom = stat_tables.top_bottom_texts(values, list("abcde"), list("xxyyz"), n=2)
     assert top["text"].tolist() == ["c", "a"] and bottom["text"].tolist() == ["b", "e"]
     assert top["row"].tolist() == [2, 0] and list(top.columns) == ["rank", "value", "text", "label", "row"]
-    means = tables.label_means(np.array([1.0, 3.0, -1.0]), ["p", "p", "q"])
+    means = stat_tables.label_means(np.array([1.0, 3.0, -1.0]), ["p", "p", "q"])
     assert means["label"].tolist() == ["q", "p"] and means["mean"].tolist() == [-1.0, 2.0]
     assert means.loc[1, "sem"] == pytest.approx(1.0 / np.sqrt(2))
 
@@ -459,10 +459,10 @@ def test_safe_csv_neutralises_text_formulas_only():
             "value": [-1.5, 2, -3, 4, 5, 6],
         }
     )
-    out = pd.read_csv(io.BytesIO(tables.safe_csv_bytes(frame)), keep_default_na=False)
+    out = pd.read_csv(io.BytesIO(downloads.safe_csv_bytes(frame)), keep_default_na=False)
     assert out["text"].tolist() == ['\'=HYPERLINK("x")', "'+1", "'-cmd", "'@sum", "plain", "'\tx"]
     assert out["value"].tolist() == [-1.5, 2, -3, 4, 5, 6]  # numbers stay numbers
-    back = pd.read_parquet(io.BytesIO(tables.parquet_bytes(frame)))
+    back = pd.read_parquet(io.BytesIO(downloads.parquet_bytes(frame)))
     pd.testing.assert_frame_equal(back, frame)
 
 
@@ -472,13 +472,13 @@ def test_stats_and_compare_tables(planted):
     class Result:
         raw, normalized, dead_dims, dimension, n_texts = frames["raw"], frames["normalized"], [3, 7], 12, 40
 
-    table = tables.stats_table(frames["normalized"], [3, 7])
+    table = stat_tables.stats_table(frames["normalized"], [3, 7])
     assert table.loc[table["dead"], "dim"].tolist() == [3, 7]
     assert "std_to_median" in table.columns
-    summary = tables.compare_summary({"m": Result()})
+    summary = stat_tables.compare_summary({"m": Result()})
     assert summary.loc[0, "dead dims"] == 2 and summary.loc[0, "dead dim indices"] == "3, 7"
     assert {"median std (raw)", "mean std (normalized)", "dimension"} <= set(summary.columns)
-    dead = tables.dead_dims_table({"m": Result()})
+    dead = stat_tables.dead_dims_table({"m": Result()})
     assert dead["dim"].tolist() == [3, 7] and (dead["std / median (normalized)"] < 0.01).all()
 
 

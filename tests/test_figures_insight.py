@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.figures import diagnosis as diagnosis_figs
+from analysis.figures import downloads, report_tables
 from analysis.figures import geometry as figs
-from analysis.figures import report_tables, tables
+from analysis.figures import languages as language_figs
+from analysis.figures import selection as selection_figs
 from analysis.measures.diagnosis import DimensionEvidence, WeightDiagnosis
 from analysis.reports.geometry import GeometryReport
 from analysis.reports.multilingual import LanguagePairs, LanguageSpread, ParallelSummary
@@ -24,7 +27,7 @@ def _names(fig) -> list[str]:
 def test_weight_scan_marks_flagged_dims_on_a_log_axis():
     w = [0.6, 6e-33, 0.7, 0.0]
     b = [0.1, 8e-33, 0.2, 0.3]
-    fig = figs.weight_scan_chart(
+    fig = diagnosis_figs.weight_scan_chart(
         w, b, flagged=[1, 3], layer="encoder.layer.5.output.LayerNorm", relative_threshold=1e-3
     )
     d = fig.to_dict()
@@ -48,7 +51,7 @@ def test_weight_scan_marks_flagged_dims_on_a_log_axis():
 
 
 def test_weight_scan_accepts_json_nulls_and_no_flags():
-    fig = figs.weight_scan_chart([0.5, None, 0.4], [0.1, 0.2, None])
+    fig = diagnosis_figs.weight_scan_chart([0.5, None, 0.4], [0.1, 0.2, None])
     assert _names(fig) == ["|weight| (gamma)", "|bias| (beta)"]
     assert all(np.isfinite(fig.data[0].y)) and all(v > 0 for v in fig.data[0].y)
 
@@ -176,7 +179,7 @@ def _selection_table() -> pd.DataFrame:
 
 
 def test_selection_curves_one_per_method_with_random_band():
-    fig = figs.selection_curves(_selection_table().to_dict(orient="list"), "knn_accuracy")
+    fig = selection_figs.selection_curves(_selection_table().to_dict(orient="list"), "knn_accuracy")
     d = fig.to_dict()
     names = _names(fig)
     assert names == ["random-k ± std over 2 draws", "top-k by variance", "PCA-k", "random-k"]
@@ -188,14 +191,14 @@ def test_selection_curves_one_per_method_with_random_band():
     assert d["layout"]["xaxis"]["type"] == "log" and "kNN" in d["layout"]["yaxis"]["title"]["text"]
     assert any("all 64 dimensions" in a["text"] for a in d["layout"]["annotations"])
     with pytest.raises(ValueError):
-        figs.selection_curves(_selection_table(), "nope")
+        selection_figs.selection_curves(_selection_table(), "nope")
 
 
 def test_selected_dims_export():
-    frame = tables.selected_dims_export([7, 3, 1, 0], 2, model="m", corpus="c", view="normalized")
+    frame = downloads.selected_dims_export([7, 3, 1, 0], 2, model="m", corpus="c", view="normalized")
     assert frame.to_dict(orient="list") == {"rank": [1, 2], "dim": [7, 3]}
     assert frame.attrs["k"] == 2 and frame.attrs["method"] == "top_variance"
-    assert len(tables.selected_dims_export([1, 2], 10)) == 2
+    assert len(downloads.selected_dims_export([1, 2], 10)) == 2
 
 
 def test_language_charts():
@@ -203,7 +206,7 @@ def test_language_charts():
         LanguageSpread("english", 300, 0.3, 0.05, [127], []),
         LanguageSpread("german", 200, 0.25, 0.04, [], []),
     ]
-    fig = figs.language_std_chart(languages)
+    fig = language_figs.language_std_chart(languages)
     assert list(fig.data[0].x) == ["english (300)", "german (200)"] and fig.data[1].yaxis == "y2"
     # Round ticks on both axes (plotly's "sync" gave 4%, 9%, 13%-like values on the right).
     for axis in (fig.layout.yaxis, fig.layout.yaxis2):
@@ -212,7 +215,7 @@ def test_language_charts():
     assert round(fig.layout.yaxis.range[1] / fig.layout.yaxis.dtick) == round(
         fig.layout.yaxis2.range[1] / fig.layout.yaxis2.dtick
     )
-    par = figs.language_parallel_chart(
+    par = language_figs.language_parallel_chart(
         ParallelSummary("english", 15, 0.47, {"german": LanguagePairs(10, 0.4), "french": LanguagePairs(5, 0.6)})
     )
     assert list(par.data[0].x) == ["french", "german"] and "english" in par.layout.title.text
@@ -221,5 +224,5 @@ def test_language_charts():
 def test_module_docstring_examples_run():
     import doctest
 
-    result = doctest.testmod(figs)
+    result = doctest.testmod(diagnosis_figs)
     assert result.attempted >= 1 and result.failed == 0

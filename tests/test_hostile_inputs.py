@@ -41,7 +41,7 @@ from analysis.corpora import (
     read_corpus_file,
 )
 from analysis.errors import CorpusError, OptionError
-from analysis.figures import tables
+from analysis.figures import downloads, stat_tables
 from dashboard import urlstate
 from tests.helpers import assert_bad_input
 
@@ -655,9 +655,9 @@ def test_exported_corpus_and_dimension_tables_neutralise_formulas():
     # Parsing keeps the data as it is; the export neutralises it.
     assert corpus.texts[0].startswith("=HYPERLINK") and corpus.labels[0] == "=lab"
     values = np.linspace(-1, 1, len(corpus))
-    top, bottom = tables.top_bottom_texts(values, corpus.texts, corpus.labels, n=len(corpus))
+    top, bottom = stat_tables.top_bottom_texts(values, corpus.texts, corpus.labels, n=len(corpus))
     for frame in (corpus.to_frame(), top, pd.concat([top.assign(end="highest"), bottom.assign(end="lowest")])):
-        out = tables.safe_csv_bytes(frame)
+        out = downloads.safe_csv_bytes(frame)
         _assert_no_formula_cells(out)
         back = pd.read_csv(io.BytesIO(out), keep_default_na=False)
         for column in ("text", "label"):
@@ -681,18 +681,18 @@ def test_exported_stats_table_keeps_numbers_and_neutralises_names():
             "abs_mean": [0.5, 0.25],
         }
     )
-    table = tables.stats_table(stats, [1])
+    table = stat_tables.stats_table(stats, [1])
     export = table.copy()
     export.insert(0, "model", "-model")
     export.insert(1, "corpus", "=corpus.csv")
-    out = tables.safe_csv_bytes(export)
+    out = downloads.safe_csv_bytes(export)
     _assert_no_formula_cells(out)
     back = pd.read_csv(io.BytesIO(out))
     assert back["model"].tolist() == ["'-model"] * 2 and back["corpus"].tolist() == ["'=corpus.csv"] * 2
     assert back["mean"].tolist() == [-0.5, 0.25] and back["dead"].tolist() == [False, True]
     # Repeated column names (e.g. two "text" columns) are handled by position.
     twice = pd.DataFrame([["=a", "+b", -1]], columns=["text", "text", "n"])
-    assert _csv_cells(tables.safe_csv_bytes(twice))[1] == ["'=a", "'+b", "-1"]
+    assert _csv_cells(downloads.safe_csv_bytes(twice))[1] == ["'=a", "'+b", "-1"]
 
 
 _CELL = st.one_of(
@@ -715,7 +715,7 @@ _CELL = st.one_of(
 )
 def test_safe_csv_never_starts_a_cell_with_a_formula(cells, header, numbers):
     frame = pd.DataFrame({header: cells, "value": numbers[: len(cells)]})
-    out = tables.safe_csv_bytes(frame)
+    out = downloads.safe_csv_bytes(frame)
     _assert_no_formula_cells(out)
     rows = _csv_cells(out)
     assert len(rows) == len(cells) + 1

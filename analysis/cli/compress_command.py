@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.format == "csv":
         from analysis.figures.compress import variant_table
-        from analysis.figures.tables import safe_csv_bytes
+        from analysis.figures.downloads import safe_csv_bytes
 
         write_text(safe_csv_bytes(variant_table(report.variants)).decode("utf-8"), None)
         return EXIT_OK

@@ -255,8 +255,8 @@ def block_moments(block: Any, column: str) -> dict[str, Any] | None:
     import pyarrow as pa
 
     from analysis.measures.stats import iter_row_chunks, stats_moments
+    from analysis.vectors.arrow_files import ColumnDecoder
     from analysis.vectors.layout import usable_rows
-    from analysis.vectors.tables import ColumnDecoder
 
     table = block if isinstance(block, pa.Table) else pa.Table.from_pandas(block, preserve_index=False)
     if table.num_rows == 0:

@@ -26,9 +26,9 @@ from analysis.figures.style import (
     SECOND_COLOR,
     SELECTED_COLOR,
     THIRD_COLOR,
-    apply_layout,
     escape,
     floats,
+    wide_label_layout,
 )
 from analysis.options import VARIANT_FAMILIES
 
@@ -48,7 +48,6 @@ __all__ = [
     "variant_table",
 ]
 
-_MARGIN = {"l": 70, "r": 20, "t": 70, "b": 90}
 FAMILY_LABELS = {
     "float32": "float32 (all dimensions)",
     "drop-dead": "drop the dead dimensions",
@@ -92,10 +91,6 @@ _TABLE_COLUMNS = (
 
 def _rows(variants: Sequence[VariantScore | Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [dict(v) if isinstance(v, Mapping) else v.to_dict() for v in variants]
-
-
-def _layout(fig: go.Figure, *, title: str, height: int, **extra: Any) -> go.Figure:
-    return apply_layout(fig, title=title, height=height, margin=_MARGIN, **extra)
 
 
 def variant_table(variants: Sequence[VariantScore | Mapping[str, Any]]) -> pd.DataFrame:
@@ -190,7 +185,7 @@ def pareto_chart(
                 hoverinfo="skip",
             )
         )
-    _layout(fig, title=title or "What each storage choice keeps, against its bytes", height=height)
+    wide_label_layout(fig, title=title or "What each storage choice keeps, against its bytes", height=height)
     fig.update_xaxes(
         type="log",
         title={"text": "bytes per stored vector (log scale)"},
@@ -255,7 +250,7 @@ def truncation_chart(
             annotation_text=f"float32, all {full['dims']} dims: {full['ndcg_at_10']:.3f}",
             annotation_position="bottom left",
         )
-    _layout(fig, title=title or "Keeping the first k dimensions, against k random ones", height=height)
+    wide_label_layout(fig, title=title or "Keeping the first k dimensions, against k random ones", height=height)
     ks = sorted({int(r["k"]) for r in rows if r.get("k") is not None})
     fig.update_xaxes(
         type="log", title={"text": "k, dimensions kept (log scale)"}, tickvals=ks, ticktext=[str(k) for k in ks]
@@ -291,7 +286,7 @@ def bit_balance_chart(balance: Sequence[float], *, dead_dims: Sequence[int] = ()
     )
     fig.add_hline(y=0.5, line={"color": GREY, "dash": "dash", "width": 1})
     low = int(np.count_nonzero(entropy < 0.5))
-    _layout(
+    wide_label_layout(
         fig,
         title=f"Bit balance per dimension<br><sup>{low} of {d} sign bits carry under half a bit of information</sup>",
         height=height,
@@ -329,7 +324,7 @@ def int8_range_chart(
             "<br>one int8 step = %{customdata[1]:.3f} std<extra></extra>",
         )
     )
-    _layout(
+    wide_label_layout(
         fig,
         title=f"int8 range per dimension: (max - min) / std<br><sup>{escape(note)}</sup>",
         height=height,
@@ -349,7 +344,7 @@ def cosine_share_chart(
     r, z = floats(raw), floats(standardized)
     fig = go.Figure()
     if r.size == 0 or not np.isfinite(r).any():
-        _layout(fig, title="Share of the mean cosine: undefined (the contributions cancel)", height=height)
+        wide_label_layout(fig, title="Share of the mean cosine: undefined (the contributions cancel)", height=height)
         return fig
     both = np.fmax(np.nan_to_num(r, nan=-np.inf), np.nan_to_num(z, nan=-np.inf))
     order = np.lexsort((np.arange(r.size), -both))[:top]
@@ -370,7 +365,7 @@ def cosine_share_chart(
     zs = np.nan_to_num(z, nan=-np.inf)
     z_top = int(np.argmax(zs)) if np.isfinite(zs).any() else None
     extra = f"; at equal spread dim {z_top} takes {z[z_top]:.1%}" if z_top is not None else ""
-    _layout(
+    wide_label_layout(
         fig,
         title=f"Share of the mean pairwise cosine<br><sup>raw: top dim {top1:.1%}, top 3 {top3:.1%}{extra}</sup>",
         height=height,
@@ -424,7 +419,7 @@ def harmful_chart(
     )
     fig.add_hline(y=0, line={"color": GREY, "width": 1})
     what = "dimension" if mode == "leave-one-out" else "group of dimensions"
-    _layout(
+    wide_label_layout(
         fig,
         title=f"nDCG@10 change when one {what} is removed<br><sup>{int(clear.sum())} clearly raise it "
         f"(gain above {z:g} standard errors, the grey whiskers)</sup>",

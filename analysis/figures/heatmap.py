@@ -349,7 +349,7 @@ def dimension_heatmap(
     height: int = 640,
 ) -> go.Figure:
     """Texts x dimensions heatmap of ``matrix`` (n_texts x n_dims; a numpy array or anything that
-    returns rows for an index array, such as :class:`analysis.figures.tables.ViewMatrix`).
+    returns rows for an index array, such as :class:`analysis.figures.view_matrix.ViewMatrix`).
 
     * ``dims``: the columns to show, in display order (default: all, by index).
     * ``row_order``: the order of the texts (default: corpus order); shown top to bottom.

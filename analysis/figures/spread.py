@@ -32,7 +32,7 @@ from analysis.figures.style import (
 if TYPE_CHECKING:  # pandas is imported where a figure needs it, not by every page that draws
     import pandas as pd
 
-from analysis.figures import tables
+from analysis.figures import stat_tables
 from analysis.figures.axes import (
     FLOOR_NOTE_TOP_PX,
     clean_log_axis,
@@ -255,7 +255,7 @@ def per_label_means(
     Blue bars are below zero and red above, matching the heatmap's scale. With more than
     ``max_labels`` labels only the most negative and most positive halves are shown (said in the title).
     """
-    table = tables.label_means(values, labels)
+    table = stat_tables.label_means(values, labels)
     n_labels = len(table)
     if n_labels > max_labels:
         half = max(1, max_labels // 2)

@@ -39,6 +39,8 @@ SNIPPET_CHARS = 70
 
 #: The default margins; charts with long tick labels on the y axis pass wider ones.
 MARGIN = {"l": 60, "r": 20, "t": 70, "b": 100}
+#: The insight pages' margins: their y axes carry longer labels.
+WIDE_LABEL_MARGIN = {"l": 70, "r": 20, "t": 70, "b": 90}
 
 
 def apply_layout(
@@ -64,6 +66,11 @@ def apply_layout(
     if height:
         fig.update_layout(height=height)
     return fig
+
+
+def wide_label_layout(fig: go.Figure, *, title: str, height: int = 420, **extra: Any) -> go.Figure:
+    """:func:`apply_layout` with :data:`WIDE_LABEL_MARGIN`, the insight pages' charts."""
+    return apply_layout(fig, title=title, height=height, margin=WIDE_LABEL_MARGIN, **extra)
 
 
 def escape(text: Any) -> str:

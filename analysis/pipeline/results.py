@@ -156,7 +156,7 @@ class StatsResult:
         """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
         Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order)."""
         from analysis.figures.heatmap import HeatmapBudget, dimension_heatmap
-        from analysis.figures.tables import ViewMatrix
+        from analysis.figures.view_matrix import ViewMatrix
 
         if self.source is None:
             raise OptionError("These statistics were built by hand: no embeddings to draw a heatmap from.")

@@ -2,7 +2,7 @@
 
 * :mod:`~analysis.vectors.readers`: opening .npy (memory-mapped), .npz, Parquet, Arrow and folders
   of Parquet shards, read a chunk at a time (:mod:`~analysis.vectors.arrays` for NumPy files,
-  :mod:`~analysis.vectors.tables` for Arrow-based ones), with the hostile-input bounds and the
+  :mod:`~analysis.vectors.arrow_files` for Arrow-based ones), with the hostile-input bounds and the
   shared reader interface of :mod:`~analysis.vectors.layout`;
 * :mod:`~analysis.vectors.source`: :class:`VectorSource`, which stands where a model stands in
   the pipeline (a fingerprint from the file's bytes, raw embeddings from the file, its rows as the

@@ -3,7 +3,7 @@
 No reader loads a file whole: ``.npy`` is memory-mapped and the pages of each finished chunk are
 handed back to the kernel (``madvise``), so a file larger than memory streams with a bounded
 resident size; ``.npz`` members are decompressed as a stream; Parquet and Arrow are read a record
-batch at a time (:mod:`~analysis.vectors.arrays`, :mod:`~analysis.vectors.tables`; what they share,
+batch at a time (:mod:`~analysis.vectors.arrays`, :mod:`~analysis.vectors.arrow_files`; what they share,
 limits included: :mod:`~analysis.vectors.layout`).
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 from analysis.corpora.decoding import human_size, printable, shorten
 from analysis.errors import CorpusError
 from analysis.vectors.arrays import NpyReader, NpzReader
+from analysis.vectors.arrow_files import ArrowReader, ParquetReader
 from analysis.vectors.layout import VectorReader
-from analysis.vectors.tables import ArrowReader, ParquetReader
 
 #: File extensions of embedding files, mapped to the format name.
 VECTOR_EXTENSIONS: dict[str, str] = {
