@@ -35,7 +35,7 @@ class CacheUnavailableError(DimScopeError):
     """The cache directory cannot be used (read-only, full); work continues uncached."""
 
 
-class BudgetExceededError(DimScopeError):
+class TimeLimitError(DimScopeError):
     """A request needs more encoding time than the deployment allows."""
 
 
@@ -64,3 +64,17 @@ class upload_memory:  # noqa: N801 - used as a context manager, named for what i
             raise CorpusError(
                 f"{self.name} needs more memory than this server gives one upload; upload a smaller file."
             ) from None
+
+
+def __getattr__(name: str) -> type[DimScopeError]:
+    # The name of 0.2, kept for old code with a warning.
+    if name == "BudgetExceededError":
+        import warnings
+
+        warnings.warn(
+            "analysis.errors.BudgetExceededError is now TimeLimitError; the old name goes in a later version.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return TimeLimitError
+    raise AttributeError(f"module 'analysis.errors' has no attribute {name!r}")

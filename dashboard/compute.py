@@ -237,10 +237,10 @@ def start_stats_ahead(model: str, corpus: Corpus, *, trust: bool = False) -> Non
     store = store_for(corpus)
     if cached_options(resolved, corpus, store=store) is not None:
         return  # computed already: every rerun of the Corpus page passes here
-    budget = deployment_policy().encode_budget_seconds
+    budget = deployment_policy().encode_time_limit_s
     ahead_of_time().start(
         _ahead_key(store, resolved, corpus),
-        lambda job: get_stats(resolved, corpus, store=store, progress=job, time_budget_s=budget),
+        lambda job: get_stats(resolved, corpus, store=store, progress=job, time_limit_s=budget),
     )
 
 
@@ -285,7 +285,7 @@ def load_stats(model: str, corpus: Corpus, *, trust: bool = False) -> StatsResul
             corpus,
             store=store_for(corpus),
             progress=progress,
-            time_budget_s=deployment_policy().encode_budget_seconds,
+            time_limit_s=deployment_policy().encode_time_limit_s,
         )
     finally:
         progress.close()
@@ -306,7 +306,7 @@ def load_embeddings(model: str, corpus: Corpus, *, trust: bool = False) -> Embed
             corpus,
             store=store_for(corpus),
             progress=progress,
-            time_budget_s=deployment_policy().encode_budget_seconds,
+            time_limit_s=deployment_policy().encode_time_limit_s,
         )
     finally:
         progress.close()

@@ -7,13 +7,13 @@ Public mode is on with ``DIMSCOPE_PUBLIC=1`` or a JSON config file named by
 * ``trust_remote_code`` is allowed only for allow-listed models pinned to a revision;
 * uploads are capped (10 MB, 5,000 texts by default) and long texts are truncated, with counts;
 * uploaded embeddings are capped too (32 MB, 5,000 vectors by default; the rest left out, counted);
-* each request has an encoding time budget, with a clear message when it is exceeded.
+* each request has an encoding time limit, with a clear message when it is exceeded.
 
 Example config::
 
     {"public": true, "allowed_models": ["sentence-transformers/all-MiniLM-L6-v2"],
      "pinned_revisions": {"nomic-ai/nomic-embed-text-v1.5": "<commit sha>"},
-     "max_upload_mb": 10, "max_texts": 5000, "encode_budget_seconds": 60,
+     "max_upload_mb": 10, "max_texts": 5000, "encode_time_limit_seconds": 60,
      "max_vector_upload_mb": 32, "max_vector_rows": 5000}
 """
 
@@ -44,7 +44,7 @@ class Policy:
     max_upload_bytes: int = 200 * 1024 * 1024
     max_texts: int | None = None
     max_chars: int = 10_000
-    encode_budget_seconds: float | None = None
+    encode_time_limit_s: float | None = None
     max_vector_upload_bytes: int = 200 * 1024 * 1024  # embeddings files (.npy, .npz, .parquet, .arrow)
     max_vector_rows: int | None = None  # rows past it are left out (counted)
 
@@ -124,6 +124,23 @@ def _positive(value: object, name: str, cast=float):
     return number
 
 
+# Config keys of 0.2 that now have another name: still read, with a note in the owner's log.
+_RENAMED_KEYS = {"encode_budget_seconds": "encode_time_limit_seconds"}
+
+
+def _encode_time_limit(config: dict) -> float:
+    """``encode_time_limit_seconds`` (default 120), or its old name ``encode_budget_seconds``."""
+    new = _RENAMED_KEYS["encode_budget_seconds"]
+    if "encode_budget_seconds" in config:
+        if new in config:
+            raise OptionError(f"DimScope config: give {new} only (encode_budget_seconds is its old name).")
+        OWNER_LOG.warning(
+            "DimScope config: encode_budget_seconds is now named %s; the old name goes in a later version.", new
+        )
+        return float(_positive(config["encode_budget_seconds"], "encode_budget_seconds"))
+    return float(_positive(config.get(new, 120), new))
+
+
 def load_policy(environ: dict[str, str] | None = None) -> Policy:
     """The policy from ``DIMSCOPE_PUBLIC`` / ``DIMSCOPE_CONFIG``. A bad config is an OptionError."""
     env = os.environ if environ is None else environ
@@ -154,7 +171,7 @@ def load_policy(environ: dict[str, str] | None = None) -> Policy:
         max_upload_bytes=int(_positive(config.get("max_upload_mb", 10), "max_upload_mb") * 1024 * 1024),
         max_texts=int(_positive(config.get("max_texts", 5000), "max_texts", int)),
         max_chars=int(_positive(config.get("max_chars", 2000), "max_chars", int)),
-        encode_budget_seconds=float(_positive(config.get("encode_budget_seconds", 120), "encode_budget_seconds")),
+        encode_time_limit_s=_encode_time_limit(config),
         max_vector_upload_bytes=int(
             _positive(config.get("max_vector_upload_mb", 32), "max_vector_upload_mb") * 1024 * 1024
         ),

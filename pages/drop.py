@@ -86,7 +86,7 @@ try:
                     n_draws=draws,
                     store=store,
                     progress=progress,
-                    time_budget_s=ui.deployment_policy().encode_budget_seconds,
+                    time_limit_s=ui.deployment_policy().encode_time_limit_s,
                 )
         finally:
             progress.close()

@@ -115,7 +115,7 @@ ui.plot(
         dims=view_matrix.dimension_order(stats_for_order, sort, dims_shown),
         group_by_label=corpus.labels is not None and rows_how == "label",
         dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
-        budget=heatmap.HeatmapBudget.every_text() if every_text else heatmap.HeatmapBudget(),
+        cap=heatmap.HeatmapCap.every_text() if every_text else heatmap.HeatmapCap(),
     ),
     key="explore_heatmap",
 )

@@ -358,7 +358,7 @@ def test_pipeline_waits_in_line_and_the_wait_does_not_count_against_the_budget(t
 
         try:
             outcome["result"] = pipeline.get_embeddings(
-                model, corpus, store=MemoryStore(), progress=progress, time_budget_s=1.0
+                model, corpus, store=MemoryStore(), progress=progress, time_limit_s=1.0
             )
         except Exception as exc:  # reported below with its message
             outcome["error"] = exc

@@ -182,8 +182,8 @@ def test_heatmap_labels_neighbouring_dead_dims_once(planted):
 
 def test_heatmap_caps_rows_deterministically(planted):
     m, texts, labels, _ = planted
-    fig = heatmap.dimension_heatmap(m, texts=texts, view_name="raw", budget=heatmap.HeatmapBudget(max_rows=10))
-    again = heatmap.dimension_heatmap(m, texts=texts, view_name="raw", budget=heatmap.HeatmapBudget(max_rows=10))
+    fig = heatmap.dimension_heatmap(m, texts=texts, view_name="raw", cap=heatmap.HeatmapCap(max_rows=10))
+    again = heatmap.dimension_heatmap(m, texts=texts, view_name="raw", cap=heatmap.HeatmapCap(max_rows=10))
     trace = fig.to_dict()["data"][0]
     assert decode(trace["z"]).shape == (10, 12)
     assert trace["y"] == again.to_dict()["data"][0]["y"]
@@ -222,9 +222,7 @@ def test_heatmap_with_small_cell_budget_and_view_matrix(planted):
     view = view_matrix.ViewMatrix(
         m, "standardized", mean=frames["normalized"]["mean"].to_numpy(), std=frames["normalized"]["std"].to_numpy()
     )
-    fig = heatmap.dimension_heatmap(
-        view, texts=texts, view_name="standardized", budget=heatmap.HeatmapBudget(max_cells=120)
-    )
+    fig = heatmap.dimension_heatmap(view, texts=texts, view_name="standardized", cap=heatmap.HeatmapCap(max_cells=120))
     z = decode(fig.to_dict()["data"][0]["z"])
     assert z.size <= 120 and z.shape == (10, 12)
 

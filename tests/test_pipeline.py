@@ -184,12 +184,12 @@ def test_two_processes_compute_once_and_agree(tiny_model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_time_budget_stops_encoding_and_stores_nothing(tiny_model_dir, tmp_path):
-    from analysis.errors import BudgetExceededError
+    from analysis.errors import TimeLimitError
 
     store = EmbeddingStore(tmp_path / "c")
     corpus = _tiny_corpus(1500)
-    with pytest.raises(BudgetExceededError, match="limit"):
-        pipeline.get_embeddings(str(tiny_model_dir), corpus, store=store, time_budget_s=1e-9)
+    with pytest.raises(TimeLimitError, match="limit"):
+        pipeline.get_embeddings(str(tiny_model_dir), corpus, store=store, time_limit_s=1e-9)
     assert pipeline.cached_embeddings(str(tiny_model_dir), corpus, store=store) is None
     # Without the budget the same request completes.
     assert pipeline.get_embeddings(str(tiny_model_dir), corpus, store=store).raw.shape[0] == len(corpus)

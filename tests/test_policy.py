@@ -13,14 +13,14 @@ from dashboard.policy import PUBLIC_DEFAULT_MODELS, Policy, load_policy
 def test_private_by_default_is_open():
     policy = load_policy({})
     assert not policy.public and policy.allowed_set is None and policy.max_texts is None
-    assert policy.encode_budget_seconds is None and policy.may_trust_remote_code("anything/at-all")
+    assert policy.encode_time_limit_s is None and policy.may_trust_remote_code("anything/at-all")
 
 
 def test_public_env_sets_the_documented_limits():
     policy = load_policy({"DIMSCOPE_PUBLIC": "1"})
     assert policy.public and policy.allowed_models == PUBLIC_DEFAULT_MODELS
     assert policy.max_upload_bytes == 10 * 1024 * 1024 and policy.max_texts == 5000
-    assert policy.encode_budget_seconds and policy.encode_budget_seconds > 0
+    assert policy.encode_time_limit_s and policy.encode_time_limit_s > 0
 
 
 def test_public_refuses_free_text_models_and_folders(tiny_clean_dir):
@@ -71,3 +71,23 @@ def test_config_file(tmp_path):
             load_policy({"DIMSCOPE_CONFIG": str(config)})
     with pytest.raises(OptionError, match="cannot be read"):
         load_policy({"DIMSCOPE_CONFIG": str(tmp_path / "missing.json")})
+
+
+def test_the_time_limit_is_read_under_its_name_and_its_old_one(tmp_path, caplog):
+    config = tmp_path / "config.json"
+    config.write_text('{"public": true, "encode_time_limit_seconds": 45}')
+    assert load_policy({"DIMSCOPE_CONFIG": str(config)}).encode_time_limit_s == 45.0
+    config.write_text('{"public": true, "encode_budget_seconds": 30}')
+    with caplog.at_level("WARNING", logger="dimscope.owner"):
+        assert load_policy({"DIMSCOPE_CONFIG": str(config)}).encode_time_limit_s == 30.0
+    assert "encode_time_limit_seconds" in caplog.text
+    config.write_text('{"public": true, "encode_budget_seconds": 30, "encode_time_limit_seconds": 45}')
+    with pytest.raises(OptionError, match="give encode_time_limit_seconds only"):
+        load_policy({"DIMSCOPE_CONFIG": str(config)})
+
+
+def test_the_old_name_of_the_time_limit_error_still_answers_with_a_warning():
+    import analysis.errors
+
+    with pytest.warns(DeprecationWarning, match="TimeLimitError"):
+        assert analysis.errors.BudgetExceededError is analysis.errors.TimeLimitError

@@ -230,9 +230,9 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int, max_chars: int | None
     # Compression (and dictionary encoding) can hide a huge table in a small file, so the
     # table is bounded from the metadata before reading, and text columns are read as
     # dictionaries and measured before they are expanded.
-    budget = _PARQUET_EXPANSION * max_bytes
+    limit = _PARQUET_EXPANSION * max_bytes
     too_big = (
-        f"{name} unpacks to more than {human_size(budget)}, over {_PARQUET_EXPANSION} times "
+        f"{name} unpacks to more than {human_size(limit)}, over {_PARQUET_EXPANSION} times "
         f"the {human_size(max_bytes)} upload limit; upload fewer or shorter rows."
     )
     try:
@@ -264,16 +264,16 @@ def _parquet_frame(data: bytes, name: str, max_bytes: int, max_chars: int | None
                 f"{name}'s pages decompress to {human_size(pages)}, over {_PARQUET_PAGES} times the "
                 f"{human_size(max_bytes)} upload limit; upload fewer or shorter rows."
             )
-        if 8 * values > budget:
+        if 8 * values > limit:
             raise CorpusError(too_big)
         byte_arrays = [j for j in range(n_leaves) if meta.schema.column(j).physical_type == "BYTE_ARRAY"]
         # Read whole (iter_batches would repeat the growing dictionary in every batch).
         table = pq.ParquetFile(pa.BufferReader(data), read_dictionary=byte_arrays).read(columns=flat)
         unpacked = sum(_plain_nbytes(chunk) for column in table.columns for chunk in column.chunks)
-        if unpacked > budget:
+        if unpacked > limit:
             raise CorpusError(too_big)
 
-        # Measured and within the budget: only now expand the dictionaries, their texts cut first
+        # Measured and within the limit: only now expand the dictionaries, their texts cut first
         # (one character over max_chars, so that the cut is still seen and counted).
         def plain(column: Any) -> Any:
             chunks = [c if max_chars is None else cut_texts(c, max_chars + 1) for c in column.chunks]

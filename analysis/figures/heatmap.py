@@ -1,11 +1,11 @@
 """The texts x dimensions heatmap: what every value of every dimension looks like.
 
-The heatmap caps what it sends to the browser (a :class:`HeatmapBudget` of rows, cells and
+The heatmap caps what it sends to the browser (a :class:`HeatmapCap` of rows, cells and
 bytes): rows are sampled evenly, never at random, and the title says so. The colour scale is
 diverging and centred on zero, dead dimensions are outlined in vermillion, and texts grouped by
 label get a line between groups and the label's name beside each band.
 
->>> budget = HeatmapBudget(max_rows=10)
+>>> cap = HeatmapCap(max_rows=10)
 >>> sample_positions(10, 4).tolist()
 [0, 3, 6, 9]
 """
@@ -30,7 +30,7 @@ __all__ = [
     "DEFAULT_MAX_CELLS",
     "DEFAULT_MAX_ROWS",
     "FULL_MAX_ROWS",
-    "HeatmapBudget",
+    "HeatmapCap",
     "dimension_heatmap",
     "sample_positions",
 ]
@@ -47,7 +47,7 @@ DEFAULT_MAX_BYTES = 4_200_000
 
 
 @dataclass(frozen=True)
-class HeatmapBudget:
+class HeatmapCap:
     """How much of the matrix the heatmap may send: rows, cells and bytes of JSON."""
 
     max_rows: int = DEFAULT_MAX_ROWS
@@ -55,7 +55,7 @@ class HeatmapBudget:
     max_bytes: int = DEFAULT_MAX_BYTES
 
     @classmethod
-    def every_text(cls) -> HeatmapBudget:
+    def every_text(cls) -> HeatmapCap:
         """The "every text" option: up to :data:`FULL_MAX_ROWS` rows."""
         return cls(max_rows=FULL_MAX_ROWS)
 
@@ -107,19 +107,19 @@ def _sample_rows(
     matrix: Any,
     order: np.ndarray,
     columns: np.ndarray,
-    budget: HeatmapBudget,
+    cap: HeatmapCap,
     texts: Sequence[str],
     labels: Sequence[str] | None,
 ) -> _Rows:
-    """Evenly spaced rows within the budget. The JSON size depends on the values (plotly sends z
+    """Evenly spaced rows within the cap. The JSON size depends on the values (plotly sends z
     as base64 and escapes each '/' as 6 characters), so it is measured and rows are dropped until
     it fits."""
-    taken = _take_rows(matrix, order, columns, budget.rows_for(order.size, columns.size), texts, labels)
+    taken = _take_rows(matrix, order, columns, cap.rows_for(order.size, columns.size), texts, labels)
     for _ in range(6):
         size = _payload_estimate(taken.z, taken.labels)
-        if size <= budget.max_bytes or taken.index.size <= 1:
+        if size <= cap.max_bytes or taken.index.size <= 1:
             break
-        k = max(1, int(taken.index.size * budget.max_bytes / size * 0.97))
+        k = max(1, int(taken.index.size * cap.max_bytes / size * 0.97))
         taken = _take_rows(matrix, order, columns, k, texts, labels)
     return taken
 
@@ -311,14 +311,14 @@ def _label_bands(
     return lines, axis, len(bands) - len(named)
 
 
-def _columns(n_dims: int, dims: Sequence[int] | np.ndarray | None, budget: HeatmapBudget) -> np.ndarray:
+def _columns(n_dims: int, dims: Sequence[int] | np.ndarray | None, cap: HeatmapCap) -> np.ndarray:
     columns = np.arange(n_dims, dtype=np.int64) if dims is None else np.asarray(dims, dtype=np.int64).reshape(-1)
     if columns.size and (columns.min() < 0 or columns.max() >= n_dims):
         raise ValueError(f"dims must lie in 0..{n_dims - 1}")
-    return columns[: max(1, int(budget.max_cells))]
+    return columns[: max(1, int(cap.max_cells))]
 
 
-def _title(view_name: str, shown: _Rows, n_texts: int, n_order: int, n_columns: int, budget: HeatmapBudget) -> str:
+def _title(view_name: str, shown: _Rows, n_texts: int, n_order: int, n_columns: int, cap: HeatmapCap) -> str:
     sampled = shown.index.size < n_order
     what = f"{shown.index.size:,} of {n_texts:,} texts" if sampled else f"all {plural(n_texts, 'text')}"
     title = f"{view_name.capitalize()} values: {what} × {n_columns:,} dimensions"
@@ -326,7 +326,7 @@ def _title(view_name: str, shown: _Rows, n_texts: int, n_order: int, n_columns: 
         step = n_order / max(1, shown.index.size)
         title += (
             f"<br><sup>Rows sampled evenly (about 1 in {step:.1f}) to keep the chart light "
-            f"(at most {budget.max_rows:,} rows, {budget.max_cells:,} cells, ~{budget.max_bytes / 1e6:.0f} MB); "
+            f"(at most {cap.max_rows:,} rows, {cap.max_cells:,} cells, ~{cap.max_bytes / 1e6:.0f} MB); "
             f"statistics use every text.</sup>"
         )
     return title
@@ -342,7 +342,7 @@ def dimension_heatmap(
     view_name: str,
     dead_dims: Sequence[int] = (),
     row_order: Sequence[int] | np.ndarray | None = None,
-    budget: HeatmapBudget | None = None,
+    cap: HeatmapCap | None = None,
     clip_quantile: float = 0.995,
     dim_order_name: str = "index",
     group_by_label: bool = False,
@@ -353,7 +353,7 @@ def dimension_heatmap(
 
     * ``dims``: the columns to show, in display order (default: all, by index).
     * ``row_order``: the order of the texts (default: corpus order); shown top to bottom.
-    * ``budget``: at most that many rows, cells and bytes of JSON are sent; when the corpus is
+    * ``cap``: at most that many rows, cells and bytes of JSON are sent; when the corpus is
       larger, rows are taken at evenly spaced positions of ``row_order`` and the title says so.
     * ``group_by_label``: rows are shown grouped by label (``row_order`` is then ignored: labels
       sorted, corpus order inside a label), with a line between groups and every group named.
@@ -363,7 +363,7 @@ def dimension_heatmap(
       ``clip_quantile`` of |value| (stated on the colour bar).
     * Dead dimensions in view are outlined and labelled.
     """
-    budget = budget or HeatmapBudget()
+    cap = cap or HeatmapCap()
     n_texts = len(texts)
     shape = getattr(matrix, "shape", None)
     n_dims = int(shape[1]) if shape is not None and len(shape) == 2 else 0
@@ -371,12 +371,12 @@ def dimension_heatmap(
         raise ValueError(f"matrix has {shape[0]} rows for {n_texts} texts")
     if labels is not None and len(labels) != n_texts:
         raise ValueError(f"{len(labels)} labels for {n_texts} texts")
-    columns = _columns(n_dims, dims, budget)
+    columns = _columns(n_dims, dims, cap)
     by_label = group_by_label and labels is not None
     if by_label:
         row_order = sorted(range(n_texts), key=lambda i: (str(labels[i]), i))  # type: ignore[index]
     order = np.arange(n_texts, dtype=np.int64) if row_order is None else np.asarray(row_order, dtype=np.int64)
-    shown = _sample_rows(matrix, order, columns, budget, texts, labels)
+    shown = _sample_rows(matrix, order, columns, cap, texts, labels)
     bound = _colour_bound(shown.z, clip_quantile)
 
     fig = go.Figure(
@@ -393,7 +393,7 @@ def dimension_heatmap(
             name=f"{view_name} values",
         )
     )
-    apply_layout(fig, title=_title(view_name, shown, n_texts, order.size, columns.size, budget), height=height)
+    apply_layout(fig, title=_title(view_name, shown, n_texts, order.size, columns.size, cap), height=height)
     fig.update_layout(margin={"l": 60, "t": 90})
     fig.update_xaxes(
         title={"text": f"dimension (ordered by {dim_order_name})"},

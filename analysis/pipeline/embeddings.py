@@ -20,7 +20,7 @@ import numpy as np
 from analysis.corpora import Corpus
 from analysis.encoding import ProgressCallback, count_truncated, encode_raw, preparation, view_of
 from analysis.encoding.queue import encode_queue, format_seconds
-from analysis.errors import BudgetExceededError, OptionError
+from analysis.errors import OptionError, TimeLimitError
 from analysis.models import ResolvedModel, as_resolved
 from analysis.pipeline.cache import EmbeddingStore, build_key
 from analysis.pipeline.encode_options import (
@@ -93,15 +93,15 @@ def get_embeddings(
     options: EncodeOptions | None = None,
     store: EmbeddingStore,
     progress: ProgressCallback | None = None,
-    time_budget_s: float | None = None,
+    time_limit_s: float | None = None,
 ) -> EmbeddingResult:
     """Raw (pre-Normalize) embeddings of every text, from the cache or computed and stored.
 
-    ``time_budget_s`` (public demos) stops encoding with ``BudgetExceededError`` as soon as the
-    projected or elapsed time passes the budget; nothing partial is stored.
+    ``time_limit_s`` (public demos) stops encoding with ``TimeLimitError`` as soon as the
+    projected or elapsed time passes the time limit; nothing partial is stored.
 
     Encoding waits for a slot in the process's encode line (:mod:`analysis.encoding.queue`); the
-    wait does not count against the budget. A ``progress`` callback that also has a
+    wait does not count against the time limit. A ``progress`` callback that also has a
     ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
 
     A vectors file gives its own rows (``corpus`` None, or its own corpus), read from the file.
@@ -128,7 +128,7 @@ def get_embeddings(
         hit = _cached_result(store, resolved, corpus, key, meta_key, progress, options.backend)
         if hit is not None:
             return hit
-        raw, n_encoded, n_reused = _compute_with_reuse(resolved, corpus, options, store, progress, time_budget_s)
+        raw, n_encoded, n_reused = _compute_with_reuse(resolved, corpus, options, store, progress, time_limit_s)
         truncated = count_truncated(resolved, corpus.texts, options.effective_prompt(resolved)) if n_encoded else None
         with step("store", rows=len(raw)):
             store.put_array(key, raw)
@@ -162,7 +162,7 @@ def _compute_with_reuse(
     options: EncodeOptions,
     store: EmbeddingStore,
     progress: ProgressCallback | None,
-    time_budget_s: float | None = None,
+    time_limit_s: float | None = None,
 ) -> tuple[np.ndarray, int, int]:
     texts = list(corpus.texts)
     prompt = options.effective_prompt(model)
@@ -193,14 +193,14 @@ def _compute_with_reuse(
     started, waited = time.monotonic(), 0.0
 
     def shifted_progress(done: int, total: int) -> None:
-        if time_budget_s is not None and 0 < done < total:
+        if time_limit_s is not None and 0 < done < total:
             elapsed = time.monotonic() - started
             projected = elapsed * total / done
-            if elapsed > time_budget_s or (done >= 256 and projected > 1.5 * time_budget_s):
+            if elapsed > time_limit_s or (done >= 256 and projected > 1.5 * time_limit_s):
                 line = f" (after {format_seconds(waited)} in line, which does not count)" if waited >= 1 else ""
-                raise BudgetExceededError(
+                raise TimeLimitError(
                     f"Encoding {total} texts would take about {projected:.0f} s, over this server's limit of "
-                    f"{time_budget_s:.0f} s of encoding per request{line}. Use fewer or shorter texts, or run "
+                    f"{time_limit_s:.0f} s of encoding per request{line}. Use fewer or shorter texts, or run "
                     "DimScope locally."
                 )
         if progress:

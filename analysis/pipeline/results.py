@@ -155,7 +155,7 @@ class StatsResult:
     ) -> go.Figure:
         """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
         Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order)."""
-        from analysis.figures.heatmap import HeatmapBudget, dimension_heatmap
+        from analysis.figures.heatmap import HeatmapCap, dimension_heatmap
         from analysis.figures.view_matrix import ViewMatrix
 
         if self.source is None:
@@ -174,7 +174,7 @@ class StatsResult:
             labels=corpus.labels,
             view_name=view,
             dead_dims=self.dead_dims,
-            budget=HeatmapBudget.every_text() if every_text else HeatmapBudget(),
+            cap=HeatmapCap.every_text() if every_text else HeatmapCap(),
             group_by_label=group_by_label,
         )
 

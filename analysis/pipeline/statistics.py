@@ -58,7 +58,7 @@ def get_stats(
     options: EncodeOptions | None = None,
     store: EmbeddingStore,
     progress: ProgressCallback | None = None,
-    time_budget_s: float | None = None,
+    time_limit_s: float | None = None,
 ) -> StatsResult:
     """Per-dimension statistics of both views plus dead dimensions.
 
@@ -84,7 +84,7 @@ def get_stats(
         columns = stream_stat_columns(store, embeddings_key(resolved, corpus, options), len(corpus))
         if columns is None:
             result = get_embeddings(
-                resolved, corpus, options=options, store=store, progress=progress, time_budget_s=time_budget_s
+                resolved, corpus, options=options, store=store, progress=progress, time_limit_s=time_limit_s
             )
             with step("stats"):
                 columns = stats_module.stats_columns(

@@ -241,7 +241,7 @@ def task_embeddings(
     options: EncodeOptions | None = None,
     store: EmbeddingStore,
     progress: ProgressCallback | None = None,
-    time_budget_s: float | None = None,
+    time_limit_s: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Normalized query and document embeddings (float32), each side from the cache or encoded."""
     options = task_options(model, task, options or EncodeOptions(), store=store, progress=progress)
@@ -261,7 +261,7 @@ def task_embeddings(
                 progress(offset + done, total)
 
         result = get_embeddings(
-            model, corpus, options=side_options, store=store, progress=shifted, time_budget_s=time_budget_s
+            model, corpus, options=side_options, store=store, progress=shifted, time_limit_s=time_limit_s
         )
         return view_of(result.raw, "normalized")
 
@@ -281,7 +281,7 @@ def compress_report(
     options: EncodeOptions | None = None,
     store: EmbeddingStore,
     progress: ProgressCallback | None = None,
-    time_budget_s: float | None = None,
+    time_limit_s: float | None = None,
 ) -> CompressReport:
     """Score every storage variant of ``model`` on ``task`` (cached); see the module docstring."""
     from analysis.measures import retrieval
@@ -299,7 +299,7 @@ def compress_report(
             progress(1, 1)
         return hit
     queries, documents = task_embeddings(
-        resolved, task, options=options, store=store, progress=progress, time_budget_s=time_budget_s
+        resolved, task, options=options, store=store, progress=progress, time_limit_s=time_limit_s
     )
     started = time.perf_counter()
     relevance = (

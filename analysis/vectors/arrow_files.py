@@ -234,14 +234,14 @@ class ParquetReader(_ArrowTableReader):
         values, _ = column_totals(chunks, column)
         # A null or empty row is one value in the count, so every row of the first row's length
         # (or null) gives at most n_rows x dimension values: more means a longer row somewhere.
-        # A null first row says nothing: then only the budget below bounds the rows.
+        # A null first row says nothing: then only the limit below bounds the rows.
         if dimension and values > layout.n_rows * dimension:
             raise CorpusError(
                 f"{name}: the column {column_label(column)} holds {values:,} values for {layout.n_rows:,} rows, "
                 f"more than the first row's {dimension:,} values on every row; every row needs the same dimension."
             )
-        budget = DECODED * max_bytes
-        if values * 4 > budget or values * itemsize > EXPANSION * max_bytes:
+        limit = DECODED * max_bytes
+        if values * 4 > limit or values * itemsize > EXPANSION * max_bytes:
             raise CorpusError(
                 f"{name}: the vectors expand to {human_size(values * max(itemsize, 4))}, more than {DECODED}x the "
                 f"{human_size(max_bytes)} limit; upload fewer or shorter vectors."

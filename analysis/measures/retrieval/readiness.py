@@ -207,7 +207,7 @@ def harmful_dimensions(
 
     ``mode``: "leave-one-out" (each dimension alone), "groups" (``n_groups`` groups removed
     one group at a time) or "auto": leave-one-out when d x Q x N <= ``max_updates``
-    (384 x 720 x 720 fits the default), else as many groups as fit the budget
+    (384 x 720 x 720 fits the default), else as many groups as fit the cap
     (at least 8, at most d). ``grouping``: "variance" = dimensions ordered by document
     variance (descending, ties lower index) and cut into consecutive groups, so low-variance
     dimensions are judged together; "contiguous" = index ranges (natural for Matryoshka).
