@@ -88,10 +88,44 @@ def parse_corpus_bytes(
 ) -> Corpus:
     """Parse an uploaded file's bytes into a :class:`Corpus`.
 
-    ``filename`` only picks the format (by extension) and the display name; it is never
-    opened. Supported: .txt (one text per line), .csv/.tsv (header row), .jsonl, .json and
-    .parquet. Blank rows and exact duplicates are dropped, texts over ``max_chars`` are
-    truncated and rows past ``max_texts`` left out; the report counts each.
+    Supported: .txt (one text per line), .csv/.tsv (header row), .jsonl, .json and .parquet.
+    Blank rows and exact duplicates are dropped, texts over ``max_chars`` are truncated and rows
+    past ``max_texts`` left out; the corpus's ``report`` counts each.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    filename : str
+        Picks the format (by extension) and the display name; never opened.
+    text_column, label_column, language_column : str, optional
+        Columns of a table; inferred from the names and contents when not given.
+    max_bytes : int, default 200 MiB
+        A larger file is refused before it is parsed.
+    max_texts : int, optional
+        Keep the first ``max_texts`` texts (after cleaning).
+    max_chars : int, default 10000
+        Longer texts are cut to this many characters.
+
+    Returns
+    -------
+    Corpus
+        The cleaned texts with their labels and languages, named after the file.
+
+    Raises
+    ------
+    CorpusError
+        The file cannot be read, has an unsupported format or no text; one sentence says why.
+
+    Examples
+    --------
+    >>> from analysis import parse_corpus_bytes
+    >>> data = b"text,label,lang\\nhello,greet,en\\nbonjour,greet,fr\\n\\nhello,greet,en\\n"
+    >>> corpus = parse_corpus_bytes(data, "chat.csv")
+    >>> corpus.texts, corpus.languages
+    (('hello', 'bonjour'), ('en', 'fr'))
+    >>> corpus.report.messages()
+    ['Dropped 1 blank row.', 'Dropped 1 duplicate text (kept the first occurrence of each).']
     """
     check_max_chars(max_chars)
     check_max_texts(max_texts)
@@ -234,10 +268,51 @@ def load_corpus(
     max_texts: int | None = None,
     max_chars: int = MAX_TEXT_CHARS_DEFAULT,
 ) -> Corpus:
-    """Load a built-in corpus by name (optionally prefixed ``builtin:``) or a file by path.
+    """Load a built-in corpus by name or a corpus file by path.
 
-    Built-in names win over files of the same name. Column options apply to files only and
-    ``per_label``/``seed`` to built-ins only; ``max_texts``/``max_chars`` apply to both.
+    Built-in names win over files of the same name (write ``file:name`` for the file).
+
+    Parameters
+    ----------
+    spec : str
+        A built-in name (``"chatterbot-english"``, optionally ``"builtin:..."``) or a file path
+        in a format :func:`parse_corpus_bytes` reads.
+    per_label : int, optional
+        Built-ins only: sample this many texts per label.
+    seed : int, default 0
+        Built-ins only: the seed of that sample.
+    text_column, label_column, language_column : str, optional
+        Files only: the columns to read (inferred when not given).
+    max_bytes : int, default 200 MiB
+        Files only: a larger file is refused.
+    max_texts : int, optional
+        Keep the first ``max_texts`` texts.
+    max_chars : int, default 10000
+        Longer texts are cut to this many characters.
+
+    Returns
+    -------
+    Corpus
+        The texts, with labels (and languages) where the source has them.
+
+    Raises
+    ------
+    CorpusError
+        An unknown name, a missing file, or a file that cannot be read.
+    OptionError
+        An option that does not apply to this kind of source.
+
+    Examples
+    --------
+    >>> from analysis import load_corpus
+    >>> corpus = load_corpus("chatterbot-english", max_texts=5)
+    >>> len(corpus), corpus.labels is not None
+    (5, True)
+    >>> corpus.report.messages()[-1]
+    'Kept the first 5 texts; left out 1,624 more (limit: 5 texts).'
+    >>> load_corpus("no-such-corpus")
+    Traceback (most recent call last):
+    analysis.errors.CorpusError: Unknown corpus 'no-such-corpus': not a built-in corpus (...) and no such file.
     """
     name = spec.strip().removeprefix("builtin:").lower()
     names = builtin_names()
@@ -276,7 +351,29 @@ def corpus_from_texts(
 ) -> Corpus:
     """A corpus from strings in memory, cleaned like a file (blanks and duplicates dropped and counted).
 
-    >>> corpus_from_texts(["a", "b", "a", " "]).report.messages()
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts, in order (a list, not one string).
+    name : str, default "texts"
+        The display name (reports and charts show it).
+    labels : sequence of str, optional
+        One label per text, for the reports that compare labels (selection, label crowding).
+    max_chars : int, default 10000
+        Longer texts are cut to this many characters.
+
+    Returns
+    -------
+    Corpus
+        The kept texts (and their labels), with a ``report`` of what was dropped.
+
+    Examples
+    --------
+    >>> from analysis import corpus_from_texts
+    >>> corpus = corpus_from_texts(["a", "b", "a", " "], labels=["x", "y", "x", "z"])
+    >>> corpus.texts, corpus.labels
+    (('a', 'b'), ('x', 'y'))
+    >>> corpus.report.messages()
     ['Dropped 1 blank row.', 'Dropped 1 duplicate text (kept the first occurrence of each).']
     """
     if isinstance(texts, (str, bytes)):

@@ -108,10 +108,33 @@ class PairsReport:
 class RetrievalTask:
     """Queries, documents and relevance, ready to embed (both sides are :class:`Corpus` objects).
 
-    ``relevant[i]`` is query i's one relevant document (pairs); ``None`` means labels: a document
-    is relevant when it shares the query's label (``documents.labels``; queries are the documents).
-    ``query_doc_index[i]`` is the document with query i's exact text (-1 when none): it is left
-    out of that query's ranking, so a text never finds itself.
+    Made by :func:`load_retrieval_task`; :func:`compress_report` scores storage choices on one.
+
+    Attributes
+    ----------
+    name : str
+        The task's display name (the file name, or the built-in's).
+    queries, documents : Corpus
+        The two sides, each embedded (and cached) as a corpus of its own.
+    relevant : tuple of int or None
+        ``relevant[i]`` is query i's one relevant document (pairs). ``None`` means labels: a
+        document is relevant when it shares the query's label, and the queries are the documents.
+    query_doc_index : tuple of int
+        The document with query i's exact text (-1 when none): left out of that query's ranking,
+        so a text never finds itself.
+    mode : {"pairs", "labels"}
+        Which of the two kinds of relevance the task has.
+    labels : tuple of str or None
+        The documents' labels in labels mode.
+
+    Examples
+    --------
+    >>> from analysis import load_retrieval_task
+    >>> task = load_retrieval_task("chatterbot-pairs")
+    >>> task.mode, task.describe()
+    ('pairs', '895 queries, 862 documents (each query has one relevant document)')
+    >>> task.queries.texts[0], task.documents.texts[task.relevant[0]][:35]
+    ('What is AI?', 'Artificial Intelligence is the bran')
     """
 
     name: str
@@ -392,6 +415,58 @@ def load_retrieval_task(
     * a file: pairs from its query and document columns; labels when a label or text column
       is named; with no column named, pairs when both sides can be inferred from the column
       names, else labels when a label column can be.
+
+    Parameters
+    ----------
+    spec : str
+        A built-in task or corpus name, or the path of a file (.csv, .tsv, .jsonl, .json, .parquet).
+    query_column, document_column : str, optional
+        Files only: the two sides of each pair.
+    text_column, label_column : str, optional
+        Files only: a labelled corpus (same label = relevant) instead of pairs.
+    max_bytes : int, default 200 MiB
+        Files only: a larger file is refused.
+    max_pairs : int, optional
+        Keep the first ``max_pairs`` pairs (or texts, for labels).
+    max_chars : int, default 10000
+        Longer texts are cut to this many characters.
+
+    Returns
+    -------
+    RetrievalTask
+        Queries, documents and which documents each query should find.
+
+    Raises
+    ------
+    CorpusError
+        An unknown name, or a file without usable columns; the message names the columns found.
+    OptionError
+        Pair and label columns both given, or column options for a built-in.
+
+    Examples
+    --------
+    A file of question -> answer pairs (here written to a temporary folder):
+
+    >>> import pathlib, tempfile
+    >>> from analysis import load_retrieval_task
+    >>> faq = (
+    ...     "query,document\\n"
+    ...     "how do I reset my password,Open Settings and choose Reset password.\\n"
+    ...     "when is the shop open,From 9 to 5 on weekdays.\\n"
+    ...     "can I pay by card,Yes: every major card is accepted.\\n"
+    ...     "where do you ship,To the EU and the UK.\\n"
+    ...     "where do you ship,Everywhere.\\n"
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "faq.csv"
+    ...     _ = path.write_text(faq)
+    ...     task = load_retrieval_task(str(path))
+    >>> task.name, task.describe()
+    ('faq.csv', '4 queries, 4 documents (each query has one relevant document)')
+    >>> task.messages()
+    ['Dropped 1 repeated query (kept its first document).']
+    >>> load_retrieval_task("chatterbot-english").describe()
+    '1,629 queries, 1,629 documents (same label = relevant)'
     """
     pair_options = query_column is not None or document_column is not None
     label_options = text_column is not None or label_column is not None
