@@ -8,7 +8,22 @@ from __future__ import annotations
 
 
 class DimScopeError(Exception):
-    """An expected failure caused by input or environment, with an actionable message."""
+    """An expected failure caused by input or environment, with an actionable message.
+
+    Every error a user can cause is one of its subclasses (``ModelUnavailableError``,
+    ``CorpusError``, ``OptionError``, ``OutputError``, ``TimeLimitError``...), so one ``except``
+    shows the message and anything else is a bug. The message is one sentence that says what went
+    wrong and how to fix it: show it as it is.
+
+    Examples
+    --------
+    >>> from analysis import DimScopeError, corpus_from_texts
+    >>> try:
+    ...     corpus_from_texts("one string")
+    ... except DimScopeError as error:
+    ...     print(f"{type(error).__name__}: {error}")
+    OptionError: Give a list of texts, not one string: for example ["first text", "second text"].
+    """
 
 
 class ModelUnavailableError(DimScopeError):

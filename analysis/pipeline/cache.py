@@ -449,7 +449,32 @@ _DEFAULT_STORES: dict[str, EmbeddingStore] = {}
 
 
 def default_store() -> EmbeddingStore:
-    """One store per cache folder per process (the folder can change through the environment)."""
+    """The disk cache of this user: one store per cache folder per process.
+
+    The folder is ``$DIMSCOPE_CACHE_DIR``, else the per-user cache (``~/.cache/dimscope``); it is read
+    on every call, so a change of the environment variable takes effect at once. Pass the store to
+    every function that can encode or store (``store=default_store()``); a public server passes a
+    session's memory store instead, so an upload never reaches the shared disk.
+
+    Returns
+    -------
+    EmbeddingStore
+        The store of the current cache folder. It never raises on a folder it cannot use: it
+        degrades to "no cache" and records why in ``store.warnings``.
+
+    Examples
+    --------
+    Here the cache goes to a temporary folder; without the variable, your own cache is used.
+
+    >>> import os, tempfile
+    >>> from analysis import default_store
+    >>> os.environ["DIMSCOPE_CACHE_DIR"] = tempfile.mkdtemp()
+    >>> store = default_store()
+    >>> store is default_store(), str(store.directory) == os.environ["DIMSCOPE_CACHE_DIR"]
+    (True, True)
+    >>> store.put_json("v2/example/n=1", {"texts": 4}), store.get_json("v2/example/n=1")
+    (True, {'texts': 4})
+    """
     directory = str(settings.cache_dir())
     store = _DEFAULT_STORES.get(directory)
     if store is None:

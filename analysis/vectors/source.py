@@ -59,10 +59,43 @@ VECTOR_VIEWS = {
 class VectorSource:
     """Embeddings from a file, a folder of Parquet shards or an upload's bytes.
 
-    Has what the pipeline reads of a :class:`~analysis.models.ResolvedModel` (``name``,
-    ``fingerprint``, ``source``, ``info``, ``analysis_prompt``), so it goes wherever a model goes
-    except encoding: ``analysis.pipeline`` takes its raw embeddings from :meth:`chunks` and
-    :meth:`matrix`.
+    Made by :func:`open_vectors`. Has what the pipeline reads of a
+    :class:`~analysis.models.ResolvedModel` (``name``, ``fingerprint``, ``source``, ``info``,
+    ``analysis_prompt``), so it goes wherever a model goes except encoding: pass it as the model
+    and ``None`` as the corpus, and its own rows are analysed. The given vectors are the raw view;
+    normalized is their L2 normalization.
+
+    Attributes
+    ----------
+    name : str
+        For display: the file or folder name.
+    fingerprint : str
+        ``"vectors:sha256:<32 hex>"`` of the bytes, the vector column and the row limit: the model
+        part of the cache keys.
+    n_rows : int
+        Rows analysed (at most ``max_rows``).
+    dimension : int or None
+        The vector length; None until read for a Parquet list column.
+    corpus : Corpus
+        Its rows: the texts of a text column (``"row <i>"`` when there is none) and the labels of a
+        label column.
+    has_texts : bool
+        Whether the rows have real texts.
+
+    Examples
+    --------
+    An upload's bytes (a path works the same, without ``name``):
+
+    >>> import io
+    >>> import numpy as np
+    >>> from analysis import open_vectors
+    >>> upload = io.BytesIO()
+    >>> np.save(upload, np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32))
+    >>> source = open_vectors(upload.getvalue(), name="vectors.npy")
+    >>> source.n_rows, source.dimension, source.corpus.texts[:2], source.has_texts
+    (6, 4, ('row 0', 'row 1'), False)
+    >>> source.matrix().shape
+    (6, 4)
     """
 
     spec: str  # what the user gave: a path, or an upload's file name
@@ -254,13 +287,58 @@ def open_vectors(
     max_rows: int | None = None,
     max_chars: int = MAX_TEXT_CHARS_DEFAULT,
 ) -> VectorSource:
-    """Open embeddings: a path (.npy, .npz, .parquet, .arrow/.feather, or a folder of .parquet shards)
-    or an upload's bytes (then ``name`` gives the file name, hence the format).
+    """Open embeddings you already have, to analyse them as a model's.
 
-    Reads headers and metadata only. ``vector_column`` is needed when several columns hold vectors;
-    ``text_column`` and ``label_column`` must exist when given (otherwise they are inferred for the
-    pages; ``""`` says there is none). ``max_bytes`` bounds the file (uploads); ``max_rows`` keeps
-    the first rows.
+    Reads headers and metadata only; the vectors are read in row chunks when a statistic needs them.
+
+    Parameters
+    ----------
+    source : str, path-like or bytes
+        A path (.npy, .npz, .parquet, .arrow/.feather, or a folder of .parquet shards), or an
+        upload's bytes.
+    name : str, optional
+        With bytes: the file name, which gives the format. Required then.
+    vector_column : str, optional
+        The column of vectors, needed when several columns hold vectors.
+    text_column, label_column : str, optional
+        Columns of texts and labels; they must exist when given. Inferred when not given;
+        ``""`` says there is none.
+    max_bytes : int, optional
+        A larger file is refused (uploads).
+    max_rows : int, optional
+        Keep the first rows only.
+    max_chars : int, default 10000
+        Longer texts are cut to this many characters.
+
+    Returns
+    -------
+    VectorSource
+        Stands where a model stands: ``get_stats(source, None, store=...)`` and the reports.
+
+    Raises
+    ------
+    CorpusError
+        An unsupported or unreadable file; the message names the file and the reason.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from analysis import default_store, get_stats, open_vectors
+    >>> vectors = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    >>> vectors[:, 2] = 0.5  # one dimension that never varies
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "vectors.npy"
+    ...     np.save(path, vectors)
+    ...     source = open_vectors(path)
+    ...     result = get_stats(source, None, store=default_store())
+    >>> source.name, source.n_rows, source.dimension
+    ('vectors.npy', 6, 4)
+    >>> result.constant_dims, result.dead_dims
+    ([2], [])
+    >>> open_vectors(b"abc", name="vectors.txt")
+    Traceback (most recent call last):
+    analysis.errors.CorpusError: vectors.txt: unsupported embeddings file (.txt); use .npy, .npz, .parquet, ...
     """
     check_max_chars(max_chars)
     if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
