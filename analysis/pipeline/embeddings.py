@@ -43,6 +43,41 @@ def as_source(model: str | ResolvedModel | VectorSource) -> ModelSource:
 
 @dataclass
 class EmbeddingResult:
+    """The raw embeddings of one (model, corpus, options), and how they were obtained.
+
+    Returned by :func:`get_embeddings`.
+
+    Attributes
+    ----------
+    model : ResolvedModel or VectorSource
+        What produced the vectors.
+    corpus : Corpus
+        The texts, one per row (a vectors file's own rows).
+    raw : numpy.ndarray
+        float32, texts x dimensions: the pooled output before the model's Normalize module (a
+        vectors file's vectors as given). ``view("normalized")`` gives their L2 normalization.
+    key : str
+        The cache key the array is stored under.
+    from_cache : bool
+        True when nothing was encoded.
+    n_encoded, n_reused : int
+        Rows encoded now, and rows reused from other cached corpora with the same texts.
+    n_truncated_tokens : int or None
+        Texts longer than the model's maximum sequence length (cut by the tokenizer).
+    backend : str
+        The backend that encoded (never "auto").
+
+    Examples
+    --------
+    >>> from analysis import corpus_from_texts, default_store, get_embeddings
+    >>> texts = ["the cat sat on the mat", "stocks fell sharply", "a recipe for bread", "rain all week"]
+    >>> result = get_embeddings("all-MiniLM-L6-v2", corpus_from_texts(texts), store=default_store())
+    >>> result.raw.shape, result.raw.dtype.name, result.corpus.texts[1]
+    ((4, 384), 'float32', 'stocks fell sharply')
+    >>> result.key.startswith("v2/emb/"), result.backend != "auto"
+    (True, True)
+    """
+
     model: ModelSource
     corpus: Corpus
     raw: np.ndarray
@@ -97,14 +132,44 @@ def get_embeddings(
 ) -> EmbeddingResult:
     """Raw (pre-Normalize) embeddings of every text, from the cache or computed and stored.
 
-    ``time_limit_s`` (public demos) stops encoding with ``TimeLimitError`` as soon as the
-    projected or elapsed time passes the time limit; nothing partial is stored.
+    Rows already encoded for an identical text (in any cached corpus, same model and options) are
+    reused; only the rest is encoded. Encoding waits for a slot in the process's encode line
+    (:mod:`analysis.encoding.queue`); the wait does not count against the time limit.
 
-    Encoding waits for a slot in the process's encode line (:mod:`analysis.encoding.queue`); the
-    wait does not count against the time limit. A ``progress`` callback that also has a
-    ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
+    Parameters
+    ----------
+    model : str, ResolvedModel or VectorSource
+        A model spec or a resolved model, or a vectors file from :func:`open_vectors`.
+    corpus : Corpus or None
+        The texts to encode; None for a vectors file's own rows (read from the file).
+    options : EncodeOptions, optional
+        What changes the embeddings (backend, prompt); ``EncodeOptions()`` by default.
+    store : EmbeddingStore
+        Where embeddings are looked up and kept: ``default_store()`` for the disk cache.
+    progress : callable, optional
+        ``progress(done, total)`` receives the texts encoded so far. A callback that also has a
+        ``waiting(status)`` method is told its place in line while it waits, and may raise to leave.
+    time_limit_s : float, optional
+        Public demos: stop with ``TimeLimitError`` as soon as the projected or elapsed time passes
+        the limit; nothing partial is stored.
 
-    A vectors file gives its own rows (``corpus`` None, or its own corpus), read from the file.
+    Returns
+    -------
+    EmbeddingResult
+        ``raw`` (float32, texts x dimensions) and how it was obtained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from analysis import corpus_from_texts, default_store, get_embeddings
+    >>> texts = ["the cat sat on the mat", "stocks fell sharply", "a recipe for bread", "rain all week"]
+    >>> result = get_embeddings("all-MiniLM-L6-v2", corpus_from_texts(texts), store=default_store())
+    >>> result.raw.shape
+    (4, 384)
+    >>> np.linalg.norm(result.view("normalized"), axis=1).round(3).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    >>> bool(np.abs(result.raw[:, [127, 223, 319]]).max() < 1e-6)  # the three dead dimensions
+    True
     """
     resolved = as_source(model)
     if isinstance(resolved, VectorSource):

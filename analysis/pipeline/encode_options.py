@@ -43,7 +43,37 @@ def describe_backend(backend: str, drift: float | None, speedup: float | None) -
 
 @dataclass(frozen=True)
 class EncodeOptions:
-    """Options that change the embeddings, and therefore the cache key (batch size does not)."""
+    """Options that change the embeddings, and therefore the cache key (batch size does not).
+
+    Parameters
+    ----------
+    prompt : str, optional
+        Text put before every input; None uses the catalog's analysis prompt for the model
+        (nomic: ``"clustering: "``), else none.
+    batch_size : int, default 32
+        Texts per forward pass, 1 to 1024.
+    backend : str, default "auto"
+        ``"auto"``: the fastest path that keeps torch fp32's statistics on this machine (calibrated
+        once per model); ``"torch"``: the reference; or ``onnx``, ``onnx-int8``, ``openvino``,
+        ``openvino-bf16``, ``torch-bf16``. ``$DIMSCOPE_BACKEND`` changes the default.
+
+    Attributes
+    ----------
+    prompt, batch_size, backend
+        As given.
+
+    Examples
+    --------
+    >>> from analysis import EncodeOptions, corpus_from_texts, default_store, get_stats
+    >>> texts = ["the cat sat on the mat", "stocks fell sharply", "a recipe for bread", "rain all week"]
+    >>> options = EncodeOptions(backend="torch")
+    >>> result = get_stats("all-MiniLM-L6-v2", corpus_from_texts(texts), options=options, store=default_store())
+    >>> result.backend, result.backend_summary
+    ('torch', 'encoded with torch fp32, the reference')
+    >>> EncodeOptions(batch_size=0).validate()
+    Traceback (most recent call last):
+    analysis.errors.OptionError: batch size must be between 1 and 1024, got 0.
+    """
 
     prompt: str | None = None  # None: the catalog's analysis prompt for the model (nomic: "clustering: ")
     batch_size: int = 32

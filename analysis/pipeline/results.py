@@ -50,9 +50,44 @@ class EmbeddingSource:
 class StatsResult:
     """Per-dimension statistics of both views of one (model, corpus, options).
 
-    The statistics are kept as numpy columns (:meth:`columns`); :meth:`view`, ``raw`` and
-    ``normalized`` build pandas DataFrames on first use, so that callers which only need the
-    numbers never import pandas.
+    Returned by :func:`get_stats` and :func:`stats`. The statistics are kept as numpy columns
+    (:meth:`columns`); :meth:`view`, ``raw`` and ``normalized`` build pandas DataFrames on first
+    use, so that callers which only need the numbers never import pandas. :meth:`plot_std` and
+    :meth:`plot_heatmap` draw plotly figures; :meth:`label_crowding` splits the variance by label.
+
+    Attributes
+    ----------
+    model_name, corpus_name : str
+        What was measured.
+    n_texts, dimension : int
+        The corpus's texts and the embedding's length.
+    raw, normalized : pandas.DataFrame
+        One row per dimension: ``dim``, ``mean``, ``std``, ``variance``, ``min``, ``max``,
+        ``abs_mean``, ``near_zero_share``. Raw is the pooled output before the model's Normalize.
+    dead_dims : list of int
+        Dimensions whose normalized std is below 0.1% of the median std.
+    constant_dims : list of int
+        Dimensions that never vary, at a non-zero raw value.
+    budget : VarianceBudget
+        The normalized view's variance budget: ``mean_cosine``, ``effective_dims``, ``median_std``...
+    from_cache : bool
+        True when the statistics were read, not computed.
+    backend, backend_summary : str
+        The backend that encoded, and a sentence on its speed and drift from torch fp32.
+    warnings : list of str
+        What the user should know (texts cut by the tokenizer, a cache that could not be used).
+
+    Examples
+    --------
+    >>> from analysis import corpus_from_texts, default_store, get_stats
+    >>> texts = ["the cat sat on the mat", "stocks fell sharply", "a recipe for bread", "rain all week"]
+    >>> result = get_stats("all-MiniLM-L6-v2", corpus_from_texts(texts), store=default_store())
+    >>> result.normalized.loc[[127, 223, 319], "std"].round(6).tolist()
+    [0.0, 0.0, 0.0]
+    >>> round(result.budget.median_std, 2), round(result.budget.mean_cosine, 2)
+    (0.04, 0.11)
+    >>> [type(figure).__name__ for figure in (result.plot_std(), result.plot_heatmap())]
+    ['Figure', 'Figure']
     """
 
     model_name: str

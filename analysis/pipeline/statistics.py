@@ -65,6 +65,40 @@ def get_stats(
     Served from the cache when possible (no embeddings read, no model loaded); otherwise
     streamed from cached embeddings in row chunks, or computed after encoding. A vectors file
     (``corpus`` None or its own rows) is streamed from the file in row chunks.
+
+    Parameters
+    ----------
+    model : str, ResolvedModel or VectorSource
+        A model spec or a resolved model, or a vectors file from :func:`open_vectors`.
+    corpus : Corpus or None
+        The texts to encode; None for a vectors file's own rows.
+    options : EncodeOptions, optional
+        What changes the embeddings (backend, prompt); ``EncodeOptions()`` by default.
+    store : EmbeddingStore
+        Where results are looked up and kept: ``default_store()`` for the disk cache. No default,
+        so a server decides where a visitor's data may go.
+    progress : callable, optional
+        ``progress(done, total)`` receives the texts encoded so far.
+    time_limit_s : float, optional
+        Public demos: stop with ``TimeLimitError`` when encoding would take longer; nothing partial
+        is stored.
+
+    Returns
+    -------
+    StatsResult
+        Both views' statistics, ``dead_dims`` (normalized std below 0.1% of the median std) and
+        ``constant_dims``, with the charts drawn from them.
+
+    Examples
+    --------
+    >>> from analysis import corpus_from_texts, default_store, get_stats
+    >>> texts = ["the cat sat on the mat", "stocks fell sharply", "a recipe for bread", "rain all week"]
+    >>> result = get_stats("all-MiniLM-L6-v2", corpus_from_texts(texts), store=default_store())
+    >>> result.dead_dims, result.constant_dims
+    ([127, 223, 319], [])
+    >>> get_stats("all-MiniLM-L6-v2", None, store=default_store())
+    Traceback (most recent call last):
+    analysis.errors.OptionError: sentence-transformers/all-MiniLM-L6-v2 is a model: give it a corpus to encode.
     """
     resolved = as_source(model)
     if isinstance(resolved, VectorSource):
