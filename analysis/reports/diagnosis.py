@@ -93,7 +93,37 @@ def compare_with_corpus(diagnosis: WeightDiagnosis, corpus_dead_dims: list[int])
 @dataclass(frozen=True)
 class DiagnosisReport(WeightDiagnosis):
     """A model's weight scan (every field of :class:`WeightDiagnosis`), the model's name, and how
-    the scan agrees with a corpus scan when one was given."""
+    the scan agrees with a corpus scan when one was given.
+
+    Returned by :func:`diagnosis_report`; ``to_dict()`` is the JSON of ``python -m analysis diagnose``.
+
+    Attributes
+    ----------
+    model : str
+        The model's name.
+    architecture : str
+        The model class the scan read (``"BertModel"``).
+    understood : bool
+        Whether the scan knows this architecture's final layer.
+    final_layer : str or None
+        The layer responsible for the dead dimensions.
+    dead_dims_from_weights : list of int
+        Output dimensions the weights force to a (near) constant, for every input.
+    message : str
+        The finding in plain words.
+    corpus_comparison : CorpusComparison or None
+        ``both``, ``weights_only``, ``corpus_only``, ``agree`` and an ``explanation``, when corpus
+        dead dims were given.
+
+    Examples
+    --------
+    >>> from analysis import diagnosis_report
+    >>> report = diagnosis_report("all-MiniLM-L6-v2", [127, 223, 319])
+    >>> report.architecture, report.final_layer
+    ('BertModel', 'encoder.layer.5.output.LayerNorm')
+    >>> report.corpus_comparison.agree, report.corpus_comparison.both
+    (True, [127, 223, 319])
+    """
 
     model: str = ""
     corpus_comparison: CorpusComparison | None = None
@@ -113,7 +143,33 @@ def diagnosis_report(
 ) -> DiagnosisReport:
     """The static weight scan, optionally compared with dead dims found on a corpus.
 
-    A vectors file has no weights to scan: an OptionError says so.
+    Reads the weights only (no corpus, no encoding): a dimension whose final-norm weight is about
+    zero is dead for every input, whatever the corpus.
+
+    Parameters
+    ----------
+    model : str or ResolvedModel
+        A model spec or a resolved model. A vectors file has no weights to scan: an OptionError
+        says so.
+    corpus_dead_dims : list of int, optional
+        Dead dimensions found on a corpus (``get_stats(...).dead_dims``), to compare with the scan.
+    relative_threshold : float, default 1e-3
+        A weight below this fraction of the median weight counts as zero.
+
+    Returns
+    -------
+    DiagnosisReport
+        The dimensions the weights kill, the layer responsible, and the comparison.
+
+    Examples
+    --------
+    >>> from analysis import diagnosis_report
+    >>> report = diagnosis_report("all-MiniLM-L6-v2")
+    >>> report.dead_dims_from_weights, report.understood
+    ([127, 223, 319], True)
+    >>> print(report.message)
+    Scanned BertModel: the final LayerNorm encoder.layer.5.output.LayerNorm (384 dims) has |weight| below
+    0.001 x the median (0.65) at 3 dims: 127, 223, 319. Zero for every input (bias ~0 too): 127, 223, 319.
     """
     from analysis.measures.diagnosis import diagnose_model_folder
 

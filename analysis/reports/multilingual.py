@@ -51,6 +51,38 @@ class ParallelSummary:
 
 @dataclass(frozen=True)
 class MultilingualReport:
+    """Per-language spread and parallel-sentence cosines of one (model, corpus).
+
+    Returned by :func:`multilingual_report`; ``to_dict()`` is the JSON of
+    ``python -m analysis multilingual``.
+
+    Attributes
+    ----------
+    model, corpus : str
+        What was measured.
+    languages : list of LanguageSpread
+        One per language, in order: ``language``, ``n_texts``, ``median_std_raw``,
+        ``median_std_normalized``, ``dead_dims`` and ``std_normalized`` (per dimension).
+    parallel : ParallelSummary or None
+        When the corpus has groups: the ``pivot`` language, ``n_pairs``, the ``mean_cosine``
+        between each text and its translation in the pivot, and the same ``by_language``.
+
+    Examples
+    --------
+    >>> from analysis import Corpus, default_store, multilingual_report
+    >>> corpus = Corpus(
+    ...     "greetings",
+    ...     ("good morning", "bonjour", "guten Morgen", "thank you", "merci", "danke"),
+    ...     languages=("english", "french", "german") * 2,
+    ...     groups=("1", "1", "1", "2", "2", "2"),  # which texts translate each other
+    ... )
+    >>> report = multilingual_report("all-MiniLM-L6-v2", corpus, store=default_store())
+    >>> [(spread.language, spread.n_texts) for spread in report.languages]
+    [('english', 2), ('french', 2), ('german', 2)]
+    >>> report.parallel.pivot, report.parallel.n_pairs, sorted(report.parallel.by_language)
+    ('english', 4, ['french', 'german'])
+    """
+
     model: str
     corpus: str
     languages: list[LanguageSpread]
@@ -68,7 +100,47 @@ def multilingual_report(
     store: EmbeddingStore,
     progress: ProgressCallback | None = None,
 ) -> MultilingualReport:
-    """Per-language statistics and parallel cosines for a corpus with a language column."""
+    """Per-language statistics and parallel cosines for a corpus with a language column.
+
+    Parameters
+    ----------
+    model : str, ResolvedModel or VectorSource
+        A model spec or a resolved model, or a vectors file from :func:`open_vectors`.
+    corpus : Corpus
+        Texts with ``languages`` (chatterbot-multilingual, or a file with a language column), and
+        ``groups`` of translations of one sentence for the parallel cosines.
+    options : EncodeOptions, optional
+        What changes the embeddings; ``EncodeOptions()`` by default.
+    store : EmbeddingStore
+        Where embeddings are looked up and kept: ``default_store()`` for the disk cache.
+    progress : callable, optional
+        ``progress(done, total)`` receives the texts encoded so far.
+
+    Returns
+    -------
+    MultilingualReport
+        Each language's spread, and how close translations land.
+
+    Raises
+    ------
+    OptionError
+        A corpus without a language column.
+
+    Examples
+    --------
+    >>> from analysis import Corpus, default_store, multilingual_report
+    >>> corpus = Corpus(
+    ...     "greetings",
+    ...     ("good morning", "bonjour", "guten Morgen", "thank you", "merci", "danke"),
+    ...     languages=("english", "french", "german") * 2,
+    ...     groups=("1", "1", "1", "2", "2", "2"),  # which texts translate each other
+    ... )
+    >>> report = multilingual_report("all-MiniLM-L6-v2", corpus, store=default_store())
+    >>> all({127, 223, 319} <= set(spread.dead_dims) for spread in report.languages)  # dead in every language
+    True
+    >>> 0 < report.parallel.mean_cosine < 1
+    True
+    """
     if corpus.languages is None:
         raise OptionError(
             f"'{corpus.name}' has no language column. Use chatterbot-multilingual or upload a file with a "

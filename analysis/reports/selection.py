@@ -28,7 +28,35 @@ REPORT_VERSION = 1
 
 @dataclass(frozen=True)
 class SelectionReport:
-    """Scores of every (method, k) on a labelled corpus, the verdict and the variance ranking."""
+    """Scores of every (method, k) on a labelled corpus, the verdict and the variance ranking.
+
+    Returned by :func:`selection_report`; ``to_dict()`` is the JSON of ``python -m analysis select``.
+
+    Attributes
+    ----------
+    model, corpus, view : str
+        What was measured, and in which view.
+    verdict : str
+        The finding in plain words: what the top-variance dimensions keep, against random and PCA.
+    top_variance_order : list of int
+        Every dimension, largest variance first.
+    attrs : dict
+        ``n_rows``, ``n_samples``, ``subsampled``, ``d``, ``n_classes``, ``n_neighbors``,
+        ``majority_rate``.
+    table : dict of lists
+        The scores (``ari``, ``nmi``, ``silhouette``, ``knn_accuracy``, ``neighbour_overlap``) per
+        method, k and random draw; ``frame()`` gives it as a DataFrame.
+
+    Examples
+    --------
+    >>> from analysis import default_store, load_corpus, selection_report
+    >>> corpus = load_corpus("chatterbot-english", per_label=3)  # 3 texts of each of 18 topics
+    >>> report = selection_report("all-MiniLM-L6-v2", corpus, ks=[8, 32], n_random_seeds=2, store=default_store())
+    >>> report.attrs["n_classes"], report.attrs["n_samples"], len(report.top_variance_order)
+    (18, 54, 384)
+    >>> report.frame().groupby("method").size().to_dict()
+    {'all': 1, 'pca': 2, 'random': 4, 'top_variance': 2}
+    """
 
     model: str
     corpus: str
@@ -63,7 +91,48 @@ def selection_report(
     store: EmbeddingStore,
     progress: ProgressCallback | None = None,
 ) -> SelectionReport:
-    """Top-variance-k vs PCA-k vs random-k vs all dims on a labeled corpus, with a verdict."""
+    """Top-variance-k vs PCA-k vs random-k vs all dims on a labeled corpus, with a verdict.
+
+    Do the highest-variance dimensions keep the corpus's label structure? Each choice of k
+    dimensions is scored by clustering (ARI, NMI, silhouette), kNN accuracy and neighbour overlap.
+
+    Parameters
+    ----------
+    model : str, ResolvedModel or VectorSource
+        A model spec or a resolved model, or a vectors file from :func:`open_vectors`.
+    corpus : Corpus
+        Labelled texts, more of them than labels (built-in corpora have topics).
+    ks : list of int, optional
+        The numbers of dimensions to try (default: a spread up to the dimension).
+    n_random_seeds : int, default 5
+        Random-k draws per k.
+    view : {"normalized", "raw"}, default "normalized"
+        The view the dimensions are chosen and scored in.
+    options : EncodeOptions, optional
+        What changes the embeddings; ``EncodeOptions()`` by default.
+    store : EmbeddingStore
+        Where embeddings and the report are looked up and kept: ``default_store()`` for the disk cache.
+    progress : callable, optional
+        ``progress(done, total)`` receives the scores computed so far.
+
+    Returns
+    -------
+    SelectionReport
+        The score table and the verdict.
+
+    Raises
+    ------
+    OptionError
+        A corpus without labels, or an unknown view.
+
+    Examples
+    --------
+    >>> from analysis import default_store, load_corpus, selection_report
+    >>> corpus = load_corpus("chatterbot-english", per_label=3)  # 3 texts of each of 18 topics
+    >>> report = selection_report("all-MiniLM-L6-v2", corpus, ks=[8, 32], n_random_seeds=2, store=default_store())
+    >>> report.verdict[:99]
+    'On chatterbot-english, the 32 highest-variance dimensions of sentence-transformers/all-MiniLM-L6-v2'
+    """
     import pandas as pd
 
     from analysis.measures.selection import compare_dimension_selection, select_top_variance, selection_verdict
