@@ -150,7 +150,7 @@ class Corpus:
         One entry per text: a topic label, a language code, a parallel-sentence id
         (``""`` where unknown).
     source : str, default ""
-        Where the texts came from (``"builtin:..."``, ``"upload:..."``, ``"memory:..."``).
+        Where the texts came from (``"builtin:..."``, ``"file:..."``, ``"memory:..."``).
     report : CleaningReport, optional
         What was dropped or changed on the way in; "nothing" when not given.
 

@@ -132,8 +132,8 @@ def get_embeddings(
 ) -> EmbeddingResult:
     """Raw (pre-Normalize) embeddings of every text, from the cache or computed and stored.
 
-    Rows already encoded for an identical text (in any cached corpus, same model and options) are
-    reused; only the rest is encoded. Encoding waits for a slot in the process's encode line
+    Rows already encoded for an identical text (in a recently cached corpus, same model and options)
+    are reused; only the rest is encoded. Encoding waits for a slot in the process's encode line
     (:mod:`analysis.encoding.queue`); the wait does not count against the time limit.
 
     Parameters

@@ -65,7 +65,7 @@ class StatsResult:
         One row per dimension: ``dim``, ``mean``, ``std``, ``variance``, ``min``, ``max``,
         ``abs_mean``, ``near_zero_share``. Raw is the pooled output before the model's Normalize.
     dead_dims : list of int
-        Dimensions whose normalized std is below 0.1% of the median std.
+        Dimensions whose normalized std is below 1% of the median std.
     constant_dims : list of int
         Dimensions that never vary, at a non-zero raw value.
     budget : VarianceBudget
@@ -74,8 +74,10 @@ class StatsResult:
         True when the statistics were read, not computed.
     backend, backend_summary : str
         The backend that encoded, and a sentence on its speed and drift from torch fp32.
+    n_truncated_tokens : int or None
+        Texts longer than the model's maximum sequence length (cut by the tokenizer).
     warnings : list of str
-        What the user should know (texts cut by the tokenizer, a cache that could not be used).
+        What went wrong with the cache during the request (the work went on uncached).
 
     Examples
     --------

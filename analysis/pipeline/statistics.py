@@ -86,7 +86,7 @@ def get_stats(
     Returns
     -------
     StatsResult
-        Both views' statistics, ``dead_dims`` (normalized std below 0.1% of the median std) and
+        Both views' statistics, ``dead_dims`` (normalized std below 1% of the median std) and
         ``constant_dims``, with the charts drawn from them.
 
     Examples

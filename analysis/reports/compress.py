@@ -337,7 +337,8 @@ def compress_report(
     task : RetrievalTask
         Queries, documents and relevance, from :func:`load_retrieval_task`.
     ks : list of int, optional
-        The numbers of dimensions the reduced variants keep (default: a spread up to the dimension).
+        The numbers of dimensions the reduced variants keep (default: 8 to 256 by powers of two, and
+        the full dimension).
     n_draws : int, default 5
         Random-k draws per k (1 to 50).
     options : EncodeOptions, optional

@@ -64,8 +64,9 @@ class MultilingualReport:
         One per language, in order: ``language``, ``n_texts``, ``median_std_raw``,
         ``median_std_normalized``, ``dead_dims`` and ``std_normalized`` (per dimension).
     parallel : ParallelSummary or None
-        When the corpus has groups: the ``pivot`` language, ``n_pairs``, the ``mean_cosine``
-        between each text and its translation in the pivot, and the same ``by_language``.
+        When the corpus has groups: the ``pivot`` language ("english", else the most common one),
+        ``n_pairs``, the ``mean_cosine`` between each text and its translation in the pivot, and the
+        same ``by_language``.
 
     Examples
     --------

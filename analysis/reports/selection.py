@@ -103,7 +103,8 @@ def selection_report(
     corpus : Corpus
         Labelled texts, more of them than labels (built-in corpora have topics).
     ks : list of int, optional
-        The numbers of dimensions to try (default: a spread up to the dimension).
+        The numbers of dimensions to try (default: powers of two from 8, half the dimension and
+        all of it).
     n_random_seeds : int, default 5
         Random-k draws per k.
     view : {"normalized", "raw"}, default "normalized"
