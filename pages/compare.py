@@ -12,7 +12,6 @@ from analysis.figures import budget, comparison, stat_tables
 from analysis.options import SPREAD_SCALES
 from analysis.wording import plural
 from dashboard import urlstate
-from dashboard.urlstate import VECTORS_PREFIX
 
 ctx = ui.context()
 st.title("Compare models")
@@ -41,7 +40,7 @@ if bare is None:
         help="Models that need a download wait for a click; those that cannot be loaded are listed below with the "
         "reason.",
     )
-    models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
+    models = list(ui.widget_value("models"))  # what the widget shows (an empty choice is not a URL state)
 else:
     models = []
     st.info(
@@ -86,19 +85,17 @@ for name in models:
 for name in files:
     try:
         source = ui.vector_uploads()[name]
-        results[f"{name} (your vectors)"] = ui.load_stats(VECTORS_PREFIX + name, source.corpus)
+        results[f"{name} (your vectors)"] = ui.load_stats(str(ui.Selection.vectors(name)), source.corpus)
     except DimScopeError as exc:
         failures.append({"model": name, "reason": str(exc)})
 
 for name, why in pending:
-    box = st.container(border=True, horizontal=True, vertical_alignment="center")
-    box.markdown(f"**{ui.plain(name)}** has not been run on {ui.plain(ctx.corpus.name)} yet: {why}.")
-    box.button(
-        f"Compute {name}",
+    ui.compute_box(
+        f"**{ui.plain(name)}** has not been run on {ui.plain(ctx.corpus.name)} yet: {why}.",
         key=f"compute_{name}",
         on_click=ui.approve,
         args=(name, ctx.corpus),
-        icon=":material/play_arrow:",
+        label=f"Compute {name}",
     )
 if failures:  # whole sentences, not table cells: a reason is a message with its fix, and must be read in full
     reasons = "\n".join(f"- **{ui.plain(f['model'])}**: {ui.plain(f['reason'])}" for f in failures)

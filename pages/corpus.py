@@ -19,7 +19,6 @@ from analysis.corpora import (
 from analysis.errors import DimScopeError, upload_memory
 from analysis.figures.corpus import label_counts_chart
 from analysis.vectors import VECTOR_EXTENSIONS, VECTOR_VIEWS, VectorSource, open_vectors
-from dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 ctx = ui.context()
 # An upload is likely from here: the model loads while the file is chosen, read and cleaned.
@@ -59,7 +58,7 @@ def _on_upload() -> None:
     except DimScopeError:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
-    _use(UPLOAD_PREFIX + corpus.name)
+    _use(str(ui.Selection.upload(corpus.name)))
 
 
 def _open_vectors(upload, **columns) -> VectorSource:
@@ -89,7 +88,7 @@ def _on_vectors_upload() -> None:
     except DimScopeError:
         return  # the page body shows the reason
     ui.vector_uploads()[source.name] = source
-    _use(VECTORS_PREFIX + source.name)
+    _use(str(ui.Selection.vectors(source.name)))
 
 
 def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, document_col: str | None) -> None:
@@ -118,7 +117,7 @@ def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, doc
         ui.PAGE_COMPRESS,
         label="Score these pairs on What can I drop?",
         icon=":material/compress:",
-        query_params=ui.link_params(task="corpus", corpus=UPLOAD_PREFIX + name),
+        query_params=ui.link_params(task="corpus", corpus=str(ui.Selection.upload(name))),
     )
 
 
@@ -138,11 +137,11 @@ def _adopt(corpus, label_col: str | None, lang_col: str | None) -> None:
         or stored.languages != corpus.languages
     ):
         ui.uploads()[name] = corpus
-    if ctx.state.corpus != UPLOAD_PREFIX + name:
+    if ctx.state.corpus != str(ui.Selection.upload(name)):
         st.button(
             "Use this corpus",
             on_click=_use,
-            args=(UPLOAD_PREFIX + name,),
+            args=(str(ui.Selection.upload(name)),),
             type="primary",
             icon=":material/check:",
             key="use_upload",
@@ -355,7 +354,7 @@ if vectors_upload is not None:
             stored = ui.vector_uploads().get(source.name)
             if stored is None or (stored.fingerprint, stored.columns_used) != (source.fingerprint, source.columns_used):
                 ui.vector_uploads()[source.name] = source
-            choice = VECTORS_PREFIX + source.name
+            choice = str(ui.Selection.vectors(source.name))
             if ctx.state.corpus != choice:
                 st.button(
                     "Use these embeddings",

@@ -65,7 +65,7 @@ with c3:
         help=None if corpus.labels is not None else "This corpus has no labels.",
     )
 with c4:
-    key = "w_dims"
+    key = ui.widget_key("dims")
     if key not in st.session_state:
         st.session_state[key] = ctx.state.dims
     typed = st.text_input("Dimensions", key=key, placeholder=f"all (0-{result.dimension - 1}); e.g. 0-63,127")
@@ -200,23 +200,16 @@ export = table.copy()
 export.insert(0, "model", result.model_name)
 export.insert(1, "corpus", result.corpus_name)
 export.insert(2, "view", ctx.view)
-stem = f"dimscope-{result.model_name.split('/')[-1]}-{ctx.view}-stats"
+named = {"model": result.model_name, "subject": result.corpus_name, "what": f"{ctx.view}-stats"}
 buttons = st.container(horizontal=True)
-buttons.download_button(
-    "Download CSV",
-    downloads.safe_csv_bytes(export),
-    file_name=f"{stem}.csv",
-    mime="text/csv",
-    on_click="ignore",
-    icon=":material/download:",
-)
-buttons.download_button(
+ui.download("Download CSV", downloads.safe_csv_bytes(export), **named, ext="csv", mime="text/csv", where=buttons)
+ui.download(
     "Download Parquet",
     downloads.parquet_bytes(export),
-    file_name=f"{stem}.parquet",
+    **named,
+    ext="parquet",
     mime="application/vnd.apache.parquet",
-    on_click="ignore",
-    icon=":material/download:",
+    where=buttons,
 )
 
 # --- per-label crowding ------------------------------------------------------------------------------

@@ -40,14 +40,11 @@ post = ui.bind(
 
 # Guard and compute: statistics first (encodes with a progress bar, or reads the cache).
 ui.stats_or_stop(ctx)
-try:
+with ui.stop_on_error():
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     store = ui.store_for(ctx.corpus)
     base = geometry_report(resolved, ctx.corpus, store=store)
     report = base if post == "none" else geometry_report(resolved, ctx.corpus, postprocessing=post, store=store)
-except DimScopeError as exc:
-    st.error(ui.plain(str(exc)), icon=":material/error:")
-    st.stop()
 view = ctx.view
 shown = report.view(view)
 
