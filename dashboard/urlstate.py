@@ -26,6 +26,7 @@ from typing import Any
 from analysis.corpora import DEFAULT_CORPUS
 from analysis.models import DEFAULT_MODEL, HUB_ID_PATTERN, catalog_info
 from analysis.options import (
+    BAR_ORDERS,
     DIM_ORDERS,
     DROP_TASKS,
     HEATMAP_VIEWS,
@@ -57,7 +58,6 @@ MAX_MODELS = 6
 MAX_DIM = 999_999_999
 _DEFAULT_MODEL_SHORT = catalog_info(DEFAULT_MODEL).short_name  # type: ignore[union-attr]
 
-BAR_ORDERS = ("index", "sorted")
 THRESHOLD_RANGE = (1e-6, 10.0)
 DRAWS = (2, 3, 5, 10)
 

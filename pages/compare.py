@@ -9,7 +9,7 @@ import streamlit as st
 import dashboard as ui
 from analysis.errors import DimScopeError
 from analysis.figures import budget, comparison, stat_tables
-from analysis.options import SPREAD_SCALES
+from analysis.options import SPREAD_SCALE_LABELS, SPREAD_SCALES
 from analysis.wording import plural
 from dashboard import urlstate
 
@@ -161,7 +161,7 @@ scale = ui.bind(
     st.segmented_control,
     "Spread scale",
     list(SPREAD_SCALES),
-    format_func=budget.SCALE_LABELS.get,
+    format_func=SPREAD_SCALE_LABELS.get,
     required=True,
     help="std × √d removes the dimension count: unit vectors spread evenly have 1.0 in every dimension, and a "
     "long mean vector sits lower. Share: each dimension's share of the total variance.",

@@ -52,7 +52,7 @@ with c2:
         st.selectbox,
         "Order dimensions by",
         list(options.DIM_ORDERS),
-        format_func={"index": "index", "std": "std (largest first)", "abs_mean": "mean |x| (largest first)"}.get,
+        format_func=options.DIM_ORDER_LABELS.get,
     )
 with c3:
     rows_how = ui.bind(
@@ -60,7 +60,7 @@ with c3:
         st.selectbox,
         "Order texts by",
         list(options.ROW_ORDERS),
-        format_func={"corpus": "corpus order", "label": "label"}.get,
+        format_func=options.ROW_ORDER_LABELS.get,
         disabled=corpus.labels is None,
         help=None if corpus.labels is not None else "This corpus has no labels.",
     )
@@ -130,9 +130,9 @@ with b2:
         "bars",
         st.radio,
         "Order",
-        list(urlstate.BAR_ORDERS),
+        list(options.BAR_ORDERS),
         horizontal=True,
-        format_func={"index": "by index", "sorted": "sorted"}.get,
+        format_func=options.BAR_ORDER_LABELS.get,
     )
 with b3:
     log_y = ui.bind("log", st.toggle, "Log scale")
@@ -153,7 +153,7 @@ scale = ui.bind(
     st.segmented_control,
     "Scale",
     list(options.SPREAD_SCALES),
-    format_func=budget.SCALE_LABELS.get,
+    format_func=options.SPREAD_SCALE_LABELS.get,
     required=True,
     help="std × √d removes the dimension count (1.0 = an even share of unit vectors, whatever d); "
     "share: each dimension's share of the total variance.",

@@ -8,6 +8,7 @@ import dashboard as ui
 from analysis.figures import downloads
 from analysis.figures import selection as figs
 from analysis.measures.selection import summarize_selection
+from analysis.options import SELECTION_SCORE_LABELS
 from analysis.reports.selection import selection_report
 from dashboard import urlstate
 
@@ -32,7 +33,9 @@ if ctx.corpus.labels is None:
 # Inputs.
 i1, i2 = st.columns([2, 1])
 with i1:
-    score = ui.bind("score", st.selectbox, "Score", list(figs.SCORE_LABELS), format_func=figs.SCORE_LABELS.get)
+    score = ui.bind(
+        "score", st.selectbox, "Score", list(SELECTION_SCORE_LABELS), format_func=SELECTION_SCORE_LABELS.get
+    )
 with i2:
     seeds = ui.bind(
         "draws",

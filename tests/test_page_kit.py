@@ -211,3 +211,32 @@ def test_every_download_goes_through_the_kit_and_no_page_reads_a_widget_key_by_h
         if re.fullmatch(r"w_\w+", text)
     ]
     assert not keys, f"read a bound widget with ui.widget_value / ui.widget_key: {keys}"
+
+
+# --- option labels: beside their option lists ---------------------------------------------------------
+
+
+def test_every_option_label_names_exactly_the_choices_of_its_list():
+    from analysis import options
+
+    labels = {name: value for name, value in vars(options).items() if name.endswith("_LABELS")}
+    assert len(labels) >= 8
+    for name, mapping in labels.items():
+        stem = name.removesuffix("_LABELS")
+        lists = [getattr(options, n) for n in (stem + "S", stem[:-1] + "IES", stem) if hasattr(options, n)]
+        assert len(lists) == 1, f"options.{name} sits beside no option list of its name"
+        choices = lists[0]
+        assert set(mapping) == set(choices), f"options.{name} does not label exactly the choices of its list"
+        assert all(isinstance(text, str) and text for text in mapping.values())
+
+
+def test_labels_are_defined_in_the_options_module_only():
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in PAGE_SCRIPTS + DASHBOARD + sorted((ROOT / "analysis" / "figures").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name) and target.id.endswith("_LABELS")
+    ]
+    assert not found, f"option labels belong beside their lists in analysis/options.py: {found}"
