@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -65,7 +65,7 @@ def state() -> UrlState:
 
 
 def _query_dict() -> dict[str, str]:
-    return {key: st.query_params.get(key) for key in st.query_params.keys()}
+    return {key: st.query_params[key] for key in st.query_params.keys()}
 
 
 def sync_from_url() -> None:
@@ -82,7 +82,14 @@ def sync_from_url() -> None:
     write_url()
 
 
-def _known_corpora() -> dict[str, list[str]]:
+class KnownCorpora(TypedDict):
+    """The corpus names a URL may name, as :func:`urlstate.parse` and :func:`urlstate.accepts` take them."""
+
+    corpora: list[str]
+    uploaded: list[str]
+
+
+def _known_corpora() -> KnownCorpora:
     """The corpus names a URL may name in this session, as :func:`urlstate.parse` takes them."""
     own = [str(Selection.vectors(name)) for name in vector_uploads()]
     return {"corpora": builtin_names() + own, "uploaded": list(uploads())}

@@ -8,6 +8,7 @@ import streamlit as st
 import dashboard as ui
 from analysis.corpora import (
     SUPPORTED_EXTENSIONS,
+    TablePreview,
     builtin_corpora,
     load_builtin_corpus,
     parse_corpus_bytes,
@@ -206,6 +207,7 @@ upload = st.file_uploader(
 )
 if upload is not None:
     data = upload.getvalue()
+    preview: TablePreview | None
     try:
         preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
     except DimScopeError as exc:
@@ -310,6 +312,7 @@ vectors_upload = st.file_uploader(
     help="New embeddings become the corpus and the model of every page right away.",
 )
 if vectors_upload is not None:
+    probe: VectorSource | None
     try:
         probe = _open_vectors(vectors_upload)
     except DimScopeError as exc:
@@ -421,8 +424,9 @@ st.dataframe(
 )
 names = [i.name for i in infos if i.available]
 current = ctx.state.corpus if ctx.state.corpus in names else names[0]
+titles = {i.name: i.title for i in infos}
 browse = st.selectbox(
-    "Browse", names, index=names.index(current), key="corpus_browse", format_func={i.name: i.title for i in infos}.get
+    "Browse", names, index=names.index(current), key="corpus_browse", format_func=lambda name: titles.get(name, name)
 )
 try:
     corpus = load_builtin_corpus(browse)

@@ -35,7 +35,7 @@ def sample_per_language(corpus: Corpus, cap: int) -> Corpus:
 
     return Corpus(
         f"{corpus.name} (≤{cap} per language)",
-        [corpus.texts[r] for r in keep],
+        tuple(corpus.texts[r] for r in keep),
         labels=pick(corpus.labels),
         languages=pick(corpus.languages),
         groups=pick(corpus.groups),
