@@ -5,6 +5,7 @@ writing the boilerplate again."""
 from __future__ import annotations
 
 import ast
+import doctest
 import re
 from pathlib import Path
 
@@ -20,6 +21,15 @@ from tests.helpers import APPTEST_TIMEOUT, ok
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_SCRIPTS = sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]
 DASHBOARD = sorted((ROOT / "dashboard").glob("*.py"))
+
+
+@pytest.mark.parametrize("module", ["dashboard.selection", "dashboard.kit"])
+def test_the_kits_docstring_examples_run(module):
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
+
 
 # --- Selection: the same strings in the URL and the session as before ------------------------------
 
