@@ -101,6 +101,30 @@ def test_a_model_path_is_named_by_its_last_segment():
     assert file_name(r"C:\models\tiny", "c", "w", "csv") == "dimscope-tiny-c-w.csv"
 
 
+def test_a_download_button_gets_its_name_from_the_rule_and_does_not_rerun_the_page():
+    from dashboard.kit import download
+
+    class Row:  # a container, as pages pass one (a real button is drawn in the browser tests)
+        def download_button(self, label, data, **kwargs):
+            self.drawn = (label, data, kwargs)
+
+    row = Row()
+    download(
+        "Download CSV",
+        b"a,b\n",
+        model="org/m",
+        subject="q.csv",
+        what="raw-stats",
+        ext="csv",
+        mime="text/csv",
+        where=row,
+    )
+    label, data, kwargs = row.drawn
+    assert (label, data) == ("Download CSV", b"a,b\n")
+    assert kwargs["file_name"] == "dimscope-m-q.csv-raw-stats.csv" == file_name("org/m", "q.csv", "raw-stats", "csv")
+    assert kwargs["mime"] == "text/csv" and kwargs["on_click"] == "ignore"
+
+
 # --- the guard and the Compute box, in a real script run -------------------------------------------
 
 
