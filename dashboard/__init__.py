@@ -5,7 +5,9 @@
 * :mod:`~dashboard.state`: the session's state, the URL, and widgets bound to both;
 * :mod:`~dashboard.sidebar`: model, corpus and view pickers, and the page :class:`Context`;
 * :mod:`~dashboard.navigation`: page paths and the navigation guard;
-* :mod:`~dashboard.compute`: computation with progress, approval of expensive work, errors.
+* :mod:`~dashboard.compute`: computation with progress, approval of expensive work, errors;
+* :mod:`~dashboard.kit`: the page kit (the error guard, the Compute box, download buttons);
+* :mod:`~dashboard.selection`: which corpus or uploaded embeddings are chosen (:class:`Selection`).
 
 Pages import this package as ``ui``; the names below are the whole page-facing API.
 """
@@ -34,6 +36,7 @@ from dashboard.compute import (
     task_pending_reason,
     upload_limit_mb,
 )
+from dashboard.kit import compute_box, download, file_name, stop_on_error
 from dashboard.navigation import (
     CONTEXT,
     PAGE_COMPARE,
@@ -49,6 +52,7 @@ from dashboard.navigation import (
     context,
     ensure_navigation,
 )
+from dashboard.selection import Selection
 from dashboard.sidebar import Context, compare_defaults, offered_models, sidebar
 from dashboard.state import (
     bind,
@@ -62,6 +66,8 @@ from dashboard.state import (
     update,
     uploads,
     vector_uploads,
+    widget_key,
+    widget_value,
 )
 
 __all__ = [
@@ -78,16 +84,20 @@ __all__ = [
     "PAGE_SELECTION",
     "Context",
     "Progress",
+    "Selection",
     "approve",
     "approve_task",
     "backend_caption",
     "bind",
     "builtin_names",
     "compare_defaults",
+    "compute_box",
     "context",
+    "download",
     "embeddings_or_stop",
     "enough_texts_or_stop",
     "ensure_navigation",
+    "file_name",
     "link_params",
     "pair_uploads",
     "load_embeddings",
@@ -107,6 +117,7 @@ __all__ = [
     "state",
     "start_stats_ahead",
     "stats_or_stop",
+    "stop_on_error",
     "task_pending_reason",
     "store_for",
     "subject",
@@ -115,4 +126,6 @@ __all__ = [
     "upload_limit_mb",
     "uploads",
     "vector_uploads",
+    "widget_key",
+    "widget_value",
 ]

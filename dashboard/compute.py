@@ -37,10 +37,11 @@ from analysis.pipeline.memory_cache import SessionStore
 from analysis.settings import step
 from analysis.vectors import is_vectors
 from analysis.wording import plain
+from dashboard.kit import stop_on_error
 from dashboard.policy import Policy, current_policy
+from dashboard.selection import Selection
 from dashboard.sidebar import Context
 from dashboard.state import pair_uploads, vector_uploads
-from dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 MEMO = "ds_embeddings_memo"
 APPROVED = "ds_compute_approved"
@@ -86,16 +87,16 @@ def upload_limit_mb(limit_bytes: int) -> int:
 
 def resolve(model: str, *, trust: bool = False) -> ModelSource:
     """resolve_model under the deployment policy (public mode: allow-listed models only), or this
-    session's uploaded embeddings for ``vectors:<name>`` (they stand where a model stands).
+    session's uploaded embeddings when ``model`` is a vectors :class:`Selection` (they stand where a
+    model stands).
 
     A model that needs a download gets a progress bar while it downloads; then the page runs again,
     so that what was drawn before (the sidebar's picker and caption) shows the model as here."""
-    if model.startswith(VECTORS_PREFIX):
-        found = vector_uploads().get(model[len(VECTORS_PREFIX) :])
+    chosen = Selection.parse(model)
+    if chosen.is_vectors:
+        found = vector_uploads().get(chosen.name)
         if found is None:
-            raise OptionError(
-                f"No embeddings named {model[len(VECTORS_PREFIX) :]!r} in this session; upload them again."
-            )
+            raise OptionError(f"No embeddings named {chosen.name!r} in this session; upload them again.")
         return found
     policy = deployment_policy()
     try:
@@ -226,7 +227,7 @@ def start_stats_ahead(model: str, corpus: Corpus, *, trust: bool = False) -> Non
 
     Only work a page would start without asking (see :func:`pending_reason`), with a model already
     on this machine; it waits in the same encode line as a page's own work. Nothing is shown here."""
-    if model.startswith(VECTORS_PREFIX):
+    if Selection.parse(model).is_vectors:
         return
     try:
         if pending_reason(model, corpus, trust=trust) is not None:
@@ -321,7 +322,7 @@ def pending_reason(model: str, corpus: Corpus, *, trust: bool = False) -> str | 
     cached embeddings), cheap to compute, or approved in this session. Otherwise a short estimate
     of the work, for a page to ask before starting it; a model that needs a download always asks.
     Raises DimScopeError for unloadable models."""
-    if model.startswith(VECTORS_PREFIX):  # read from the file, a streamed pass: never worth asking
+    if Selection.parse(model).is_vectors:  # read from the file, a streamed pass: never worth asking
         resolve(model)  # still raises when the upload is gone
         return None
     approved = st.session_state.get(APPROVED, set())
@@ -386,11 +387,8 @@ def approve_task(model: str, task: RetrievalTask, trust: bool = False) -> None:
 
 def stats_or_stop(ctx: Context) -> StatsResult:
     """The page guard: statistics, or an error with the fix and a stopped page."""
-    try:
+    with stop_on_error():
         result = load_stats(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
-    except DimScopeError as exc:
-        st.error(plain(str(exc)), icon=":material/error:")
-        st.stop()
     for warning in result.warnings:
         st.caption(f":material/warning: {plain(warning)}")
     if ctx.vectors is not None:
@@ -425,19 +423,14 @@ def sentence(line: str) -> str:
 def enough_texts_or_stop(corpus: Corpus) -> None:
     """The guard for pages that compare several results: too few texts for statistics is said
     once, not once per model."""
-    try:
+    with stop_on_error():
         require_texts_for_statistics(corpus)
-    except DimScopeError as exc:
-        st.error(plain(str(exc)), icon=":material/error:")
-        st.stop()
 
 
 def embeddings_or_stop(ctx: Context) -> EmbeddingResult:
-    try:
+    """The page guard for raw embeddings: them, or an error with the fix and a stopped page."""
+    with stop_on_error():
         return load_embeddings(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
-    except DimScopeError as exc:
-        st.error(plain(str(exc)), icon=":material/error:")
-        st.stop()
 
 
 def subject(ctx: Context, model: str, corpus: str) -> str:
@@ -456,17 +449,14 @@ def plot(fig: Any, **kwargs: Any) -> Any:
 def retrieval_task_or_stop(ctx: Context, choice: str) -> RetrievalTask:
     """The task a page scores: a built-in pairs task, or the sidebar corpus (the query and document
     columns mapped on the Corpus page, else its labels). Stops the page with a note when there is none."""
-    try:
+    with stop_on_error():
         if choice != "corpus":
             return load_builtin_task(choice)
-        corpus_name = ctx.state.corpus
-        if corpus_name.startswith(UPLOAD_PREFIX) and corpus_name[len(UPLOAD_PREFIX) :] in pair_uploads():
-            return pair_uploads()[corpus_name[len(UPLOAD_PREFIX) :]]
+        chosen = Selection.parse(ctx.state.corpus)
+        if chosen.is_upload and chosen.name in pair_uploads():
+            return pair_uploads()[chosen.name]
         if ctx.corpus.labels is not None:
             return labelled_task(ctx.corpus)
-    except DimScopeError as exc:
-        st.error(plain(str(exc)), icon=":material/error:")
-        st.stop()
     if ctx.vectors is not None:
         st.info(
             f"**{plain(ctx.vectors.name)}** has no label column, so nothing says which rows should find which. "

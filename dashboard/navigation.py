@@ -41,6 +41,10 @@ def ensure_navigation() -> None:
     sub-page (the first request to a fresh server, or every ``AppTest.switch_page``) executes the
     page file alone: no page config, no sidebar, a navigation menu listing every file. When that
     happens, switch the flag off and rerun: the rerun goes through app.py and its navigation.
+
+    Streamlit has no public switch for this (only ``st.navigation`` itself clears the flag, and it
+    runs too late for such a run). tests/test_streamlit_pages_flag.py pins down every part of the
+    flag relied on here, and says what to do when a Streamlit upgrade changes it.
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager

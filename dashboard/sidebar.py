@@ -1,7 +1,8 @@
 """The shared sidebar: model, corpus and view, each bound to the URL, and the page context it returns.
 
-Uploaded embeddings (``vectors:<name>`` in the corpus list) are the corpus and the model at once:
-choosing them replaces the model picker with a note, and the context's ``model`` names them.
+Uploaded embeddings (a vectors :class:`~dashboard.selection.Selection` in the corpus list) are the
+corpus and the model at once: choosing them replaces the model picker with a note, and the
+context's ``model`` names them.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from analysis.vectors import VECTOR_VIEWS, VectorSource
 from analysis.wording import plain
 from dashboard import urlstate
 from dashboard.policy import current_policy
-from dashboard.state import bind, builtin_names, state, update, uploads, vector_uploads
-from dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX, UrlState
+from dashboard.selection import Selection
+from dashboard.state import bind, builtin_names, state, update, uploads, vector_uploads, widget_value
+from dashboard.urlstate import UrlState
 
 TRUST = "ds_trust_remote_code"
 OTHER = "__other__"
@@ -42,7 +44,7 @@ PAGE_CORPUS = "pages/corpus.py"
 class Context:
     """What every page needs: the state, the model spec, the corpus and the trust flag.
 
-    With uploaded embeddings chosen, ``vectors`` is their source, ``model`` is ``vectors:<name>``
+    With uploaded embeddings chosen, ``vectors`` is their source, ``model`` is their selection as a string
     (``ui.resolve`` returns the source) and ``corpus`` is their rows.
     """
 
@@ -120,10 +122,11 @@ def _model_caption(found: Availability) -> str:
 
 
 def _corpus_label(name: str) -> str:
-    if name.startswith(UPLOAD_PREFIX):  # pure (no session state): AppTest calls it outside a run
-        return f"Uploaded: {name[len(UPLOAD_PREFIX) :]}"
-    if name.startswith(VECTORS_PREFIX):
-        return f"Embeddings: {name[len(VECTORS_PREFIX) :]}"
+    chosen = Selection.parse(name)  # pure (no session state): AppTest calls it outside a run
+    if chosen.is_upload:
+        return f"Uploaded: {chosen.name}"
+    if chosen.is_vectors:
+        return f"Embeddings: {chosen.name}"
     titles = {info.name: info.title for info in builtin_corpora()}
     return titles.get(name, name)
 
@@ -136,7 +139,7 @@ def sidebar() -> Context:
     sb = st.sidebar
     sb.markdown("#### Model")
     # The corpus picker is drawn below, but a new choice is already in its widget's state.
-    vectors = chosen_vectors(st.session_state.get("w_corpus") or state().corpus)
+    vectors = chosen_vectors(widget_value("corpus") or state().corpus)
     if vectors is not None:
         sb.info(
             f"**Your vectors** from {plain(vectors.name)}: their rows are the corpus. "
@@ -148,8 +151,8 @@ def sidebar() -> Context:
         trust = _model_picker(sb, rules, catalog_names, availability)
 
     sb.markdown("#### Corpus")
-    names = builtin_names() + [UPLOAD_PREFIX + name for name in uploads()]
-    names += [VECTORS_PREFIX + name for name in vector_uploads()]
+    names = builtin_names() + [str(Selection.upload(name)) for name in uploads()]
+    names += [str(Selection.vectors(name)) for name in vector_uploads()]
     if state().corpus not in names:
         update(corpus=DEFAULT_CORPUS if DEFAULT_CORPUS in names else names[0])
     bind("corpus", sb.selectbox, "Corpus", names, format_func=_corpus_label)
@@ -169,15 +172,14 @@ def sidebar() -> Context:
         "the model's own Normalize step (for your own vectors: the vectors as given). Dead dimensions are always "
         "judged on the normalized view.",
     )
-    model = VECTORS_PREFIX + vectors.name if vectors is not None else state().model
+    model = str(Selection.vectors(vectors.name)) if vectors is not None else state().model
     return Context(state(), model, corpus_for(state().corpus), trust, vectors)
 
 
 def chosen_vectors(corpus: str) -> VectorSource | None:
     """The uploaded embeddings a corpus choice names, or None."""
-    if not corpus.startswith(VECTORS_PREFIX):
-        return None
-    return vector_uploads().get(corpus[len(VECTORS_PREFIX) :])
+    chosen = Selection.parse(corpus)
+    return vector_uploads().get(chosen.name) if chosen.is_vectors else None
 
 
 def _model_picker(sb: Any, rules: Any, catalog_names: list[str], availability: dict[str, Availability]) -> bool:
@@ -232,8 +234,9 @@ def corpus_for(name: str) -> Corpus:
     vectors = chosen_vectors(name)
     if vectors is not None:
         return vectors.corpus
-    if name.startswith(UPLOAD_PREFIX):
-        found = uploads().get(name[len(UPLOAD_PREFIX) :])
+    chosen = Selection.parse(name)
+    if chosen.is_upload:
+        found = uploads().get(chosen.name)
         if found is not None:
             return found
         name = DEFAULT_CORPUS

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -28,6 +28,7 @@ from analysis.vectors import VectorSource
 from analysis.wording import plain
 from dashboard import urlstate
 from dashboard.policy import current_policy
+from dashboard.selection import Selection
 from dashboard.urlstate import UrlState
 
 STATE = "ds_state"
@@ -37,6 +38,7 @@ UPLOADS = "ds_uploads"
 VECTOR_UPLOADS = "ds_vector_uploads"
 PAIR_UPLOADS = "ds_pair_uploads"
 BOUND_ON = "ds_bound_on"  # widget key -> the page whose widget last showed it
+WIDGET_PREFIX = "w_"  # the key of a widget bound to a state field: see widget_key
 
 
 def uploads() -> dict[str, Corpus]:
@@ -63,7 +65,7 @@ def state() -> UrlState:
 
 
 def _query_dict() -> dict[str, str]:
-    return {key: st.query_params.get(key) for key in st.query_params.keys()}
+    return {key: st.query_params[key] for key in st.query_params.keys()}
 
 
 def sync_from_url() -> None:
@@ -75,14 +77,21 @@ def sync_from_url() -> None:
         parsed, notes = _apply_public_limits(parsed, notes)
         st.session_state[STATE] = parsed
         st.session_state[NOTES] = notes
-        for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith("w_")]:
+        for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith(WIDGET_PREFIX)]:
             del st.session_state[key]  # widgets start again from the new state
     write_url()
 
 
-def _known_corpora() -> dict[str, list[str]]:
+class KnownCorpora(TypedDict):
+    """The corpus names a URL may name, as :func:`urlstate.parse` and :func:`urlstate.accepts` take them."""
+
+    corpora: list[str]
+    uploaded: list[str]
+
+
+def _known_corpora() -> KnownCorpora:
     """The corpus names a URL may name in this session, as :func:`urlstate.parse` takes them."""
-    own = [urlstate.VECTORS_PREFIX + name for name in vector_uploads()]
+    own = [str(Selection.vectors(name)) for name in vector_uploads()]
     return {"corpora": builtin_names() + own, "uploaded": list(uploads())}
 
 
@@ -120,9 +129,20 @@ def update(**changes: Any) -> None:
         write_url()
 
 
+def widget_key(field: str) -> str:
+    """The session key of the widget :func:`bind` draws for the state field ``field``."""
+    return f"{WIDGET_PREFIX}{field}"
+
+
+def widget_value(field: str) -> Any:
+    """What the widget bound to ``field`` holds now (None before it is drawn). It can run ahead
+    of :func:`state`: a choice made in this run is in the widget before the widget is drawn."""
+    return st.session_state.get(widget_key(field))
+
+
 def set_widget(field: str, value: Any) -> None:
     """For callbacks: point a bound widget (and so the state) at ``value``."""
-    st.session_state[f"w_{field}"] = value
+    st.session_state[widget_key(field)] = value
     update(**{field: value})
 
 
@@ -150,7 +170,7 @@ def bind(
 
     A value the widget returns that the URL would not read back never reaches the state either.
     """
-    key = f"w_{field}"
+    key = widget_key(field)
     corpora = _known_corpora()
     current = getattr(state(), field)
     page = _page()

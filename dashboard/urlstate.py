@@ -26,6 +26,7 @@ from typing import Any
 from analysis.corpora import DEFAULT_CORPUS
 from analysis.models import DEFAULT_MODEL, HUB_ID_PATTERN, catalog_info
 from analysis.options import (
+    BAR_ORDERS,
     DIM_ORDERS,
     DROP_TASKS,
     HEATMAP_VIEWS,
@@ -36,11 +37,10 @@ from analysis.options import (
     SPREAD_SCALES,
     VIEWS,
 )
+from dashboard.selection import Selection
 
 __all__ = [
     "MAX_MODELS",
-    "UPLOAD_PREFIX",
-    "VECTORS_PREFIX",
     "UrlState",
     "accepts",
     "canonical_model",
@@ -56,11 +56,8 @@ MAX_MODELS = 6
 # Links are parsed without knowing the model: any whole number up to this is kept, and the page
 # that knows the model's dimension count says when it is out of that model's range.
 MAX_DIM = 999_999_999
-UPLOAD_PREFIX = "upload:"
-VECTORS_PREFIX = "vectors:"  # uploaded embeddings: both the corpus (their rows) and the model (their vectors)
 _DEFAULT_MODEL_SHORT = catalog_info(DEFAULT_MODEL).short_name  # type: ignore[union-attr]
 
-BAR_ORDERS = ("index", "sorted")
 THRESHOLD_RANGE = (1e-6, 10.0)
 DRAWS = (2, 3, 5, 10)
 
@@ -78,7 +75,7 @@ class UrlState:
 
     model: str = _DEFAULT_MODEL_SHORT  # catalog short name, hub id or local folder
     models: tuple[str, ...] = ()  # Compare page; () = the models available here
-    corpus: str = DEFAULT_CORPUS  # built-in name, "upload:<name>" or "vectors:<name>"
+    corpus: str = DEFAULT_CORPUS  # a Selection as a string: built-in name, or an upload of this session
     view: str = "normalized"  # statistics view: normalized | raw
     heat: str = "normalized"  # heatmap values: normalized | raw | standardized
     sort: str = "index"  # heatmap dimension order: index | std | abs_mean
@@ -217,10 +214,11 @@ def _parse_models(value: str, notes: list[str], default: tuple[str, ...]) -> tup
 def _parse_corpus(value: str, reject: _Fallback, corpora: set[str], uploaded: set[str]) -> Any:
     if value in corpora:
         return value
-    if value.startswith(UPLOAD_PREFIX) and value[len(UPLOAD_PREFIX) :] in uploaded:
+    chosen = Selection.parse(value)
+    if chosen.is_upload and chosen.name in uploaded:
         return value
-    if value.startswith((UPLOAD_PREFIX, VECTORS_PREFIX)):
-        what = "an uploaded corpus" if value.startswith(UPLOAD_PREFIX) else "uploaded embeddings"
+    if not chosen.is_builtin:
+        what = "an uploaded corpus" if chosen.is_upload else "uploaded embeddings"
         return reject(
             f"{what} cannot travel in a link and this session has none by that name "
             "(upload it again on the Corpus page)"
@@ -321,8 +319,8 @@ def parse(
     """Validate query parameters into a state, plus notes for every value that fell back.
 
     ``corpora`` are the built-in corpus names available here and ``uploaded`` the names of this
-    session's uploads (referred to as ``upload:<name>``). Missing keys take their value from
-    ``base``; unknown keys are ignored. A repeated key counts with its last value.
+    session's uploaded corpora (named as an upload :class:`~dashboard.selection.Selection`).
+    Missing keys take their value from ``base``; unknown keys are ignored. A repeated key counts with its last value.
     """
     notes: list[str] = []
     values: dict[str, Any] = {}

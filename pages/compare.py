@@ -9,10 +9,9 @@ import streamlit as st
 import dashboard as ui
 from analysis.errors import DimScopeError
 from analysis.figures import budget, comparison, stat_tables
-from analysis.options import SPREAD_SCALES
+from analysis.options import SPREAD_SCALE_LABELS, SPREAD_SCALES
 from analysis.wording import plural
 from dashboard import urlstate
-from dashboard.urlstate import VECTORS_PREFIX
 
 ctx = ui.context()
 st.title("Compare models")
@@ -41,7 +40,7 @@ if bare is None:
         help="Models that need a download wait for a click; those that cannot be loaded are listed below with the "
         "reason.",
     )
-    models = list(st.session_state["w_models"])  # what the widget shows (an empty choice is not a URL state)
+    models = list(ui.widget_value("models"))  # what the widget shows (an empty choice is not a URL state)
 else:
     models = []
     st.info(
@@ -86,19 +85,17 @@ for name in models:
 for name in files:
     try:
         source = ui.vector_uploads()[name]
-        results[f"{name} (your vectors)"] = ui.load_stats(VECTORS_PREFIX + name, source.corpus)
+        results[f"{name} (your vectors)"] = ui.load_stats(str(ui.Selection.vectors(name)), source.corpus)
     except DimScopeError as exc:
         failures.append({"model": name, "reason": str(exc)})
 
 for name, why in pending:
-    box = st.container(border=True, horizontal=True, vertical_alignment="center")
-    box.markdown(f"**{ui.plain(name)}** has not been run on {ui.plain(ctx.corpus.name)} yet: {why}.")
-    box.button(
-        f"Compute {name}",
+    ui.compute_box(
+        f"**{ui.plain(name)}** has not been run on {ui.plain(ctx.corpus.name)} yet: {why}.",
         key=f"compute_{name}",
         on_click=ui.approve,
         args=(name, ctx.corpus),
-        icon=":material/play_arrow:",
+        label=f"Compute {name}",
     )
 if failures:  # whole sentences, not table cells: a reason is a message with its fix, and must be read in full
     reasons = "\n".join(f"- **{ui.plain(f['model'])}**: {ui.plain(f['reason'])}" for f in failures)
@@ -164,7 +161,7 @@ scale = ui.bind(
     st.segmented_control,
     "Spread scale",
     list(SPREAD_SCALES),
-    format_func=budget.SCALE_LABELS.get,
+    format_func=SPREAD_SCALE_LABELS.get,
     required=True,
     help="std × √d removes the dimension count: unit vectors spread evenly have 1.0 in every dimension, and a "
     "long mean vector sits lower. Share: each dimension's share of the total variance.",

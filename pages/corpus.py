@@ -8,6 +8,7 @@ import streamlit as st
 import dashboard as ui
 from analysis.corpora import (
     SUPPORTED_EXTENSIONS,
+    TablePreview,
     builtin_corpora,
     load_builtin_corpus,
     parse_corpus_bytes,
@@ -19,7 +20,6 @@ from analysis.corpora import (
 from analysis.errors import DimScopeError, upload_memory
 from analysis.figures.corpus import label_counts_chart
 from analysis.vectors import VECTOR_EXTENSIONS, VECTOR_VIEWS, VectorSource, open_vectors
-from dashboard.urlstate import UPLOAD_PREFIX, VECTORS_PREFIX
 
 ctx = ui.context()
 # An upload is likely from here: the model loads while the file is chosen, read and cleaned.
@@ -59,7 +59,7 @@ def _on_upload() -> None:
     except DimScopeError:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
-    _use(UPLOAD_PREFIX + corpus.name)
+    _use(str(ui.Selection.upload(corpus.name)))
 
 
 def _open_vectors(upload, **columns) -> VectorSource:
@@ -89,7 +89,7 @@ def _on_vectors_upload() -> None:
     except DimScopeError:
         return  # the page body shows the reason
     ui.vector_uploads()[source.name] = source
-    _use(VECTORS_PREFIX + source.name)
+    _use(str(ui.Selection.vectors(source.name)))
 
 
 def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, document_col: str | None) -> None:
@@ -118,7 +118,7 @@ def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, doc
         ui.PAGE_COMPRESS,
         label="Score these pairs on What can I drop?",
         icon=":material/compress:",
-        query_params=ui.link_params(task="corpus", corpus=UPLOAD_PREFIX + name),
+        query_params=ui.link_params(task="corpus", corpus=str(ui.Selection.upload(name))),
     )
 
 
@@ -138,11 +138,11 @@ def _adopt(corpus, label_col: str | None, lang_col: str | None) -> None:
         or stored.languages != corpus.languages
     ):
         ui.uploads()[name] = corpus
-    if ctx.state.corpus != UPLOAD_PREFIX + name:
+    if ctx.state.corpus != str(ui.Selection.upload(name)):
         st.button(
             "Use this corpus",
             on_click=_use,
-            args=(UPLOAD_PREFIX + name,),
+            args=(str(ui.Selection.upload(name)),),
             type="primary",
             icon=":material/check:",
             key="use_upload",
@@ -207,6 +207,7 @@ upload = st.file_uploader(
 )
 if upload is not None:
     data = upload.getvalue()
+    preview: TablePreview | None
     try:
         preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
     except DimScopeError as exc:
@@ -311,6 +312,7 @@ vectors_upload = st.file_uploader(
     help="New embeddings become the corpus and the model of every page right away.",
 )
 if vectors_upload is not None:
+    probe: VectorSource | None
     try:
         probe = _open_vectors(vectors_upload)
     except DimScopeError as exc:
@@ -355,7 +357,7 @@ if vectors_upload is not None:
             stored = ui.vector_uploads().get(source.name)
             if stored is None or (stored.fingerprint, stored.columns_used) != (source.fingerprint, source.columns_used):
                 ui.vector_uploads()[source.name] = source
-            choice = VECTORS_PREFIX + source.name
+            choice = str(ui.Selection.vectors(source.name))
             if ctx.state.corpus != choice:
                 st.button(
                     "Use these embeddings",
@@ -422,8 +424,9 @@ st.dataframe(
 )
 names = [i.name for i in infos if i.available]
 current = ctx.state.corpus if ctx.state.corpus in names else names[0]
+titles = {i.name: i.title for i in infos}
 browse = st.selectbox(
-    "Browse", names, index=names.index(current), key="corpus_browse", format_func={i.name: i.title for i in infos}.get
+    "Browse", names, index=names.index(current), key="corpus_browse", format_func=lambda name: titles.get(name, name)
 )
 try:
     corpus = load_builtin_corpus(browse)

@@ -26,12 +26,9 @@ if ctx.vectors is not None:
         icon=":material/biotech:",
     )
     st.stop()
-try:
+with ui.stop_on_error():
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     report = diagnosis_report(resolved)
-except DimScopeError as exc:
-    st.error(ui.plain(str(exc)), icon=":material/error:")
-    st.stop()
 
 # The corpus side, only when it is cheap (cached or small): the scan itself never needs it.
 corpus_dead = None
@@ -94,14 +91,11 @@ if corpus_dead is not None:
         f"({plural(len(ctx.corpus), 'text')})."
     )
 else:
-    box = st.container(border=True, horizontal=True, vertical_alignment="center")
-    box.markdown(f"The corpus comparison needs {ui.plain(ctx.model)} run on {ui.plain(ctx.corpus.name)}: {pending}.")
-    box.button(
-        "Compute",
+    ui.compute_box(
+        f"The corpus comparison needs {ui.plain(ctx.model)} run on {ui.plain(ctx.corpus.name)}: {pending}.",
         key="diagnosis_compute",
         on_click=ui.approve,
         args=(ctx.model, ctx.corpus, ctx.trust_remote_code),
-        icon=":material/play_arrow:",
     )
 
 if table.empty:

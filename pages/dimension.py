@@ -96,13 +96,14 @@ t1.dataframe(top, hide_index=True, column_config=config)
 t2.markdown("**Lowest**")
 t2.dataframe(bottom, hide_index=True, column_config=config)
 both = pd.concat([top.assign(end="highest"), bottom.assign(end="lowest")], ignore_index=True)
-st.download_button(
+ui.download(
     "Download these texts (CSV)",
     downloads.safe_csv_bytes(both),
-    file_name=f"dimscope-dim{dim}-texts.csv",
+    model=result.model_name,
+    subject=result.corpus_name,
+    what=f"{ctx.view}-dim{dim}-texts",
+    ext="csv",
     mime="text/csv",
-    on_click="ignore",
-    icon=":material/download:",
 )
 
 st.subheader("Mean per label")

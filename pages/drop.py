@@ -6,7 +6,6 @@ import streamlit as st
 
 import dashboard as ui
 from analysis.corpora import BUILTIN_TASKS
-from analysis.errors import DimScopeError
 from analysis.figures import compress as figs
 from analysis.figures import downloads
 from analysis.options import DROP_TASKS
@@ -60,21 +59,18 @@ if ctx.vectors is not None and choice != "corpus":
 task = ui.retrieval_task_or_stop(ctx, choice)
 notes = " ".join(task.messages())
 st.caption(ui.plain(f"{task.name}: {task.describe()}. {notes}".strip()))
-try:
+with ui.stop_on_error():
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     store = ui.store_for(task)  # public mode: an uploaded task never reaches the shared cache
     report = cached_compress_report(resolved, task, n_draws=draws, store=store)
     if report is None:
         why = ui.task_pending_reason(ctx.model, task, trust=ctx.trust_remote_code)
         if why:
-            box = st.container(border=True, horizontal=True, vertical_alignment="center")
-            box.markdown(f"**{ui.plain(resolved.name)}** has not been scored on {ui.plain(task.name)} yet: {why}.")
-            box.button(
-                "Compute",
+            ui.compute_box(
+                f"**{ui.plain(resolved.name)}** has not been scored on {ui.plain(task.name)} yet: {why}.",
                 key="drop_compute",
                 on_click=ui.approve_task,
                 args=(ctx.model, task, ctx.trust_remote_code),
-                icon=":material/play_arrow:",
             )
             st.stop()
         progress = ui.Progress(f"{resolved.name} on {task.name}", reading=ctx.vectors is not None)
@@ -90,9 +86,6 @@ try:
                 )
         finally:
             progress.close()
-except DimScopeError as exc:
-    st.error(ui.plain(str(exc)), icon=":material/error:")
-    st.stop()
 
 # Render: the headline, the Pareto chart and the verdict.
 ui.backend_caption(report.backend_summary)
@@ -179,28 +172,27 @@ keep = ui.bind(
     choices,
     help="The JSON recipe lists these dimensions and the int8 ranges over them (documents re-normalized).",
 )
-stem = f"dimscope-{report.model.split('/')[-1]}-{report.task}".replace(" ", "_")
-try:
+with ui.stop_on_error():
     recipe = storage_recipe(report, resolved, task, keep, store=store)
-except DimScopeError as exc:
-    st.error(ui.plain(str(exc)), icon=":material/error:")
-    st.stop()
+named = {"model": report.model, "subject": report.task}
 row = st.container(horizontal=True)
-row.download_button(
+ui.download(
     "Download the table (CSV)",
     downloads.safe_csv_bytes(table),
-    file_name=f"{stem}-variants.csv",
+    **named,
+    what="variants",
+    ext="csv",
     mime="text/csv",
-    on_click="ignore",
-    icon=":material/download:",
+    where=row,
 )
-row.download_button(
+ui.download(
     "Download the recipe (JSON)",
     json.dumps(recipe, indent=1).encode(),
-    file_name=f"{stem}-{keep}-recipe.json",
+    **named,
+    what=f"{keep}-recipe",
+    ext="json",
     mime="application/json",
-    on_click="ignore",
-    icon=":material/download:",
+    where=row,
 )
 st.caption(
     f"The recipe keeps {recipe['n_kept']} of {report.dimension} dimensions: {recipe['int8']['bytes_per_vector']} "

@@ -52,7 +52,7 @@ with c2:
         st.selectbox,
         "Order dimensions by",
         list(options.DIM_ORDERS),
-        format_func={"index": "index", "std": "std (largest first)", "abs_mean": "mean |x| (largest first)"}.get,
+        format_func=options.DIM_ORDER_LABELS.get,
     )
 with c3:
     rows_how = ui.bind(
@@ -60,12 +60,12 @@ with c3:
         st.selectbox,
         "Order texts by",
         list(options.ROW_ORDERS),
-        format_func={"corpus": "corpus order", "label": "label"}.get,
+        format_func=options.ROW_ORDER_LABELS.get,
         disabled=corpus.labels is None,
         help=None if corpus.labels is not None else "This corpus has no labels.",
     )
 with c4:
-    key = "w_dims"
+    key = ui.widget_key("dims")
     if key not in st.session_state:
         st.session_state[key] = ctx.state.dims
     typed = st.text_input("Dimensions", key=key, placeholder=f"all (0-{result.dimension - 1}); e.g. 0-63,127")
@@ -130,9 +130,9 @@ with b2:
         "bars",
         st.radio,
         "Order",
-        list(urlstate.BAR_ORDERS),
+        list(options.BAR_ORDERS),
         horizontal=True,
-        format_func={"index": "by index", "sorted": "sorted"}.get,
+        format_func=options.BAR_ORDER_LABELS.get,
     )
 with b3:
     log_y = ui.bind("log", st.toggle, "Log scale")
@@ -153,7 +153,7 @@ scale = ui.bind(
     st.segmented_control,
     "Scale",
     list(options.SPREAD_SCALES),
-    format_func=budget.SCALE_LABELS.get,
+    format_func=options.SPREAD_SCALE_LABELS.get,
     required=True,
     help="std × √d removes the dimension count (1.0 = an even share of unit vectors, whatever d); "
     "share: each dimension's share of the total variance.",
@@ -200,23 +200,16 @@ export = table.copy()
 export.insert(0, "model", result.model_name)
 export.insert(1, "corpus", result.corpus_name)
 export.insert(2, "view", ctx.view)
-stem = f"dimscope-{result.model_name.split('/')[-1]}-{ctx.view}-stats"
+named = {"model": result.model_name, "subject": result.corpus_name, "what": f"{ctx.view}-stats"}
 buttons = st.container(horizontal=True)
-buttons.download_button(
-    "Download CSV",
-    downloads.safe_csv_bytes(export),
-    file_name=f"{stem}.csv",
-    mime="text/csv",
-    on_click="ignore",
-    icon=":material/download:",
-)
-buttons.download_button(
+ui.download("Download CSV", downloads.safe_csv_bytes(export), **named, ext="csv", mime="text/csv", where=buttons)
+ui.download(
     "Download Parquet",
     downloads.parquet_bytes(export),
-    file_name=f"{stem}.parquet",
+    **named,
+    ext="parquet",
     mime="application/vnd.apache.parquet",
-    on_click="ignore",
-    icon=":material/download:",
+    where=buttons,
 )
 
 # --- per-label crowding ------------------------------------------------------------------------------

@@ -9,15 +9,8 @@ from analysis.figures import geometry as figs
 from analysis.figures import report_tables
 from analysis.measures.geometry import pairwise_cosine_sample
 from analysis.measures.postprocess import apply_postprocessing
-from analysis.options import POSTPROCESSING
+from analysis.options import POSTPROCESSING, POSTPROCESSING_LABELS
 from analysis.reports.geometry import geometry_report
-
-POST_LABELS = {
-    "none": "none",
-    "standardize": "standardize (z-score)",
-    "all_but_the_top": "all-but-the-top",
-    "whiten": "whitening",
-}
 
 ctx = ui.context()
 st.title("Geometry")
@@ -32,7 +25,7 @@ post = ui.bind(
     st.selectbox,
     "Post-processing preview",
     list(POSTPROCESSING),
-    format_func=POST_LABELS.get,
+    format_func=POSTPROCESSING_LABELS.get,
     help="Applied to each view before measuring. Standardize: per-dimension z-score. All-but-the-top: center and "
     "remove the top d/100 principal components (Mu & Viswanath 2018). Whitening: center and rotate to unit "
     "variance (Su et al. 2021).",
@@ -40,20 +33,17 @@ post = ui.bind(
 
 # Guard and compute: statistics first (encodes with a progress bar, or reads the cache).
 ui.stats_or_stop(ctx)
-try:
+with ui.stop_on_error():
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     store = ui.store_for(ctx.corpus)
     base = geometry_report(resolved, ctx.corpus, store=store)
     report = base if post == "none" else geometry_report(resolved, ctx.corpus, postprocessing=post, store=store)
-except DimScopeError as exc:
-    st.error(ui.plain(str(exc)), icon=":material/error:")
-    st.stop()
 view = ctx.view
 shown = report.view(view)
 
 st.caption(
     f"{ui.subject(ctx, report.model, report.corpus)} · {report.n_texts:,} texts × {report.dimension} dims · "
-    f"{view} view · post-processing: {POST_LABELS[post]}"
+    f"{view} view · post-processing: {POSTPROCESSING_LABELS[post]}"
 )
 m1, m2, m3, m4, m5 = st.columns(5)
 

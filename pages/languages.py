@@ -4,7 +4,6 @@ import streamlit as st
 
 import dashboard as ui
 from analysis.corpora import Corpus
-from analysis.errors import DimScopeError
 from analysis.figures import languages as figs
 from analysis.reports.multilingual import multilingual_report
 
@@ -36,7 +35,7 @@ def sample_per_language(corpus: Corpus, cap: int) -> Corpus:
 
     return Corpus(
         f"{corpus.name} (≤{cap} per language)",
-        [corpus.texts[r] for r in keep],
+        tuple(corpus.texts[r] for r in keep),
         labels=pick(corpus.labels),
         languages=pick(corpus.languages),
         groups=pick(corpus.groups),
@@ -75,17 +74,14 @@ if corpus is not ctx.corpus:
         f"{len(corpus):,} of {len(ctx.corpus):,} texts."
     )
 
-try:
+with ui.stop_on_error():
     why = ui.pending_reason(ctx.model, corpus, trust=ctx.trust_remote_code)
     if why:
-        box = st.container(border=True, horizontal=True, vertical_alignment="center")
-        box.markdown(f"**{ctx.model}** has not been run on this sample yet: {why}.")
-        box.button(
-            "Compute",
+        ui.compute_box(
+            f"**{ui.plain(ctx.model)}** has not been run on this sample yet: {why}.",
             key="languages_compute",
             on_click=ui.approve,
             args=(ctx.model, corpus, ctx.trust_remote_code),
-            icon=":material/play_arrow:",
         )
         st.stop()
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
@@ -94,9 +90,6 @@ try:
         report = multilingual_report(resolved, corpus, progress=progress, store=ui.store_for(corpus))
     finally:
         progress.close()
-except DimScopeError as exc:
-    st.error(ui.plain(str(exc)), icon=":material/error:")
-    st.stop()
 
 languages = report.languages
 parallel = report.parallel

@@ -5,10 +5,10 @@ import json
 import streamlit as st
 
 import dashboard as ui
-from analysis.errors import DimScopeError
 from analysis.figures import downloads
 from analysis.figures import selection as figs
 from analysis.measures.selection import summarize_selection
+from analysis.options import SELECTION_SCORE_LABELS
 from analysis.reports.selection import selection_report
 from dashboard import urlstate
 
@@ -33,7 +33,9 @@ if ctx.corpus.labels is None:
 # Inputs.
 i1, i2 = st.columns([2, 1])
 with i1:
-    score = ui.bind("score", st.selectbox, "Score", list(figs.SCORE_LABELS), format_func=figs.SCORE_LABELS.get)
+    score = ui.bind(
+        "score", st.selectbox, "Score", list(SELECTION_SCORE_LABELS), format_func=SELECTION_SCORE_LABELS.get
+    )
 with i2:
     seeds = ui.bind(
         "draws",
@@ -57,22 +59,20 @@ def progress(done: int, total: int) -> None:
     bar.progress(min(1.0, done / total), text=f"Scoring the selections: {done} of {total} configurations")
 
 
-try:
-    resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
-    report = selection_report(
-        resolved,
-        ctx.corpus,
-        n_random_seeds=seeds,
-        view=ctx.view,
-        progress=progress,
-        store=ui.store_for(ctx.corpus),
-    )
-except DimScopeError as exc:
-    st.error(ui.plain(str(exc)), icon=":material/error:")
-    st.stop()
-finally:
-    if bar is not None:
-        bar.empty()
+with ui.stop_on_error():
+    try:
+        resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
+        report = selection_report(
+            resolved,
+            ctx.corpus,
+            n_random_seeds=seeds,
+            view=ctx.view,
+            progress=progress,
+            store=ui.store_for(ctx.corpus),
+        )
+    finally:
+        if bar is not None:
+            bar.empty()
 
 attrs = report.attrs
 st.caption(
@@ -115,22 +115,10 @@ export = downloads.selected_dims_export(
     report.top_variance_order, k, model=report.model, corpus=report.corpus, view=ctx.view
 )
 st.caption(f"Top {k} of {d}: " + ", ".join(map(str, export["dim"].head(24))) + (" …" if k > 24 else ""))
-stem = f"dimscope-{report.model.split('/')[-1]}-top{k}-dims"
+named = {"model": report.model, "subject": report.corpus, "what": f"{ctx.view}-top{k}-dims"}
 payload = {**export.attrs, "dims": [int(x) for x in export["dim"]]}
 row = st.container(horizontal=True)
-row.download_button(
-    "Download CSV",
-    downloads.safe_csv_bytes(export),
-    file_name=f"{stem}.csv",
-    mime="text/csv",
-    on_click="ignore",
-    icon=":material/download:",
-)
-row.download_button(
-    "Download JSON",
-    json.dumps(payload, indent=1).encode(),
-    file_name=f"{stem}.json",
-    mime="application/json",
-    on_click="ignore",
-    icon=":material/download:",
+ui.download("Download CSV", downloads.safe_csv_bytes(export), **named, ext="csv", mime="text/csv", where=row)
+ui.download(
+    "Download JSON", json.dumps(payload, indent=1).encode(), **named, ext="json", mime="application/json", where=row
 )

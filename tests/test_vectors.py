@@ -500,3 +500,11 @@ def test_damaged_files_give_a_result_or_one_corpus_error():
     outcomes = json.loads(run.stdout.strip().splitlines()[-1])
     for name in ("a.npy", "a.npz", "a.parquet", "a.arrow"):
         assert outcomes.get(f"{name} ok", 0) > 100 and outcomes.get(f"{name} refused", 0) > 1000, outcomes
+
+
+def test_the_weight_scan_refuses_vectors_with_a_reason(tmp_path):
+    from analysis.reports.diagnosis import diagnosis_report
+
+    np.save(tmp_path / "mine.npy", np.eye(4, dtype=np.float32))
+    with pytest.raises(OptionError, match=r"mine\.npy holds vectors only; choose the model that made them"):
+        diagnosis_report(open_vectors(tmp_path / "mine.npy"))

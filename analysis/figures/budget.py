@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # pandas is imported by the functions that build frames
     from analysis.measures.crowding import LabelCrowding
 
 __all__ = [
-    "SCALE_LABELS",
     "budget_table",
     "crowding_table",
     "label_crowding_chart",
@@ -33,9 +32,6 @@ __all__ = [
     "spread_axis_title",
     "spread_name",
 ]
-
-#: What each spread scale is called in a control.
-SCALE_LABELS: dict[str, str] = {"as_is": "as is", "sqrt_d": "std × √d", "share": "share of total variance"}
 
 
 def spread_name(scale: str, metric: str = "std") -> str:

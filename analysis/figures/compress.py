@@ -30,7 +30,7 @@ from analysis.figures.style import (
     floats,
     wide_label_layout,
 )
-from analysis.options import VARIANT_FAMILIES
+from analysis.options import VARIANT_FAMILIES, VARIANT_FAMILY_LABELS
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     from analysis.measures.retrieval import VariantScore
 
 __all__ = [
-    "FAMILY_LABELS",
     "bit_balance_chart",
     "cosine_share_chart",
     "harmful_chart",
@@ -48,18 +47,6 @@ __all__ = [
     "variant_table",
 ]
 
-FAMILY_LABELS = {
-    "float32": "float32 (all dimensions)",
-    "drop-dead": "drop the dead dimensions",
-    "top-variance": "top-k by variance",
-    "prefix": "first k (Matryoshka)",
-    "pca": "PCA-k",
-    "random": "random k (mean of draws)",
-    "int8": "int8",
-    "binary": "binary (sign bits)",
-    "binary-rescore": "binary + float rescoring of the top 40",
-    "binary-drop-dead": "binary without the dead dimensions",
-}
 _FAMILY_STYLE: dict[str, tuple[str, str]] = {  # colour, marker symbol
     "float32": (GREY, "star"),
     "drop-dead": (DEAD_COLOR, "x"),
@@ -156,7 +143,7 @@ def pareto_chart(
                 x=[r["bytes_per_vector"] for r in mine],
                 y=floats([r["retention"] for r in mine]),
                 mode="markers",
-                name=FAMILY_LABELS.get(family, family),
+                name=VARIANT_FAMILY_LABELS.get(family, family),
                 legendgroup=family,
                 legendrank=100 + present.index(family),
                 marker={"color": color, "symbol": symbol, "size": 13 if family == "float32" else 9},
@@ -231,14 +218,14 @@ def truncation_chart(
                 y=floats([r["ndcg_at_10"] for r in mine]),
                 customdata=floats([r["retention"] for r in mine]),
                 mode="lines+markers",
-                name=FAMILY_LABELS[family],
+                name=VARIANT_FAMILY_LABELS[family],
                 line={
                     "color": color,
                     "width": 2.5 if family == "prefix" else 1.5,
                     "dash": "dash" if family == "random" else "solid",
                 },
                 marker={"symbol": symbol, "size": 8, "color": color},
-                hovertemplate=f"{escape(FAMILY_LABELS[family])}<br>k = %{{x}}<br>nDCG@10 %{{y:.3f}}"
+                hovertemplate=f"{escape(VARIANT_FAMILY_LABELS[family])}<br>k = %{{x}}<br>nDCG@10 %{{y:.3f}}"
                 " (retention %{customdata:.1%})<extra></extra>",
             )
         )

@@ -20,6 +20,7 @@ from analysis.figures.style import (
     escape,
     wide_label_layout,
 )
+from analysis.options import SELECTION_METHOD_LABELS, SELECTION_SCORE_LABELS
 
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import; imported by the charts that build frames
     import pandas as pd
@@ -27,15 +28,7 @@ if TYPE_CHECKING:  # pandas costs ~0.5 s to import; imported by the charts that 
 
 # Margins for these charts: their y axes carry longer labels.
 
-METHOD_LABELS = {"top_variance": "top-k by variance", "pca": "PCA-k", "random": "random-k", "all": "all dimensions"}
 METHOD_COLORS = {"top_variance": ALIVE_COLOR, "pca": THIRD_COLOR, "random": SECOND_COLOR, "all": GREY}
-SCORE_LABELS = {
-    "knn_accuracy": "kNN label accuracy",
-    "ari": "k-means ARI",
-    "nmi": "k-means NMI",
-    "silhouette": "silhouette (cosine, true labels)",
-    "neighbour_overlap": "overlap of 10 nearest neighbours with the full space",
-}
 
 
 # --- which dimensions matter -----------------------------------------------------------------------
@@ -52,11 +45,11 @@ def selection_curves(
 
     df = pd.DataFrame(table)
     if score not in df.columns:
-        raise ValueError(f"Unknown score {score!r}; choose one of {', '.join(SCORE_LABELS)}.")
+        raise ValueError(f"Unknown score {score!r}; choose one of {', '.join(SELECTION_SCORE_LABELS)}.")
     g = df.groupby(["method", "k"])[score].agg(["mean", "std", "count"]).reset_index()
     g["std"] = g["std"].fillna(0.0)
     fig = go.Figure()
-    label = SCORE_LABELS.get(score, score)
+    label = SELECTION_SCORE_LABELS.get(score, score)
     random_rows = g[g["method"] == "random"].sort_values("k")
     if not random_rows.empty:
         k = random_rows["k"].to_numpy(dtype=np.float64)
@@ -85,10 +78,10 @@ def selection_curves(
                 y=rows["mean"].to_numpy(),
                 customdata=rows["std"].to_numpy(),
                 mode="lines+markers",
-                name=METHOD_LABELS[method],
+                name=SELECTION_METHOD_LABELS[method],
                 line={"color": METHOD_COLORS[method], "width": 2.5, "dash": "dash" if method == "random" else "solid"},
                 marker={"symbol": {"top_variance": "circle", "pca": "square", "random": "diamond"}[method], "size": 8},
-                hovertemplate=f"{METHOD_LABELS[method]}<br>k = %{{x}}<br>{escape(label)} %{{y:.3f}}"
+                hovertemplate=f"{SELECTION_METHOD_LABELS[method]}<br>k = %{{x}}<br>{escape(label)} %{{y:.3f}}"
                 + (" ± %{customdata:.3f}" if method == "random" else "")
                 + "<extra></extra>",
             )

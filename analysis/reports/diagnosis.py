@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the scan alone reads weights only: no corpora, no cache, no
     from analysis.corpora import Corpus
     from analysis.encoding import ProgressCallback
     from analysis.pipeline.cache import EmbeddingStore
+    from analysis.vectors import VectorSource
 
 
 # --- the weight scan against a corpus scan -------------------------------------------------------------
@@ -139,7 +140,10 @@ class DiagnosisReport(WeightDiagnosis):
 
 
 def diagnosis_report(
-    model: str | ResolvedModel, corpus_dead_dims: list[int] | None = None, *, relative_threshold: float = 1e-3
+    model: str | ResolvedModel | VectorSource,
+    corpus_dead_dims: list[int] | None = None,
+    *,
+    relative_threshold: float = 1e-3,
 ) -> DiagnosisReport:
     """The static weight scan, optionally compared with dead dims found on a corpus.
 
@@ -173,9 +177,9 @@ def diagnosis_report(
     """
     from analysis.measures.diagnosis import diagnose_model_folder
 
-    if getattr(model, "source", None) == "vectors":  # a VectorSource (not imported: the scan needs no corpora)
+    if not isinstance(model, (str, ResolvedModel)):  # a VectorSource (not imported: the scan needs no corpora)
         raise OptionError(
-            f"The weight scan reads a model's weights, and {getattr(model, 'name', 'this file')} holds vectors only; "
+            f"The weight scan reads a model's weights, and {model.name} holds vectors only; "
             "choose the model that made them (or any model) to see why its dimensions die."
         )
     resolved = as_resolved(model)
