@@ -11,7 +11,7 @@
 * :mod:`~analysis.measures.diagnosis`: dead dimensions read from a model's weights;
 * :mod:`~analysis.measures.retrieval`: retrieval metrics, int8 and binary codes, every storage
   variant scored against float32, per-dimension readiness;
-* :mod:`~analysis.measures.matrix`: the shared helpers (validation, chunks, moments, PCA).
+* :mod:`~analysis.measures.matrix`: the shared helpers (validation, L2 normalization, chunks, moments, PCA).
 
 Import the module you need: the statistics path must not pay for pandas or scikit-learn.
 """
