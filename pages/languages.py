@@ -3,44 +3,10 @@
 import streamlit as st
 
 import dashboard as ui
-from analysis.corpora import Corpus
 from analysis.figures import languages as figs
-from analysis.reports.multilingual import multilingual_report
+from analysis.reports.multilingual import MAX_PER_LANGUAGE, multilingual_report, sample_per_language
 
-MAX_PER_LANGUAGE = 300
 MULTILINGUAL = "chatterbot-multilingual"
-
-
-def sample_per_language(corpus: Corpus, cap: int) -> Corpus:
-    """At most ``cap`` texts per language: translated rows first, groups spanning the most languages first (so every
-    language keeps the same groups and parallel pairs survive), then the rest in corpus order. Deterministic."""
-    assert corpus.languages is not None
-    groups = corpus.groups or ("",) * len(corpus)
-    by_language: dict[str, list[int]] = {}
-    span: dict[str, set[str]] = {}
-    for row, language in enumerate(corpus.languages):
-        by_language.setdefault(language, []).append(row)
-        if groups[row]:
-            span.setdefault(groups[row], set()).add(language)
-    keep: list[int] = []
-    for rows in by_language.values():
-        rows = sorted(rows, key=lambda r: (groups[r] == "", -len(span.get(groups[r], ())), groups[r], r))
-        keep.extend(rows[:cap])
-    if len(keep) == len(corpus):
-        return corpus
-    keep.sort()
-
-    def pick(values):
-        return None if values is None else [values[r] for r in keep]
-
-    return Corpus(
-        f"{corpus.name} (≤{cap} per language)",
-        tuple(corpus.texts[r] for r in keep),
-        labels=pick(corpus.labels),
-        languages=pick(corpus.languages),
-        groups=pick(corpus.groups),
-        source=corpus.source,
-    )
 
 
 ctx = ui.context()
@@ -67,6 +33,7 @@ if ctx.corpus.languages is None:
         )
     st.stop()
 
+# The rows the report analyses (the CLI's multilingual takes the same): asked for here to check the cache first.
 corpus = sample_per_language(ctx.corpus, MAX_PER_LANGUAGE)
 if corpus is not ctx.corpus:
     st.caption(
@@ -87,7 +54,9 @@ with ui.stop_on_error():
     resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
     progress = ui.Progress(f"{resolved.name} on {corpus.name}")
     try:
-        report = multilingual_report(resolved, corpus, progress=progress, store=ui.store_for(corpus))
+        report = multilingual_report(
+            resolved, ctx.corpus, max_per_language=MAX_PER_LANGUAGE, progress=progress, store=ui.store_for(corpus)
+        )
     finally:
         progress.close()
 

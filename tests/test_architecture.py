@@ -7,6 +7,8 @@ inside functions too.
 from __future__ import annotations
 
 import ast
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from tests.helpers import ROOT
 
 LIBRARY = ROOT / "analysis"
 MAX_MODULE_LINES = 600
+ARCHITECTURE_DOC = ROOT / "docs" / "architecture.md"
+FIRST_PARTY = ("analysis", "dashboard", "pages", "app")
 
 
 def _module_name(path: Path) -> str:
@@ -109,6 +113,172 @@ def test_the_lazy_faces_export_what_they_list():
     with pytest.warns(DeprecationWarning, match="analysis.compress_report"):
         assert analysis.compression_report is analysis.compress_report
     assert "compression_report" not in analysis.__all__
+
+
+# --- the declared layers (docs/architecture.md's ```layers block: the doc and this test read one list) ---
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    files: tuple[str, ...]  # paths from the root; one ending in "/" holds every file under it
+    imports: frozenset[str]  # the layers below it that it imports, as drawn
+
+    def holds(self, path: str) -> bool:
+        return any(path == f or (f.endswith("/") and path.startswith(f)) for f in self.files)
+
+
+def _expand(pattern: str) -> list[str]:
+    """``analysis/{errors,settings}.py`` -> ``analysis/errors.py``, ``analysis/settings.py``."""
+    match = re.search(r"\{([^}]*)\}", pattern)
+    if match is None:
+        return [pattern]
+    return [
+        p for part in match[1].split(",") for p in _expand(pattern[: match.start()] + part + pattern[match.end() :])
+    ]
+
+
+def _declared_layers(doc: str) -> list[Layer]:
+    """The layers of the doc's ```layers block, top first: ``name  files  [──> imported layers]``."""
+    block = re.search(r"^```layers\n(.*?)^```", doc, re.S | re.M)
+    assert block, f"{ARCHITECTURE_DOC.name} has no ```layers block"
+    layers = []
+    for line in block[1].splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        left, _, right = line.partition("──>")
+        name, *files = left.split()
+        layers.append(
+            Layer(
+                name,
+                tuple(f for p in files for f in _expand(p)),
+                frozenset(n.strip() for n in right.split(",") if n.strip()),
+            )
+        )
+    return layers
+
+
+def _module_file(module: str) -> str | None:
+    """The file of a first-party module, relative to the root (None for a name that is not a module)."""
+    base = Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if (ROOT / candidate).is_file():
+            return candidate.as_posix()
+    return None
+
+
+def _import_sites(source: str) -> list[tuple[int, str]]:
+    """(line, imported file) for every first-party import at any depth of a source: function bodies,
+    ``if TYPE_CHECKING:`` blocks, and the module names a lazy face's ``_EXPORTS`` table imports on use."""
+    sites = []
+    for node in ast.walk(ast.parse(source)):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules = [
+                f"{node.module}.{a.name}" if _module_file(f"{node.module}.{a.name}") else node.module
+                for a in node.names
+            ]
+        elif isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Dict):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "_EXPORTS" for t in targets):
+                modules = [
+                    v.value for v in node.value.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                ]
+        for module in modules:
+            target = _module_file(module) if module.split(".")[0] in FIRST_PARTY else None
+            if target is not None:
+                sites.append((node.lineno, target))
+    return sorted(set(sites))
+
+
+def _layer_of(layers: list[Layer], path: str) -> int:
+    found = [i for i, layer in enumerate(layers) if layer.holds(path)]
+    assert len(found) == 1, f"{path} is in {len(found)} layers of {ARCHITECTURE_DOC.name}; put it in exactly one"
+    return found[0]
+
+
+def _first_party_files() -> list[str]:
+    files = [
+        "app.py",
+        *(p.relative_to(ROOT).as_posix() for d in ("analysis", "dashboard", "pages") for p in (ROOT / d).rglob("*.py")),
+    ]
+    return sorted(files)
+
+
+def _layer_imports(layers: list[Layer], sources: dict[str, str]) -> tuple[list[str], dict[str, set[str]]]:
+    """(the upward imports as "file:line imports target (layer under layer)", each layer's imported layers)."""
+    upward: list[str] = []
+    edges: dict[str, set[str]] = {layer.name: set() for layer in layers}
+    for path, source in sorted(sources.items()):
+        here = _layer_of(layers, path)
+        for line, target in _import_sites(source):
+            there = _layer_of(layers, target)
+            if there < here:
+                upward.append(f"{path}:{line} imports {target} ({layers[here].name} is under {layers[there].name})")
+            elif there > here:
+                edges[layers[here].name].add(layers[there].name)
+    return upward, edges
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    """docs/architecture.md declares the layers, top first; a module imports only its own layer and
+    those below, wherever the import is (a function body, a TYPE_CHECKING block, a lazy face's table)."""
+    layers = _declared_layers(ARCHITECTURE_DOC.read_text(encoding="utf-8"))
+    names = [layer.name for layer in layers]
+    assert names[-1] == "base" and names[:3] == ["app", "pages", "dashboard"] and len(set(names)) == len(names)
+    sources = {path: (ROOT / path).read_text(encoding="utf-8") for path in _first_party_files()}
+    assert len(sources) > 100  # the walk found the files
+    upward, edges = _layer_imports(layers, sources)
+    assert upward == []
+    # The arrows drawn are the arrows there are: the picture cannot drift from the code.
+    drawn = {layer.name: set(layer.imports) for layer in layers}
+    if drawn != edges:
+        width = max(len(" ".join(layer.files)) for layer in layers)
+        arrows = {layer.name: ", ".join(n for n in names if n in edges[layer.name]) for layer in layers}
+        true_block = "\n".join(
+            f"{layer.name:<11} {' '.join(layer.files):<{width}}  ──> {arrows[layer.name]}" for layer in layers
+        )
+        raise AssertionError(
+            f"The layers block of {ARCHITECTURE_DOC.name} draws other arrows than the code has:\n{true_block}"
+        )
+
+
+def test_a_planted_upward_import_is_caught():
+    """An import from a higher layer is caught wherever it hides: inside a function, under
+    TYPE_CHECKING, as ``import x.y``, or in a lazy face's table; same-layer and downward ones pass."""
+    layers = _declared_layers(ARCHITECTURE_DOC.read_text(encoding="utf-8"))
+    planted = {
+        "analysis/measures/planted.py": (
+            "from typing import TYPE_CHECKING\n"
+            "from analysis.errors import OptionError\n"  # down to base: fine
+            "from analysis.measures import stats\n"  # same layer: fine
+            "if TYPE_CHECKING:\n"
+            "    from analysis.reports.geometry import GeometryReport\n"
+            "def f():\n"
+            "    import analysis.pipeline.cache\n"
+            "    from analysis import encoding\n"
+            "_EXPORTS = {'x': 'dashboard.state'}\n"
+        ),
+    }
+    upward, edges = _layer_imports(layers, planted)
+    assert [u.split(" (")[0] for u in upward] == [
+        "analysis/measures/planted.py:5 imports analysis/reports/geometry.py",
+        "analysis/measures/planted.py:7 imports analysis/pipeline/cache.py",
+        "analysis/measures/planted.py:8 imports analysis/encoding/__init__.py",
+        "analysis/measures/planted.py:9 imports dashboard/state.py",
+    ]
+    assert edges["measures"] == {"base"}
+
+
+def test_the_layer_block_reads_as_written():
+    layers = _declared_layers("```layers\n# comment\ntop  app.py  ──> low\nlow  analysis/{a,b}.py pkg/\n```\n")
+    assert layers == [
+        Layer("top", ("app.py",), frozenset({"low"})),
+        Layer("low", ("analysis/a.py", "analysis/b.py", "pkg/"), frozenset()),
+    ]
+    assert layers[1].holds("pkg/x/y.py") and not layers[1].holds("analysis/c.py")
 
 
 def test_a_planted_cycle_is_found():

@@ -27,11 +27,15 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from analysis.errors import ModelUnavailableError, OptionError  # noqa: E402
 from analysis.measures.diagnosis import (  # noqa: E402
+    DenseStep,
     DimensionEvidence,
+    ModelWeights,
+    PoolingStep,
     WeightDiagnosis,
-    diagnose_model_folder,
+    scan_weights,
 )
-from analysis.reports.diagnosis import compare_with_corpus  # noqa: E402
+from analysis.models.weights import read_model_weights  # noqa: E402
+from analysis.reports.diagnosis import compare_with_corpus, diagnose_model_folder  # noqa: E402
 from tests.tiny_models import TinyModelFactory, tiny_corpus  # noqa: E402
 
 MINILM_DEAD = [127, 223, 319]
@@ -166,6 +170,37 @@ def test_tiny_models_planted_dims_and_verdicts(tiny, arch, expected_class):
     assert "3, 17" in d.message and "8, 30" in d.message
 
 
+def test_the_scan_takes_arrays_and_the_reader_gives_them(tiny):
+    """The math reads no file: the reader hands it the planted LayerNorm, and hand-made arrays give the
+    dims a Dense layer forces (row 1 has weight only on the dead input 0; ReLU keeps its 0)."""
+    weights = read_model_weights(tiny.get(arch="bert", dead_dims=DEAD, constant_dims=CONSTANT))
+    assert weights.final_layer == "encoder.layer.1.output.LayerNorm" and weights.gamma.shape == (32,)
+    assert sorted(np.flatnonzero(weights.gamma == 0)) == sorted(DEAD + CONSTANT)
+    assert weights.steps == (PoolingStep(("mean",)),)
+    assert scan_weights(weights).dead_dims_from_weights == sorted(DEAD + CONSTANT)
+
+    gamma, beta = np.array([0.0, 0.7, 0.6, 0.5]), np.array([0.0, 0.1, -0.2, 0.3])
+    dense = DenseStep(
+        "2_Dense", "2_Dense/linear", np.array([[0.5, 1.0, 0.2, 0.0], [2.0, 0.0, 0.0, 0.0]]), np.zeros(2), "relu"
+    )
+    hand = ModelWeights(
+        "hand", "BertModel", "bert", "encoder.layer.0.output.LayerNorm", gamma, beta, (PoolingStep(("mean",)), dense)
+    )
+    d = scan_weights(hand)
+    assert d.understood and d.dead_dims_from_weights == [1] and d.final_layer == "2_Dense/linear"
+    assert [(e.dim, e.verdict) for e in d.evidence] == [(1, "zero")]
+    wrong = ModelWeights(
+        "hand",
+        "BertModel",
+        "bert",
+        "ln",
+        gamma,
+        beta,
+        (DenseStep("d", "d/linear", np.ones((2, 3)), np.zeros(2), "tanh"),),
+    )
+    assert not scan_weights(wrong).understood and "4-dim input" in scan_weights(wrong).message
+
+
 def test_tiny_model_without_planted_dims_reports_none(tiny):
     d = diagnose_model_folder(tiny.get(arch="bert"))
     assert d.understood
@@ -229,7 +264,7 @@ def test_safetensors_scan_never_imports_torch(tiny, minilm_folder):
     tiny_path = tiny.get(arch="bert", dead_dims=DEAD, constant_dims=CONSTANT)
     code = (
         "import json, sys\n"
-        "from analysis.measures.diagnosis import diagnose_model_folder\n"
+        "from analysis.reports.diagnosis import diagnose_model_folder\n"
         f"a = diagnose_model_folder({str(tiny_path)!r})\n"
         f"b = diagnose_model_folder({str(minilm_folder)!r})\n"
         "heavy = sorted(m for m in sys.modules\n"

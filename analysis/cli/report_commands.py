@@ -161,12 +161,32 @@ def _register_multilingual(sub) -> None:
     p = sub.add_parser("multilingual", help="per-language statistics and parallel-sentence cosines")
     add_model_args(p)
     add_corpus_args(p)
+    p.add_argument(
+        "--max-per-language",
+        default=None,
+        metavar="N",
+        help="analyse at most N texts of each language, translated ones first, as the Languages page does "
+        "(default 300; 'all' for every text)",
+    )
     p.add_argument("--format", choices=["json", "text"], default="text")
+
+
+def _max_per_language(value: str | None) -> int | None:
+    from analysis.reports.multilingual import MAX_PER_LANGUAGE
+
+    if value is None:
+        return MAX_PER_LANGUAGE
+    if value.strip().lower() == "all":
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise OptionError(f"--max-per-language takes a whole number of at least 1, or 'all'; got {value!r}.")
+    return int(value)
 
 
 def _run_multilingual(args: argparse.Namespace) -> int:
     from analysis.reports.multilingual import multilingual_report
 
+    max_per_language = _max_per_language(args.max_per_language)
     if args.corpus is None:
         args.corpus = "chatterbot-multilingual"
     options = encode_options_from_args(args)
@@ -174,12 +194,22 @@ def _run_multilingual(args: argparse.Namespace) -> int:
     model = resolve_model_from_args(args)
     report_corpus(corpus, args.quiet)
     report = multilingual_report(
-        model, corpus, options=options, store=cli_store(), progress=None if args.quiet else Progress("Encoding")
+        model,
+        corpus,
+        max_per_language=max_per_language,
+        options=options,
+        store=cli_store(),
+        progress=None if args.quiet else Progress("Encoding"),
     )
     if args.format == "json":
         print_json(report.to_dict())
         return 0
     print(f"{report.model} on {report.corpus}")
+    if report.n_texts < report.n_texts_in_corpus:
+        print(
+            f"  at most {report.max_per_language} texts per language (translated ones first): "
+            f"{report.n_texts:,} of {report.n_texts_in_corpus:,} texts; --max-per-language all for every text"
+        )
     for row in report.languages:
         print(
             f"  {row.language:<20} n={row.n_texts:>6}  median std (normalized) {row.median_std_normalized:.4f}"

@@ -169,7 +169,7 @@ def choose(measurements: Mapping[str, Measurement], order: Sequence[str] = BF16_
 
 def compare_to_reference(reference: np.ndarray, vectors: np.ndarray) -> tuple[float, bool]:
     """(max abs difference of the normalized per-dimension std, same dead dimensions?)."""
-    from analysis.encoding.views import l2_normalize
+    from analysis.measures.matrix import l2_normalize
     from analysis.measures.stats import dead_dimensions
 
     ref_std = l2_normalize(reference).astype(np.float64).std(axis=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.measures.matrix import l2_normalize
 from analysis.options import VIEWS
 
 #: What the two views are for a model (embeddings from a file: ``analysis.vectors.VECTOR_VIEWS``).
@@ -11,17 +12,6 @@ MODEL_VIEWS = {
     "raw": "the pooled vector before the model's own Normalize module",
     "normalized": "its L2 normalization (what the model returns)",
 }
-
-
-def l2_normalize(raw: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norm (float32). Zero rows stay zero instead of becoming NaN.
-
-    >>> l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
-    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
-    """
-    norms = np.linalg.norm(raw, axis=1, keepdims=True).astype(np.float32)
-    norms[norms == 0] = 1.0
-    return (raw / norms).astype(np.float32, copy=False)
 
 
 def view_of(raw: np.ndarray, view: str) -> np.ndarray:

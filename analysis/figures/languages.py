@@ -1,13 +1,14 @@
 """Figure builders for the Languages page: per-language spread and parallel-text agreement.
 
-Pure functions: report fields (from :mod:`analysis.reports`) in, ``go.Figure`` out; nothing is
-shown, written or cached.
+Pure functions: report fields in, ``go.Figure`` out; nothing is shown, written or cached. Figures sit
+below the reports (``docs/architecture.md``), so the rows they read are described here as protocols,
+which :mod:`analysis.reports.multilingual`'s dataclasses satisfy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -21,8 +22,38 @@ from analysis.figures.style import (
     wide_label_layout,
 )
 
-if TYPE_CHECKING:  # pandas costs ~0.5 s to import; imported by the charts that build frames
-    from analysis.reports.multilingual import LanguageSpread, ParallelSummary
+
+class SpreadRow(Protocol):
+    """One language's row of a multilingual report (``reports.multilingual.LanguageSpread``)."""
+
+    @property
+    def language(self) -> str: ...
+    @property
+    def n_texts(self) -> int: ...
+    @property
+    def median_std_raw(self) -> float: ...
+    @property
+    def median_std_normalized(self) -> float: ...
+    @property
+    def dead_dims(self) -> list[int]: ...
+
+
+class PairsRow(Protocol):
+    """One language's parallel pairs (``reports.multilingual.LanguagePairs``)."""
+
+    @property
+    def n_pairs(self) -> int: ...
+    @property
+    def mean_cosine(self) -> float: ...
+
+
+class ParallelRows(Protocol):
+    """Cosines to the pivot language's translations (``reports.multilingual.ParallelSummary``)."""
+
+    @property
+    def pivot(self) -> str: ...
+    @property
+    def by_language(self) -> Mapping[str, PairsRow]: ...
 
 
 # Margins for these charts: their y axes carry longer labels.
@@ -31,7 +62,7 @@ if TYPE_CHECKING:  # pandas costs ~0.5 s to import; imported by the charts that 
 # --- languages -----------------------------------------------------------------------------------
 
 
-def language_std_chart(languages: Sequence[LanguageSpread], *, height: int = 460) -> go.Figure:
+def language_std_chart(languages: Sequence[SpreadRow], *, height: int = 460) -> go.Figure:
     """Median per-dimension std per language, raw and normalized, from ``multilingual_report``."""
     names = [f"{escape(row.language)} ({row.n_texts})" for row in languages]  # a column of the upload
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -68,7 +99,7 @@ def language_std_chart(languages: Sequence[LanguageSpread], *, height: int = 460
     return fig
 
 
-def language_parallel_chart(parallel: ParallelSummary, *, height: int = 420) -> go.Figure:
+def language_parallel_chart(parallel: ParallelRows, *, height: int = 420) -> go.Figure:
     """Mean cosine between each language's sentences and their translation in the pivot language."""
     by = parallel.by_language
     names = sorted(by, key=lambda n: -by[n].mean_cosine)

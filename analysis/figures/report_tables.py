@@ -1,13 +1,14 @@
 """Tables of the insight reports: the weight scan's evidence, geometry metrics, post-processing.
 
 Pure functions: a typed report in, a ``pd.DataFrame`` out (one type per column, so Arrow and
-``st.dataframe`` take it as is).
+``st.dataframe`` take it as is). Figures sit below the reports (``docs/architecture.md``), so the
+geometry report is described here by what the tables read of it (:class:`GeometryViews`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -15,7 +16,6 @@ if TYPE_CHECKING:  # pandas costs ~0.5 s to import; imported by the functions th
     import pandas as pd
 
     from analysis.measures.diagnosis import WeightDiagnosis
-    from analysis.reports.geometry import GeometryReport, GeometrySummary
 
 __all__ = ["evidence_table", "geometry_metrics_table", "postprocessing_comparison"]
 
@@ -53,6 +53,19 @@ def evidence_table(report: WeightDiagnosis, corpus_dead: Sequence[int] | None = 
     return frame.astype({"dim": "int64", "weight": "float64", "bias": "float64"})
 
 
+class GeometryViews(Protocol):
+    """What the tables read of ``reports.geometry.GeometryReport``: each view's summary, whose metric
+    fields (``_METRIC_ROWS``) are read by name, and the post-processing applied."""
+
+    @property
+    def postprocessing(self) -> str: ...
+    @property
+    def raw(self) -> object: ...
+    @property
+    def normalized(self) -> object: ...
+    def view(self, name: str) -> object: ...
+
+
 _METRIC_ROWS = (
     ("anisotropy", "anisotropy (mean pairwise cosine)"),
     ("anisotropy_centered", "centered anisotropy"),
@@ -64,12 +77,12 @@ _METRIC_ROWS = (
 )
 
 
-def _metric(summary: GeometrySummary, key: str) -> float:
+def _metric(summary: object, key: str) -> float:
     value = getattr(summary, key)
     return np.nan if value is None else float(value)
 
 
-def geometry_metrics_table(report: GeometryReport) -> pd.DataFrame:
+def geometry_metrics_table(report: GeometryViews) -> pd.DataFrame:
     """Metric x view (raw, normalized) table of a :class:`~analysis.reports.geometry.GeometryReport`."""
     import pandas as pd
 
@@ -80,7 +93,7 @@ def geometry_metrics_table(report: GeometryReport) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "raw", "normalized"])
 
 
-def postprocessing_comparison(before: GeometryReport, after: GeometryReport, view: str) -> pd.DataFrame:
+def postprocessing_comparison(before: GeometryViews, after: GeometryViews, view: str) -> pd.DataFrame:
     """Each metric of ``view`` before (no post-processing) and after, with the change."""
     import pandas as pd
 

@@ -8,10 +8,10 @@
 * :mod:`~analysis.measures.selection`: top-variance-k vs PCA-k vs random-k on labelled data;
 * :mod:`~analysis.measures.postprocess`: z-scoring, all-but-the-top, whitening;
 * :mod:`~analysis.measures.languages`: per-language spread, parallel-sentence cosines;
-* :mod:`~analysis.measures.diagnosis`: dead dimensions read from a model's weights;
+* :mod:`~analysis.measures.diagnosis`: dead dimensions forced by a model's weights (given as arrays);
 * :mod:`~analysis.measures.retrieval`: retrieval metrics, int8 and binary codes, every storage
   variant scored against float32, per-dimension readiness;
-* :mod:`~analysis.measures.matrix`: the shared helpers (validation, chunks, moments, PCA).
+* :mod:`~analysis.measures.matrix`: the shared helpers (validation, L2 normalization, chunks, moments, PCA).
 
 Import the module you need: the statistics path must not pay for pandas or scikit-learn.
 """

@@ -30,18 +30,9 @@ Let ``gamma``/``beta`` be the weight/bias of the final LayerNorm and ``t`` the
 Verdicts refer to the pooled output *before* the model's own ``Normalize``: there a "zero" dim
 stays exactly 0, while a "constant" dim is divided by a norm that varies, so it varies a little.
 
-Where the final LayerNorm is
-----------------------------
-Read from ``config.json`` (``model_type``, ``architectures``), only for architectures listed in
-``KNOWN_ARCHITECTURES``, by tensor name, with an optional leading prefix (``bert.``,
-``roberta.``, ``model.``...):
-
-* ``encoder.layer.{L}.output.LayerNorm`` (bert, roberta, xlm-roberta, camembert, mpnet, electra)
-* ``transformer.layer.{L}.output_layer_norm`` (distilbert)
-
-``L`` is the largest layer index present in the tensor names (the config is not trusted for it).
-TF-era ``gamma``/``beta`` tensor names are accepted. Anything else gives ``understood=False``
-with a plain message: the scan never guesses.
+Where the final LayerNorm is, and the modules after it, is read from the model's files by
+:func:`analysis.models.weights.read_model_weights`: the scan here receives them as arrays
+(:class:`ModelWeights`) and reads no file.
 
 The sentence-transformers pipeline (``modules.json``)
 -----------------------------------------------------
@@ -62,62 +53,37 @@ Reported dims are dims of the model's *output embedding*:
   ``|c_i|``, and ``final_layer`` names the Dense layer. Residual Dense layers are not analysed.
 * any other module (LayerNorm, CNN, LSTM, Router/Asym, WeightedLayerPooling, ...): not understood.
 
-No ``modules.json`` (a plain Hugging Face folder) is read as Transformer -> mean pooling, the
-default of ``SentenceTransformer``.
+Example, on hand-made weights (a 4-dim LayerNorm whose dim 2 has weight and bias ~0, then mean
+pooling); :func:`analysis.reports.diagnosis.diagnose_model_folder` reads a model folder and scans it:
 
-Example (the packaged all-MiniLM-L6-v2; reading the weights takes a fraction of a second):
-
->>> from analysis.models import resolve_model
->>> d = diagnose_model_folder(resolve_model("all-MiniLM-L6-v2").path)
->>> d.dead_dims_from_weights, d.final_layer
-([127, 223, 319], 'encoder.layer.5.output.LayerNorm')
+>>> weights = ModelWeights("demo", "BertModel", "bert", "encoder.layer.0.output.LayerNorm",
+...                        gamma=np.array([0.6, 0.7, 1e-9, 0.5]), beta=np.array([0.1, -0.2, 0.0, 0.3]),
+...                        steps=(PoolingStep(("mean",)),))
+>>> scan_weights(weights).dead_dims_from_weights
+[2]
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analysis.errors import ModelUnavailableError, OptionError
-from analysis.models.folder import WeightStore, load_json, module_kind, pooling_modes, read_modules, transformer_dir
+from analysis.errors import OptionError
 
 __all__ = [
+    "DenseStep",
     "DimensionEvidence",
-    "WeightDiagnosis",
-    "diagnose_model_folder",
-    "KNOWN_ARCHITECTURES",
+    "ModelWeights",
     "NotUnderstood",
+    "PoolingStep",
+    "WeightDiagnosis",
+    "check_threshold",
+    "scan_weights",
 ]
-
-# model_type (lower case, "_" -> "-") -> (pattern of the final norm's tensor prefix, human description)
-_POST_LN_ENCODER = (
-    re.compile(
-        r"^(?P<prefix>(?:[A-Za-z0-9_]+\.)*?)encoder\.layer\.(?P<idx>\d+)\.output\.LayerNorm\.(?P<param>weight|bias|gamma|beta)$"
-    ),
-    "encoder.layer.{L}.output.LayerNorm",
-)
-_DISTILBERT = (
-    re.compile(
-        r"^(?P<prefix>(?:[A-Za-z0-9_]+\.)*?)transformer\.layer\.(?P<idx>\d+)\.output_layer_norm\.(?P<param>weight|bias|gamma|beta)$"
-    ),
-    "transformer.layer.{L}.output_layer_norm",
-)
-KNOWN_ARCHITECTURES: dict[str, tuple[re.Pattern[str], str]] = {
-    "bert": _POST_LN_ENCODER,
-    "roberta": _POST_LN_ENCODER,
-    "xlm-roberta": _POST_LN_ENCODER,
-    "camembert": _POST_LN_ENCODER,
-    "mpnet": _POST_LN_ENCODER,
-    "electra": _POST_LN_ENCODER,
-    "distilbert": _DISTILBERT,
-}
 
 _ZERO_PRESERVING_ACTIVATIONS = {"identity", "tanh", "relu", "gelu", "silu", "hardtanh", "leakyrelu", "elu"}
 _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -128,6 +94,41 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "gelu": lambda x: 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0))),
     "silu": lambda x: x / (1.0 + np.exp(-x)),
 }
+
+
+@dataclass(frozen=True)
+class PoolingStep:
+    """A Pooling module: its modes, whose outputs are concatenated in this order."""
+
+    modes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DenseStep:
+    """A Dense module, ``y = act(weight @ x + bias)``."""
+
+    path: str  # the module's folder, named in messages
+    layer: str  # its name in the evidence, e.g. "2_Dense/linear"
+    weight: np.ndarray  # output dims x input dims
+    bias: np.ndarray  # one per output dim
+    activation: str  # lower case, e.g. "tanh"
+
+
+@dataclass(frozen=True)
+class ModelWeights:
+    """What the scan needs of a model, as arrays: the final LayerNorm and the modules after it.
+
+    Read from a folder by :func:`analysis.models.weights.read_model_weights`.
+    """
+
+    path: str
+    architecture: str  # e.g. "BertModel"
+    model_type: str  # e.g. "bert"
+    final_layer: str  # tensor name prefix of the final LayerNorm
+    gamma: np.ndarray  # its weight, one per hidden dim
+    beta: np.ndarray  # its bias
+    steps: tuple[PoolingStep | DenseStep, ...]  # after the transformer; Normalize and Dropout left out
+    notes: tuple[str, ...] = ()  # what the reading assumed, said in the result's message
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class DimensionEvidence:
 
 @dataclass(frozen=True)
 class WeightDiagnosis:
-    """Result of :func:`diagnose_model_folder`. ``to_dict()`` is JSON-ready."""
+    """Result of :func:`scan_weights`. ``to_dict()`` is JSON-ready."""
 
     model_path: str
     architecture: str  # e.g. "BertModel"
@@ -170,6 +171,25 @@ class WeightDiagnosis:
             {**e, "weight": _json_float(e["weight"]), "bias": _json_float(e["bias"])} for e in out["evidence"]
         ]
         return out
+
+    @classmethod
+    def not_understood(
+        cls, model_path: str, architecture: str, model_type: str, message: str, threshold: float
+    ) -> WeightDiagnosis:
+        """The result for a model the scan cannot follow: no dims, and ``message`` says why."""
+        return cls(
+            model_path=model_path,
+            architecture=architecture,
+            understood=False,
+            message=message,
+            final_layer=None,
+            dead_dims_from_weights=[],
+            evidence=[],
+            weight_abs=[],
+            bias_abs=[],
+            threshold=threshold,
+            model_type=model_type,
+        )
 
 
 def _json_float(value: float) -> float | None:
@@ -208,25 +228,14 @@ class _Stage:
     bias_abs: np.ndarray
 
 
-@dataclass(frozen=True)
-class _ModelFiles:
-    """What the scan reads before touching any weight: the pipeline and the transformer's config."""
-
-    folder: Path
-    modules: list[dict[str, Any]] | None
-    transformer_dir: Path
-    config: dict[str, Any]
-    architecture: str
-    model_type: str
-
-
 def format_dims(dims: Iterable[int], limit: int = 20) -> str:
     dims = list(dims)
     text = ", ".join(str(d) for d in dims[:limit])
     return text + (f" and {len(dims) - limit} more" if len(dims) > limit else "")
 
 
-def _check_threshold(relative_threshold: Any) -> float:
+def check_threshold(relative_threshold: Any) -> float:
+    """The relative threshold as a float in (0, 1); an OptionError for anything else."""
     try:
         threshold = float(relative_threshold)
     except (TypeError, ValueError):
@@ -234,102 +243,6 @@ def _check_threshold(relative_threshold: Any) -> float:
     if not (0.0 < threshold < 1.0):
         raise OptionError(f"relative_threshold must be in (0, 1) (default 1e-3), not {relative_threshold!r}.")
     return threshold
-
-
-def _model_folder(path: str | os.PathLike[str]) -> Path:
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise ModelUnavailableError(
-            f"'{path}' is not a folder. Give the folder of a sentence-transformers or Hugging Face model "
-            "(the one holding config.json and model.safetensors)."
-        )
-    return folder
-
-
-def _read_model_files(folder: Path, notes: list[str]) -> _ModelFiles:
-    """The pipeline (or Transformer -> mean pooling without modules.json) and the transformer's config."""
-    modules = read_modules(folder)
-    if modules is not None:
-        first_kind = module_kind(modules[0].get("type", ""))
-        if first_kind != "Transformer":
-            architecture = first_kind or "unknown"
-            raise NotUnderstood(
-                f"DimScope does not understand a sentence-transformers pipeline that starts with {architecture}: "
-                "the weight scan needs a Transformer module first (its final LayerNorm is what it reads).",
-                architecture=architecture,
-                model_type="",
-            )
-    else:
-        notes.append("No modules.json: read as Transformer -> mean pooling, the sentence-transformers default.")
-    text_dir = transformer_dir(folder, modules)
-    config_path = text_dir / "config.json"
-    if not config_path.is_file():
-        raise ModelUnavailableError(
-            f"{folder} has no config.json{' in ' + str(text_dir) if text_dir != folder else ''}: "
-            "it is not a Hugging Face or sentence-transformers model folder."
-        )
-    config = load_json(config_path, "model config")
-    if not isinstance(config, dict):
-        raise ModelUnavailableError(f"{config_path} is not a JSON object.")
-    model_type = str(config.get("model_type") or "").strip()
-    architectures = config.get("architectures") or []
-    architecture = (
-        str(architectures[0]) if isinstance(architectures, list) and architectures else (model_type or "unknown")
-    )
-    return _ModelFiles(folder, modules, text_dir, config, architecture, model_type)
-
-
-def _final_layer_norm(store: WeightStore, model: _ModelFiles, notes: list[str]) -> tuple[str, np.ndarray, np.ndarray]:
-    """(tensor prefix, gamma, beta) of the last layer's output LayerNorm of a known architecture."""
-    key = model.model_type.lower().replace("_", "-")
-    if key not in KNOWN_ARCHITECTURES:
-        known = ", ".join(sorted(KNOWN_ARCHITECTURES))
-        raise NotUnderstood(
-            f"DimScope does not understand the architecture {model.architecture} (model_type "
-            f"'{model.model_type or '?'}'): its weight scan knows only post-LayerNorm encoders ({known}), where the "
-            "last layer's output LayerNorm produces the embedding. No dimensions are reported from the weights; "
-            "use the corpus scan."
-        )
-    pattern, description = KNOWN_ARCHITECTURES[key]
-    layers: dict[str, dict[int, dict[str, str]]] = {}
-    for name in store.keys():
-        match = pattern.match(name)
-        if match:
-            param = {"gamma": "weight", "beta": "bias"}.get(match["param"], match["param"])
-            layers.setdefault(match["prefix"], {}).setdefault(int(match["idx"]), {})[param] = name
-    prefixes = [p for p, found in layers.items() if any("weight" in v for v in found.values())]
-    if not prefixes:
-        raise NotUnderstood(
-            f"DimScope does not understand the architecture {model.architecture}: no final LayerNorm tensor matching "
-            f"'[prefix.]{description}.weight' was found among its {len(store.keys())} weight tensors."
-        )
-    if len(prefixes) > 1:
-        raise NotUnderstood(
-            f"DimScope does not understand the architecture {model.architecture}: several stacks of "
-            f"'{description}' tensors were found (prefixes {', '.join(repr(p) for p in sorted(prefixes))}), "
-            "so which one makes the embedding is ambiguous."
-        )
-    prefix = prefixes[0]
-    last = max(i for i, v in layers[prefix].items() if "weight" in v)
-    names = layers[prefix][last]
-    final_layer = names["weight"].rsplit(".", 1)[0]
-    gamma = store.get(names["weight"]).reshape(-1)
-    if "bias" in names:
-        beta = store.get(names["bias"]).reshape(-1)
-    else:
-        beta = np.zeros_like(gamma)
-        notes.append(f"{final_layer} has no bias tensor: bias taken as 0.")
-    if beta.shape != gamma.shape:
-        raise NotUnderstood(
-            f"DimScope does not understand {final_layer} of {model.architecture}: its weight has {gamma.size} values "
-            f"but its bias {beta.size}."
-        )
-    n_layers = model.config.get("num_hidden_layers", model.config.get("n_layers"))
-    if isinstance(n_layers, int) and n_layers != last + 1:
-        notes.append(
-            f"config.json says {n_layers} layers but the weights end at layer index {last}; the weights were used."
-        )
-    return final_layer, gamma, beta
 
 
 def _scan_layer_norm(final_layer: str, gamma: np.ndarray, beta: np.ndarray, threshold: float) -> tuple[_Stage, str]:
@@ -348,72 +261,35 @@ def _scan_layer_norm(final_layer: str, gamma: np.ndarray, beta: np.ndarray, thre
     return _Stage(hidden, flagged, final_layer, g_abs, b_abs), summary
 
 
-def _follow_pipeline(stage: _Stage, model: _ModelFiles, threshold: float, notes: list[str]) -> tuple[_Stage, bool]:
+def _follow_pipeline(
+    stage: _Stage, steps: Iterable[PoolingStep | DenseStep], notes: list[str], threshold: float
+) -> tuple[_Stage, bool]:
     """Carry the flagged dims through the modules after the transformer; (last stage, a Dense was met)."""
-    rest = model.modules[1:] if model.modules is not None else [{"type": "Pooling", "path": None}]
     had_dense = False
-    for module in rest:
-        kind = module_kind(module.get("type", ""))
-        sub = model.folder / str(module.get("path") or "")
-        if kind == "Pooling":
-            has_config = bool(module.get("path")) and (sub / "config.json").is_file()
-            pooling_config = load_json(sub / "config.json", "pooling config") if has_config else {}
-            stage = _through_pooling(stage, list(pooling_modes(pooling_config)), notes)
-        elif kind in ("Normalize", "Dropout"):
-            continue
-        elif kind == "Dense":
-            had_dense = True
-            stage = _through_dense(stage, sub, threshold)
+    for step in steps:
+        if isinstance(step, PoolingStep):
+            stage = _through_pooling(stage, list(step.modes), notes)
         else:
-            raise NotUnderstood(
-                f"DimScope does not understand the module {kind or module.get('type')!r} in this model's "
-                "sentence-transformers pipeline (modules.json): it can follow a final LayerNorm only through "
-                "Pooling, Dense, Normalize and Dropout, so it reports nothing rather than guess."
-            )
+            had_dense = True
+            stage = _through_dense(stage, step, threshold)
     return stage, had_dense
 
 
-def _not_understood(
-    folder: Path, architecture: str, model_type: str, message: str, threshold: float
-) -> WeightDiagnosis:
-    return WeightDiagnosis(
-        model_path=str(folder),
-        architecture=architecture,
-        understood=False,
-        message=message,
-        final_layer=None,
-        dead_dims_from_weights=[],
-        evidence=[],
-        weight_abs=[],
-        bias_abs=[],
-        threshold=threshold,
-        model_type=model_type,
-    )
+def scan_weights(weights: ModelWeights, *, relative_threshold: float = 1e-3) -> WeightDiagnosis:
+    """The output dims a model's weights force to a constant (see the module docstring).
 
-
-def diagnose_model_folder(path: str | os.PathLike[str], *, relative_threshold: float = 1e-3) -> WeightDiagnosis:
-    """Scan a model folder's weights for output dims forced to a constant (see the module docstring).
-
-    ``path`` is a sentence-transformers folder (``modules.json``) or a plain Hugging Face model
-    folder (``config.json`` + weights). Raises ``ModelUnavailableError`` when it is not a model
-    folder, ``OptionError`` for a threshold outside (0, 1). An architecture it does not know
-    gives ``understood=False`` and an empty list, never a guess.
+    An OptionError for a threshold outside (0, 1). A pipeline the scan cannot follow (a Dense layer
+    whose shape does not take the previous output) gives ``understood=False`` and no dims, never a guess.
     """
-    threshold = _check_threshold(relative_threshold)
-    folder = _model_folder(path)
-    notes: list[str] = []
-    architecture, model_type = "unknown", ""
+    threshold = check_threshold(relative_threshold)
+    architecture = weights.architecture
+    notes = list(weights.notes)
     try:
-        model = _read_model_files(folder, notes)
-        architecture, model_type = model.architecture, model.model_type
-        store = WeightStore(model.transformer_dir, "The transformer")
-        stage, summary = _scan_layer_norm(*_final_layer_norm(store, model, notes), threshold)
+        stage, summary = _scan_layer_norm(weights.final_layer, weights.gamma, weights.beta, threshold)
         n_transformer_dims = len(stage.flagged)
-        stage, had_dense = _follow_pipeline(stage, model, threshold, notes)
+        stage, had_dense = _follow_pipeline(stage, weights.steps, notes, threshold)
     except NotUnderstood as exc:
-        architecture = exc.architecture if exc.architecture is not None else architecture
-        model_type = exc.model_type if exc.model_type is not None else model_type
-        return _not_understood(folder, architecture, model_type, str(exc), threshold)
+        return WeightDiagnosis.not_understood(weights.path, architecture, weights.model_type, str(exc), threshold)
 
     dims = sorted(stage.flagged)
     if had_dense:
@@ -428,7 +304,7 @@ def diagnose_model_folder(path: str | os.PathLike[str], *, relative_threshold: f
     if notes:
         message += " " + " ".join(notes)
     return WeightDiagnosis(
-        model_path=str(folder),
+        model_path=weights.path,
         architecture=architecture,
         understood=True,
         message=message,
@@ -438,7 +314,7 @@ def diagnose_model_folder(path: str | os.PathLike[str], *, relative_threshold: f
         weight_abs=[float(v) for v in stage.weight_abs],
         bias_abs=[float(v) for v in stage.bias_abs],
         threshold=threshold,
-        model_type=model_type,
+        model_type=weights.model_type,
         notes=notes,
     )
 
@@ -502,26 +378,13 @@ def _through_pooling(stage: _Stage, modes: list[str], notes: list[str]) -> _Stag
     )
 
 
-def _through_dense(stage: _Stage, folder: Path, threshold: float) -> _Stage:
-    config = load_json(folder / "config.json", "Dense config") if (folder / "config.json").is_file() else {}
-    if config.get("use_residual"):
-        raise NotUnderstood(
-            "DimScope does not understand a residual Dense layer (use_residual) in this pipeline, "
-            "so it reports nothing rather than guess."
-        )
-    store = WeightStore(folder, "The Dense module")
-    if "linear.weight" not in store:
-        raise NotUnderstood(
-            f"DimScope does not understand the Dense module in {folder}: it has no 'linear.weight' tensor."
-        )
-    weight = store.get("linear.weight")
-    bias = store.get("linear.bias").reshape(-1) if "linear.bias" in store else np.zeros(weight.shape[0])
+def _through_dense(stage: _Stage, dense: DenseStep, threshold: float) -> _Stage:
+    weight, bias, activation = dense.weight, dense.bias, dense.activation
     if weight.ndim != 2 or weight.shape[1] != stage.size or bias.size != weight.shape[0]:
         raise NotUnderstood(
-            f"DimScope does not understand the Dense module in {folder}: weight shape {weight.shape} does not "
+            f"DimScope does not understand the Dense module in {dense.path}: weight shape {weight.shape} does not "
             f"take the {stage.size}-dim input."
         )
-    activation = module_kind(config.get("activation_function", "torch.nn.modules.activation.Tanh")).lower()
     varying = np.ones(stage.size, dtype=bool)
     varying[list(stage.flagged)] = False
     live_max = np.abs(weight[:, varying]).max(axis=1) if varying.any() else np.zeros(weight.shape[0])
@@ -533,7 +396,7 @@ def _through_dense(stage: _Stage, folder: Path, threshold: float) -> _Stage:
     b_scale = _relative_scale(np.abs(bias))
     if b_scale == 0.0:
         b_scale = scale
-    layer = f"{folder.name}/linear" if folder.name else "linear"
+    layer = dense.layer
     flagged: dict[int, tuple[float, DimensionEvidence]] = {}
     rows = np.flatnonzero(live_max < threshold * scale) if scale > 0 else np.arange(weight.shape[0])
     for i in rows:

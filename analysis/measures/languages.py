@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.encoding.views import l2_normalize
+from analysis.measures.matrix import l2_normalize
 from analysis.measures.stats import dead_dimensions, dimension_stats_both_views
 
 MIN_TEXTS_PER_LANGUAGE = 2

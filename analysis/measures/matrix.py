@@ -1,4 +1,4 @@
-"""Shared matrix helpers for the dimension math: validation, row chunks, moments, PCA.
+"""Shared matrix helpers for the dimension math: validation, L2 normalization, row chunks, moments, PCA.
 
 Every function takes ``X``: an ``N x d`` array (rows are texts, float32 or float64) and computes
 in float64. Work that is linear in N is done in row chunks, so the extra memory is
@@ -43,6 +43,17 @@ def as_matrix(X: np.ndarray, *, min_rows: int = 1, name: str = "X") -> np.ndarra
         if not np.isfinite(X[a:b]).all():
             raise OptionError(f"{name} contains NaN or infinite values (first bad chunk: rows {a}..{b - 1}).")
     return X
+
+
+def l2_normalize(raw: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (float32). Zero rows stay zero instead of becoming NaN.
+
+    >>> l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    norms = np.linalg.norm(raw, axis=1, keepdims=True).astype(np.float32)
+    norms[norms == 0] = 1.0
+    return (raw / norms).astype(np.float32, copy=False)
 
 
 def as_float64(block: np.ndarray) -> np.ndarray:

