@@ -109,8 +109,10 @@ def _default_corpus() -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from analysis.models import resolve_model
-    from analysis.share.contents import gather, report_date
+    from analysis.share.contents import MAX_COMPARED, gather, report_date
 
+    if len(args.compare or ()) > MAX_COMPARED:
+        raise OptionError(f"--compare: a report shows at most {MAX_COMPARED} other models; got {len(args.compare)}.")
     output = check_output_path(
         args.output, SUFFIXES[args.format], inputs=(args.corpus, args.task, args.model, *(args.compare or ()))
     )

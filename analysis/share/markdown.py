@@ -51,7 +51,7 @@ def model_card(report: ShareReport, *, date: str) -> str:
             "Dead dimensions",
             f"{len(r.dead_dims)}: {_dims(r.dead_dims)}" if r.dead_dims else "none",
         ),
-        ("Dead rule", f"normalized std < {threshold:.0%} of the median std"),
+        ("Dead rule", f"normalized std below {threshold:.0%} of the median std"),
         ("Median std (normalized)", f"{medians['normalized']:.4g}"),
         ("Median std (raw, before Normalize)", f"{medians['raw']:.4g}"),
         ("‖μ‖² (squared norm of the mean normalized vector)", f"{b.mean_norm_sq:.4f}"),
