@@ -146,3 +146,28 @@ def test_reproduce_command_is_quoted_and_keeps_one_order():
         "python -m analysis report --model m --corpus 'my file.csv' --text-column t --compare b --compare a "
         "--format markdown -o c.md"
     )
+
+
+@pytest.mark.slow  # encodes 60 texts with the tiny model
+def test_an_uploads_report_is_built_in_memory_and_nothing_reaches_the_shared_cache(tmp_path, tiny_model_dir):
+    """What the dashboard's button does in public mode: an upload's results live in the session's
+    memory (``store_for`` gives a SessionStore), and the report is bytes built from them."""
+    from analysis.corpora import Corpus
+    from analysis.models import resolve_model
+    from analysis.pipeline import EncodeOptions, get_stats
+    from analysis.pipeline.cache import EmbeddingStore
+    from analysis.pipeline.memory_cache import SessionStore
+    from analysis.share.contents import ShareReport
+    from analysis.share.html import html_bytes
+
+    shared = EmbeddingStore(tmp_path / "shared")
+    before = shared.volume_bytes()
+    session = SessionStore(shared)
+    corpus = Corpus("my upload.csv", tuple(tiny_corpus(60, seed=9)), source="upload:my upload.csv")
+    model = resolve_model(str(tiny_model_dir))
+    result = get_stats(model, corpus, options=EncodeOptions(backend="torch"), store=session)
+    page = html_bytes(ShareReport(result=result, command="python -m analysis report"), date="today").decode()
+    assert 'Dead dimensions: <span class="dead">3, 17</span>' in page and "plotly-graph-div" in page
+    assert shared.volume_bytes() == before and session.keys()  # the session held the vectors; the disk nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]  # and no file was written anywhere here
+    shared.close()

@@ -188,7 +188,7 @@ def _spread(report: ShareReport, chart: _Charts) -> str:
     from analysis.figures import comparison
 
     r = report.result
-    name = r.model_name
+    models = report.models
     parts = [
         '<section id="spread">\n<h2>The spread of every dimension</h2>',
         chart(
@@ -208,7 +208,11 @@ def _spread(report: ShareReport, chart: _Charts) -> str:
         )
     parts.append(
         chart(
-            comparison.raw_vs_normalized({name: r.raw}, {name: r.normalized}, dead={name: r.dead_dims}),
+            comparison.raw_vs_normalized(
+                {name: m.raw for name, m in models.items()},
+                {name: m.normalized for name, m in models.items()},
+                dead={name: m.dead_dims for name, m in models.items()},
+            ),
             "Every dimension's std sorted largest first, raw view left and normalized right: dead dimensions sit "
             "far below the rest in both.",
         )
@@ -280,8 +284,8 @@ def _method(report: ShareReport) -> str:
     if report.compress is not None:
         items.append(
             "Storage test: every variant ranks the documents for each query; nDCG@10 of the variant over nDCG@10 of "
-            f"float32 is its retention. {esc(report.compress.dead_rule)}. Random-k is the mean of "
-            f"{report.compress.n_draws} draws. {esc(report.compress.matryoshka_rule)}"
+            f"float32 is its retention. Dead dimensions there: {esc(report.compress.dead_rule)}. Random-k is the "
+            f"mean of {report.compress.n_draws} draws. Matryoshka: {esc(report.compress.matryoshka_rule)}."
         )
     listed = "\n".join(f"<li>{item}</li>" for item in items)
     return f'<section id="method">\n<h2>How the numbers were computed</h2>\n<ul>\n{listed}\n</ul>\n</section>'
