@@ -87,8 +87,9 @@ def test_html_is_the_same_bytes_but_for_the_date_and_escapes_what_the_user_gave(
 
 @pytest.mark.slow  # encodes a corpus and both sides of a task
 def test_markdown_card_names_the_dead_dims_rule_corpus_and_version(capsys, tmp_path, tiny_model_dir):
-    from analysis import __version__
+    import tomllib
 
+    version = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["version"]
     corpus = tmp_path / "notes_[x](y).txt"
     corpus.write_text("\n".join(tiny_corpus(80, seed=5)) + "\n", encoding="utf-8")
     queries, documents = tiny_corpus(40, seed=6), tiny_corpus(40, seed=7)
@@ -104,7 +105,7 @@ def test_markdown_card_names_the_dead_dims_rule_corpus_and_version(capsys, tmp_p
     assert code == 0, err
     card = card_file.read_text(encoding="utf-8")
     assert card.startswith("## Dimension health\n") and "![" not in card and "<" not in card
-    assert f"DimScope {__version__}" in card and "notes\\_\\[x\\]\\(y\\)\\.txt" in card  # named, never a link
+    assert f"DimScope {version}:" in card and "notes\\_\\[x\\]\\(y\\)\\.txt" in card  # named, never a link
     rows = dict(re.findall(r"^\| ([^|]+?) \| (.+?) \|$", card, flags=re.M))
     assert rows["Dimensions"] == "32" and rows["Dead dimensions"] == "2: 3, 17"
     assert rows["Dead rule"] == "normalized std below 1% of the median std"

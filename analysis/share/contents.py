@@ -42,6 +42,13 @@ class ShareReport:
         return out
 
 
+def dimscope_version() -> str:
+    """The version a report names (the package's ``__version__``, a public dunder by PEP 396)."""
+    import analysis
+
+    return str(analysis.__version__)
+
+
 def report_date(now: dt.datetime | None = None) -> str:
     """The report's one varying line: ``2026-12-07 05:41 UTC``."""
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)

@@ -21,7 +21,7 @@ import numpy as np
 from analysis.figures.heatmap import HeatmapCap
 from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
-from analysis.share.contents import ShareReport
+from analysis.share.contents import ShareReport, dimscope_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,7 +118,7 @@ def _header(report: ShareReport, date: str) -> str:
         ("Corpus hash", r.corpus_hash),
         ("Texts", f"{r.n_texts:,}"),
         ("Backend", r.backend_summary),
-        ("DimScope", _version()),
+        ("DimScope", dimscope_version()),
     ]
     if report.compared:
         rows.insert(1, ("Compared with", ", ".join(report.compared)))
@@ -129,12 +129,6 @@ def _header(report: ShareReport, date: str) -> str:
         f"<header>\n<h1>DimScope report: {esc(r.model_name)} on {esc(r.corpus_name)}</h1>\n"
         f'<p class="generated">Generated {esc(date)}</p>\n<dl class="provenance">\n{items}\n</dl>\n</header>'
     )
-
-
-def _version() -> str:
-    from analysis import __version__
-
-    return __version__
 
 
 def budget_sentence(b: budget_module.VarianceBudget) -> str:

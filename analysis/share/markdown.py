@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from analysis.measures import stats as stats_module
-from analysis.share.contents import ShareReport
+from analysis.share.contents import ShareReport, dimscope_version
 from analysis.wording import plain
 
 #: The storage variants a model card lists, in this order, when a task was given.
@@ -39,8 +39,6 @@ def _dims(dims: list[int]) -> str:
 
 def model_card(report: ShareReport, *, date: str) -> str:
     """The section as Markdown text, ending in a newline; ``date`` is its one varying line."""
-    from analysis import __version__
-
     r = report.result
     b = r.budget
     threshold = stats_module.DEAD_RELATIVE_THRESHOLD
@@ -64,8 +62,8 @@ def model_card(report: ShareReport, *, date: str) -> str:
     lines = [
         "## Dimension health",
         "",
-        f"Measured by DimScope {__version__}: model {plain(r.model_name)} (fingerprint `{r.fingerprint}`) on the "
-        f"corpus {plain(r.corpus_name)} ({r.n_texts:,} texts, hash `{r.corpus_hash}`), encoded with "
+        f"Measured by DimScope {dimscope_version()}: model {plain(r.model_name)} (fingerprint `{r.fingerprint}`) "
+        f"on the corpus {plain(r.corpus_name)} ({r.n_texts:,} texts, hash `{r.corpus_hash}`), encoded with "
         f"{plain(r.backend)}.",
         "",
         f"Date: {date}.",
