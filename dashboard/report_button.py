@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _command(ctx: Context, result: StatsResult, compared: Mapping[str, StatsResult], task: str | None) -> str:
+def _command(
+    ctx: Context, result: StatsResult, compared: Mapping[str, StatsResult], task: str | None, output: str
+) -> str:
     """The CLI line that rebuilds this report (an upload is named by its file name: the user has the file)."""
     if ctx.vectors is not None:
         return (
@@ -44,6 +46,7 @@ def _command(ctx: Context, result: StatsResult, compared: Mapping[str, StatsResu
         compare=[name for name, r in compared.items() if r is not result and r.backend != GIVEN],
         task=corpus if task == "corpus" else task,  # the sidebar corpus's own pairs or labels
         trust_remote_code=ctx.trust_remote_code,
+        output=output,
     )
 
 
@@ -65,17 +68,17 @@ def report_button(
             return
         result = load_stats(ctx.model, ctx.corpus, trust=ctx.trust_remote_code)
     others = dict(compared or {})
+    file_name = _UNSAFE.sub("_", f"dimscope-{result.model_name.split('/')[-1]}-report").strip("_") + ".html"
     report = ShareReport(
         result=result,
-        command=_command(ctx, result, others, task),
+        command=_command(ctx, result, others, task, file_name),
         compared={name: r for name, r in others.items() if r is not result},
         compress=compress,
     )
-    stem = _UNSAFE.sub("_", f"dimscope-{result.model_name.split('/')[-1]}-report").strip("_")
     st.download_button(
         "Download report",
         data=lambda: html_bytes(report, date=report_date()),
-        file_name=f"{stem}.html",
+        file_name=file_name,
         mime="text/html",
         on_click="ignore",
         icon=":material/description:",
