@@ -56,12 +56,13 @@ def _body(page: str) -> str:
 
 @pytest.mark.slow  # two runs of the CLI in process, one of them encoding
 def test_html_is_the_same_bytes_but_for_the_date_and_escapes_what_the_user_gave(
-    capsys, tmp_path, tiny_model_dir, hostile_corpus
+    capsys, tmp_path, tiny_model_dir, tiny_clean_dir, hostile_corpus
 ):
     first, second = tmp_path / "a" / "report.html", tmp_path / "b" / "report.html"
     for out in (first, second):
         out.parent.mkdir()
         args = ["--model", str(tiny_model_dir), "--corpus", str(hostile_corpus), "--text-column", "text"]
+        args += ["--compare", str(tiny_clean_dir)]
         code, _, err = _run(capsys, *args, "--label-column", "label", "-o", str(out))
         assert code == 0, err
     a, b = first.read_text(encoding="utf-8"), second.read_text(encoding="utf-8")
@@ -70,6 +71,7 @@ def test_html_is_the_same_bytes_but_for_the_date_and_escapes_what_the_user_gave(
     # The first run computed, the second read the cache: same bytes once the date line is set equal.
     assert re.sub(DATE_LINE.pattern, "", a, flags=re.M) == re.sub(DATE_LINE.pattern, "", b, flags=re.M)
 
+    assert a.count("* plotly.js v") == 1 and a.index("* plotly.js v") < a.index("</head>")  # inlined once
     body = _body(a)
     assert "<img" not in body and "<b>bold" not in body and "alert(1)</script>" not in body
     assert "&lt;b&gt;bold &amp; &#x27;q&#x27;.csv" in body  # the file name, shown as written
@@ -78,10 +80,11 @@ def test_html_is_the_same_bytes_but_for_the_date_and_escapes_what_the_user_gave(
     assert charts == [str(i) for i in range(1, len(charts) + 1)] and len(charts) >= 4
     assert body.count("<script") == len(charts)
     assert "\\u003cimg" not in body and "[&lt;img src=x onerror=alert(2)&gt;]" in body  # labels reach charts as text
-    for section in ("headline", "spread", "statistics", "method", "reproduce"):
+    for section in ("headline", "spread", "compare", "statistics", "method", "reproduce"):
         assert f'<section id="{section}">' in body
     assert 'Dead dimensions: <span class="dead">3, 17</span>' in body
-    assert "python -m analysis report --model" in body and "-o report.html" in body
+    assert "python -m analysis report --model" in body and "--compare" in body and "-o report.html" in body
+    assert "<td>bert-clean</td><td>32</td><td>60</td><td>0</td><td>none</td>" in body  # its summary row
     assert "http://" not in body and "https://" not in body  # nothing to fetch, nothing to follow
 
 
