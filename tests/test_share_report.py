@@ -93,22 +93,21 @@ def test_markdown_card_names_the_dead_dims_rule_corpus_and_version(capsys, tmp_p
     import tomllib
 
     version = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["version"]
-    corpus = tmp_path / "notes_[x](y).txt"
-    corpus.write_text("\n".join(tiny_corpus(80, seed=5)) + "\n", encoding="utf-8")
     queries, documents = tiny_corpus(40, seed=6), tiny_corpus(40, seed=7)
-    pairs = tmp_path / "pairs.csv"
+    pairs = tmp_path / "notes_[x](y).csv"  # the corpus and its task: statistics of the answers, pairs to retrieve
     with pairs.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["question", "answer"])
         writer.writerows(zip(queries, documents, strict=True))
     card_file = tmp_path / "card.md"
-    args = ["--model", str(tiny_model_dir), "--corpus", str(corpus), "--format", "markdown"]
-    task = ["--task", str(pairs), "--query-column", "question", "--document-column", "answer"]
+    args = ["--model", str(tiny_model_dir), "--corpus", str(pairs), "--format", "markdown"]
+    task = ["--query-column", "question", "--document-column", "answer"]
     code, _, err = _run(capsys, *args, *task, "-o", str(card_file))
     assert code == 0, err
     card = card_file.read_text(encoding="utf-8")
     assert card.startswith("## Dimension health\n") and "![" not in card and "<" not in card
-    assert f"DimScope {version}:" in card and "notes\\_\\[x\\]\\(y\\)\\.txt" in card  # named, never a link
+    assert f"DimScope {version}:" in card and "notes\\_\\[x\\]\\(y\\)\\.csv (40 texts" in card  # named, never a link
+    assert "Retrieval on notes\\_\\[x\\]\\(y\\)\\.csv (40 queries, 40 documents)" in card
     rows = dict(re.findall(r"^\| ([^|]+?) \| (.+?) \|$", card, flags=re.M))
     assert rows["Dimensions"] == "32" and rows["Dead dimensions"] == "2: 3, 17"
     assert rows["Dead rule"] == "normalized std below 1% of the median std"
@@ -135,6 +134,9 @@ def test_bad_input_is_one_line_and_an_existing_report_is_left_whole(capsys, tmp_
     _one_error_line(*_run(capsys, *model, "--corpus", str(corpus), "-o", str(tmp_path / "no" / "r.html"))[::2], "exist")
     _one_error_line(*_run(capsys, *model, "--corpus", str(corpus), "--format", "markdown", "-o", str(kept))[::2], ".md")
     _one_error_line(*_run(capsys, *model, "--corpus", str(corpus), "--query-column", "q", "-o", str(kept))[::2], "both")
+    _one_error_line(
+        *_run(capsys, *model, "--corpus", str(corpus), "--task", str(tmp_path / "no.csv"), "-o", str(kept))[::2]
+    )
     many = [word for i in range(8) for word in ("--compare", f"m{i}")]
     _one_error_line(*_run(capsys, *model, "--corpus", str(corpus), *many, "-o", str(kept))[::2], "at most")
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind

@@ -118,6 +118,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.format == "html" and output is None and sys.stdout.isatty():
         raise OptionError("An HTML report is one large file: give --output FILE.html (or redirect stdout).")
+    command = _command(args, output)  # as the user wrote it, before the defaults below are filled in
     if args.document_column is not None and args.text_column is None and args.task is None:
         args.text_column = args.document_column  # the statistics describe the documents a task retrieves
     options = encode_options_from_args(args)
@@ -129,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     report = gather(
         model,
         corpus,
-        command=_command(args, output),
+        command=command,
         compare=compare,
         task=task,
         options=options,

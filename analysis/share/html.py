@@ -94,13 +94,14 @@ class _Charts:
         self.count = 0
 
     def __call__(self, fig: go.Figure, caption: str = "") -> str:
+        """The chart's ``<div>`` and drawing ``<script>``, and ``caption`` (plain text) under it."""
         import plotly.io as pio
 
         self.count += 1
         div = pio.to_html(
             fig, full_html=False, include_plotlyjs=False, div_id=f"chart-{self.count}", config=CHART_CONFIG
         )
-        note = f'<p class="muted">{caption}</p>' if caption else ""
+        note = f'<p class="muted">{esc(caption)}</p>' if caption else ""
         return f'<div class="chart">{div}</div>\n{note}'
 
 
@@ -240,10 +241,8 @@ def _compress(scored: CompressReport, chart: _Charts) -> str:
         f'<p class="verdict">{esc(scored.verdict)}</p>\n'
         + chart(
             figs.pareto_chart(scored.variants),
-            esc(
-                f"{scored.n_queries:,} queries against {scored.n_documents:,} documents, normalized embeddings. "
-                "Retention is a variant's nDCG@10 divided by float32's; bytes are per stored document vector."
-            ),
+            f"{scored.n_queries:,} queries against {scored.n_documents:,} documents, normalized embeddings. "
+            "Retention is a variant's nDCG@10 divided by float32's; bytes are per stored document vector.",
         )
         + f"\n<p>Matryoshka: {esc(scored.matryoshka)}</p>\n"
         f"<details><summary>Every variant</summary>\n{html_table(table)}\n</details>\n</section>"
