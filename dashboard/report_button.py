@@ -83,6 +83,6 @@ def report_button(
         on_click="ignore",
         icon=":material/description:",
         key=key,
-        help="One HTML file (about 6 MB) that opens in any browser with no network and no server: the charts "
+        help="One HTML file (about 3 MB) that opens in any browser with no network and no server: the charts "
         "(interactive), the dead dimensions, the statistics table and the command that rebuilds it.",
     )

@@ -71,7 +71,8 @@ def test_html_is_the_same_bytes_but_for_the_date_and_escapes_what_the_user_gave(
     # The first run computed, the second read the cache: same bytes once the date line is set equal.
     assert re.sub(DATE_LINE.pattern, "", a, flags=re.M) == re.sub(DATE_LINE.pattern, "", b, flags=re.M)
 
-    assert a.count("* plotly.js v") == 1 and a.index("* plotly.js v") < a.index("</head>")  # inlined once
+    banners = re.findall(r"\* plotly\.js (?:\([^)]*\) )?v[\d.]+", a)  # plotly.js inlined once, in the head
+    assert banners == ["* plotly.js (cartesian - minified) v4.1.1"] and a.index(banners[0]) < a.index("</head>")
     body = _body(a)
     assert "<img" not in body and "<b>bold" not in body and "alert(1)</script>" not in body
     assert "&lt;b&gt;bold &amp; &#x27;q&#x27;.csv" in body  # the file name, shown as written
@@ -177,3 +178,17 @@ def test_an_uploads_report_is_built_in_memory_and_nothing_reaches_the_shared_cac
     assert shared.volume_bytes() == before and session.keys()  # the session held the vectors; the disk nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]  # and no file was written anywhere here
     shared.close()
+
+
+def test_the_vendored_cartesian_bundle_is_plotly_pys_own_version_and_draws_what_reports_draw():
+    """The vendored plotly.js must move with the plotly Python package (see analysis/share/vendor/README.md)."""
+    from importlib.resources import files
+
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    from analysis.share.html import CARTESIAN_BUNDLE, plotly_bundle, vendored_bundle_version
+
+    vendored = files("analysis.share").joinpath(CARTESIAN_BUNDLE).read_bytes().decode("utf-8")
+    assert vendored_bundle_version(vendored) == get_plotlyjs_version(), "update analysis/share/vendor (its README)"
+    assert plotly_bundle({"scatter", "heatmap", "bar", "box"}) == vendored
+    assert plotly_bundle({"scatter", "scatter3d"}) == get_plotlyjs()  # a type it lacks: the full bundle

@@ -13,6 +13,7 @@ is the date, so a report can be diffed and checked into a repository.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
 REPORT_HEATMAP_CAP = HeatmapCap(max_rows=400, max_cells=400 * 1024, max_bytes=2_000_000)
 #: Plotly's options for every chart: interactive (hover, zoom), no link to plotly's site.
 CHART_CONFIG = {"displaylogo": False, "responsive": True}
+#: plotly.js's cartesian bundle, vendored from npm (see vendor/README.md): a third of the full
+#: bundle's size, inlined when it draws every chart of the page and is the version plotly.py ships.
+CARTESIAN_BUNDLE = "vendor/plotly-cartesian.min.js"
+CARTESIAN_TRACES = frozenset(
+    {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie",
+     "scatter", "scatterternary", "violin"}
+)  # fmt: skip
+_BUNDLE_VERSION = re.compile(r"\A/\*\*\s*\* plotly\.js \([^)]*\) v(\S+)")
 
 _STYLE = """
 :root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --dead: #D55E00; }
@@ -92,12 +101,14 @@ class _Charts:
 
     def __init__(self) -> None:
         self.count = 0
+        self.trace_types: set[str] = set()  # what the page's plotly.js must be able to draw
 
     def __call__(self, fig: go.Figure, caption: str = "") -> str:
         """The chart's ``<div>`` and drawing ``<script>``, and ``caption`` (plain text) under it."""
         import plotly.io as pio
 
         self.count += 1
+        self.trace_types.update(trace.type for trace in fig.data)
         div = pio.to_html(
             fig, full_html=False, include_plotlyjs=False, div_id=f"chart-{self.count}", config=CHART_CONFIG
         )
@@ -293,10 +304,31 @@ def _reproduce(report: ShareReport) -> str:
     )
 
 
+def vendored_bundle_version(text: str) -> str | None:
+    """The version in a plotly.js partial bundle's banner (``/** * plotly.js (cartesian - minified) v4.1.1``)."""
+    found = _BUNDLE_VERSION.match(text)
+    return found.group(1) if found else None
+
+
+def plotly_bundle(trace_types: Iterable[str]) -> str:
+    """The plotly.js to inline: the vendored cartesian bundle when it can draw ``trace_types`` and is
+    plotly.py's own version (so the figures' JSON and the JavaScript agree), else plotly's full bundle."""
+    from importlib.resources import files
+
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    if set(trace_types) <= CARTESIAN_TRACES:
+        try:
+            text = files("analysis.share").joinpath(CARTESIAN_BUNDLE).read_bytes().decode("utf-8")
+        except FileNotFoundError:  # an install without the vendored file: the full bundle draws the same
+            text = ""
+        if text and vendored_bundle_version(text) == get_plotlyjs_version():
+            return text
+    return get_plotlyjs()
+
+
 def html_report(report: ShareReport, *, date: str) -> str:
     """The whole page for ``report``; ``date`` (:func:`analysis.share.contents.report_date`) is its one varying line."""
-    from plotly.offline import get_plotlyjs
-
     chart = _Charts()
     r = report.result
     sections = [_header(report, date), _headline(r), _spread(report, chart)]
@@ -315,7 +347,7 @@ def html_report(report: ShareReport, *, date: str) -> str:
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; "
         "style-src 'unsafe-inline'; img-src data: blob:; font-src data:\">\n"
         f"<title>{title}</title>\n<style>{_STYLE}</style>\n"
-        f'<script charset="utf-8">{get_plotlyjs()}</script>\n'
+        f'<script charset="utf-8">{plotly_bundle(chart.trace_types)}</script>\n'
         f"</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
