@@ -5,12 +5,21 @@ About 2,000 WordNet glosses sampled with a seed no other test uses. The report m
 8 MB, draw at least 3 Plotly charts, name dead dimensions 127, 223 and 319, and load nothing but
 itself (``data:`` and ``blob:`` URLs aside). Its screenshot is saved under artifacts/screenshots/report/
 (git-ignored) to be looked at. The Markdown section of the same run must name the three too.
+
+And the dashboard's Download report button, clicked in a real Streamlit server: the file it gives is
+the same report of the page's selection.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -78,3 +87,64 @@ def test_minilm_report_opens_offline_and_names_its_dead_dimensions(tmp_path, min
     strangers = [u for u in requests if u != url and not u.startswith(("data:", "blob:"))]
     assert requests and requests[0] == url and not strangers, strangers
     assert not errors, errors
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_overview_button_downloads_the_report_of_the_selection(tmp_path, warm_cache_dir):
+    from playwright.sync_api import expect, sync_playwright
+
+    port = _free_port()
+    env = {**os.environ, "DIMSCOPE_CACHE_DIR": str(warm_cache_dir), "HF_HUB_OFFLINE": "1"}
+    log = (tmp_path / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read().strip() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("streamlit did not become healthy in 120 s")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+                context.set_default_timeout(180_000)
+                page = context.new_page()
+                page.goto(base + "/")
+                button = page.get_by_role("button", name="Download report")
+                expect(button).to_be_visible()
+                with page.expect_download() as download:
+                    button.click()
+                saved = tmp_path / "downloaded.html"
+                download.value.save_as(saved)
+                name = download.value.suggested_filename
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+    page_text = saved.read_text(encoding="utf-8")
+    assert name == "dimscope-all-MiniLM-L6-v2-report.html"
+    assert "<h1>DimScope report: sentence-transformers/all-MiniLM-L6-v2 on chatterbot-english</h1>" in page_text
+    assert 'Dead dimensions: <span class="dead">127, 223, 319</span>' in page_text
+    assert (
+        "python -m analysis report --model all-MiniLM-L6-v2 --corpus chatterbot-english "
+        "-o dimscope-all-MiniLM-L6-v2-report.html" in page_text
+    )
