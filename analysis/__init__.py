@@ -25,7 +25,9 @@ import importlib
 import warnings
 from typing import Any
 
-__version__ = "0.2.0"
+from analysis.settings import VERSION
+
+__version__ = VERSION  # defined once, in the base
 
 # Public names and the module each lives in; imported on first use to keep start-up cheap.
 _EXPORTS: dict[str, str] = {

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: DimScope's version (``analysis.__version__``; pyproject.toml's ``version``, kept equal by a test).
+VERSION = "0.2.0"
 
 
 def _default_cache_dir() -> Path:

@@ -12,6 +12,7 @@ from analysis.figures import budget, comparison, stat_tables
 from analysis.options import SPREAD_SCALE_LABELS, SPREAD_SCALES
 from analysis.wording import plural
 from dashboard import urlstate
+from dashboard.report_button import report_button
 
 ctx = ui.context()
 st.title("Compare models")
@@ -118,6 +119,7 @@ if files:
     )
 
 # Render.
+report_button(ctx, next(iter(results.values())), compared=results, key="compare_report")
 st.subheader("Summary")
 summary = stat_tables.compare_summary(results)
 st.dataframe(

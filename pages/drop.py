@@ -11,6 +11,7 @@ from analysis.figures import downloads
 from analysis.options import DROP_TASKS
 from analysis.reports.compress import cached_compress_report, compress_report, storage_recipe
 from dashboard import urlstate
+from dashboard.report_button import report_button
 
 ctx = ui.context()
 st.title("What can I drop?")
@@ -100,6 +101,7 @@ m2.metric(
 m3.metric("binary + rescoring keeps", f"{rescore.retention:.1%}" if rescore.retention is not None else "n/a")
 m4.metric("Dead dimensions", len(report.dead_dims), help=report.dead_rule)
 st.info(report.verdict, icon=":material/gavel:")
+report_button(ctx, compress=report, task=choice, key="drop_report")
 ui.plot(figs.pareto_chart(report.variants), key="drop_pareto")
 st.caption(
     f"{report.model}, normalized embeddings, {report.n_queries:,} queries against {report.n_documents:,} documents. "

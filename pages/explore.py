@@ -11,6 +11,7 @@ from analysis.measures import stats
 from analysis.measures.budget import scale_spread
 from analysis.measures.crowding import label_crowding
 from dashboard import urlstate
+from dashboard.report_button import report_button
 
 ctx = ui.context()
 st.title("Explore a model")
@@ -30,6 +31,7 @@ m2.metric("Texts", f"{result.n_texts:,}")
 m3.metric("Dead dimensions", len(dead), help=", ".join(map(str, dead)) or "none")
 m4.metric("Median std", f"{head['median_std']:.4g}")
 m5.metric("Smallest std / median", f"{head['min_std'] / head['median_std']:.2g}" if head["median_std"] else "n/a")
+report_button(ctx, result, key="explore_report")
 
 # --- heatmap ---------------------------------------------------------------------------------------
 st.subheader("Texts × dimensions")

@@ -4,6 +4,7 @@ import streamlit as st
 
 import dashboard as ui
 from analysis.measures import stats
+from dashboard.report_button import report_button
 
 ctx = ui.context()
 st.title("DimScope")
@@ -69,3 +70,4 @@ st.caption(
     "Log scale: each dot is one dimension's standard deviation over the corpus. "
     "Pick another model or corpus in the sidebar; every choice is kept in the page's URL, so a link reproduces it."
 )
+report_button(ctx, result, key="overview_report")

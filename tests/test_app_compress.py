@@ -75,8 +75,8 @@ def test_default_shows_the_pareto_chart_verdict_readiness_and_downloads(drop_cac
     assert any("truncation-friendly" in s for s in texts(at.markdown))
     assert any(c.startswith("Rule: prefix-k beats random-k") for c in texts(at.caption))
     assert any(c.startswith("Removal test: ") and "groups of dimensions" in c for c in texts(at.caption))
-    downloads = list(at.get("download_button"))
-    assert len(downloads) == 2
+    downloads = [b.proto.label for b in at.get("download_button")]
+    assert len(downloads) == 3 and downloads[0] == "Download report"  # the report, the variants, the recipe
     assert any("keeps 381 of 384 dimensions" in c for c in texts(at.caption))
     assert not at.error and not at.get("progress")  # read from the cache
 

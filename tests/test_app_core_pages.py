@@ -96,7 +96,9 @@ def test_every_page_default_run(page):
     if page.endswith("explore.py"):
         assert texts(at.title) == ["Explore a model"]
         assert len(charts(at)) == 3  # heatmap, spread, crowding by label
-        assert len(at.dataframe) == 2 and len(at.get("download_button")) == 2  # statistics, per-label crowding
+        downloads = [b.proto.label for b in at.get("download_button")]
+        assert len(at.dataframe) == 2 and len(downloads) == 3  # statistics, per-label crowding, the report
+        assert downloads[0] == "Download report"
         assert {m.label: m.value for m in at.metric}["Dead dimensions"] == "3"
     elif page.endswith("dimension.py"):
         assert texts(at.title) == ["Dimension detail"]

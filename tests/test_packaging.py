@@ -133,3 +133,10 @@ def test_installed_package_and_console_script_find_the_dead_dims(installed_venv,
         timeout=120,
     )
     assert usage.returncode == 2 and "(see: dimscope --help)" in usage.stderr
+
+
+def test_the_version_is_the_same_in_pyproject_and_the_package():
+    import analysis
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert analysis.__version__ == project["version"]

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page
     import pandas as pd
     import plotly.graph_objects as go
 
+    from analysis.figures.heatmap import HeatmapCap
     from analysis.measures.crowding import LabelCrowding
 from analysis.pipeline.embeddings import get_embeddings
 
@@ -188,10 +189,16 @@ class StatsResult:
         )
 
     def plot_heatmap(
-        self, view: str = "normalized", *, every_text: bool = False, group_by_label: bool = True
+        self,
+        view: str = "normalized",
+        *,
+        every_text: bool = False,
+        group_by_label: bool = True,
+        cap: HeatmapCap | None = None,
     ) -> go.Figure:
         """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
-        Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order)."""
+        Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order).
+        ``cap`` bounds the rows sent (default: the page's, or every text up to its limit with ``every_text``)."""
         from analysis.figures.heatmap import HeatmapCap, dimension_heatmap
         from analysis.figures.view_matrix import ViewMatrix
 
@@ -211,7 +218,7 @@ class StatsResult:
             labels=corpus.labels,
             view_name=view,
             dead_dims=self.dead_dims,
-            cap=HeatmapCap.every_text() if every_text else HeatmapCap(),
+            cap=cap or (HeatmapCap.every_text() if every_text else HeatmapCap()),
             group_by_label=group_by_label,
         )
 
