@@ -33,7 +33,7 @@ from analysis.vectors import VectorSource
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
 
-    from analysis.measures.retrieval import VariantScore
+    from analysis.measures.retrieval import Relevance, VariantScore
 
 REPORT_VERSION = 2  # 2: the key names the concrete backend, the report records it
 DEFAULT_DRAWS = 5
@@ -272,6 +272,16 @@ def task_embeddings(
     return queries, documents
 
 
+def task_relevance(task: RetrievalTask) -> Relevance:
+    """Which documents are relevant to each query of ``task``, as the retrieval measures take it."""
+    from analysis.measures.retrieval import Relevance
+
+    if task.relevant is not None:
+        return Relevance.pairs(list(task.relevant), query_doc_index=list(task.query_doc_index))
+    labels = list(task.labels or ())
+    return Relevance.labels(labels, labels, query_doc_index=list(task.query_doc_index))
+
+
 def compress_report(
     model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
@@ -302,13 +312,7 @@ def compress_report(
         resolved, task, options=options, store=store, progress=progress, time_limit_s=time_limit_s
     )
     started = time.perf_counter()
-    relevance = (
-        retrieval.Relevance.pairs(list(task.relevant), query_doc_index=list(task.query_doc_index))
-        if task.relevant is not None
-        else retrieval.Relevance.labels(
-            list(task.labels or ()), list(task.labels or ()), query_doc_index=list(task.query_doc_index)
-        )
-    )
+    relevance = task_relevance(task)
     drift, speedup = (
         (None, None) if isinstance(resolved, VectorSource) else calibration.backend_facts(resolved, options.backend)
     )
