@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from analysis.cli.common import (
@@ -63,12 +64,19 @@ def _run(args: argparse.Namespace) -> int:
     from analysis.export.folder import check_output_folder
     from analysis.export.variants import parse_variant
 
-    # Everything the arguments alone can refuse is refused before a model is loaded.
+    # Everything the arguments alone can refuse is refused before a model is loaded or a note printed.
     parse_variant(args.variant)
     check_output_folder(args.output)
     if args.max_pairs is not None and args.max_pairs < 1:
         raise OptionError(f"--max-pairs must be at least 1, got {args.max_pairs}.")
+    if args.model and Path(args.model).expanduser().is_file():
+        raise OptionError(
+            f"--model '{args.model}' is a file: vectors given as a file have no model to export. "
+            "Give the model that made them (a catalog name, hub id or model folder)."
+        )
     options = encode_options_from_args(args)
+    model = resolve_model_from_args(args)
+    parse_variant(args.variant, model.info.dimension if model.info else None)
     task = load_retrieval_task(
         args.corpus or DEFAULT_TASK,
         query_column=args.query_column,
@@ -77,7 +85,6 @@ def _run(args: argparse.Namespace) -> int:
         label_column=args.label_column,
         max_pairs=args.max_pairs,
     )
-    model = resolve_model_from_args(args)
     if not args.quiet:
         for message in task.messages():
             print(f"note: {message}", file=sys.stderr)

@@ -37,12 +37,13 @@ class ExportVariant:
     family: str
     k: int | None
 
-    def compress_ks(self) -> list[int] | None:
+    def compress_ks(self, dimension: int | None) -> list[int] | None:
         """The ``ks`` to ask the compress report for: its default ladder when that scores this variant
-        (the cached report is shared with ``python -m analysis compress``), else the ladder plus k."""
-        if self.k is None or self.k in DEFAULT_KS:
+        (the cached report is shared with ``python -m analysis compress``), else the ladder (below
+        ``dimension``, the model's width) plus k."""
+        if self.k is None or self.k in DEFAULT_KS or (dimension is not None and self.k == dimension):
             return None
-        return sorted({*DEFAULT_KS, self.k})
+        return sorted({k for k in DEFAULT_KS if dimension is None or k <= dimension} | {self.k})
 
 
 def parse_variant(text: str, dimension: int | None = None) -> ExportVariant:

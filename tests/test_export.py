@@ -1,0 +1,232 @@
+"""Issue 21: the compress report's variant exported as a folder that stock sentence-transformers loads.
+
+Tiny models here (seconds); the issue's own check on all-MiniLM-L6-v2, in a process that cannot import
+DimScope, is the slow test at the end. Every expected vector is computed independently: the source model
+encoded by sentence-transformers, then numpy (selection, PCA by eigendecomposition, quantize_embeddings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.corpora import load_retrieval_task
+from analysis.export import export_model
+from analysis.models import resolve_model
+from analysis.pipeline import EncodeOptions
+from analysis.pipeline.cache import EmbeddingStore
+from tests.helpers import assert_bad_input, held_out_glosses, held_out_question_pairs, run_cli
+from tests.tiny_models import tiny_corpus
+
+pytestmark = pytest.mark.slow  # each test encodes with a real model or starts the CLI (4 to 9 s)
+
+TORCH = EncodeOptions(backend="torch")
+HELD_OUT_SEED = 20261221  # no other test samples with it
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _st(folder: Path):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(folder), device="cpu")
+
+
+@pytest.fixture()
+def tiny_task(tmp_path):
+    """A labelled task over tiny sentences: every text queries the others, same label = relevant."""
+    texts = tiny_corpus(160, seed=3)
+    path = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": texts, "label": [f"l{i % 8}" for i in range(len(texts))]}).to_csv(path, index=False)
+    return load_retrieval_task(str(path), text_column="text", label_column="label")
+
+
+def _export(model_dir: Path, task, variant: str, out: Path, tmp_path: Path, **kwargs):
+    store = EmbeddingStore(tmp_path / "store")
+    try:
+        return export_model(resolve_model(str(model_dir)), task, variant, out, options=TORCH, store=store, **kwargs)
+    finally:
+        store.close()
+
+
+def test_drop_dead_export_is_the_source_without_its_dead_dimensions(tiny_model_dir, tiny_task, tmp_path):
+    out = tmp_path / "trimmed"
+    result = _export(tiny_model_dir, tiny_task, "drop-dead", out, tmp_path)
+    assert result.method == "dense"
+    dropped = result.provenance["dropped_dims"]
+    assert {3, 17} <= set(dropped)  # the planted dead dimensions (the constant dim 9 may join them)
+
+    texts = held_out_glosses(1, HELD_OUT_SEED)[:20]
+    source = _st(tiny_model_dir).encode(texts, normalize_embeddings=True)
+    keep = np.setdiff1d(np.arange(source.shape[1]), dropped)
+    exported = _st(out).encode(texts)
+    assert exported.shape == (20, keep.size)
+    np.testing.assert_allclose(exported, _unit(source[:, keep]), atol=1e-5)
+
+    modules = json.loads((out / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[-1] for m in modules][-2:] == ["Dense", "Normalize"]
+    dense = json.loads((out / modules[-2]["path"] / "config.json").read_text())
+    assert dense == {
+        "in_features": source.shape[1],
+        "out_features": keep.size,
+        "bias": False,
+        "activation_function": "torch.nn.modules.linear.Identity",
+    }
+    config = json.loads((out / "config_sentence_transformers.json").read_text())["dimscope"]
+    assert config["variant"]["name"] == "drop-dead" and config["corpus"]["task"] == tiny_task.name
+    card = (out / "README.md").read_text()
+    assert "drop-dead" in card and config["source_model"]["fingerprint"] in card
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".trimmed")]  # no staging folder left
+
+
+def test_pca_export_spans_the_documents_top_principal_axes(tiny_clean_dir, tiny_task, tmp_path):
+    out = tmp_path / "pca"
+    _export(tiny_clean_dir, tiny_task, "pca-6", out, tmp_path)
+    source = _st(tiny_clean_dir)
+    documents = source.encode(list(tiny_task.documents.texts), normalize_embeddings=True).astype(np.float64)
+    centred = documents - documents.mean(axis=0)
+    _, vectors = np.linalg.eigh(centred.T @ centred)
+    axes = vectors[:, ::-1][:, :6]  # the six largest
+    texts = held_out_glosses(1, HELD_OUT_SEED)[:25]
+    expected = _unit(source.encode(texts, normalize_embeddings=True) @ axes)
+    exported = _st(out).encode(texts)
+    assert exported.shape == (25, 6)
+    # Each axis is defined up to its sign: the cosines between texts are not.
+    np.testing.assert_allclose(exported @ exported.T, expected @ expected.T, atol=1e-4)
+
+
+def test_prefix_of_a_normalized_model_is_sentence_transformers_truncate_dim(tiny_model_dir, tiny_task, tmp_path):
+    out = tmp_path / "prefix"
+    result = _export(tiny_model_dir, tiny_task, "prefix-8", out, tmp_path)
+    assert result.method == "truncate_dim"
+    assert json.loads((out / "modules.json").read_text()) == json.loads((tiny_model_dir / "modules.json").read_text())
+    assert json.loads((out / "config_sentence_transformers.json").read_text())["truncate_dim"] == 8
+    texts = held_out_glosses(1, HELD_OUT_SEED)[:10]
+    full = _st(tiny_model_dir).encode(texts, normalize_embeddings=True)
+    exported = _st(out).encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(exported, _unit(full[:, :8]), atol=1e-5)
+    assert "truncate_dim" in (out / "README.md").read_text()
+
+
+def test_int8_codes_from_quantization_json_are_sentence_transformers_own(tiny_model_dir, tiny_task, tmp_path):
+    from sentence_transformers.quantization import quantize_embeddings
+
+    out = tmp_path / "int8"
+    _export(tiny_model_dir, tiny_task, "top-variance-12", out, tmp_path, precision="int8")
+    saved = json.loads((out / "quantization.json").read_text())
+    model = _st(out)
+    documents = model.encode(list(tiny_task.documents.texts), normalize_embeddings=True)
+    ranges = np.array(saved["ranges"], dtype=np.float32)
+    # The ranges are the ones quantize_embeddings(..., calibration_embeddings=documents) computes.
+    np.testing.assert_allclose(ranges, np.vstack([documents.min(axis=0), documents.max(axis=0)]), atol=1e-6)
+    texts = held_out_glosses(2, HELD_OUT_SEED)
+    embeddings = model.encode(texts, normalize_embeddings=True)
+    ours = quantize_embeddings(embeddings, precision="int8", ranges=ranges)
+    theirs = quantize_embeddings(embeddings, precision="int8", calibration_embeddings=documents)
+    assert ours.dtype == np.int8 and ours.shape == (len(texts), 12)
+    np.testing.assert_array_equal(ours, theirs)
+    card = (out / "README.md").read_text()
+    assert 'quantize_embeddings(embeddings, precision="int8", ranges=ranges)' in card
+    assert [
+        row["name"]
+        for row in json.loads((out / "config_sentence_transformers.json").read_text())["dimscope"]["measured"]
+    ] == ["float32 (source model)", "exported model", "exported model, int8"]
+
+
+def test_bad_input_exits_2_in_one_line_and_leaves_the_folder_as_it_was(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine")
+    assert_bad_input(run_cli("export", "--variant", "drop-dead", "-o", str(full)), "not empty")
+    assert [p.name for p in full.iterdir()] == ["keep.txt"] and (full / "keep.txt").read_text() == "mine"
+
+    assert_bad_input(run_cli("export", "--variant", "dims-12", "-o", str(tmp_path / "new")), "unknown variant")
+    assert_bad_input(run_cli("export", "--variant", "pca-999", "-o", str(tmp_path / "new")), "384")
+    vectors = tmp_path / "vectors.npy"
+    np.save(vectors, np.ones((3, 4), dtype=np.float32))
+    assert_bad_input(
+        run_cli("export", "--model", str(vectors), "--variant", "drop-dead", "-o", str(tmp_path / "new")), "no model"
+    )
+    assert not (tmp_path / "new").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def _isolated_encode(script: str, cwd: Path, *args: str) -> dict:
+    """Run ``script`` in ``python -I`` from ``cwd``: no PYTHONPATH, no user site, not the repository's folder,
+    so ``import analysis`` fails there as it does for a user without DimScope."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["HF_HUB_OFFLINE"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+ISOLATED = """
+import importlib.util, json, sys
+import numpy as np
+from sentence_transformers import SentenceTransformer
+assert importlib.util.find_spec("analysis") is None, "DimScope is importable here"
+source, dead, pca, pairs, texts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
+full = SentenceTransformer(source, device="cpu").encode(texts, normalize_embeddings=True)
+trimmed = SentenceTransformer(dead, device="cpu").encode(texts)
+keep = np.setdiff1d(np.arange(full.shape[1]), [127, 223, 319])
+expected = full[:, keep] / np.linalg.norm(full[:, keep], axis=1, keepdims=True)
+model = SentenceTransformer(pca, device="cpu")
+frame = json.load(open(pairs))
+q = model.encode(frame["question"], normalize_embeddings=True)
+d = model.encode(frame["passage"], normalize_embeddings=True)
+scores = q @ d.T
+rank = np.argmax(np.argsort(-scores, axis=1, kind="stable") == np.arange(len(q))[:, None], axis=1)
+print(json.dumps({"dims": trimmed.shape[1], "max_error": float(np.abs(trimmed - expected).max()),
+                  "pca_dims": q.shape[1], "recall_at_10": float(np.mean(rank < 10))}))
+"""
+
+
+def test_the_issue_check_minilm_exports_load_without_dimscope(  # all-MiniLM-L6-v2, three processes
+    tmp_path, fresh_cache_dir, minilm
+):
+    frame = held_out_question_pairs(300, HELD_OUT_SEED)
+    pairs_csv = tmp_path / "pairs.csv"
+    frame.to_csv(pairs_csv, index=False)
+    common = ("--model", "sentence-transformers/all-MiniLM-L6-v2", "--corpus", str(pairs_csv), "--backend", "torch")
+    env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
+    for variant in ("drop-dead", "pca-128"):
+        result = run_cli("export", *common, "--variant", variant, "-o", str(tmp_path / variant), "-q", env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+    report = run_cli("compress", *common, "--format", "json", "-q", env=env)
+    assert report.returncode == 0, report.stderr[-2000:]
+    pca_figure = next(v for v in json.loads(report.stdout)["variants"] if v["name"] == "pca-128")["recall_at_10"]
+
+    pairs_json = tmp_path / "pairs.json"
+    pairs_json.write_text(json.dumps({c: frame[c].tolist() for c in ("question", "passage")}))
+    texts = held_out_glosses(2, HELD_OUT_SEED)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    got = _isolated_encode(
+        ISOLATED,
+        elsewhere,
+        str(minilm.path),
+        str(tmp_path / "drop-dead"),
+        str(tmp_path / "pca-128"),
+        str(pairs_json),
+        json.dumps(texts),
+    )
+    assert got["dims"] == 381 and got["max_error"] <= 1e-5
+    assert got["pca_dims"] == 128
+    assert got["recall_at_10"] == pytest.approx(pca_figure, abs=0.01)
+    print(
+        f"\ndrop-dead max error {got['max_error']:.2e}; pca-128 recall@10 {got['recall_at_10']:.4f} "
+        f"(exported, fresh process) vs {pca_figure:.4f} (compress report)"
+    )
