@@ -230,3 +230,32 @@ def test_the_issue_check_minilm_exports_load_without_dimscope(  # all-MiniLM-L6-
         f"\ndrop-dead max error {got['max_error']:.2e}; pca-128 recall@10 {got['recall_at_10']:.4f} "
         f"(exported, fresh process) vs {pca_figure:.4f} (compress report)"
     )
+
+
+def test_embed_writes_the_variant_codes_with_their_recipe(tiny_model_dir, tmp_path):
+    import pyarrow.parquet as pq
+    from sentence_transformers.quantization import quantize_embeddings
+
+    texts = tiny_corpus(120, seed=5)
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(texts) + "\n")
+    source = _st(tiny_model_dir).encode(texts, normalize_embeddings=True)
+    keep = np.sort(np.argsort(-source.var(axis=0), kind="stable")[:10])
+    stored = _unit(source[:, keep]).astype(np.float32)
+    for precision in ("int8", "binary"):
+        out = tmp_path / f"{precision}.parquet"
+        args = ("embed", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--backend", "torch", "-q")
+        result = run_cli(*args, "--variant", "top-variance-10", "--precision", precision, "-o", str(out))
+        assert result.returncode == 0, result.stderr[-2000:]
+        table = pq.read_table(out)
+        recipe = json.loads(table.schema.metadata[b"dimscope.recipe"])
+        assert recipe["kept_dims"] == keep.tolist() and recipe["precision"] == precision
+        assert table.column("text").to_pylist() == texts and table.column("id").to_pylist() == list(range(120))
+        if precision == "int8":
+            codes = np.array(table.column("vector").to_pylist(), dtype=np.int8)
+            np.testing.assert_array_equal(
+                codes, quantize_embeddings(stored, precision="int8", calibration_embeddings=stored)
+            )
+        else:
+            packed = np.frombuffer(b"".join(table.column("vector").to_pylist()), dtype=np.uint8).reshape(120, 2)
+            np.testing.assert_array_equal(packed, quantize_embeddings(stored, precision="ubinary"))
