@@ -452,4 +452,22 @@ def storage_recipe(
             {k: v.to_dict()[k] for k in ("name", "bytes_per_vector", "recall_at_10", "mrr", "ndcg_at_10", "retention")}
             for v in measured
         ],
+        "stores": _store_settings(int(kept.size), scored, names.get(keep, keep)),
+    }
+
+
+def _store_settings(k: int, scored: dict[str, VariantScore], variant: str) -> dict[str, Any]:
+    """pgvector, Qdrant, LanceDB and FAISS settings at each precision, with the retention measured there
+    (int8 and binary-rescore were scored at the model's full width: the nearest measured point)."""
+    from analysis.export.stores import store_settings
+
+    def retention(name: str) -> float | None:
+        return scored[name].retention if name in scored else None
+
+    return {
+        "float32": store_settings(k, "float32", retention(variant)),
+        "int8": store_settings(k, "int8", retention("int8")),
+        "binary": store_settings(k, "binary", retention("binary-rescore")),
+        "note": "int8 and binary retention are measured at the model's full width; fewer kept dimensions can only "
+        "be checked by scoring that point (python -m analysis export --variant ... --precision ...).",
     }
