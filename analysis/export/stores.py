@@ -96,7 +96,7 @@ def _lancedb(k: int, precision: str) -> dict[str, Any]:
     if precision == "binary":
         return {
             "create_index": 'table.create_index(metric="hamming", index_type="IVF_FLAT")',
-            "why": f"store the packed sign bits as a fixed-size list of {-(-k // 8)} uint8, searched by Hamming distance; "
+            "why": f"the packed sign bits as a fixed-size list of {-(-k // 8)} uint8, searched by Hamming distance; "
             f"re-rank the top {RESCORE_CANDIDATES} by cosine on the float vectors for the rescoring figure.",
         }
     index_type = "IVF_SQ" if precision == "int8" else "IVF_FLAT"
