@@ -259,3 +259,18 @@ def test_embed_writes_the_variant_codes_with_their_recipe(tiny_model_dir, tmp_pa
         else:
             packed = np.frombuffer(b"".join(table.column("vector").to_pylist()), dtype=np.uint8).reshape(120, 2)
             np.testing.assert_array_equal(packed, quantize_embeddings(stored, precision="ubinary"))
+
+
+def test_the_zip_unpacks_to_a_folder_sentence_transformers_loads(tiny_model_dir, tiny_task, tmp_path):
+    import zipfile
+
+    from analysis.export.recipe import zip_folder
+
+    out = tmp_path / "trimmed"
+    _export(tiny_model_dir, tiny_task, "pca-4", out, tmp_path)
+    archive = tmp_path / "trimmed.zip"
+    archive.write_bytes(zip_folder(out))
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp_path / "unpacked")
+    texts = held_out_glosses(1, HELD_OUT_SEED)[:5]
+    np.testing.assert_array_equal(_st(tmp_path / "unpacked" / "trimmed").encode(texts), _st(out).encode(texts))

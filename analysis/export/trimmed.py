@@ -34,6 +34,7 @@ from analysis.export.variants import ExportVariant, Projection, parse_variant, p
 from analysis.models import ResolvedModel
 from analysis.pipeline.cache import EmbeddingStore
 from analysis.pipeline.encode_options import EncodeOptions
+from analysis.vectors import VectorSource
 
 PRECISIONS = ("float32", "int8", "binary")
 PROVENANCE_KEY = "dimscope"
@@ -68,7 +69,7 @@ def check_exportable(model: object) -> ResolvedModel:
 
 
 def export_model(
-    model: ResolvedModel,
+    model: ResolvedModel | VectorSource,
     task: RetrievalTask,
     variant: str,
     output: str | Path,
