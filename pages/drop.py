@@ -237,7 +237,11 @@ corpus_spec = (
 )
 model_spec = resolved.spec if getattr(resolved, "source", "") == "folder" else resolved.name
 st.markdown("The command that exports it, with the model card, provenance and measured figures:")
-st.code(export_command(model_spec, corpus_spec, export_variant, export_precision, columns={}), language="bash")
+st.code(
+    export_command(model_spec, corpus_spec, export_variant, export_precision, columns={}),
+    language="bash",
+    wrap_lines=True,
+)
 if corpus_spec == "YOUR_FILE":
     st.caption("Replace YOUR_FILE with the file you uploaded (its query and document columns, or its labels).")
 settings = point_settings(report, export_variant, export_precision)
@@ -258,11 +262,11 @@ for tab, store_name in zip(tabs, ("pgvector", "qdrant", "lancedb", "faiss"), str
         st.caption(f"{store_name} {settings['versions'][store_name]}: {ui.plain(entry['why'])}")
         shown = {k: v for k, v in entry.items() if k != "why" and v}
         if store_name == "pgvector":
-            st.code("\n".join(f"-- {k}\n{v}" for k, v in shown.items()), language="sql")
+            st.code("\n".join(f"-- {k}\n{v}" for k, v in shown.items()), language="sql", wrap_lines=True)
         elif store_name == "qdrant":
-            st.code(json.dumps(shown, indent=1), language="json")
+            st.code(json.dumps(shown, indent=1), language="json", wrap_lines=True)
         else:
-            st.code("\n".join(shown.values()) or "(no index fits; see above)", language="python")
+            st.code("\n".join(shown.values()) or "(no index fits; see above)", language="python", wrap_lines=True)
 if ui.deployment_policy().public:
     st.caption("This public demo offers the recipe and the command only: run the command where you run your model.")
 elif ctx.vectors is None:
