@@ -175,10 +175,10 @@ def _provenance(
     revision: str | None,
     stage: Path,
 ) -> dict[str, Any]:
-    from analysis import __version__
+    import analysis  # its version, read as an attribute
 
     return {
-        "dimscope_version": __version__,
+        "dimscope_version": analysis.__version__,
         "method": method,
         "source_model": {
             "name": model.name,
