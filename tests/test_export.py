@@ -274,3 +274,32 @@ def test_the_zip_unpacks_to_a_folder_sentence_transformers_loads(tiny_model_dir,
         z.extractall(tmp_path / "unpacked")
     texts = held_out_glosses(1, HELD_OUT_SEED)[:5]
     np.testing.assert_array_equal(_st(tmp_path / "unpacked" / "trimmed").encode(texts), _st(out).encode(texts))
+
+
+def test_a_model_fetched_by_hub_id_records_its_commit(tiny_clean_dir, tiny_model_dir, tmp_path):
+    """The online world: the loopback hub serves a tiny model at two revisions; the export names the commit."""
+    from tests.helpers import online_env, run_online_cli
+    from tests.hub_server import LoopbackHub
+
+    texts = tiny_corpus(80, seed=7)
+    corpus = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": texts, "label": [f"l{i % 4}" for i in range(80)]}).to_csv(corpus, index=False)
+    with LoopbackHub() as hub:
+        hub.add_model("dimscope-test/tiny", tiny_clean_dir)
+        hub.add_model("dimscope-test/tiny", tiny_model_dir, revision_name="v2", tag=True)
+        env = online_env(hub.endpoint, tmp_path / "hf", DIMSCOPE_CACHE_DIR=str(tmp_path / "cache"))
+        out = tmp_path / "from-hub"
+        result = run_online_cli(
+            "export", "--model", "dimscope-test/tiny", "--revision", "v2", "--corpus", str(corpus), "--text-column",
+            "text", "--label-column", "label", "--variant", "drop-dead", "--backend", "torch", "-q", "-o", str(out),
+            env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        commit = hub.commit("dimscope-test/tiny", "v2")
+    provenance = json.loads((out / "config_sentence_transformers.json").read_text())["dimscope"]
+    assert provenance["source_model"]["revision"] == commit and provenance["source_model"]["requested_revision"] == "v2"
+    assert {3, 17} <= set(provenance["dropped_dims"])  # v2 is the revision with the planted dead dims
+    assert commit in (out / "README.md").read_text()
+    keep = np.setdiff1d(np.arange(32), provenance["dropped_dims"])
+    full = _st(tiny_model_dir).encode(texts[:5], normalize_embeddings=True)
+    np.testing.assert_allclose(_st(out).encode(texts[:5]), _unit(full[:, keep]), atol=1e-5)

@@ -142,11 +142,11 @@ def _measure(
 
 
 def _source_revision(model: ResolvedModel, revision: str | None) -> str | None:
-    """The revision asked for, else the commit of a hub snapshot folder (``.../snapshots/<commit>``)."""
-    if revision:
-        return revision
+    """The commit of a hub snapshot folder (``.../snapshots/<commit>``), else the revision asked for."""
     path = Path(model.path)
-    return path.name if model.source == "hub" and path.parent.name == "snapshots" else None
+    if model.source == "hub" and path.parent.name == "snapshots":
+        return path.name
+    return revision
 
 
 def _source_license(stage: Path) -> str | None:
@@ -185,6 +185,7 @@ def _provenance(
             "source": model.source,
             "fingerprint": model.fingerprint,
             "revision": _source_revision(model, revision),
+            "requested_revision": revision,
         },
         "license": _source_license(stage),
         "source_card": SOURCE_README if (stage / SOURCE_README).is_file() else None,
