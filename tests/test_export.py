@@ -197,7 +197,7 @@ print(json.dumps({"dims": trimmed.shape[1], "max_error": float(np.abs(trimmed - 
 def test_the_issue_check_minilm_exports_load_without_dimscope(  # all-MiniLM-L6-v2, three processes
     tmp_path, fresh_cache_dir, minilm
 ):
-    frame = held_out_question_pairs(300, HELD_OUT_SEED)
+    frame = held_out_question_pairs(200, HELD_OUT_SEED)
     pairs_csv = tmp_path / "pairs.csv"
     frame.to_csv(pairs_csv, index=False)
     common = ("--model", "sentence-transformers/all-MiniLM-L6-v2", "--corpus", str(pairs_csv), "--backend", "torch")
