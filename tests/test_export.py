@@ -200,12 +200,15 @@ def test_the_issue_check_minilm_exports_load_without_dimscope(  # all-MiniLM-L6-
     frame = held_out_question_pairs(200, HELD_OUT_SEED)
     pairs_csv = tmp_path / "pairs.csv"
     frame.to_csv(pairs_csv, index=False)
-    common = ("--model", "sentence-transformers/all-MiniLM-L6-v2", "--corpus", str(pairs_csv), "--backend", "torch")
+    fit_texts = tmp_path / "held-out.txt"  # the issue's drop-dead check fits on held-out texts
+    fit_texts.write_text("\n".join(held_out_glosses(4, HELD_OUT_SEED + 1)) + "\n")
+    model = ("--model", "sentence-transformers/all-MiniLM-L6-v2", "--backend", "torch", "-q")
     env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
-    for variant in ("drop-dead", "pca-128"):
-        result = run_cli("export", *common, "--variant", variant, "-o", str(tmp_path / variant), "-q", env=env)
+    for variant, corpus in (("drop-dead", fit_texts), ("pca-128", pairs_csv)):
+        out = str(tmp_path / variant)
+        result = run_cli("export", *model, "--corpus", str(corpus), "--variant", variant, "-o", out, env=env)
         assert result.returncode == 0, result.stderr[-2000:]
-    report = run_cli("compress", *common, "--format", "json", "-q", env=env)
+    report = run_cli("compress", *model, "--corpus", str(pairs_csv), "--format", "json", env=env)
     assert report.returncode == 0, report.stderr[-2000:]
     pca_figure = next(v for v in json.loads(report.stdout)["variants"] if v["name"] == "pca-128")["recall_at_10"]
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analysis.cli.common import (
     EXIT_OK,
@@ -15,10 +15,14 @@ from analysis.cli.common import (
     add_model_args,
     cli_store,
     encode_options_from_args,
+    report_corpus,
     resolve_model_from_args,
 )
 from analysis.cli.compress_command import DEFAULT_TASK
 from analysis.errors import OptionError
+
+if TYPE_CHECKING:
+    from analysis.corpora import Corpus, RetrievalTask
 
 VARIANT_HELP = (
     "drop-dead (the dead dimensions removed), top-variance-K (the K dimensions of largest variance), "
@@ -40,7 +44,8 @@ def _register(sub: Any) -> None:
         "--corpus",
         "-c",
         default=None,
-        help="the retrieval task the variant is fitted and measured on, as for compress (default: chatterbot-pairs)",
+        help="the retrieval task the variant is fitted and measured on, as for compress (default: chatterbot-pairs), "
+        "or a .txt file of texts to fit it on (then nothing is measured)",
     )
     p.add_argument("--query-column", default=None, help="the file's query column (pairs)")
     p.add_argument("--document-column", default=None, help="the file's document column (pairs)")
@@ -77,17 +82,25 @@ def _run(args: argparse.Namespace) -> int:
     options = encode_options_from_args(args)
     model = resolve_model_from_args(args)
     parse_variant(args.variant, model.info.dimension if model.info else None)
-    task = load_retrieval_task(
-        args.corpus or DEFAULT_TASK,
-        query_column=args.query_column,
-        document_column=args.document_column,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        max_pairs=args.max_pairs,
-    )
-    if not args.quiet:
-        for message in task.messages():
-            print(f"note: {message}", file=sys.stderr)
+    spec = args.corpus or DEFAULT_TASK
+    task: RetrievalTask | Corpus
+    if Path(spec).suffix.lower() == ".txt" and Path(spec).is_file():  # plain texts: fitted on, not measured
+        from analysis.corpora import load_corpus
+
+        task = load_corpus(spec, **({"max_texts": args.max_pairs} if args.max_pairs else {}))
+        report_corpus(task, args.quiet)
+    else:
+        task = load_retrieval_task(
+            spec,
+            query_column=args.query_column,
+            document_column=args.document_column,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            max_pairs=args.max_pairs,
+        )
+        if not args.quiet:
+            for message in task.messages():
+                print(f"note: {message}", file=sys.stderr)
     result = export_model(
         model,
         task,
@@ -100,13 +113,16 @@ def _run(args: argparse.Namespace) -> int:
         progress=None if args.quiet else Progress("Encoding"),
     )
     p = result.provenance
-    exported = p["measured"][1]
-    retention = "n/a" if exported["retention"] is None else f"{exported['retention']:.2%}"
     how = "truncate_dim in its config" if result.method == "truncate_dim" else "Dense + Normalize"
+    if p["measured"]:
+        exported = p["measured"][1]
+        retention = "n/a" if exported["retention"] is None else f"{exported['retention']:.2%}"
+        figures = f"recall@10 {exported['recall_at_10']:.4f}, retention {retention} on {p['corpus']['task']}"
+    else:
+        figures = f"fitted on {p['corpus']['n_documents']:,} texts of {p['corpus']['task']} (not measured: no pairs)"
     print(
         f"wrote {result.path}: {p['source_model']['name']} with {p['variant']['name']} ({how}), "
-        f"{p['output_dimension']} of {p['input_dimension']} dims, recall@10 {exported['recall_at_10']:.4f}, "
-        f"retention {retention} on {p['corpus']['task']}"
+        f"{p['output_dimension']} of {p['input_dimension']} dims, {figures}"
     )
     return EXIT_OK
 

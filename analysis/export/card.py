@@ -63,6 +63,23 @@ def _measured_table(p: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _measured(p: dict[str, Any]) -> list[str]:
+    corpus = p["corpus"]
+    if not p["measured"]:
+        return [
+            f"Not measured: the variant was fitted on {corpus['n_documents']:,} plain texts, which have no queries "
+            "and relevant documents to score. Export with a retrieval task (pairs, or labels) as `--corpus` to get "
+            "recall@10, nDCG@10 and retention here."
+        ]
+    return [
+        f"{corpus['n_queries']:,} queries against {corpus['n_documents']:,} documents ({corpus['mode']}); "
+        "retention is nDCG@10 over the full float32 model's nDCG@10, scored with DimScope's `compress` report "
+        f"code (encoded with {plain(p['backend'])}).",
+        "",
+        *_measured_table(p),
+    ]
+
+
 def _quantization(p: dict[str, Any]) -> list[str]:
     q = p.get("quantization")
     if not q:
@@ -131,11 +148,7 @@ def model_card(p: dict[str, Any]) -> str:
         "",
         f"## Measured on {plain(corpus['task'])}",
         "",
-        f"{corpus['n_queries']:,} queries against {corpus['n_documents']:,} documents ({corpus['mode']}); "
-        "retention is nDCG@10 over the full float32 model's nDCG@10. Figures from DimScope's `compress` report"
-        f" (encoded with {plain(p['backend'])}).",
-        "",
-        *_measured_table(p),
+        *_measured(p),
         *_quantization(p),
         "",
         "## Provenance",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.corpora import RetrievalTask
+from analysis.corpora import Corpus, RetrievalTask
 from analysis.encoding import ProgressCallback
 from analysis.errors import OptionError
 from analysis.export.card import model_card
@@ -70,7 +70,7 @@ def check_exportable(model: object) -> ResolvedModel:
 
 def export_model(
     model: ResolvedModel | VectorSource,
-    task: RetrievalTask,
+    task: RetrievalTask | Corpus,
     variant: str,
     output: str | Path,
     *,
@@ -81,38 +81,76 @@ def export_model(
     progress: ProgressCallback | None = None,
 ) -> ExportResult:
     """Write ``model`` with ``variant`` (fitted on ``task``'s documents) to the new or empty folder
-    ``output``; see the module docstring. Bad input raises before any encoding; nothing is left
-    behind on failure."""
-    from analysis.reports.compress import compress_report, task_embeddings, task_relevance
-
+    ``output``; see the module docstring. ``task`` may be plain texts (a :class:`Corpus`): the variant
+    is then fitted on them as on documents, and the card says nothing was measured. Bad input raises
+    before any encoding; nothing is left behind on failure."""
     model = check_exportable(model)
     precision = check_precision(precision)
     out = check_output_folder(output)
-    width = model.info.dimension if model.info else None
-    chosen = parse_variant(variant, width)
+    chosen = parse_variant(variant, model.info.dimension if model.info else None)
     options = options or EncodeOptions()
-    if width is None:  # a folder the catalog does not know: its width is the embeddings' (read from the cache)
-        width = int(task_embeddings(model, task, options=options, store=store, progress=progress)[1].shape[1])
-        chosen = parse_variant(variant, width)
-    report = compress_report(model, task, ks=chosen.compress_ks(width), options=options, store=store, progress=progress)
-    queries, documents = task_embeddings(model, task, options=options, store=store)
-    fitted = projection(chosen, documents, report.dead_dims)
-    measured = _measure(report, fitted, queries, documents, task_relevance(task), precision)
+    fit = _fit(model, task, chosen, precision, options=options, store=store, progress=progress)
     with staged_folder(out) as stage:
         modules = copy_source_model(model.path, stage)
         method = "truncate_dim" if chosen.family == "prefix" and ends_with_normalize(modules) else "dense"
-        provenance = _provenance(model, task, report, chosen, fitted, measured, method, revision, stage)
-        quantization = _quantization(fitted.apply(documents), precision, task)
+        provenance = _provenance(model, task, fit, chosen, method, revision, stage)
+        quantization = _quantization(fit.fitted.apply(fit.documents), precision, task)
         if quantization:
             provenance["quantization"] = quantization
             write_json(stage / QUANTIZATION_FILE, quantization)
         if method == "dense":
-            append_dense_and_normalize(stage, modules, fitted.weight)
+            append_dense_and_normalize(stage, modules, fit.fitted.weight)
             update_st_config(stage, {PROVENANCE_KEY: provenance})
         else:
-            update_st_config(stage, {"truncate_dim": fitted.n_out, PROVENANCE_KEY: provenance})
+            update_st_config(stage, {"truncate_dim": fit.fitted.n_out, PROVENANCE_KEY: provenance})
         (stage / "README.md").write_text(model_card(provenance), encoding="utf-8")
     return ExportResult(out, method, provenance)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The variant fitted on the documents, and what was measured (nothing for plain texts)."""
+
+    fitted: Projection
+    documents: np.ndarray
+    dead_dims: list[int]
+    measured: list[dict[str, Any]]
+    n_queries: int
+    backend: str
+
+
+def _fit(
+    model: ResolvedModel,
+    task: RetrievalTask | Corpus,
+    chosen: ExportVariant,
+    precision: str,
+    *,
+    options: EncodeOptions,
+    store: EmbeddingStore,
+    progress: ProgressCallback | None,
+) -> _Fit:
+    from analysis.encoding import view_of
+    from analysis.measures.stats import dead_dimensions
+    from analysis.pipeline import get_embeddings
+    from analysis.pipeline.encode_options import concrete_options
+    from analysis.reports.compress import compress_report, task_embeddings, task_relevance
+
+    if isinstance(task, Corpus):  # plain texts: fitted as the report fits documents, nothing to score
+        concrete = concrete_options(model, task, options, store=store, progress=progress)
+        result = get_embeddings(model, task, options=concrete, store=store, progress=progress)
+        documents = view_of(result.raw, "normalized")
+        chosen = parse_variant(chosen.name, int(documents.shape[1]))
+        dead = dead_dimensions(documents.astype(np.float64).std(axis=0))
+        return _Fit(projection(chosen, documents, dead), documents, dead, [], 0, concrete.backend)
+    width = model.info.dimension if model.info else None
+    if width is None:  # a folder the catalog does not know: its width is the embeddings' (then cached)
+        width = int(task_embeddings(model, task, options=options, store=store, progress=progress)[1].shape[1])
+        chosen = parse_variant(chosen.name, width)
+    report = compress_report(model, task, ks=chosen.compress_ks(width), options=options, store=store, progress=progress)
+    queries, documents = task_embeddings(model, task, options=options, store=store)
+    fitted = projection(chosen, documents, report.dead_dims)
+    measured = _measure(report, fitted, queries, documents, task_relevance(task), precision)
+    return _Fit(fitted, documents, report.dead_dims, measured, report.n_queries, report.backend)
 
 
 def _measure(
@@ -166,11 +204,9 @@ def _source_license(stage: Path) -> str | None:
 
 def _provenance(
     model: ResolvedModel,
-    task: RetrievalTask,
-    report: Any,
+    task: RetrievalTask | Corpus,
+    fit: _Fit,
     chosen: ExportVariant,
-    fitted: Projection,
-    measured: list[dict[str, Any]],
     method: str,
     revision: str | None,
     stage: Path,
@@ -191,31 +227,32 @@ def _provenance(
         "source_card": SOURCE_README if (stage / SOURCE_README).is_file() else None,
         "corpus": {
             "task": task.name,
-            "mode": task.mode,
-            "queries_hash": task.queries.content_hash,
-            "documents_hash": task.documents.content_hash,
-            "relevance_hash": task.relevance_hash,
-            "n_queries": report.n_queries,
-            "n_documents": report.n_documents,
+            "mode": "texts" if isinstance(task, Corpus) else task.mode,
+            "queries_hash": None if isinstance(task, Corpus) else task.queries.content_hash,
+            "documents_hash": task.content_hash if isinstance(task, Corpus) else task.documents.content_hash,
+            "relevance_hash": None if isinstance(task, Corpus) else task.relevance_hash,
+            "n_queries": fit.n_queries,
+            "n_documents": len(task) if isinstance(task, Corpus) else len(task.documents),
         },
-        "backend": report.backend,
+        "backend": fit.backend,
         "variant": {"name": chosen.name, "family": chosen.family, "k": chosen.k},
-        "input_dimension": report.dimension,
-        "output_dimension": fitted.n_out,
-        "kept_dims": fitted.kept_dims,
-        "dropped_dims": fitted.dropped_dims,
-        "dead_dims": report.dead_dims,
-        "measured": measured,
+        "input_dimension": int(fit.documents.shape[1]),
+        "output_dimension": fit.fitted.n_out,
+        "kept_dims": fit.fitted.kept_dims,
+        "dropped_dims": fit.fitted.dropped_dims,
+        "dead_dims": fit.dead_dims,
+        "measured": fit.measured,
     }
 
 
-def _quantization(stored_documents: np.ndarray, precision: str, task: RetrievalTask) -> dict[str, Any] | None:
+def _quantization(stored_documents: np.ndarray, precision: str, task: RetrievalTask | Corpus) -> dict[str, Any] | None:
     """``quantization.json``: int8 ranges calibrated on the variant's document vectors, or the binary rule."""
     from analysis.measures.retrieval import int8_ranges
 
     if precision == "float32":
         return None
-    calibrated_on = f"the {len(task.documents):,} documents of {task.name}"
+    n = len(task) if isinstance(task, Corpus) else len(task.documents)
+    calibrated_on = f"the {n:,} {'texts' if isinstance(task, Corpus) else 'documents'} of {task.name}"
     if precision == "int8":
         return {
             "precision": "int8",
