@@ -4,7 +4,10 @@
   and its map, fitted exactly as the compress report fits it;
 * :mod:`~analysis.export.folder`: a sentence-transformers folder, written atomically;
 * :mod:`~analysis.export.card`: its README.md model card;
-* :mod:`~analysis.export.trimmed`: :func:`export_model`, the whole export.
+* :mod:`~analysis.export.trimmed`: :func:`export_model`, the whole export;
+* :mod:`~analysis.export.vectors_file`: the corpus's vectors as the variant stores them, in Parquet;
+* :mod:`~analysis.export.stores`: pgvector, Qdrant, LanceDB and FAISS settings at a measured point;
+* :mod:`~analysis.export.recipe`: what the page shows (choices, the command line, a zip of the folder).
 """
 
 from analysis.export.trimmed import PRECISIONS, ExportResult, export_model
