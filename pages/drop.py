@@ -1,11 +1,15 @@
 """What can I drop? The cost of every dimension and bit in retrieval, truncation and quantization."""
 
 import json
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 
 import dashboard as ui
 from analysis.corpora import BUILTIN_TASKS
+from analysis.export import export_model
+from analysis.export.recipe import export_choices, export_command, point_settings, zip_folder
 from analysis.figures import compress as figs
 from analysis.figures import downloads
 from analysis.options import DROP_TASKS
@@ -200,3 +204,85 @@ st.caption(
     f"The recipe keeps {recipe['n_kept']} of {report.dimension} dimensions: {recipe['int8']['bytes_per_vector']} "
     f"bytes per vector in int8, {recipe['binary']['bytes_per_vector']} in binary."
 )
+
+# Export: the chosen point as a model folder sentence-transformers loads, its command line and the store
+# settings (issue 21). Public mode shows the recipe and the command only: no model files are built for visitors.
+st.subheader("Export")
+if ctx.vectors is not None:
+    st.info(
+        f"Your embeddings ({ui.plain(ctx.vectors.name)}) have no model to export; the settings below still apply "
+        "to the vectors you store.",
+        icon=":material/info:",
+    )
+e1, e2 = st.columns([2, 1])
+export_variant = e1.selectbox(
+    "Variant to export",
+    export_choices(report.dimension, report.ks, report.dead_dims),
+    key="drop_export_variant",
+    help="Fitted on this task's documents exactly as scored above: the dead dimensions, the largest variances, "
+    "the first dimensions (sentence-transformers' truncate_dim) or the top principal axes.",
+)
+export_precision = e2.segmented_control(
+    "Stored as", ["float32", "int8", "binary"], default="float32", key="drop_export_precision"
+)
+export_precision = export_precision or "float32"
+corpus_spec = (
+    choice if choice != "corpus" else (ctx.corpus.name if ctx.corpus.source.startswith("builtin:") else "YOUR_FILE")
+)
+model_spec = resolved.spec if getattr(resolved, "source", "") == "folder" else resolved.name
+st.markdown("The command that exports it, with the model card, provenance and measured figures:")
+st.code(
+    export_command(model_spec, corpus_spec, export_variant, export_precision, columns={}),
+    language="bash",
+    wrap_lines=True,
+)
+if corpus_spec == "YOUR_FILE":
+    st.caption("Replace YOUR_FILE with the file you uploaded (its query and document columns, or its labels).")
+settings = point_settings(report, export_variant, export_precision)
+retention = settings["measured_retention"]
+st.caption(
+    f"{settings['dimensions']} dimensions stored as {export_precision}; measured retention "
+    + (f"{retention:.1%}" if retention is not None else "n/a")
+    + (
+        " (int8 and binary with rescoring measured at the model's full width)."
+        if export_precision != "float32"
+        else "."
+    )
+)
+tabs = st.tabs(["pgvector", "Qdrant", "LanceDB", "FAISS"])
+for tab, store_name in zip(tabs, ("pgvector", "qdrant", "lancedb", "faiss"), strict=True):
+    with tab:
+        entry = settings[store_name]
+        st.caption(f"{store_name} {settings['versions'][store_name]}: {ui.plain(entry['why'])}")
+        shown = {k: v for k, v in entry.items() if k != "why" and v}
+        if store_name == "pgvector":
+            st.code("\n".join(f"-- {k}\n{v}" for k, v in shown.items()), language="sql", wrap_lines=True)
+        elif store_name == "qdrant":
+            st.code(json.dumps(shown, indent=1), language="json", wrap_lines=True)
+        else:
+            st.code("\n".join(shown.values()) or "(no index fits; see above)", language="python", wrap_lines=True)
+if ui.deployment_policy().public:
+    st.caption("This public demo offers the recipe and the command only: run the command where you run your model.")
+elif ctx.vectors is None:
+    # A callback, not the button's return value: it survives the reruns the page's URL state may cause.
+    st.button(
+        "Build the trimmed model",
+        key="drop_export_build",
+        on_click=st.session_state.__setitem__,
+        args=("drop_export_requested", True),
+        icon=":material/build:",
+    )
+if st.session_state.pop("drop_export_requested", False) and ctx.vectors is None and not ui.deployment_policy().public:
+    with ui.stop_on_error(), st.spinner("Writing the model folder…"), tempfile.TemporaryDirectory() as scratch:
+        what = f"{export_variant}-{export_precision}-model"
+        folder = Path(scratch) / ui.file_name(**named, what=what, ext="zip").removesuffix(".zip")  # the zip's folder
+        export_model(resolved, task, export_variant, folder, precision=export_precision, store=store)
+        archive = zip_folder(folder)
+    ui.download(
+        "Download the trimmed model (zip)",
+        archive,
+        **named,
+        what=what,
+        ext="zip",
+        mime="application/zip",
+    )

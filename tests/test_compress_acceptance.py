@@ -8,34 +8,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from analysis.corpora import wordnet_synsets
-from analysis.corpora.pairs import WORDNET_PAIRS_PER_LABEL, sample_synset_positions
-from tests.helpers import run_cli
+from tests.helpers import held_out_question_pairs, run_cli
 
 HELD_OUT_SEED = 20261212  # no other test samples with it
 N_PAIRS = 700
-
-
-def held_out_question_pairs(n: int, seed: int) -> pd.DataFrame:
-    """``n`` WordNet synsets none of the built-in wordnet-pairs task uses, as a question about the lemma
-    and its definition as the passage; every question and every passage appears once."""
-    built_in = frozenset(sample_synset_positions(WORDNET_PAIRS_PER_LABEL, seed=0))
-    synsets = wordnet_synsets()
-    rows, questions, passages = [], set(), set()
-    for i in sample_synset_positions(20, seed=seed, exclude=built_in):
-        s = synsets[i]
-        question = f'What does "{s.lemma}" mean?'
-        if question in questions or s.gloss in passages or not s.gloss.strip():
-            continue
-        questions.add(question)
-        passages.add(s.gloss)
-        rows.append((question, s.gloss))
-    rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(rows), size=n, replace=False))
-    return pd.DataFrame([rows[i] for i in keep], columns=["question", "passage"])
 
 
 def _rank_of_own_passage(scores: np.ndarray) -> np.ndarray:

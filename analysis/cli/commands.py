@@ -91,6 +91,9 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from analysis.pipeline import get_embeddings
 
     output = check_output_path(args.output, (".npy", ".parquet"), inputs=(args.corpus, args.model))
+    stored = args.variant is not None or args.precision != "float32"
+    if stored:
+        _check_stored_vectors_args(args, output)
     options = encode_options_from_args(args)
     corpus = load_corpus_from_args(args, statistics=False)  # one text embeds fine
     model = resolve_model_from_args(args)
@@ -98,13 +101,30 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     result = get_embeddings(
         model, corpus, options=options, store=cli_store(), progress=None if args.quiet else Progress("Encoding")
     )
-    matrix = view_of(result.raw, args.view)
+    matrix = view_of(result.raw, "normalized" if stored else (args.view or "raw"))
     source = "cache" if result.from_cache else f"encoded {result.n_encoded}, reused {result.n_reused}"
     print(
-        f"{model.name}: {plural(matrix.shape[0], 'text')} x {matrix.shape[1]} dims ({args.view}; {source})",
+        f"{model.name}: {plural(matrix.shape[0], 'text')} x {matrix.shape[1]} dims "
+        f"({'normalized' if stored else args.view or 'raw'}; {source})",
         file=sys.stderr,
     )
-    if output is not None:
+    if stored and output is not None:
+        from analysis.export.vectors_file import write_vectors_parquet
+
+        recipe = {"model": model.name, "fingerprint": model.fingerprint, "corpus": corpus.name}
+        recipe["corpus_hash"] = corpus.content_hash
+        with atomic_output(output) as handle:
+            written = write_vectors_parquet(
+                handle,
+                matrix,
+                corpus.texts,
+                corpus.labels,
+                variant=args.variant,
+                precision=args.precision,
+                recipe=recipe,
+            )
+        print(f"wrote {output}: {written['variant']}, {written['dimension']} dims, {args.precision}", file=sys.stderr)
+    elif output is not None:
         with atomic_output(output) as handle:
             if output.suffix.lower() == ".npy":
                 np.save(handle, matrix)
@@ -118,6 +138,18 @@ def _cmd_embed(args: argparse.Namespace) -> int:
                 frame.to_parquet(handle, index=False)
         print(f"wrote {output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _check_stored_vectors_args(args: argparse.Namespace, output: Any) -> None:
+    """--variant and --precision store the normalized vectors as the compress report's variants do, in Parquet."""
+    from analysis.export.variants import parse_variant
+
+    if output is None or output.suffix.lower() != ".parquet":
+        raise OptionError("--variant and --precision write a Parquet file: add --output FILE.parquet.")
+    if args.view == "raw":
+        raise OptionError("--variant and --precision store the normalized view; leave out --view raw.")
+    if args.variant is not None:
+        parse_variant(args.variant)
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
@@ -310,8 +342,20 @@ def register(sub: Any) -> None:
     p = sub.add_parser("embed", help="compute embeddings into the cache, optionally export them")
     add_model_args(p)
     add_corpus_args(p)
-    p.add_argument("--view", choices=["raw", "normalized"], default="raw")
+    p.add_argument("--view", choices=["raw", "normalized"], default=None, help="default: raw")
     p.add_argument("--output", "-o", default=None, help="write the matrix to FILE.npy or FILE.parquet")
+    p.add_argument(
+        "--variant",
+        default=None,
+        help="store the vectors as a compress variant fitted on this corpus: drop-dead, top-variance-K, prefix-K "
+        "or pca-K (Parquet: id, text, label and vector columns, the recipe in the file's metadata)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["float32", "int8", "binary"],
+        default="float32",
+        help="with --output FILE.parquet: float32 lists, int8 lists (calibrated on this corpus) or packed sign bits",
+    )
 
     p = sub.add_parser("stats", help="per-dimension statistics of both views and dead dimensions")
     add_model_args(p)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from analysis import settings
-from analysis.cli import commands, compress_command, report_commands, share_command
+from analysis.cli import commands, compress_command, export_command, report_commands, share_command
 from analysis.cli.background import EXIT_INTERRUPTED, finish_background_work
 from analysis.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, Parser
 from analysis.errors import DimScopeError
@@ -22,6 +22,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     **report_commands.COMMANDS,
     **compress_command.COMMANDS,
     **share_command.COMMANDS,
+    **export_command.COMMANDS,
 }
 
 
@@ -46,6 +47,7 @@ def build_parser(prog: str = "python -m analysis") -> argparse.ArgumentParser:
     report_commands.register(sub)
     compress_command.register(sub)
     share_command.register(sub)
+    export_command.register(sub)
     for command in sub.choices.values():  # before or after the subcommand: `dimscope stats -v` works too
         command.add_argument("--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser

@@ -33,7 +33,7 @@ from analysis.vectors import VectorSource
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
 
-    from analysis.measures.retrieval import VariantScore
+    from analysis.measures.retrieval import Relevance, VariantScore
 
 REPORT_VERSION = 2  # 2: the key names the concrete backend, the report records it
 DEFAULT_DRAWS = 5
@@ -313,6 +313,16 @@ def task_embeddings(
     return queries, documents
 
 
+def task_relevance(task: RetrievalTask) -> Relevance:
+    """Which documents are relevant to each query of ``task``, as the retrieval measures take it."""
+    from analysis.measures.retrieval import Relevance
+
+    if task.relevant is not None:
+        return Relevance.pairs(list(task.relevant), query_doc_index=list(task.query_doc_index))
+    labels = list(task.labels or ())
+    return Relevance.labels(labels, labels, query_doc_index=list(task.query_doc_index))
+
+
 def compress_report(
     model: str | ResolvedModel | VectorSource,
     task: RetrievalTask,
@@ -394,13 +404,7 @@ def compress_report(
         resolved, task, options=options, store=store, progress=progress, time_limit_s=time_limit_s
     )
     started = time.perf_counter()
-    relevance = (
-        retrieval.Relevance.pairs(list(task.relevant), query_doc_index=list(task.query_doc_index))
-        if task.relevant is not None
-        else retrieval.Relevance.labels(
-            list(task.labels or ()), list(task.labels or ()), query_doc_index=list(task.query_doc_index)
-        )
-    )
+    relevance = task_relevance(task)
     drift, speedup = (
         (None, None) if isinstance(resolved, VectorSource) else calibration.backend_facts(resolved, options.backend)
     )
@@ -540,4 +544,22 @@ def storage_recipe(
             {k: v.to_dict()[k] for k in ("name", "bytes_per_vector", "recall_at_10", "mrr", "ndcg_at_10", "retention")}
             for v in measured
         ],
+        "stores": _store_settings(int(kept.size), scored, names.get(keep, keep)),
+    }
+
+
+def _store_settings(k: int, scored: dict[str, VariantScore], variant: str) -> dict[str, Any]:
+    """pgvector, Qdrant, LanceDB and FAISS settings at each precision, with the retention measured there
+    (int8 and binary-rescore were scored at the model's full width: the nearest measured point)."""
+    from analysis.reports.store_settings import store_settings
+
+    def retention(name: str) -> float | None:
+        return scored[name].retention if name in scored else None
+
+    return {
+        "float32": store_settings(k, "float32", retention(variant)),
+        "int8": store_settings(k, "int8", retention("int8")),
+        "binary": store_settings(k, "binary", retention("binary-rescore")),
+        "note": "int8 and binary retention are measured at the model's full width; fewer kept dimensions can only "
+        "be checked by scoring that point (python -m analysis export --variant ... --precision ...).",
     }

@@ -41,7 +41,14 @@ def int8_codes(embeddings: np.ndarray, calibration: np.ndarray) -> np.ndarray:
     cal = np.asarray(calibration)
     if emb.ndim != 2 or cal.ndim != 2 or emb.shape[1] != cal.shape[1]:
         raise OptionError("int8_codes needs 2-D embeddings and a calibration matrix of the same width.")
-    ranges = int8_ranges(cal)
+    return int8_quantize(emb, int8_ranges(cal))
+
+
+def int8_quantize(embeddings: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    """int8 codes of ``embeddings`` for given ``ranges`` (2 x d: per-dimension min and max, as float32), as
+    ``quantize_embeddings(embeddings, precision="int8", ranges=ranges)`` computes them."""
+    emb = np.asarray(embeddings)
+    ranges = np.asarray(ranges).astype(np.float32, copy=False)
     starts = ranges[0, :]
     steps = (ranges[1, :] - starts) / 255
     steps = np.where(steps == 0, 1, steps)
