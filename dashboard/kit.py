@@ -80,7 +80,7 @@ def file_name(model: str, subject: str, what: str, ext: str) -> str:
 
 def download(
     label: str,
-    data: bytes,
+    data: bytes | Callable[[], bytes],
     *,
     model: str,
     subject: str,
@@ -88,14 +88,20 @@ def download(
     ext: str,
     mime: str,
     where: Any = st,
+    icon: str = ":material/download:",
+    key: str | None = None,
+    help: str | None = None,
 ) -> None:
     """A download button in ``where`` (the page, or a container such as a row) whose file is named
-    by :func:`file_name`. Clicking it does not rerun the page."""
+    by :func:`file_name`. Clicking it does not rerun the page. ``data`` may be a function: it is then
+    called only when the visitor clicks (a file that costs time to build)."""
     where.download_button(
         label,
         data,
         file_name=file_name(model, subject, what, ext),
         mime=mime,
         on_click="ignore",
-        icon=":material/download:",
+        icon=icon,
+        key=key,
+        help=help,
     )

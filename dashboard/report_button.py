@@ -73,12 +73,14 @@ def report_button(
         compared={name: r for name, r in others.items() if r is not result},
         compress=compress,
     )
-    st.download_button(
+    kit.download(
         "Download report",
-        data=lambda: html_bytes(report, date=report_date()),
-        file_name=file_name,
+        lambda: html_bytes(report, date=report_date()),
+        model=result.model_name,
+        subject=result.corpus_name,
+        what="report",
+        ext="html",
         mime="text/html",
-        on_click="ignore",
         icon=":material/description:",
         key=key,
         help="One HTML file (about 3 MB) that opens in any browser with no network and no server: the charts "
