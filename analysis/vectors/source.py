@@ -44,6 +44,8 @@ from analysis.measures.moments import DimensionMoments
 from analysis.models.fingerprint import files_sha256
 from analysis.vectors.layout import DEFAULT_CHUNK_ROWS, MAX_MAGNITUDE, Layout, VectorReader, usable_rows
 from analysis.vectors.readers import open_reader, path_of, source_files
+from analysis.vectors.sampling import SampledReader
+from analysis.vectors.stores import is_store, open_store_reader, parse_store, store_files
 
 if TYPE_CHECKING:
     from analysis.encoding import ProgressCallback
@@ -65,7 +67,7 @@ class VectorSource:
     :meth:`matrix`.
     """
 
-    spec: str  # what the user gave: a path, or an upload's file name
+    spec: str  # what the user gave: a path, a store form (lancedb:PATH#TABLE...), or an upload's file name
     name: str  # for display: the file or folder name
     fingerprint: str  # "vectors:sha256:<32 hex>": the bytes, the vector column and the row limit
     layout: Layout
@@ -75,6 +77,7 @@ class VectorSource:
     max_chars: int
     path: Path | None  # None for an upload's bytes
     data: bytes | None = field(default=None, repr=False)
+    sample: tuple[int, int] | None = None  # (rows, seed): a seeded uniform sample of the rows instead of all
     source: str = "vectors"
     info: None = None
     trust_remote_code: bool = False
@@ -96,8 +99,14 @@ class VectorSource:
 
     @functools.cached_property
     def reader(self) -> VectorReader:
-        source: Path | bytes = self.path if self.path is not None else (self.data or b"")
-        return open_reader(source, self.name, vector_column=self.layout.vector_column or None)
+        column = self.layout.vector_column or None
+        reader: VectorReader
+        if is_store(self.spec):
+            reader = open_store_reader(parse_store(self.spec), column)
+        else:
+            source: Path | bytes = self.path if self.path is not None else (self.data or b"")
+            reader = open_reader(source, self.name, vector_column=column)
+        return reader if self.sample is None else SampledReader(reader, *self.sample)
 
     def chunks(self, rows_per_chunk: int = DEFAULT_CHUNK_ROWS) -> Iterator[np.ndarray]:
         """The raw vectors in chunks of ``rows_per_chunk`` rows, as stored (float16, 32 or 64).
@@ -253,22 +262,40 @@ def open_vectors(
     max_bytes: int | None = None,
     max_rows: int | None = None,
     max_chars: int = MAX_TEXT_CHARS_DEFAULT,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> VectorSource:
-    """Open embeddings: a path (.npy, .npz, .parquet, .arrow/.feather, or a folder of .parquet shards)
-    or an upload's bytes (then ``name`` gives the file name, hence the format).
+    """Open embeddings: a path (.npy, .npz, .parquet, .arrow/.feather, or a folder of .parquet shards),
+    a vector store (``lancedb:PATH#TABLE``, ``chroma:PATH#COLLECTION``, ``faiss:FILE``; opened
+    read-only, see :mod:`analysis.vectors.stores`) or an upload's bytes (then ``name`` gives the file
+    name, hence the format).
 
     Reads headers and metadata only. ``vector_column`` is needed when several columns hold vectors;
     ``text_column`` and ``label_column`` must exist when given (otherwise they are inferred for the
     pages; ``""`` says there is none). ``max_bytes`` bounds the file (uploads); ``max_rows`` keeps
-    the first rows.
+    the first rows; ``sample`` keeps that many rows drawn uniformly with ``seed`` instead
+    (:mod:`analysis.vectors.sampling`), and the source's name says so.
     """
     check_max_chars(max_chars)
-    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
-        raise OptionError(f"max_rows must be a positive whole number or None, not {max_rows!r}.")
+    for what, count in (("max_rows", max_rows), ("sample", sample)):
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise OptionError(f"{what} must be a positive whole number or None, not {count!r}.")
+    if sample is not None and max_rows is not None:
+        raise OptionError("Give either the first rows (a limit) or a sample of the rows, not both.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise OptionError(f"seed must be a whole number from 0, not {seed!r}.")
     for what, value in (("vector", vector_column), ("text", text_column or None), ("label", label_column or None)):
         if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 1000):
             raise OptionError(f"The {what} column must be a column name, not {shorten(printable(repr(value)), 60)}.")
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    store = parse_store(source) if isinstance(source, str) and is_store(source) else None
+    reader: VectorReader
+    if store is not None:
+        with upload_memory(store.display):
+            reader = open_store_reader(store, vector_column)
+        files, root = store_files(store)
+        content = "store\0" + files_sha256(files, root)
+        path, data, shown, spec = store.path, None, reader.name, str(source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
         data, path = bytes(source), None
         shown = display_name(name or "upload")
         # The digest files_sha256 gives the same bytes as a file on disk (its name relative to itself: ".").
@@ -278,10 +305,14 @@ def open_vectors(
         path, data = path_of(source), None
         shown = display_name(name or path.name or os.fspath(source))
         spec = os.fspath(source)
-    with upload_memory(shown):  # the readers' bounds are the rule; an allocation they missed is a message
-        reader = open_reader(
-            path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
-        )
+    if store is None:
+        with upload_memory(shown):  # the readers' bounds are the rule; an allocation they missed is a message
+            reader = open_reader(
+                path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
+            )
+    if sample is not None:
+        reader = SampledReader(reader, sample, seed)
+        shown = f"{shown}, {reader.describe()}"
     layout = reader.layout
     for what, value in (("text", text_column), ("label", label_column)):
         if value and value not in layout.scalar_columns:
@@ -290,13 +321,15 @@ def open_vectors(
                 f"{shown} has no {what} column {shorten(printable(value), 60)!r}; its {where}: "
                 f"{shown_columns(layout.scalar_columns) if layout.scalar_columns else '(none: a bare matrix)'}."
             )
-    if path is not None:
+    if path is not None and store is None:
         files = source_files(path)
         content = files_sha256(files, path)
     source_obj = VectorSource(
         spec=spec,
         name=shown,
-        fingerprint=_fingerprint(content, layout.vector_column, max_rows),
+        fingerprint=_fingerprint(
+            content if sample is None else f"{content}\0sample {sample} seed {seed}", layout.vector_column, max_rows
+        ),
         layout=layout,
         text_column=text_column,
         label_column=label_column,
@@ -304,6 +337,7 @@ def open_vectors(
         max_chars=max_chars,
         path=path,
         data=data,
+        sample=None if sample is None else (sample, seed),
     )
     source_obj.__dict__["reader"] = reader  # the cached_property, already opened
     return source_obj
