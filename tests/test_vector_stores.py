@@ -229,3 +229,13 @@ def test_the_cli_exits_2_with_one_line(small_stores):
         timeout=300,
     )
     assert_bad_input(result, "dimscope[stores]")
+
+
+def test_a_damaged_lance_table_is_one_clear_error(tmp_path):
+    write_lance(tmp_path, "docs", small(50, 4))
+    manifests = list((tmp_path / "docs.lance" / "_versions").glob("*.manifest"))
+    assert manifests
+    for manifest in manifests:
+        manifest.write_bytes(b"garbage")
+    with pytest.raises(CorpusError, match="is not a readable LanceDB table"):
+        open_vectors(f"lancedb:{tmp_path}#docs")
