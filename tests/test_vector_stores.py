@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from analysis.errors import CorpusError
+from analysis.errors import CorpusError, OptionError
 from analysis.vectors import open_vectors
 from analysis.vectors.sampling import sample_positions
 from tests.helpers import ROOT, assert_bad_input, held_out_glosses, run_cli
@@ -194,6 +194,12 @@ def test_a_bad_store_is_one_clear_error(small_stores, form, fragments):
         open_vectors(form.format(**small_stores))
     for fragment in fragments:
         assert fragment in str(caught.value)
+
+
+def test_a_store_is_never_opened_as_an_upload(small_stores):
+    # Uploads are bounded by max_bytes: a store form there would name a path on the server.
+    with pytest.raises(OptionError, match="never from an upload"):
+        open_vectors(f"lancedb:{small_stores['lancedb']}#docs", max_bytes=1 << 20)
 
 
 def test_nan_rows_and_ragged_vectors_are_refused(tmp_path):

@@ -290,6 +290,8 @@ def open_vectors(
     store = parse_store(source) if isinstance(source, str) and is_store(source) else None
     reader: VectorReader
     if store is not None:
+        if max_bytes is not None:  # only uploads are bounded, and an upload never names a path on the server
+            raise OptionError("A vector store is read from a path on this machine, never from an upload.")
         with upload_memory(store.display):
             reader = open_store_reader(store, vector_column)
         files, root = store_files(store)
