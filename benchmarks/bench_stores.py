@@ -113,7 +113,7 @@ def run(quick: bool = False) -> list[Figure]:
         ),
         Figure(
             13,
-            "open + content hash (fingerprint): LanceDB / Parquet",
+            "open + content hash (fingerprint) of the LanceDB table (Parquet: in the details)",
             best["lancedb"]["open_and_hash_s"],
             "s",
             "publish",
