@@ -4,7 +4,8 @@
     python -m benchmarks --quick      # small sizes, for the smoke test (well under a minute idle)
     python -m benchmarks --only 4 7   # some targets only (8: vectors at scale, 9: Ray against one process,
                                       #   10: upload to first chart, 11: backend auto,
-                                      #   12: a new model's first auto request)
+                                      #   12: a new model's first auto request,
+                                      #   13: a LanceDB table against Parquet shards)
     python -m benchmarks --update-readme   # also rewrite the tables in benchmarks/README.md and README.md
 
 A benchmark that raises is reported as ERROR with its message; the others still run.
@@ -37,6 +38,7 @@ def _groups() -> list[tuple[tuple[int, ...], str, Callable[[bool], list[Figure]]
         bench_first_auto,
         bench_pipeline,
         bench_stats,
+        bench_stores,
         bench_vectors,
     )
 
@@ -44,6 +46,7 @@ def _groups() -> list[tuple[tuple[int, ...], str, Callable[[bool], list[Figure]]
         ((4,), "statistics at scale", bench_stats.run),
         ((1, 2), "cold and warm whole processes", bench_pipeline.run),
         ((8, 9), "your own vectors at scale, and the Ray engine", bench_vectors.run),
+        ((13,), "a LanceDB table against Parquet shards", bench_stores.run),
         ((5, 6), "dashboard payloads and start", bench_app.run),
         ((10,), "upload to first chart", bench_app.run_upload),
         ((3, 7), "incremental corpora and encoding backends", bench_encode.run),

@@ -36,6 +36,12 @@ def test_pyproject_and_requirements_name_the_same_packages():
     assert project["scripts"]["dimscope"] == "analysis.cli.main:console_main"
 
 
+def test_the_stores_extra_pins_what_the_dev_requirements_install():
+    stores = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["stores"]
+    dev = {line.split("#", 1)[0].strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()}
+    assert stores and all("==" in pin and pin in dev for pin in stores), (stores, dev)
+
+
 def _running_site_dirs() -> list[str]:
     """The site folders of the environment running the suite (a venv's, the system's, the user's),
     where its requirements are: a test venv pointed at them sees the same packages, whatever the

@@ -204,8 +204,19 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
     from analysis.pipeline import get_stats, stats_result
 
     _check_engine_args(args)
-    if args.vector_column is not None:
-        raise OptionError("--vector-column applies to --embeddings files only.")
+    given = [
+        f
+        for f, v in (
+            ("--vector-column", args.vector_column),
+            ("--limit", args.limit),
+            ("--sample", args.sample),
+            ("--seed", args.seed),
+        )
+        if v is not None
+    ]
+    if given:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise OptionError(f"{', '.join(given)} {verb} to --embeddings only (--max-texts limits a corpus).")
     options = encode_options_from_args(args)
     if args.engine == "ray":
         from analysis.corpora.decoding import printable, shorten
@@ -272,18 +283,31 @@ def _stats_of_embeddings(args: argparse.Namespace) -> Any:
         raise OptionError("--write-embeddings writes what a model encodes; --embeddings are written already.")
     if args.language_column is not None:
         raise OptionError("--language-column applies to text corpora, not to --embeddings.")
+    if args.limit is not None and args.max_texts is not None:
+        raise OptionError("--limit and --max-texts both keep the first rows: give one.")
+    if args.sample is not None and (args.limit or args.max_texts) is not None:
+        raise OptionError("--sample draws rows from the whole source; drop --limit (or --max-texts).")
+    if args.seed is not None and args.sample is None:
+        raise OptionError("--seed seeds --sample: give --sample N too.")
+    for flag, value in (("--limit", args.limit), ("--sample", args.sample)):
+        if value is not None and value < 1:
+            raise OptionError(f"{flag} must be at least 1, got {value}.")
     source = open_vectors(
         args.embeddings,
         vector_column=args.vector_column,
         text_column=args.text_column,
         label_column=args.label_column,
-        max_rows=args.max_texts,
+        max_rows=args.limit if args.limit is not None else args.max_texts,
+        sample=args.sample,
+        seed=0 if args.seed is None else args.seed,
     )
     if not args.quiet:
         print(f"note: {source.describe()}", file=sys.stderr)
     if args.engine == "ray":
         from analysis.engines import ray_data
 
+        if source.sample is not None:
+            raise OptionError("--sample runs on the local engine only; drop --engine ray.")
         run = ray_data.stats_of_shards(source, address=args.ray_address)
         return stats_result(
             source,
@@ -373,10 +397,21 @@ def register(sub: Any) -> None:
         "--embeddings",
         default=None,
         metavar="PATH",
-        help=".npy, .npz, .parquet or .arrow file, or a folder of .parquet shards; the vectors as given are the raw "
-        "view, their L2 normalization the normalized one (--text-column and --label-column name its other columns)",
+        help=".npy, .npz, .parquet or .arrow file, a folder of .parquet shards, or a vector store read without "
+        "changing it: lancedb:PATH#TABLE, chroma:PATH#COLLECTION, faiss:FILE (pip install 'dimscope[stores]'); "
+        "the vectors as given are the raw view, their L2 normalization the normalized one (--text-column and "
+        "--label-column name its other columns; a Chroma collection's are document, id and its metadata keys)",
     )
     vectors.add_argument("--vector-column", default=None, help="the column (or .npz array) holding the vectors")
+    vectors.add_argument("--limit", type=int, default=None, metavar="N", help="read only the first N rows")
+    vectors.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="N",
+        help="read a uniform sample of N rows (seeded; the output names it), for sources too big to read whole",
+    )
+    vectors.add_argument("--seed", type=int, default=None, metavar="S", help="the seed of --sample (default 0)")
     engine = p.add_argument_group("scale-out")
     engine.add_argument(
         "--engine",

@@ -50,7 +50,7 @@ def _is_vector_type(arrow_type: Any) -> bool:
     return False
 
 
-def _arrow_layout(name: str, fmt: str, schema: pa.Schema, n_rows: int, vector_column: str | None) -> Layout:
+def arrow_layout(name: str, fmt: str, schema: pa.Schema, n_rows: int, vector_column: str | None) -> Layout:
     import pyarrow as pa
 
     columns = [str(f.name) for f in schema]
@@ -126,14 +126,14 @@ class ColumnDecoder:
         return matrix
 
 
-def _arrow_errors() -> tuple[type[BaseException], ...]:
+def arrow_errors() -> tuple[type[BaseException], ...]:
     """pyarrow's exceptions (some derive from TypeError, KeyError, IndexError or MemoryError)."""
     import pyarrow as pa
 
     return (pa.ArrowException,)
 
 
-class _ArrowTableReader(VectorReader):
+class ArrowTableReader(VectorReader):
     """What the Parquet and Arrow IPC readers share: a column's arrays a batch at a time
     (:meth:`_arrays`, per format), decoded into vector chunks or gathered as a scalar column."""
 
@@ -146,7 +146,7 @@ class _ArrowTableReader(VectorReader):
     def pieces(self) -> Iterator[np.ndarray]:
         decoder = ColumnDecoder(self.name, self.layout.vector_column, self.layout.dimension)
         for array in self._arrays(self.layout.vector_column):
-            with reading(self.name, "holds vectors that cannot be read", _arrow_errors()):
+            with reading(self.name, "holds vectors that cannot be read", arrow_errors()):
                 matrix = decoder.decode(array)
             yield matrix
 
@@ -158,7 +158,7 @@ class _ArrowTableReader(VectorReader):
             )
         out: list[Any] = []
         for array in self._scalar_arrays(column):
-            with reading(self.name, f"has a column {column_label(column)} that cannot be read", _arrow_errors()):
+            with reading(self.name, f"has a column {column_label(column)} that cannot be read", arrow_errors()):
                 if max_rows is not None and len(array) > max_rows - len(out):
                     array = array.slice(0, max_rows - len(out))
                 out.extend((array if max_chars is None else cut_texts(array, max_chars + 1)).to_pylist())
@@ -170,7 +170,7 @@ class _ArrowTableReader(VectorReader):
 # --- Parquet -------------------------------------------------------------------------------------------
 
 
-class ParquetReader(_ArrowTableReader):
+class ParquetReader(ArrowTableReader):
     """One Parquet file, its bytes, or a folder of Parquet shards read in name order."""
 
     def __init__(
@@ -197,14 +197,14 @@ class ParquetReader(_ArrowTableReader):
             size = sum(p.stat().st_size for p in self.files)
             if size > max_bytes:
                 raise CorpusError(f"{name} is {human_size(size)}, over the {human_size(max_bytes)} limit.")
-        with reading(name, "is not a readable Parquet file", _arrow_errors()):
+        with reading(name, "is not a readable Parquet file", arrow_errors()):
             self.layout = self._layout(vector_column, max_bytes)
 
     def _layout(self, vector_column: str | None, max_bytes: int | None) -> Layout:
         name = self.name
         metas = [self._open(i).metadata for i in range(self._n_sources)]
         first = self._open(0).schema_arrow
-        layout = _arrow_layout(name, "parquet", first, sum(m.num_rows for m in metas), vector_column)
+        layout = arrow_layout(name, "parquet", first, sum(m.num_rows for m in metas), vector_column)
         column = layout.vector_column
         for index in range(1, self._n_sources):
             other = self._open(index).schema_arrow
@@ -281,7 +281,7 @@ class ParquetReader(_ArrowTableReader):
         import pyarrow.parquet as pq
 
         target: Any = str(self.files[index]) if self.files else pa.BufferReader(self._source)
-        with reading(self._shard_name(index), "is not a readable Parquet file", _arrow_errors()):
+        with reading(self._shard_name(index), "is not a readable Parquet file", arrow_errors()):
             # Buffered reads, no pre-buffering: a row group's column chunk is read as the batches
             # need it, not all at once.
             return pq.ParquetFile(target, buffer_size=1 << 20, pre_buffer=False, read_dictionary=dictionaries or None)
@@ -290,7 +290,7 @@ class ParquetReader(_ArrowTableReader):
         for index in range(self._n_sources):
             handle = self._open(index, dictionaries)
             try:
-                with reading(self._shard_name(index), "could not be read to the end", _arrow_errors()):
+                with reading(self._shard_name(index), "could not be read to the end", arrow_errors()):
                     for batch in handle.iter_batches(batch_size=rows, columns=columns):
                         batch.validate(full=True)  # cheap next to decoding, and never trust a file
                         yield batch.column(0)
@@ -318,7 +318,7 @@ class ParquetReader(_ArrowTableReader):
 # --- Arrow IPC -----------------------------------------------------------------------------------------
 
 
-class ArrowReader(_ArrowTableReader):
+class ArrowReader(ArrowTableReader):
     """An Arrow IPC file (.arrow, .feather v2; memory-mapped) or stream, read a record batch at a time."""
 
     def __init__(
@@ -338,16 +338,16 @@ class ArrowReader(_ArrowTableReader):
                     f"{name} expands to more than {EXPANSION}x the {human_size(max_bytes)} limit; "
                     "upload a smaller file."
                 )
-        with reading(name, "is not a readable Arrow file", _arrow_errors()):
+        with reading(name, "is not a readable Arrow file", arrow_errors()):
             schema = schema if schema is not None else self._schema()
-            self.layout = _arrow_layout(name, "arrow", schema, n_rows, vector_column)
+            self.layout = arrow_layout(name, "arrow", schema, n_rows, vector_column)
 
     def _bound_upload(self, max_bytes: int) -> None:
         """Refuse an upload whose batches declare more than their bounds, before one is decompressed:
         each batch at most ``DECODED`` times the limit (one is decoded at a time), all of them at
         most ``EXPANSION`` times."""
         total = 0
-        with reading(self.name, "is not a readable Arrow file", (*_arrow_errors(), struct.error)):
+        with reading(self.name, "is not a readable Arrow file", (*arrow_errors(), struct.error)):
             for size in _ipc_body_sizes(self._source):
                 total += size
                 if size > DECODED * max_bytes:
@@ -369,7 +369,7 @@ class ArrowReader(_ArrowTableReader):
                 return pa.memory_map(str(self._source), "r")
             return pa.BufferReader(self._source)
 
-        with reading(self.name, "is not a readable Arrow file", _arrow_errors()):
+        with reading(self.name, "is not a readable Arrow file", arrow_errors()):
             try:
                 return pa.ipc.open_file(source())
             except pa.ArrowInvalid:
@@ -380,7 +380,7 @@ class ArrowReader(_ArrowTableReader):
 
     def _record_batches(self) -> Iterator[Any]:
         reader = self._reader()
-        with reading(self.name, "could not be read to the end", _arrow_errors()):
+        with reading(self.name, "could not be read to the end", arrow_errors()):
             batches = (
                 (reader.get_batch(i) for i in range(reader.num_record_batches))
                 if hasattr(reader, "num_record_batches")

@@ -44,6 +44,8 @@ from analysis.measures.moments import DimensionMoments
 from analysis.models.fingerprint import files_sha256
 from analysis.vectors.layout import DEFAULT_CHUNK_ROWS, MAX_MAGNITUDE, Layout, VectorReader, usable_rows
 from analysis.vectors.readers import open_reader, path_of, source_files
+from analysis.vectors.sampling import SampledReader
+from analysis.vectors.stores import is_store, open_store_reader, parse_store, store_files
 
 if TYPE_CHECKING:
     from analysis.encoding import ProgressCallback
@@ -98,7 +100,7 @@ class VectorSource:
     (6, 4)
     """
 
-    spec: str  # what the user gave: a path, or an upload's file name
+    spec: str  # what the user gave: a path, a store form (lancedb:PATH#TABLE...), or an upload's file name
     name: str  # for display: the file or folder name
     fingerprint: str  # "vectors:sha256:<32 hex>": the bytes, the vector column and the row limit
     layout: Layout
@@ -108,6 +110,7 @@ class VectorSource:
     max_chars: int
     path: Path | None  # None for an upload's bytes
     data: bytes | None = field(default=None, repr=False)
+    sample: tuple[int, int] | None = None  # (rows, seed): a seeded uniform sample of the rows instead of all
     source: str = "vectors"
     info: None = None
     trust_remote_code: bool = False
@@ -129,8 +132,14 @@ class VectorSource:
 
     @functools.cached_property
     def reader(self) -> VectorReader:
-        source: Path | bytes = self.path if self.path is not None else (self.data or b"")
-        return open_reader(source, self.name, vector_column=self.layout.vector_column or None)
+        column = self.layout.vector_column or None
+        reader: VectorReader
+        if is_store(self.spec):
+            reader = open_store_reader(parse_store(self.spec), column)
+        else:
+            source: Path | bytes = self.path if self.path is not None else (self.data or b"")
+            reader = open_reader(source, self.name, vector_column=column)
+        return reader if self.sample is None else SampledReader(reader, *self.sample)
 
     def chunks(self, rows_per_chunk: int = DEFAULT_CHUNK_ROWS) -> Iterator[np.ndarray]:
         """The raw vectors in chunks of ``rows_per_chunk`` rows, as stored (float16, 32 or 64).
@@ -286,6 +295,8 @@ def open_vectors(
     max_bytes: int | None = None,
     max_rows: int | None = None,
     max_chars: int = MAX_TEXT_CHARS_DEFAULT,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> VectorSource:
     """Open embeddings you already have, to analyse them as a model's.
 
@@ -294,8 +305,9 @@ def open_vectors(
     Parameters
     ----------
     source : str, path-like or bytes
-        A path (.npy, .npz, .parquet, .arrow/.feather, or a folder of .parquet shards), or an
-        upload's bytes.
+        A path (.npy, .npz, .parquet, .arrow/.feather, or a folder of .parquet shards), a vector
+        store (``lancedb:PATH#TABLE``, ``chroma:PATH#COLLECTION``, ``faiss:FILE``; opened read-only,
+        see :mod:`analysis.vectors.stores`), or an upload's bytes.
     name : str, optional
         With bytes: the file name, which gives the format. Required then.
     vector_column : str, optional
@@ -309,6 +321,11 @@ def open_vectors(
         Keep the first rows only.
     max_chars : int, default 10000
         Longer texts are cut to this many characters.
+    sample : int, optional
+        Keep that many rows drawn uniformly with ``seed`` instead (:mod:`analysis.vectors.sampling`);
+        the source's name says so.
+    seed : int, default 0
+        The seed of ``sample``.
 
     Returns
     -------
@@ -341,12 +358,27 @@ def open_vectors(
     analysis.errors.CorpusError: vectors.txt: unsupported embeddings file (.txt); use .npy, .npz, .parquet, ...
     """
     check_max_chars(max_chars)
-    if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
-        raise OptionError(f"max_rows must be a positive whole number or None, not {max_rows!r}.")
+    for what, count in (("max_rows", max_rows), ("sample", sample)):
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise OptionError(f"{what} must be a positive whole number or None, not {count!r}.")
+    if sample is not None and max_rows is not None:
+        raise OptionError("Give either the first rows (a limit) or a sample of the rows, not both.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise OptionError(f"seed must be a whole number from 0, not {seed!r}.")
     for what, value in (("vector", vector_column), ("text", text_column or None), ("label", label_column or None)):
         if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 1000):
             raise OptionError(f"The {what} column must be a column name, not {shorten(printable(repr(value)), 60)}.")
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    store = parse_store(source) if isinstance(source, str) and is_store(source) else None
+    reader: VectorReader
+    if store is not None:
+        if max_bytes is not None:  # only uploads are bounded, and an upload never names a path on the server
+            raise OptionError("A vector store is read from a path on this machine, never from an upload.")
+        with upload_memory(store.display):
+            reader = open_store_reader(store, vector_column)
+        files, root = store_files(store)
+        content = "store\0" + files_sha256(files, root)
+        path, data, shown, spec = store.path, None, reader.name, str(source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
         data, path = bytes(source), None
         shown = display_name(name or "upload")
         # The digest files_sha256 gives the same bytes as a file on disk (its name relative to itself: ".").
@@ -356,10 +388,14 @@ def open_vectors(
         path, data = path_of(source), None
         shown = display_name(name or path.name or os.fspath(source))
         spec = os.fspath(source)
-    with upload_memory(shown):  # the readers' bounds are the rule; an allocation they missed is a message
-        reader = open_reader(
-            path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
-        )
+    if store is None:
+        with upload_memory(shown):  # the readers' bounds are the rule; an allocation they missed is a message
+            reader = open_reader(
+                path if path is not None else data or b"", shown, vector_column=vector_column, max_bytes=max_bytes
+            )
+    if sample is not None:
+        reader = SampledReader(reader, sample, seed)
+        shown = f"{shown}, {reader.describe()}"
     layout = reader.layout
     for what, value in (("text", text_column), ("label", label_column)):
         if value and value not in layout.scalar_columns:
@@ -368,13 +404,15 @@ def open_vectors(
                 f"{shown} has no {what} column {shorten(printable(value), 60)!r}; its {where}: "
                 f"{shown_columns(layout.scalar_columns) if layout.scalar_columns else '(none: a bare matrix)'}."
             )
-    if path is not None:
+    if path is not None and store is None:
         files = source_files(path)
         content = files_sha256(files, path)
     source_obj = VectorSource(
         spec=spec,
         name=shown,
-        fingerprint=_fingerprint(content, layout.vector_column, max_rows),
+        fingerprint=_fingerprint(
+            content if sample is None else f"{content}\0sample {sample} seed {seed}", layout.vector_column, max_rows
+        ),
         layout=layout,
         text_column=text_column,
         label_column=label_column,
@@ -382,6 +420,7 @@ def open_vectors(
         max_chars=max_chars,
         path=path,
         data=data,
+        sample=None if sample is None else (sample, seed),
     )
     source_obj.__dict__["reader"] = reader  # the cached_property, already opened
     return source_obj
