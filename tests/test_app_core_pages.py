@@ -426,12 +426,19 @@ def test_progress_appears_only_for_real_work():
         work = Progress("work")
         work(0, 10)
         work(4, 10)
+        scored = Progress("Scoring the selections", unit="configurations")  # not an encode: its own unit
+        scored(40, 40)  # a cached report: nothing drawn
+        scored(0, 1200)
+        scored(1100, 1200)
+        st.markdown(f"scored-bars {0 if scored.bar is None else 1}")
 
     at = AppTest.from_function(script, default_timeout=APPTEST_TIMEOUT).run()
     ok(at)
     bars = list(at.get("progress"))
-    assert len(bars) == 1 and "encoded 4 of 10 texts" in bars[0].proto.text
-    assert texts(at.markdown) == ["cached-bars 0"]
+    assert len(bars) == 2 and "encoded 4 of 10 texts" in bars[0].proto.text
+    assert bars[1].proto.text == "Scoring the selections: 1,100 of 1,200 configurations"
+    assert bars[1].proto.value == 91  # percent
+    assert texts(at.markdown) == ["cached-bars 0", "scored-bars 1"]
 
 
 # --- public demo mode -------------------------------------------------------------------------------
