@@ -8,12 +8,11 @@ import streamlit as st
 import dashboard as ui
 from analysis.corpora import (
     SUPPORTED_EXTENSIONS,
+    UploadedTable,
     builtin_corpora,
     load_builtin_corpus,
-    parse_corpus_bytes,
-    parse_pairs_bytes,
     plural,
-    preview_corpus_bytes,
+    read_upload,
     require_texts_for_statistics,
 )
 from analysis.errors import DimScopeError, upload_memory
@@ -31,6 +30,7 @@ st.markdown(
 )
 
 UPLOAD_KEY = "corpus_upload"
+PARSED_KEY = "corpus_upload_parsed"  # the on_change callback's parse, taken back by the same run's body
 VECTORS_KEY = "vectors_upload"
 NONE = "(none)"
 
@@ -48,6 +48,24 @@ def _limits() -> dict:
     return limits
 
 
+def _parse(upload) -> UploadedTable:
+    """The upload's bytes read once, under this deployment's limits: preview, corpus and pairs all
+    come from this one table."""
+    limits = _limits()
+    return read_upload(upload.getvalue(), upload.name, max_bytes=limits["max_bytes"], max_chars=limits["max_chars"])
+
+
+def _parsed(upload) -> UploadedTable:
+    """This run's parse of the upload: the one the on_change callback made (handed over through the
+    session and taken back at once, so it never outlives the run), else a new one."""
+    handed = st.session_state.pop(PARSED_KEY, None)
+    if handed is None or handed[0] != upload.file_id:
+        return _parse(upload)
+    if isinstance(handed[1], DimScopeError):
+        raise handed[1]
+    return handed[1]
+
+
 def _on_upload() -> None:
     """A new file becomes the corpus of every page at once (columns as inferred; the mapping below
     can change them). Runs before the script, so the sidebar already shows it."""
@@ -55,7 +73,13 @@ def _on_upload() -> None:
     if upload is None:
         return
     try:
-        corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
+        parsed = _parse(upload)
+    except DimScopeError as exc:
+        st.session_state[PARSED_KEY] = (upload.file_id, exc)  # the page body shows the reason
+        return
+    st.session_state[PARSED_KEY] = (upload.file_id, parsed)
+    try:
+        corpus = parsed.corpus(max_texts=_limits().get("max_texts"))
     except DimScopeError:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
@@ -92,22 +116,13 @@ def _on_vectors_upload() -> None:
     _use(VECTORS_PREFIX + source.name)
 
 
-def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, document_col: str | None) -> None:
+def _map_pairs(parsed: UploadedTable, name: str, query_col: str | None, document_col: str | None) -> None:
     """Keep (or forget) this upload's query -> document pairs for the "What can I drop?" page."""
     if query_col in (None, NONE) or document_col in (None, NONE):
         ui.pair_uploads().pop(name, None)
         return
-    limits = _limits()
     try:
-        task = parse_pairs_bytes(
-            data,
-            filename,
-            query_column=query_col,
-            document_column=document_col,
-            max_bytes=limits["max_bytes"],
-            max_chars=limits["max_chars"],
-            max_pairs=limits.get("max_texts"),
-        )
+        task = parsed.pairs(query_column=query_col, document_column=document_col, max_pairs=_limits().get("max_texts"))
     except DimScopeError as exc:
         ui.pair_uploads().pop(name, None)
         st.error(f"Query and document columns: {ui.plain(str(exc))}")
@@ -206,9 +221,9 @@ upload = st.file_uploader(
     help="A new file becomes the corpus of every page right away.",
 )
 if upload is not None:
-    data = upload.getvalue()
     try:
-        preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
+        parsed = _parsed(upload)
+        preview = parsed.preview()
     except DimScopeError as exc:
         st.error(ui.plain(str(exc)))
         preview = None
@@ -273,13 +288,11 @@ if upload is not None:
             corpus = (
                 None  # no text column chosen yet: nothing to parse
                 if preview.format != "txt" and text_col is None
-                else parse_corpus_bytes(
-                    data,
-                    upload.name,
+                else parsed.corpus(
                     text_column=text_col,
                     label_column=None if label_col in (None, NONE) else label_col,
                     language_column=None if lang_col in (None, NONE) else lang_col,
-                    **_limits(),
+                    max_texts=_limits().get("max_texts"),
                 )
             )
         except DimScopeError as exc:
@@ -287,7 +300,7 @@ if upload is not None:
         else:
             if corpus is not None:
                 _adopt(corpus, label_col, lang_col)
-                _map_pairs(data, upload.name, corpus.name, query_col, document_col)
+                _map_pairs(parsed, corpus.name, query_col, document_col)
 
 st.subheader("Your own embeddings")
 rules = ui.deployment_policy()
