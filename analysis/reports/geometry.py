@@ -193,18 +193,16 @@ def cosine_sample(
         )
         for part in ("before", "after")
     }
-    found = {part: store.get_array(key) for part, key in keys.items()}
-    if found["before"] is None or found["after"] is None:
+    before, after = store.get_array(keys["before"]), store.get_array(keys["after"])
+    if before is None or after is None:
         raw = get_embeddings(resolved, corpus, options=options, store=store, progress=progress).raw
         matrix = view_of(raw, view)
         if postprocessing != "none":
             matrix = apply_postprocessing(matrix, postprocessing)
-        found = {
-            "before": pairwise_cosine_sample(matrix, n_pairs=n_pairs, seed=seed),
-            "after": pairwise_cosine_sample(matrix, n_pairs=n_pairs, seed=seed, center=True),
-        }
-        for part, key in keys.items():
-            store.put_array(key, found[part])
+        before = pairwise_cosine_sample(matrix, n_pairs=n_pairs, seed=seed)
+        after = pairwise_cosine_sample(matrix, n_pairs=n_pairs, seed=seed, center=True)
+        store.put_array(keys["before"], before)
+        store.put_array(keys["after"], after)
     return CosineSample(
         model=resolved.name,
         corpus=corpus.name,
@@ -212,6 +210,6 @@ def cosine_sample(
         postprocessing=postprocessing,
         n_pairs=n_pairs,
         seed=seed,
-        before=found["before"],
-        after=found["after"],
+        before=before,
+        after=after,
     )
