@@ -1,6 +1,8 @@
 """Corpus: browse the built-in corpora, upload your own texts or embeddings, and pick what every page analyses."""
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -30,9 +32,11 @@ st.markdown(
 )
 
 UPLOAD_KEY = "corpus_upload"
-PARSED_KEY = "corpus_upload_parsed"  # the on_change callback's parse, taken back by the same run's body
 VECTORS_KEY = "vectors_upload"
+# What an on_change callback read of a new file, handed to the body of the same run (see _read_once).
+HANDED = {UPLOAD_KEY: "corpus_upload_parsed", VECTORS_KEY: "vectors_upload_opened"}
 NONE = "(none)"
+T = TypeVar("T")
 
 
 def _use(name: str) -> None:
@@ -55,12 +59,27 @@ def _parse(upload) -> UploadedTable:
     return read_upload(upload.getvalue(), upload.name, max_bytes=limits["max_bytes"], max_chars=limits["max_chars"])
 
 
-def _parsed(upload) -> UploadedTable:
-    """This run's parse of the upload: the one the on_change callback made (handed over through the
-    session and taken back at once, so it never outlives the run), else a new one."""
-    handed = st.session_state.pop(PARSED_KEY, None)
+def _hand_over(key: str, read: Callable[[Any], T]) -> T | None:
+    """In an on_change callback: read the new file under ``key`` and hand what came of it (the
+    result or its error) to this run's body, which shows it. None when there is nothing to use."""
+    upload = st.session_state.get(key)
+    if upload is None:
+        return None
+    try:
+        result = read(upload)
+    except DimScopeError as exc:
+        st.session_state[HANDED[key]] = (upload.file_id, exc)
+        return None
+    st.session_state[HANDED[key]] = (upload.file_id, result)
+    return result
+
+
+def _read_once(key: str, upload: Any, read: Callable[[Any], T]) -> T:
+    """In the page body: what the callback read of this very file in this run (taken back at once,
+    so it never outlives the run), else a new reading. A file is read once per run."""
+    handed = st.session_state.pop(HANDED[key], None)
     if handed is None or handed[0] != upload.file_id:
-        return _parse(upload)
+        return read(upload)
     if isinstance(handed[1], DimScopeError):
         raise handed[1]
     return handed[1]
@@ -69,15 +88,9 @@ def _parsed(upload) -> UploadedTable:
 def _on_upload() -> None:
     """A new file becomes the corpus of every page at once (columns as inferred; the mapping below
     can change them). Runs before the script, so the sidebar already shows it."""
-    upload = st.session_state.get(UPLOAD_KEY)
-    if upload is None:
-        return
-    try:
-        parsed = _parse(upload)
-    except DimScopeError as exc:
-        st.session_state[PARSED_KEY] = (upload.file_id, exc)  # the page body shows the reason
-        return
-    st.session_state[PARSED_KEY] = (upload.file_id, parsed)
+    parsed = _hand_over(UPLOAD_KEY, _parse)
+    if parsed is None:
+        return  # the page body shows the reason with the preview
     try:
         corpus = parsed.corpus(max_texts=_limits().get("max_texts"))
     except DimScopeError:
@@ -105,12 +118,8 @@ def _open_vectors(upload, **columns) -> VectorSource:
 
 def _on_vectors_upload() -> None:
     """New embeddings become the corpus (and the model) of every page at once, columns as inferred."""
-    upload = st.session_state.get(VECTORS_KEY)
-    if upload is None:
-        return
-    try:
-        source = _open_vectors(upload)
-    except DimScopeError:
+    source = _hand_over(VECTORS_KEY, _open_vectors)
+    if source is None:
         return  # the page body shows the reason
     ui.vector_uploads()[source.name] = source
     _use(VECTORS_PREFIX + source.name)
@@ -222,7 +231,7 @@ upload = st.file_uploader(
 )
 if upload is not None:
     try:
-        parsed = _parsed(upload)
+        parsed = _read_once(UPLOAD_KEY, upload, _parse)
         preview = parsed.preview()
     except DimScopeError as exc:
         st.error(ui.plain(str(exc)))
@@ -325,7 +334,7 @@ vectors_upload = st.file_uploader(
 )
 if vectors_upload is not None:
     try:
-        probe = _open_vectors(vectors_upload)
+        probe = _read_once(VECTORS_KEY, vectors_upload, _open_vectors)
     except DimScopeError as exc:
         st.error(ui.plain(str(exc)))
         probe = None
