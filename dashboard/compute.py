@@ -171,15 +171,17 @@ class Progress:
     Streamlit raises here and the encode leaves the line. For uploaded embeddings (``reading``)
     it counts vectors read from the file: no model, no line. :meth:`note` shows the library's
     word on how this request encodes (auto preparing its faster path while torch encodes) above
-    the bar, until the result replaces both.
+    the bar, until the result replaces both. Work that is not an encode names what it counts in
+    ``unit``: "<label>: 3 of 40 configurations".
     """
 
-    def __init__(self, label: str, *, reading: bool = False) -> None:
+    def __init__(self, label: str, *, reading: bool = False, unit: str | None = None) -> None:
         self.label = plain(label)  # names a user gave, in Markdown progress text
         self.bar: Any = None
         self.notice: Any = None
         self.waited_s = 0.0
         self.reading = reading
+        self.unit = unit
 
     def note(self, text: str) -> None:
         if self.notice is None:
@@ -196,6 +198,10 @@ class Progress:
 
     def __call__(self, done: int, total: int) -> None:
         if total <= 0 or (self.bar is None and done >= total):
+            return
+        if self.unit is not None:
+            self.bar = self.bar or st.progress(0.0)
+            self.bar.progress(min(1.0, done / total), text=f"{self.label}: {done:,} of {total:,} {self.unit}")
             return
         if self.reading:
             self.bar = self.bar or st.progress(0.0)

@@ -1,6 +1,8 @@
 """Corpus: browse the built-in corpora, upload your own texts or embeddings, and pick what every page analyses."""
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -9,12 +11,11 @@ import dashboard as ui
 from analysis.corpora import (
     SUPPORTED_EXTENSIONS,
     TablePreview,
+    UploadedTable,
     builtin_corpora,
     load_builtin_corpus,
-    parse_corpus_bytes,
-    parse_pairs_bytes,
     plural,
-    preview_corpus_bytes,
+    read_upload,
     require_texts_for_statistics,
 )
 from analysis.errors import DimScopeError, upload_memory
@@ -32,7 +33,10 @@ st.markdown(
 
 UPLOAD_KEY = "corpus_upload"
 VECTORS_KEY = "vectors_upload"
+# What an on_change callback read of a new file, handed to the body of the same run (see _read_once).
+HANDED = {UPLOAD_KEY: "corpus_upload_parsed", VECTORS_KEY: "vectors_upload_opened"}
 NONE = "(none)"
+T = TypeVar("T")
 
 
 def _use(name: str) -> None:
@@ -48,14 +52,47 @@ def _limits() -> dict:
     return limits
 
 
+def _parse(upload) -> UploadedTable:
+    """The upload's bytes read once, under this deployment's limits: preview, corpus and pairs all
+    come from this one table."""
+    limits = _limits()
+    return read_upload(upload.getvalue(), upload.name, max_bytes=limits["max_bytes"], max_chars=limits["max_chars"])
+
+
+def _hand_over(key: str, read: Callable[[Any], T]) -> T | None:
+    """In an on_change callback: read the new file under ``key`` and hand what came of it (the
+    result or its error) to this run's body, which shows it. None when there is nothing to use."""
+    upload = st.session_state.get(key)
+    if upload is None:
+        return None
+    try:
+        result = read(upload)
+    except DimScopeError as exc:
+        st.session_state[HANDED[key]] = (upload.file_id, exc)
+        return None
+    st.session_state[HANDED[key]] = (upload.file_id, result)
+    return result
+
+
+def _read_once(key: str, upload: Any, read: Callable[[Any], T]) -> T:
+    """In the page body: what the callback read of this very file in this run (taken back at once,
+    so it never outlives the run), else a new reading. A file is read once per run."""
+    handed = st.session_state.pop(HANDED[key], None)
+    if handed is None or handed[0] != upload.file_id:
+        return read(upload)
+    if isinstance(handed[1], DimScopeError):
+        raise handed[1]
+    return handed[1]
+
+
 def _on_upload() -> None:
     """A new file becomes the corpus of every page at once (columns as inferred; the mapping below
     can change them). Runs before the script, so the sidebar already shows it."""
-    upload = st.session_state.get(UPLOAD_KEY)
-    if upload is None:
-        return
+    parsed = _hand_over(UPLOAD_KEY, _parse)
+    if parsed is None:
+        return  # the page body shows the reason with the preview
     try:
-        corpus = parse_corpus_bytes(upload.getvalue(), upload.name, **_limits())
+        corpus = parsed.corpus(max_texts=_limits().get("max_texts"))
     except DimScopeError:
         return  # the page body shows the reason with the preview
     ui.uploads()[corpus.name] = corpus
@@ -81,33 +118,20 @@ def _open_vectors(upload, **columns) -> VectorSource:
 
 def _on_vectors_upload() -> None:
     """New embeddings become the corpus (and the model) of every page at once, columns as inferred."""
-    upload = st.session_state.get(VECTORS_KEY)
-    if upload is None:
-        return
-    try:
-        source = _open_vectors(upload)
-    except DimScopeError:
+    source = _hand_over(VECTORS_KEY, _open_vectors)
+    if source is None:
         return  # the page body shows the reason
     ui.vector_uploads()[source.name] = source
     _use(str(ui.Selection.vectors(source.name)))
 
 
-def _map_pairs(data: bytes, filename: str, name: str, query_col: str | None, document_col: str | None) -> None:
+def _map_pairs(parsed: UploadedTable, name: str, query_col: str | None, document_col: str | None) -> None:
     """Keep (or forget) this upload's query -> document pairs for the "What can I drop?" page."""
     if query_col in (None, NONE) or document_col in (None, NONE):
         ui.pair_uploads().pop(name, None)
         return
-    limits = _limits()
     try:
-        task = parse_pairs_bytes(
-            data,
-            filename,
-            query_column=query_col,
-            document_column=document_col,
-            max_bytes=limits["max_bytes"],
-            max_chars=limits["max_chars"],
-            max_pairs=limits.get("max_texts"),
-        )
+        task = parsed.pairs(query_column=query_col, document_column=document_col, max_pairs=_limits().get("max_texts"))
     except DimScopeError as exc:
         ui.pair_uploads().pop(name, None)
         st.error(f"Query and document columns: {ui.plain(str(exc))}")
@@ -206,10 +230,10 @@ upload = st.file_uploader(
     help="A new file becomes the corpus of every page right away.",
 )
 if upload is not None:
-    data = upload.getvalue()
     preview: TablePreview | None
     try:
-        preview = preview_corpus_bytes(data, upload.name, max_bytes=ui.deployment_policy().max_upload_bytes)
+        parsed = _read_once(UPLOAD_KEY, upload, _parse)
+        preview = parsed.preview()
     except DimScopeError as exc:
         st.error(ui.plain(str(exc)))
         preview = None
@@ -274,13 +298,11 @@ if upload is not None:
             corpus = (
                 None  # no text column chosen yet: nothing to parse
                 if preview.format != "txt" and text_col is None
-                else parse_corpus_bytes(
-                    data,
-                    upload.name,
+                else parsed.corpus(
                     text_column=text_col,
                     label_column=None if label_col in (None, NONE) else label_col,
                     language_column=None if lang_col in (None, NONE) else lang_col,
-                    **_limits(),
+                    max_texts=_limits().get("max_texts"),
                 )
             )
         except DimScopeError as exc:
@@ -288,7 +310,7 @@ if upload is not None:
         else:
             if corpus is not None:
                 _adopt(corpus, label_col, lang_col)
-                _map_pairs(data, upload.name, corpus.name, query_col, document_col)
+                _map_pairs(parsed, corpus.name, query_col, document_col)
 
 st.subheader("Your own embeddings")
 rules = ui.deployment_policy()
@@ -314,7 +336,7 @@ vectors_upload = st.file_uploader(
 if vectors_upload is not None:
     probe: VectorSource | None
     try:
-        probe = _open_vectors(vectors_upload)
+        probe = _read_once(VECTORS_KEY, vectors_upload, _open_vectors)
     except DimScopeError as exc:
         st.error(ui.plain(str(exc)))
         probe = None

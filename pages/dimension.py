@@ -1,12 +1,10 @@
 """Dimension detail: one dimension's distribution, its extreme texts, per-label means, and its rank."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 import dashboard as ui
 from analysis.figures import downloads, spread, stat_tables, view_matrix
-from analysis.measures import stats
 
 ctx = ui.context()
 st.title("Dimension detail")
@@ -53,8 +51,8 @@ with c2:
 
 values = view_matrix.ViewMatrix(embeddings.raw, ctx.view).column(dim)
 row = frame.set_index("dim").loc[dim]
-ratio = stats.std_ratio(frame["std"].to_numpy())[dim]
-rank = int(np.sum(frame["std"].to_numpy() > row["std"])) + 1
+ratio = float(result.std_ratio(ctx.view)[dim])
+rank = int(result.std_rank(ctx.view)[dim])
 is_dead = dim in dead
 
 st.subheader(f"Dimension {dim}" + (" · dead" if is_dead else ""))

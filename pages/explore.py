@@ -1,15 +1,11 @@
 """Explore a model: heatmap of texts x dimensions, per-dimension spread, statistics table."""
 
-import numpy as np
 import streamlit as st
 
 import dashboard as ui
 from analysis import options
-from analysis.figures import budget, downloads, heatmap, stat_tables, view_matrix
+from analysis.figures import budget, downloads, heatmap, stat_tables
 from analysis.figures.spread import std_bar_chart
-from analysis.measures import stats
-from analysis.measures.budget import scale_spread
-from analysis.measures.crowding import label_crowding
 from dashboard import urlstate
 from dashboard.report_button import report_button
 
@@ -22,7 +18,7 @@ embeddings = ui.embeddings_or_stop(ctx)
 corpus = ctx.corpus
 frame = result.view(ctx.view)
 dead = result.dead_dims
-head = stats.headline(frame, dead)
+head = result.headline(ctx.view)
 
 st.caption(f"{ui.subject(ctx, result.model_name, result.corpus_name)} · {ctx.view} view")
 m1, m2, m3, m4, m5 = st.columns(5)
@@ -99,25 +95,14 @@ if wanted is not None:
         st.info("None of the requested dimensions exists in this model; showing all.")
         dims_shown = None
 
-stats_for_order = result.raw if heat == "raw" else result.normalized
-normalized = result.normalized
-matrix = view_matrix.ViewMatrix(
-    embeddings.raw,
-    heat,
-    mean=normalized["mean"].to_numpy(),
-    std=normalized["std"].to_numpy(),
-)
 ui.plot(
-    heatmap.dimension_heatmap(
-        matrix,
-        texts=corpus.texts,
-        labels=corpus.labels,
-        view_name=heat,
-        dead_dims=dead,
-        dims=view_matrix.dimension_order(stats_for_order, sort, dims_shown),
-        group_by_label=corpus.labels is not None and rows_how == "label",
-        dim_order_name={"index": "index", "std": "std", "abs_mean": "mean |x|"}[sort],
-        cap=heatmap.HeatmapCap.every_text() if every_text else heatmap.HeatmapCap(),
+    result.plot_heatmap(
+        heat,
+        order=sort,
+        dims=dims_shown,
+        every_text=every_text,
+        group_by_label=rows_how == "label",
+        embeddings=embeddings,  # already read for this session: the method need not read the store again
     ),
     key="explore_heatmap",
 )
@@ -161,8 +146,8 @@ scale = ui.bind(
     "share: each dimension's share of the total variance.",
 )
 shown = budget.spread_name(scale, metric)
-values = scale_spread(frame[metric].to_numpy(dtype=np.float64), scale, metric=metric)
-line = float(threshold) * float(np.nanmedian(values))
+cut = result.spread_cut(ctx.view, metric=metric, scale=scale, multiple=float(threshold))
+line = cut.line
 ui.plot(
     std_bar_chart(
         frame,
@@ -177,9 +162,8 @@ ui.plot(
     ),
     key="explore_bars",
 )
-below = int(np.sum(values < line))
 st.caption(
-    f"{below} dimension(s) below {threshold:g} × the median {shown} ({line:.3g}); "
+    f"{cut.n_below} dimension(s) below {threshold:g} × the median {shown} ({line:.3g}); "
     f"{len(dead)} dead by the rule ({', '.join(map(str, dead)) or 'none'})."
 )
 
@@ -219,7 +203,7 @@ st.subheader("Crowding by label")
 if corpus.labels is None:
     st.info("This corpus has no labels: upload one with a label column to split its spread by topic.")
 else:
-    crowding = label_crowding(embeddings.raw, corpus.labels)  # the embeddings the heatmap already holds
+    crowding = result.label_crowding(embeddings=embeddings)  # the embeddings the heatmap already holds
     k1, k2, k3 = st.columns(3)
     k1.metric("‖μ‖² of the whole corpus", f"{crowding.corpus_mean_norm_sq:.4f}")
     k2.metric("Variance within labels", f"{crowding.within_total:.4f}", help="Σ_c w_c (1 − ‖μ_c‖²)")

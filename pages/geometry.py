@@ -3,14 +3,11 @@
 import streamlit as st
 
 import dashboard as ui
-from analysis.encoding import view_of
 from analysis.errors import DimScopeError
 from analysis.figures import geometry as figs
 from analysis.figures import report_tables
-from analysis.measures.geometry import pairwise_cosine_sample
-from analysis.measures.postprocess import apply_postprocessing
 from analysis.options import POSTPROCESSING, POSTPROCESSING_LABELS
-from analysis.reports.geometry import geometry_report
+from analysis.reports.geometry import COSINE_PAIRS, cosine_sample, geometry_report
 
 ctx = ui.context()
 st.title("Geometry")
@@ -126,18 +123,13 @@ with c1:
         "often carry most of the anisotropy."
     )
 with c2:
-    embeddings = ui.embeddings_or_stop(ctx)
-    matrix = view_of(embeddings.raw, view)
-    if post != "none":
-        matrix = apply_postprocessing(matrix, post)
     try:
-        before = pairwise_cosine_sample(matrix, n_pairs=20_000)
-        after = pairwise_cosine_sample(matrix, n_pairs=20_000, center=True)
+        sample = cosine_sample(resolved, ctx.corpus, view=view, postprocessing=post, store=store)
     except DimScopeError as exc:
         st.info(f"No cosine histogram: {exc}")
     else:
-        ui.plot(figs.cosine_histogram(before, after, view=view), key="geometry_cosines")
+        ui.plot(figs.cosine_histogram(sample.before, sample.after, view=view), key="geometry_cosines")
         st.caption(
-            "Cosines of 20,000 random pairs of texts (all pairs when fewer), as they are and after "
+            f"Cosines of {COSINE_PAIRS:,} random pairs of texts (all pairs when fewer), as they are and after "
             "subtracting the mean vector; dotted lines mark the means."
         )

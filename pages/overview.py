@@ -3,7 +3,7 @@
 import streamlit as st
 
 import dashboard as ui
-from analysis.measures import stats
+from analysis.pipeline import StatsResult
 from dashboard.report_button import report_button
 
 ctx = ui.context()
@@ -16,13 +16,12 @@ st.markdown(
     "all-mpnet-base-v2's 34, 555, 688 and 756. These *dead* dimensions carry no information, yet they "
     "take space in every stored vector. Newer models do not show them.\n\n"
     f"A dimension counts as dead when its standard deviation in the normalized view is below "
-    f"{stats.DEAD_RELATIVE_THRESHOLD:.0%} of the median standard deviation of all dimensions."
+    f"{StatsResult.dead_threshold:.0%} of the median standard deviation of all dimensions."
 )
 
 # Guard and compute.
 result = ui.stats_or_stop(ctx)
-columns = result.columns(ctx.view)  # numpy columns: this page never needs pandas
-head = stats.headline(columns, result.dead_dims)
+head = result.headline(ctx.view)  # from numpy columns: this page never needs pandas
 dead = result.dead_dims
 
 # Render.

@@ -7,7 +7,6 @@ import streamlit as st
 import dashboard as ui
 from analysis.figures import downloads
 from analysis.figures import selection as figs
-from analysis.measures.selection import summarize_selection
 from analysis.options import SELECTION_SCORE_LABELS
 from analysis.reports.selection import selection_report
 from dashboard import urlstate
@@ -47,18 +46,7 @@ with i2:
 
 # Compute: statistics first (encodes with a progress bar), then the scoring with its own bar.
 stats = ui.stats_or_stop(ctx)
-bar = None
-
-
-def progress(done: int, total: int) -> None:
-    global bar
-    if total <= 0 or (bar is None and done >= total):
-        return
-    if bar is None:
-        bar = st.progress(0.0, text="Scoring…")
-    bar.progress(min(1.0, done / total), text=f"Scoring the selections: {done} of {total} configurations")
-
-
+progress = ui.Progress("Scoring the selections", unit="configurations")  # silent when the report is cached
 with ui.stop_on_error():
     try:
         resolved = ui.resolve(ctx.model, trust=ctx.trust_remote_code)
@@ -71,8 +59,7 @@ with ui.stop_on_error():
             store=ui.store_for(ctx.corpus),
         )
     finally:
-        if bar is not None:
-            bar.empty()
+        progress.close()
 
 attrs = report.attrs
 st.caption(
@@ -88,7 +75,7 @@ st.caption(
 )
 
 with st.expander("All scores (mean and std over random draws)"):
-    summary = summarize_selection(report.frame())
+    summary = report.summary()
     st.dataframe(
         summary,
         hide_index=True,

@@ -302,6 +302,40 @@ def test_a_bad_upload_shows_the_reason():
     assert any("ZIP" in e for e in texts(at.error))
 
 
+def test_the_corpus_page_parses_an_upload_once_per_run(monkeypatch):
+    """Adopting a new file (its on_change callback), its preview, its corpus and its retrieval pairs
+    all read one parse of the bytes: a rerun parses once more, never three or four times."""
+    from analysis.corpora import files, formats, pairs, uploads
+
+    parses: list[str] = []
+    read_table = formats.read_table
+
+    def counting(data, filename, *args, **kwargs):
+        parses.append(filename)
+        return read_table(data, filename, *args, **kwargs)
+
+    for module in (formats, files, pairs, uploads):  # every module that holds the parser by name
+        monkeypatch.setattr(module, "read_table", counting)
+    rows = [f"Question {i}?,Answer number {i},Sentence {i} here,{'ab'[i % 2]}" for i in range(12)]
+    qa = ("query,document,text,topic\n" + "\n".join(rows)).encode()
+    at = open_page("pages/corpus.py")
+    assert parses == []
+    at.file_uploader(key="corpus_upload").set_value(("qa.csv", qa, "text/csv")).run()
+    ok(at)
+    assert at.query_params == {"corpus": "upload:qa.csv"}  # adopted by the callback, from the same parse
+    assert (at.selectbox(key="map_query").value, at.selectbox(key="map_document").value) == ("query", "document")
+    assert (
+        "qa.csv" in at.session_state["ds_pair_uploads"] and at.session_state["ds_uploads"]["qa.csv"].labels is not None
+    )
+    assert parses == ["qa.csv"]
+    at.selectbox(key="map_label").set_value("(none)").run()
+    ok(at)
+    assert at.session_state["ds_uploads"]["qa.csv"].labels is None and parses == ["qa.csv"] * 2
+    at.file_uploader(key="corpus_upload").set_value(("data.csv", b"PK\x03\x04binary", "text/csv")).run()
+    ok(at)
+    assert any("ZIP" in e for e in texts(at.error)) and parses == ["qa.csv"] * 2 + ["data.csv"]
+
+
 def test_compare_default_models_on_an_uploaded_corpus():
     """The real default (every model available here) on a corpus put into session_state."""
     corpus = parse_corpus_bytes(CSV.encode(), "tiny.csv")
@@ -428,12 +462,19 @@ def test_progress_appears_only_for_real_work():
         work = Progress("work")
         work(0, 10)
         work(4, 10)
+        scored = Progress("Scoring the selections", unit="configurations")  # not an encode: its own unit
+        scored(40, 40)  # a cached report: nothing drawn
+        scored(0, 1200)
+        scored(1100, 1200)
+        st.markdown(f"scored-bars {0 if scored.bar is None else 1}")
 
     at = AppTest.from_function(script, default_timeout=APPTEST_TIMEOUT).run()
     ok(at)
     bars = list(at.get("progress"))
-    assert len(bars) == 1 and "encoded 4 of 10 texts" in bars[0].proto.text
-    assert texts(at.markdown) == ["cached-bars 0"]
+    assert len(bars) == 2 and "encoded 4 of 10 texts" in bars[0].proto.text
+    assert bars[1].proto.text == "Scoring the selections: 1,100 of 1,200 configurations"
+    assert bars[1].proto.value == 91  # percent
+    assert texts(at.markdown) == ["cached-bars 0", "scored-bars 1"]
 
 
 # --- public demo mode -------------------------------------------------------------------------------

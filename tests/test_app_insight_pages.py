@@ -7,6 +7,7 @@ report and the selection report with the page's defaults, so each page run reads
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,25 @@ def test_postprocessing_switch_rerenders_every_metric():
     at.selectbox(key="w_post").set_value("none").run()
     ok(at)
     assert metrics(at)["Anisotropy"] == before["Anisotropy"] and len(at.dataframe) == 1
+
+
+def test_geometry_samples_its_cosines_once_then_reads_them(monkeypatch, tmp_path):
+    """The histogram's 2 x 20,000 pairs are a cached report: a rerun and a new session sample nothing."""
+    import shutil
+
+    from analysis.measures import geometry as geometry_measures
+
+    cache = shutil.copytree(os.environ["DIMSCOPE_CACHE_DIR"], tmp_path / "cache")  # a setting no other test drew
+    monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(cache))
+    calls = []
+    sample = geometry_measures.pairwise_cosine_sample
+    monkeypatch.setattr(geometry_measures, "pairwise_cosine_sample", lambda *a, **k: calls.append(k) or sample(*a, **k))
+    params = {"view": "raw", "post": "standardize"}
+    at = open_page("pages/geometry.py", params)
+    ok(at)
+    assert len(charts(at)) == 3 and [k.get("center", False) for k in calls] == [False, True]
+    at.run()
+    ok(at)
+    second = open_page("pages/geometry.py", params)
+    ok(second)
+    assert len(charts(second)) == 3 and len(calls) == 2  # both runs drew the histogram from the cache

@@ -253,3 +253,30 @@ def test_uploaded_embeddings_cannot_travel_in_a_link():
     notes = " ".join(texts(at.warning))
     assert "uploaded embeddings cannot travel in a link" in notes
     assert at.sidebar.selectbox(key="w_corpus").value == DEFAULT_CORPUS
+
+
+def test_the_corpus_page_opens_an_embeddings_upload_once_per_run(monkeypatch, minilm_raw):
+    """The callback that adopts new embeddings and the page body that describes them share one
+    opening (a streamed pass over every vector). Choosing other columns later opens the file
+    twice in that run: once with the inferred columns that the pickers offer, once with the chosen ones."""
+    import analysis.vectors
+
+    opened: list[dict] = []
+    open_vectors = analysis.vectors.open_vectors
+
+    def counting(data, **kwargs):
+        opened.append({k: v for k, v in kwargs.items() if k.endswith("_column")})
+        return open_vectors(data, **kwargs)
+
+    monkeypatch.setattr(analysis.vectors, "open_vectors", counting)
+    n = 40
+    data = parquet_bytes(minilm_raw[:n], text=[f"text {i}" for i in range(n)], topic=["ab"[i % 2] for i in range(n)])
+    at = open_page("pages/corpus.py")
+    upload(at, data, "few.parquet")
+    ok(at)
+    assert at.query_params == {"corpus": "vectors:few.parquet"} and metrics(at)["Vectors"] == "40"
+    assert opened == [{}]
+    at.selectbox(key="map_vlabel").set_value("(none)").run()
+    ok(at)
+    assert at.session_state["ds_vector_uploads"]["few.parquet"].corpus.labels is None
+    assert opened == [{}, {}, {"vector_column": "embedding", "text_column": "text", "label_column": ""}]

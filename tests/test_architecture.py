@@ -367,3 +367,47 @@ def test_where_a_result_is_stored_is_decided_by_the_caller_in_one_place():
     assert naming(ROOT / "pages") | naming(ROOT / "dashboard") == {"dashboard/compute.py"}
     dashboard_sources = [*(ROOT / "pages").rglob("*.py"), *(ROOT / "dashboard").rglob("*.py")]
     assert "EmbeddingStore(" not in "".join(p.read_text() for p in dashboard_sources)
+
+
+# Pages read widgets, call the library and render: numbers are computed in analysis/, never on a page.
+PAGE_FORBIDDEN = ("numpy", "analysis.measures")
+
+
+def _page_analysis_imports(source: str) -> list[str]:
+    """Every import of numpy or analysis.measures in ``source``, at any depth (inside functions too)."""
+
+    def forbidden(module: str) -> bool:
+        return any(module == f or module.startswith(f + ".") for f in PAGE_FORBIDDEN)
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if forbidden(alias.name)]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if forbidden(node.module):
+                found.append(node.module)
+            else:
+                found += [f"{node.module}.{a.name}" for a in node.names if forbidden(f"{node.module}.{a.name}")]
+    return sorted(found)
+
+
+def test_pages_hold_no_analysis():
+    found = {
+        str(path.relative_to(ROOT)): imports
+        for path in sorted((ROOT / "pages").rglob("*.py"))
+        if (imports := _page_analysis_imports(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
+
+
+def test_a_page_importing_analysis_is_caught_at_any_depth():
+    source = (
+        "import numpy as np\n"
+        "from analysis import measures\n"
+        "def f():\n"
+        "    from analysis.measures.stats import headline\n"
+        "    import numpy.linalg\n"
+        "from analysis.figures import heatmap\n"  # allowed: pages draw through figures
+        "import numpyro\n"  # a different package
+    )
+    assert _page_analysis_imports(source) == ["analysis.measures", "analysis.measures.stats", "numpy", "numpy.linalg"]

@@ -355,6 +355,44 @@ def test_format_round_trip(english: Corpus, kind: str):
     assert corpus.report.messages() == []
 
 
+@pytest.mark.parametrize("kind", ["txt", "txt-utf16", "csv", "jsonl", "json-records", "parquet"])
+def test_one_parse_answers_as_the_three_readers_do(english: Corpus, kind: str):
+    """read_upload's preview, corpus and pairs are those of preview_corpus_bytes, parse_corpus_bytes
+    and parse_pairs_bytes on the same bytes: the Corpus page parses once and loses nothing."""
+    from analysis.corpora import parse_pairs_bytes, preview_corpus_bytes, read_upload
+
+    filename, data = build_file(english, kind)
+    upload = read_upload(data, filename, max_chars=40)
+    assert upload.name == filename and upload.format == kind.split("-")[0]
+    once, separate = upload.preview(n_rows=5), preview_corpus_bytes(data, filename, n_rows=5, max_chars=40)
+    assert (once.columns, once.text_column, once.label_column, once.n_rows, once.format) == (
+        separate.columns,
+        separate.text_column,
+        separate.label_column,
+        separate.n_rows,
+        separate.format,
+    )
+    pd.testing.assert_frame_equal(once.head, separate.head)
+    for columns in ({}, {"max_texts": 7}, {"label_column": "label"} if kind in LABELED else {"text_column": "text"}):
+        corpus = upload.corpus(**columns)
+        expected = parse_corpus_bytes(data, filename, max_chars=40, **columns)
+        assert (corpus.texts, corpus.labels, corpus.name, corpus.source) == (
+            expected.texts,
+            expected.labels,
+            expected.name,
+            expected.source,
+        )
+        assert corpus.report == expected.report and corpus.content_hash == expected.content_hash
+    assert max(len(t) for t in upload.corpus().texts) == 40  # the deployment's cut, as the parser cuts
+    if kind in LABELED:  # text -> label as a (query, document) pair
+        task = upload.pairs(query_column="text", document_column="label", max_pairs=50)
+        expected_task = parse_pairs_bytes(
+            data, filename, query_column="text", document_column="label", max_pairs=50, max_chars=40
+        )
+        assert task.queries.texts == expected_task.queries.texts and task.relevant == expected_task.relevant
+        assert task.report.messages() == expected_task.report.messages()
+
+
 def test_read_corpus_file_and_load_corpus_by_path(english: Corpus, tmp_path: Path):
     filename, data = build_file(english, "parquet")
     path = tmp_path / filename

@@ -230,3 +230,24 @@ def test_errors(clusters, labels, kwargs, match):
     X, _, _ = clusters
     with pytest.raises(OptionError, match=match):
         S.compare_dimension_selection(X, labels, **kwargs)
+
+
+@pytest.mark.slow
+def test_the_report_summarizes_its_own_draws(tiny_model_dir, tmp_path):
+    """What the Selection page's table shows: each (method, k)'s mean and std over its random draws."""
+    from analysis.corpora import Corpus
+    from analysis.pipeline.cache import EmbeddingStore
+    from analysis.reports.selection import selection_report
+    from tests.tiny_models import tiny_corpus
+
+    texts = tuple(dict.fromkeys(tiny_corpus(130, seed=4)))[:120]
+    corpus = Corpus(name="tiny-topics", texts=texts, labels=tuple("xyz"[i % 3] for i in range(len(texts))))
+    report = selection_report(str(tiny_model_dir), corpus, n_random_seeds=3, store=EmbeddingStore(tmp_path / "c"))
+    table = pd.DataFrame(report.table)
+    summary = report.summary().set_index(["method", "k"])
+    assert len(summary) == len(table.groupby(["method", "k"]))
+    for (method, k), rows in table.groupby(["method", "k"]):
+        knn = rows["knn_accuracy"].to_numpy(dtype=np.float64)
+        assert summary.loc[(method, k), "n_runs"] == len(rows) == (3 if method == "random" else 1)
+        assert summary.loc[(method, k), "knn_accuracy_mean"] == pytest.approx(knn.mean())
+        assert summary.loc[(method, k), "knn_accuracy_std"] == pytest.approx(knn.std(ddof=1) if len(knn) > 1 else 0.0)

@@ -12,7 +12,8 @@ dropped or changed on the way in. Every failure a user can cause raises
 * :mod:`~analysis.corpora.columns`: which column holds the texts, labels and languages;
 * :mod:`~analysis.corpora.files`: uploads, files and names -> a :class:`Corpus`;
 * :mod:`~analysis.corpora.pairs`: retrieval tasks (query -> document pairs, or labels) from
-  what ships and from files with a query and a document column.
+  what ships and from files with a query and a document column;
+* :mod:`~analysis.corpora.uploads`: an upload parsed once, asked for its preview, corpus and pairs.
 
 Nothing here imports streamlit or torch; ``pyyaml``, ``pandas`` and ``pyarrow`` are imported
 only when a chatterbot corpus, a table or a Parquet file is read.
@@ -58,6 +59,7 @@ from analysis.corpora.pairs import (
     pairs_from_rows,
     parse_pairs_bytes,
 )
+from analysis.corpora.uploads import UploadedTable, read_upload
 
 __all__ = [
     "BUILTIN_TASKS",
@@ -73,6 +75,7 @@ __all__ = [
     "PairsReport",
     "RetrievalTask",
     "TablePreview",
+    "UploadedTable",
     "WordNetSynset",
     "as_corpus",
     "chatterbot_conversations",
@@ -93,6 +96,7 @@ __all__ = [
     "preview_corpus_bytes",
     "plural",
     "read_corpus_file",
+    "read_upload",
     "wordnet_synsets",
     "require_texts_for_statistics",
 ]

@@ -30,6 +30,7 @@ from analysis.corpora.corpus import (
     REPLACEMENT,
     SURROGATE,
     Corpus,
+    SourceRows,
     build_corpus,
     check_max_bytes,
     check_max_chars,
@@ -47,7 +48,7 @@ from analysis.corpora.decoding import (
     shorten,
     split_lines,
 )
-from analysis.corpora.formats import read_table
+from analysis.corpora.formats import Table, read_table
 from analysis.errors import CorpusError, OptionError
 from analysis.settings import timed
 
@@ -136,19 +137,47 @@ def parse_corpus_bytes(
         lines = split_lines(text)
         if not lines:
             raise CorpusError(f"{name} has no rows of data.")
-        fmt, text_col = "txt", "text"
         rows = clean_rows(lines, None, None, lossy=lossy)
-    else:
-        table = read_table(data, filename, max_bytes, max_chars)
-        text_col, label_col, lang_col = columns_of(table, name, text_column, label_column, language_column)
-        df = table.frame
-        fmt = table.format
-        rows = clean_rows(
-            df[text_col].tolist(),
-            df[label_col].tolist() if label_col is not None else None,
-            df[lang_col].tolist() if lang_col is not None else None,
-            lossy=table.lossy,
-        )
+        return _corpus_of_rows(name, rows, "txt", "text", max_texts, max_chars)
+    return corpus_from_table(
+        read_table(data, filename, max_bytes, max_chars),
+        name,
+        text_column=text_column,
+        label_column=label_column,
+        language_column=language_column,
+        max_texts=max_texts,
+        max_chars=max_chars,
+    )
+
+
+def corpus_from_table(
+    table: Table,
+    name: str,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    language_column: str | None = None,
+    max_texts: int | None = None,
+    max_chars: int = MAX_TEXT_CHARS_DEFAULT,
+) -> Corpus:
+    """A :class:`Corpus` from a table already read (see :func:`parse_corpus_bytes`); ``name`` is
+    the display name. Columns given by name (case-insensitive) or inferred."""
+    check_max_chars(max_chars)
+    check_max_texts(max_texts)
+    text_col, label_col, lang_col = columns_of(table, name, text_column, label_column, language_column)
+    df = table.frame
+    rows = clean_rows(
+        df[text_col].tolist(),
+        df[label_col].tolist() if label_col is not None else None,
+        df[lang_col].tolist() if lang_col is not None else None,
+        lossy=table.lossy,
+    )
+    return _corpus_of_rows(name, rows, table.format, text_col, max_texts, max_chars)
+
+
+def _corpus_of_rows(
+    name: str, rows: SourceRows, fmt: str, text_col: str, max_texts: int | None, max_chars: int
+) -> Corpus:
     if not rows.texts:
         where = f"the column {shorten(printable(text_col), 60)!r} of {name}" if fmt != "txt" else name
         raise CorpusError(
@@ -169,9 +198,13 @@ def preview_corpus_bytes(
 ) -> TablePreview:
     """Parse an upload far enough to show its columns, the inferred roles and the first rows
     (texts over ``max_chars`` cut, as the corpus will cut them)."""
+    return preview_of_table(read_table(data, filename, max_bytes, max_chars), n_rows)
+
+
+def preview_of_table(table: Table, n_rows: int = 20) -> TablePreview:
+    """The preview of a table already read (see :func:`preview_corpus_bytes`)."""
     import pandas as pd
 
-    table = read_table(data, filename, max_bytes, max_chars)
     df = table.frame
     text_col = infer_text_column(df)
     label_col = infer_label_column(df, exclude=[text_col] if text_col else [])

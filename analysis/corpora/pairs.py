@@ -51,7 +51,7 @@ from analysis.corpora.corpus import (
 )
 from analysis.corpora.decoding import display_name, format_of, printable, shorten
 from analysis.corpora.files import parse_corpus_bytes, read_file_bytes
-from analysis.corpora.formats import read_table
+from analysis.corpora.formats import Table, read_table
 from analysis.errors import CorpusError, OptionError
 from analysis.options import RETRIEVAL_TASKS
 
@@ -382,8 +382,27 @@ def parse_pairs_bytes(
 
     Cleaned as :func:`pairs_from_rows` does; ``filename`` only picks the format and the name.
     """
-    name = display_name(filename)
-    table = read_table(data, filename, max_bytes, max_chars)
+    return pairs_from_table(
+        read_table(data, filename, max_bytes, max_chars),
+        display_name(filename),
+        query_column=query_column,
+        document_column=document_column,
+        max_pairs=max_pairs,
+        max_chars=max_chars,
+    )
+
+
+def pairs_from_table(
+    table: Table,
+    name: str,
+    *,
+    query_column: str | None = None,
+    document_column: str | None = None,
+    max_pairs: int | None = None,
+    max_chars: int = MAX_TEXT_CHARS_DEFAULT,
+) -> RetrievalTask:
+    """A pairs task from a table already read (see :func:`parse_pairs_bytes`); ``name`` is the
+    display name."""
     query, document = pair_columns_of(table, name, query_column, document_column)
     df = table.frame
     return pairs_from_rows(

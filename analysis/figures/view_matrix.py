@@ -96,6 +96,10 @@ class ViewMatrix:
         return out.astype(np.float32, copy=False)
 
 
+# How a chart's title names each of DIM_ORDERS.
+DIM_ORDER_NAMES: dict[str, str] = {"index": "index", "std": "std", "abs_mean": "mean |x|"}
+
+
 def dimension_order(stats: pd.DataFrame, how: str, dims: Sequence[int] | None = None) -> np.ndarray:
     """Dimensions in display order: by index, or by std / mean |x| largest first (stable).
 

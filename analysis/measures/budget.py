@@ -205,6 +205,26 @@ def scale_spread(values: Sequence[float] | np.ndarray, scale: str, *, metric: st
     return variance / total if total > 0 else np.full_like(variance, np.nan)
 
 
+@dataclass(frozen=True)
+class SpreadCut:
+    """A line at ``multiple`` x the median of a per-dimension spread, and the dimensions below it."""
+
+    multiple: float
+    line: float
+    n_below: int
+
+
+def spread_cut(values: Sequence[float] | np.ndarray, multiple: float) -> SpreadCut:
+    """Where ``multiple`` x the median of ``values`` falls, and how many values lie strictly below.
+
+    >>> spread_cut([1.0, 2.0, 3.0, 10.0], 0.5)
+    SpreadCut(multiple=0.5, line=1.25, n_below=1)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    line = float(multiple) * float(np.nanmedian(v))
+    return SpreadCut(float(multiple), line, int(np.sum(v < line)))
+
+
 # --- why two models' median std differ ---------------------------------------------------------------
 
 

@@ -368,6 +368,18 @@ def std_ratio(std: np.ndarray | pd.Series) -> np.ndarray:
     return std / median if median > 0 else np.full_like(std, np.nan)
 
 
+def std_rank(std: np.ndarray | pd.Series) -> np.ndarray:
+    """Each dimension's rank by std: 1 for the largest; equal stds share the best rank
+    (one plus how many dimensions have a strictly larger std; a NaN std ranks 1).
+
+    >>> std_rank([0.2, 0.5, 0.2, 0.1]).tolist()
+    [2, 1, 2, 4]
+    """
+    std = np.asarray(std, dtype=np.float64)
+    known = np.sort(std[~np.isnan(std)])
+    return (known.size - np.searchsorted(known, std, side="right") + 1).astype(np.int64)
+
+
 def headline(stats: pd.DataFrame | Mapping[str, np.ndarray], dead: list[int]) -> dict[str, float | int]:
     """The few numbers a page shows at the top: dimension, dead count, median/mean/min std.
 

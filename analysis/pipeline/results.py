@@ -6,8 +6,9 @@ embeddings behind it (for the heatmap and label crowding) from the store it came
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from analysis.encoding.views import MODEL_VIEWS
 from analysis.errors import OptionError
 from analysis.measures import budget as budget_module
 from analysis.measures import stats as stats_module
-from analysis.options import HEATMAP_VIEWS, VIEWS, check_choice
+from analysis.options import DIM_ORDERS, HEATMAP_VIEWS, SPREAD_METRICS, VIEWS, check_choice
 from analysis.pipeline.cache import EmbeddingStore
 from analysis.pipeline.encode_options import (
     EncodeOptions,
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # pandas and plotly cost ~0.5 s each to import; a cached page
 
     from analysis.figures.heatmap import HeatmapCap
     from analysis.measures.crowding import LabelCrowding
-from analysis.pipeline.embeddings import get_embeddings
+from analysis.pipeline.embeddings import EmbeddingResult, get_embeddings
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ class StatsResult:
     >>> [type(figure).__name__ for figure in (result.plot_std(), result.plot_heatmap())]
     ['Figure', 'Figure']
     """
+
+    # The dead rule: a dimension is dead when its normalized std is below this share of the median std.
+    dead_threshold: ClassVar[float] = stats_module.DEAD_RELATIVE_THRESHOLD
 
     model_name: str
     fingerprint: str
@@ -151,23 +155,66 @@ class StatsResult:
         columns = self.normalized_columns
         return budget_module.variance_budget(columns["mean"], columns["variance"], self.n_texts)
 
-    def label_crowding(self) -> LabelCrowding:
+    def headline(self, view: str = "normalized") -> dict[str, float | int]:
+        """The few numbers a page shows at the top of ``view``: dimension, dead count, median,
+        mean, smallest and largest std (see :func:`analysis.measures.stats.headline`)."""
+        return stats_module.headline(self.columns(view), self.dead_dims)
+
+    def std_ratio(self, view: str = "normalized") -> np.ndarray:
+        """Each dimension's std in ``view`` over the median std (what the dead rule thresholds)."""
+        return stats_module.std_ratio(self.columns(view)["std"])
+
+    def std_rank(self, view: str = "normalized") -> np.ndarray:
+        """Each dimension's rank by std in ``view``: 1 for the largest, ties share the best rank."""
+        return stats_module.std_rank(self.columns(view)["std"])
+
+    def spread_cut(
+        self, view: str = "normalized", *, metric: str = "std", scale: str = "as_is", multiple: float = 1.0
+    ) -> budget_module.SpreadCut:
+        """A line at ``multiple`` x the median spread of ``view`` and the dimensions below it.
+
+        The spread is ``metric`` (std or variance) on ``scale`` (see
+        :func:`analysis.measures.budget.scale_spread`), as the per-dimension bar chart draws it.
+        """
+        check_choice(metric, SPREAD_METRICS, "spread measure")
+        values = budget_module.scale_spread(self.columns(view)[metric], scale, metric=metric)
+        return budget_module.spread_cut(values, multiple)
+
+    def _rows(self, what: str) -> Corpus:
+        """The corpus these statistics were computed on (a vectors file's own rows)."""
+        if self.source is None:
+            raise OptionError(f"These statistics were built by hand: no embeddings to {what}.")
+        rows = self.source.corpus
+        if rows is None and isinstance(self.source.model, VectorSource):
+            rows = self.source.model.corpus  # a vectors file's own rows, built only now that they are wanted
+        if rows is None:
+            raise OptionError(f"These statistics have no corpus to {what}.")
+        return rows
+
+    def _embeddings(self, given: EmbeddingResult | None, rows: Corpus) -> EmbeddingResult:
+        """The embeddings behind these statistics: ``given`` (already in the caller's hands) when it
+        is theirs, else read from the store they came from."""
+        source = self.source
+        assert source is not None  # _rows said so
+        if given is None:
+            return get_embeddings(source.model, rows, options=source.options, store=source.store)
+        if given.raw.shape != (self.n_texts, self.dimension) or given.model.fingerprint != self.fingerprint:
+            raise OptionError(
+                f"Those embeddings ({given.raw.shape[0]} x {given.raw.shape[1]} of {given.model.name}) are not "
+                f"the ones behind these statistics ({self.n_texts} x {self.dimension} of {self.model_name})."
+            )
+        return given
+
+    def label_crowding(self, *, embeddings: EmbeddingResult | None = None) -> LabelCrowding:
         """Per-label ``‖μ_c‖²`` and the exact between/within split of the total variance; reads the
-        cached embeddings and needs a labelled corpus (see :mod:`analysis.measures.crowding`)."""
+        cached embeddings (or takes ``embeddings`` the caller already holds) and needs a labelled
+        corpus (see :mod:`analysis.measures.crowding`)."""
         from analysis.measures.crowding import label_crowding
 
-        if self.source is None:
-            raise OptionError("These statistics were built by hand: no embeddings to split by label.")
-        source = self.source
-        rows = source.corpus
-        if rows is None and isinstance(source.model, VectorSource):
-            rows = source.model.corpus  # a vectors file's own rows, built only now that labels are wanted
-        if rows is None:
-            raise OptionError("These statistics have no corpus to split by label.")
+        rows = self._rows("split by label")
         if rows.labels is None:
             raise OptionError(f"The corpus '{self.corpus_name}' has no labels; give one with --label-column.")
-        embeddings = get_embeddings(source.model, rows, options=source.options, store=source.store)
-        return label_crowding(embeddings.raw, rows.labels)
+        return label_crowding(self._embeddings(embeddings, rows).raw, rows.labels)
 
     def plot_std(self, view: str = "normalized", *, sort: bool = False, log_y: bool = True) -> go.Figure:
         """Each dimension's std in ``view`` (a plotly figure), dead dimensions marked.
@@ -177,7 +224,7 @@ class StatsResult:
         from analysis.figures.spread import std_bar_chart
 
         median = float(np.median(self.columns(view)["std"])) if self.dimension else 0.0
-        threshold = stats_module.DEAD_RELATIVE_THRESHOLD
+        threshold = self.dead_threshold
         return std_bar_chart(
             self.columns(view),
             dead_dims=self.dead_dims,
@@ -192,34 +239,42 @@ class StatsResult:
         self,
         view: str = "normalized",
         *,
+        order: str = "index",
+        dims: Sequence[int] | None = None,
         every_text: bool = False,
         group_by_label: bool = True,
+        embeddings: EmbeddingResult | None = None,
         cap: HeatmapCap | None = None,
     ) -> go.Figure:
-        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings.
-        Texts are grouped by label when the corpus has labels (``group_by_label=False``: corpus order).
-        ``cap`` bounds the rows sent (default: the page's, or every text up to its limit with ``every_text``)."""
-        from analysis.figures.heatmap import HeatmapCap, dimension_heatmap
-        from analysis.figures.view_matrix import ViewMatrix
+        """Texts x dimensions heatmap of ``view`` (a plotly figure); reads the cached embeddings,
+        or takes ``embeddings`` the caller already holds.
 
-        if self.source is None:
-            raise OptionError("These statistics were built by hand: no embeddings to draw a heatmap from.")
-        embeddings = get_embeddings(
-            self.source.model, self.source.corpus, options=self.source.options, store=self.source.store
-        )
-        corpus, raw = embeddings.corpus, embeddings.raw
+        ``order``: dimensions by index, or by std or mean |x| of the view, largest first
+        (standardized orders by the normalized view); ``dims``: only these dimensions (those the
+        model lacks are left out). Texts are grouped by label when the corpus has labels
+        (``group_by_label=False``: corpus order); ``every_text`` draws up to
+        ``HeatmapCap.every_text()`` rows instead of about one per pixel row; ``cap`` sets the bound
+        on the rows, cells and bytes sent yourself.
+        """
+        from analysis.figures.heatmap import HeatmapCap, dimension_heatmap
+        from analysis.figures.view_matrix import DIM_ORDER_NAMES, ViewMatrix, dimension_order
+
+        check_choice(view, HEATMAP_VIEWS, "view")
+        check_choice(order, DIM_ORDERS, "dimension order")
+        found = self._embeddings(embeddings, self._rows("draw a heatmap from"))
+        corpus, raw = found.corpus, found.raw
         normalized = self.normalized_columns
-        matrix = ViewMatrix(
-            raw, check_choice(view, HEATMAP_VIEWS, "view"), mean=normalized["mean"], std=normalized["std"]
-        )
+        matrix = ViewMatrix(raw, view, mean=normalized["mean"], std=normalized["std"])
         return dimension_heatmap(
             matrix,
             texts=corpus.texts,
             labels=corpus.labels,
             view_name=view,
             dead_dims=self.dead_dims,
+            dims=dimension_order(self.raw if view == "raw" else self.normalized, order, dims),
+            dim_order_name=DIM_ORDER_NAMES[order],
             cap=cap or (HeatmapCap.every_text() if every_text else HeatmapCap()),
-            group_by_label=group_by_label,
+            group_by_label=group_by_label and corpus.labels is not None,
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -236,7 +291,7 @@ class StatsResult:
             "backend": self.backend,
             "backend_drift": self.backend_drift,
             "backend_speedup": self.backend_speedup,
-            "dead_rule": f"normalized std < {stats_module.DEAD_RELATIVE_THRESHOLD} x median std",
+            "dead_rule": f"normalized std < {self.dead_threshold} x median std",
             "views": dict(self.views),
             "engine": self.engine,
             **self.budget.to_dict(),

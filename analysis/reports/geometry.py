@@ -2,13 +2,16 @@
 
 Cached in the disk cache under the model fingerprint, the corpus hash and the post-processing,
 so a page or the CLI asking twice pays once. ``to_dict()`` is the JSON of ``python -m analysis
-geometry --format json``.
+geometry --format json``. :func:`cosine_sample` (the cosines of random pairs of texts, for a
+histogram) is cached the same way, under its view, post-processing, pair count and seed too.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+import numpy as np
 
 from analysis.corpora import Corpus, require_texts_for_statistics
 from analysis.encoding import ProgressCallback, view_of
@@ -19,6 +22,8 @@ from analysis.pipeline.cache import EmbeddingStore, build_key
 from analysis.vectors import VectorSource
 
 REPORT_VERSION = 1
+COSINE_SAMPLE_VERSION = 1
+COSINE_PAIRS = 20_000  # pairs drawn for a histogram (all pairs when a corpus has fewer)
 
 
 @dataclass(frozen=True)
@@ -184,3 +189,83 @@ def geometry_report(
     )
     store.put_json(key, report.to_dict())
     return report
+
+
+@dataclass(frozen=True)
+class CosineSample:
+    """Cosines of random pairs of texts in one view, as they are and after centering.
+
+    ``before`` and ``after`` are float64 in [-1, 1]: every pair when ``n(n-1)/2 <= n_pairs``,
+    else ``n_pairs`` pairs drawn with ``seed`` (see
+    :func:`analysis.measures.geometry.pairwise_cosine_sample`).
+    """
+
+    model: str
+    corpus: str
+    view: str
+    postprocessing: str
+    n_pairs: int
+    seed: int
+    before: np.ndarray
+    after: np.ndarray
+
+
+def cosine_sample(
+    model: str | ResolvedModel | VectorSource,
+    corpus: Corpus,
+    *,
+    view: str = "normalized",
+    postprocessing: str = "none",
+    n_pairs: int = COSINE_PAIRS,
+    seed: int = 0,
+    options: EncodeOptions | None = None,
+    store: EmbeddingStore,
+    progress: ProgressCallback | None = None,
+) -> CosineSample:
+    """Cosines of ``n_pairs`` random pairs of texts in ``view`` after ``postprocessing``, before
+    and after subtracting the mean vector; cached, so a page drawing the histogram again pays
+    nothing. Raises ``OptionError`` when fewer than two rows have a non-zero norm.
+    """
+    from analysis.measures.geometry import pairwise_cosine_sample
+    from analysis.measures.postprocess import apply_postprocessing
+
+    check_choice(view, ("raw", "normalized"), "view")
+    check_choice(postprocessing, POSTPROCESSING, "post-processing")
+    require_texts_for_statistics(corpus)
+    resolved = as_source(model)
+    options = concrete_options(resolved, corpus, options, store=store)  # "auto" resolved before the key
+    keys = {
+        part: build_key(
+            "geometry-cosines",
+            model=resolved.fingerprint,
+            corpus=corpus.content_hash,
+            view=view,
+            post=postprocessing,
+            pairs=n_pairs,
+            seed=seed,
+            part=part,
+            version=COSINE_SAMPLE_VERSION,
+            **options.key_parts(resolved),
+        )
+        for part in ("before", "after")
+    }
+    before, after = store.get_array(keys["before"]), store.get_array(keys["after"])
+    if before is None or after is None:
+        raw = get_embeddings(resolved, corpus, options=options, store=store, progress=progress).raw
+        matrix = view_of(raw, view)
+        if postprocessing != "none":
+            matrix = apply_postprocessing(matrix, postprocessing)
+        before = pairwise_cosine_sample(matrix, n_pairs=n_pairs, seed=seed)
+        after = pairwise_cosine_sample(matrix, n_pairs=n_pairs, seed=seed, center=True)
+        store.put_array(keys["before"], before)
+        store.put_array(keys["after"], after)
+    return CosineSample(
+        model=resolved.name,
+        corpus=corpus.name,
+        view=view,
+        postprocessing=postprocessing,
+        n_pairs=n_pairs,
+        seed=seed,
+        before=before,
+        after=after,
+    )

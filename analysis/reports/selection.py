@@ -72,6 +72,13 @@ class SelectionReport:
 
         return pd.DataFrame(self.table)
 
+    def summary(self) -> pd.DataFrame:
+        """One row per (method, k): each score's mean and std over the random draws (see
+        :func:`analysis.measures.selection.summarize_selection`)."""
+        from analysis.measures.selection import summarize_selection
+
+        return summarize_selection(self.frame())
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
