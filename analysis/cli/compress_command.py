@@ -91,15 +91,16 @@ def _store_point(args: argparse.Namespace) -> Any:
         if args.variant is not None or args.precision is not None or args.replace:
             raise OptionError("--variant, --precision and --replace go with --write STORE.")
         return None
-    from analysis.export.store_sinks import check_sink, parse_sink
+    from analysis.export.store_sinks import check_sink, check_width, parse_sink
     from analysis.export.variants import parse_variant
 
     if args.k is not None:
         raise OptionError("--k sets the report's ladder; with --write, name the one point with --variant.")
-    if args.variant is not None:
-        parse_variant(args.variant)
+    chosen = None if args.variant is None else parse_variant(args.variant)
     sink = parse_sink(args.write)
     check_sink(sink, args.precision or "float32", args.replace)
+    if chosen is not None and chosen.k is not None:  # the width is known before any model loads
+        check_width(sink, args.precision or "float32", chosen.k)
     return sink
 
 

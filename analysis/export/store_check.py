@@ -112,8 +112,9 @@ def _notes(scheme: str, precision: str, prep: PreparedRelevance) -> list[str]:
             "The store quantizes the documents with its own 8-bit scalar quantizer and compares them with the float "
             "query; DimScope's prediction quantizes both sides with ranges calibrated on the documents. "
             + (
-                "LanceDB's IVF_SQ trains its ranges on a sample (lance.sq.sample_rate 256 per partition), one "
-                "partition, no refine."
+                "LanceDB's IVF_SQ keeps ONE range (min, max) for all dimensions (lance's ScalarQuantizer bounds), "
+                "trained on a sample (lance.sq.sample_rate 256 per partition), so dimensions of small spread get few "
+                "levels: expect it below DimScope's per-dimension int8. One partition, no refine."
                 if scheme == "lancedb"
                 else "FAISS SQ8 trains each dimension's min and max on the documents (RS_minmax)."
             )

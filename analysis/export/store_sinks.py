@@ -6,11 +6,12 @@ Two stores, each through its own API, each writing something new and never half 
   (float32, the point's unit vectors) and, for binary, ``bits`` (the packed sign bits as
   ``numpy.packbits(x > 0)``, searched by LanceDB's ``hamming`` distance). float32 is searched
   flat (exact, no index); int8 gets an ``IVF_SQ`` index with one partition, so the only
-  approximation is LanceDB's own 8-bit scalar quantization; binary-rescore takes the top
+  approximation is LanceDB's own 8-bit scalar quantization (one range for all dimensions, where
+  DimScope's int8 has one per dimension); binary-rescore takes the top
   ``RESCORE_CANDIDATES`` by Hamming, then a second LanceDB search by cosine on ``vector``
-  restricted (prefilter) to those ids. A new table that fails is dropped; a replaced table that
-  fails is restored to the version it had (LanceDB OSS has no rename, so a replaced table keeps
-  its history and gains one version).
+  restricted (prefilter) to those ids. A new table that fails is removed; a table being replaced
+  is copied aside first and its bytes put back if the write fails (LanceDB OSS has no rename, and
+  restoring a version would still add one). A replaced table starts a new history.
 * FAISS (``faiss:FILE``): ``IndexFlatIP`` (float32, exact), ``index_factory(k, "SQ8",
   METRIC_INNER_PRODUCT)`` trained on the documents (int8: per-dimension min and max),
   ``IndexBinaryFlat`` (binary, k a multiple of 8), and ``IndexRefineFlat(IndexLSH(k, k))`` with
@@ -25,6 +26,7 @@ FAISS files hold vectors only: ids are the row numbers, texts and labels are not
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -164,22 +166,27 @@ def write_lancedb(
     lancedb = import_store_library("lancedb", "lancedb")
     data = _lance_table(documents, texts, labels, precision)
     db = lancedb.connect(str(spec.path))
-    previous = db.open_table(spec.name).version if spec.name in table_names(db) else None
+    folder = spec.path / f"{spec.name}.lance"
+    backup = None
+    if spec.name in table_names(db):
+        # LanceDB OSS cannot rename a table, and restoring a version still adds one: keep the bytes aside.
+        backup = spec.path / f".{spec.name}.lance.{uuid.uuid4().hex}.backup"
+        shutil.copytree(folder, backup)
     try:
-        table = db.create_table(spec.name, data, mode="overwrite" if previous is not None else "create")
+        if backup is not None:
+            db.drop_table(spec.name)  # the replaced table's old versions go too: it holds this write only
+        table = db.create_table(spec.name, data)
         if precision == "int8":
             from lancedb.index import IvfSq
 
             table.create_index("vector", config=IvfSq(distance_type="cosine", num_partitions=1))
     except BaseException:
-        if previous is None:
-            if spec.name in table_names(db):
-                db.drop_table(spec.name)
-        else:
-            restored = db.open_table(spec.name)
-            restored.checkout(previous)
-            restored.restore()
+        shutil.rmtree(folder, ignore_errors=True)
+        if backup is not None:
+            os.replace(backup, folder)
         raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
     return _lance_settings(precision, documents.shape[1])
 
 
@@ -212,11 +219,11 @@ def search_lancedb(spec: SinkSpec, queries: np.ndarray, precision: str, exclude:
 
     def search(q: np.ndarray, extra: int) -> list[int]:
         if precision in ("float32", "int8"):
-            found = table.search(q, vector_column_name="vector").distance_type("cosine").select(["id"])
+            found = table.search(q, vector_column_name="vector").distance_type("cosine").select(["id", "_distance"])
             return ids(found.limit(TOP_K + extra).to_arrow())
         bits = binary_codes(q[None, :])[0]
         depth = (RESCORE_CANDIDATES if precision == "binary-rescore" else TOP_K) + extra
-        hamming = table.search(bits, vector_column_name="bits").distance_type("hamming").select(["id"])
+        hamming = table.search(bits, vector_column_name="bits").distance_type("hamming").select(["id", "_distance"])
         candidates = ids(hamming.limit(depth).to_arrow())
         if precision == "binary":
             return candidates
@@ -224,7 +231,7 @@ def search_lancedb(spec: SinkSpec, queries: np.ndarray, precision: str, exclude:
             table.search(q, vector_column_name="vector")
             .distance_type("cosine")
             .where(f"id IN ({', '.join(map(str, candidates))})", prefilter=True)
-            .select(["id"])
+            .select(["id", "_distance"])
             .limit(TOP_K + extra)
         )
         return ids(rescored.to_arrow())
