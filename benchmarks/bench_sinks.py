@@ -45,8 +45,8 @@ def main() -> None:
                 )
                 recall, mrr = r["recall_at_10"], r["mrr_at_10"]
                 print(
-                    f"| {r['store']} | {r['variant']} {precision} | {recall['predicted']:.4f} | {recall['measured']:.4f} "
-                    f"| {mrr['predicted']:.4f} | {mrr['measured']:.4f} | {r['latency']['measured']['median_ms']:.2f} |"
+                    f"| {r['store']} | {r['variant']} {precision} | {recall['predicted']:.4f} "
+                    f"| {recall['measured']:.4f} | {mrr['predicted']:.4f} | {mrr['measured']:.4f} | {r['latency']['measured']['median_ms']:.2f} |"
                 )
 
 
