@@ -43,10 +43,10 @@ def main() -> None:
                     replace=False,
                     store=default_store(),
                 )
-                recall, mrr = r["recall_at_10"], r["mrr_at_10"]
+                recall, mrr, ms = r["recall_at_10"], r["mrr_at_10"], r["latency"]["measured"]["median_ms"]
                 print(
                     f"| {r['store']} | {r['variant']} {precision} | {recall['predicted']:.4f} "
-                    f"| {recall['measured']:.4f} | {mrr['predicted']:.4f} | {mrr['measured']:.4f} | {r['latency']['measured']['median_ms']:.2f} |"
+                    f"| {recall['measured']:.4f} | {mrr['predicted']:.4f} | {mrr['measured']:.4f} | {ms:.2f} |"
                 )
 
 
