@@ -50,6 +50,26 @@ def _register(sub: Any) -> None:
     )
     p.add_argument("--draws", type=int, default=5, help="random-k draws behind each mean and std (1 to 50)")
     p.add_argument("--format", choices=["json", "csv", "text"], default="text")
+    p.add_argument(
+        "--write",
+        default=None,
+        metavar="STORE",
+        help="write the documents at one point into a NEW vector store, lancedb:FOLDER#TABLE or faiss:FILE, search it "
+        "with the task's queries and print predicted against measured recall@10, MRR@10 and latency (JSON)",
+    )
+    p.add_argument(
+        "--variant",
+        default=None,
+        help="with --write: drop-dead, top-variance-K, prefix-K or pca-K, fitted as the report fits it "
+        "(default: all dimensions)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["float32", "int8", "binary", "binary-rescore"],
+        default=None,
+        help="with --write: how the store keeps the vectors (default: float32)",
+    )
+    p.add_argument("--replace", action="store_true", help="with --write: overwrite an existing table or index file")
     add_encoding_args(p)
 
 
@@ -65,10 +85,30 @@ def parse_ks(text: str | None) -> list[int] | None:
     return ks
 
 
+def _store_point(args: argparse.Namespace) -> Any:
+    """The checked ``--write`` target, refused before any model loads; None without ``--write``."""
+    if args.write is None:
+        if args.variant is not None or args.precision is not None or args.replace:
+            raise OptionError("--variant, --precision and --replace go with --write STORE.")
+        return None
+    from analysis.export.store_sinks import check_sink, check_width, parse_sink
+    from analysis.export.variants import parse_variant
+
+    if args.k is not None:
+        raise OptionError("--k sets the report's ladder; with --write, name the one point with --variant.")
+    chosen = None if args.variant is None else parse_variant(args.variant)
+    sink = parse_sink(args.write)
+    check_sink(sink, args.precision or "float32", args.replace)
+    if chosen is not None and chosen.k is not None:  # the width is known before any model loads
+        check_width(sink, args.precision or "float32", chosen.k)
+    return sink
+
+
 def _run(args: argparse.Namespace) -> int:
     from analysis.corpora import load_retrieval_task
     from analysis.reports.compress import check_draws, compress_report
 
+    sink = _store_point(args)
     ks = parse_ks(args.k)
     check_draws(args.draws)
     if args.max_pairs is not None and args.max_pairs < 1:
@@ -86,6 +126,23 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for message in task.messages():
             print(f"note: {message}", file=sys.stderr)
+    if sink is not None:
+        from analysis.export.store_check import check_in_store
+
+        print_json(
+            check_in_store(
+                model,
+                task,
+                sink,
+                variant=args.variant,
+                precision=args.precision or "float32",
+                replace=args.replace,
+                options=options,
+                store=cli_store(),
+                progress=None if args.quiet else Progress("Encoding"),
+            )
+        )
+        return EXIT_OK
     report = compress_report(
         model,
         task,

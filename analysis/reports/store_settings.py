@@ -102,7 +102,8 @@ def _lancedb(k: int, precision: str) -> dict[str, Any]:
     index_type = "IVF_SQ" if precision == "int8" else "IVF_FLAT"
     return {
         "create_index": f'table.create_index(metric="cosine", index_type="{index_type}")',
-        "why": "IVF_SQ: 8-bit scalar quantization per dimension."
+        "why": "IVF_SQ: 8-bit scalar quantization with one range for all dimensions (DimScope's int8 has one per "
+        "dimension; compress --write measures the difference)."
         if precision == "int8"
         else "IVF_FLAT keeps the float32 vectors (no quantization) in IVF partitions.",
     }
