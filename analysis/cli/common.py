@@ -103,6 +103,18 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_task_args(parser: argparse.ArgumentParser, corpus_help: str) -> None:
+    """``--corpus`` as a retrieval task (compress, export), and the columns that make one of a file."""
+    parser.add_argument("--corpus", "-c", default=None, help=corpus_help)
+    parser.add_argument("--query-column", default=None, help="the file's query column (pairs)")
+    parser.add_argument("--document-column", default=None, help="the file's document column (pairs)")
+    parser.add_argument(
+        "--text-column", default=None, help="the file's text column (labels: each text queries the rest)"
+    )
+    parser.add_argument("--label-column", default=None, help="the file's label column (same label = relevant)")
+    parser.add_argument("--max-pairs", type=int, default=None, help="keep at most this many pairs (or labelled texts)")
+
+
 def add_corpus_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--corpus", "-c", default=None, help="built-in corpus name or a file (default: chatterbot-english)"

@@ -13,6 +13,7 @@ from analysis.cli.common import (
     Progress,
     add_encoding_args,
     add_model_args,
+    add_task_args,
     cli_store,
     encode_options_from_args,
     print_json,
@@ -33,18 +34,11 @@ def _register(sub: Any) -> None:
         "int8, binary, binary-rescore, binary-drop-dead) on query -> document retrieval, against full float32.",
     )
     add_model_args(p)
-    p.add_argument(
-        "--corpus",
-        "-c",
-        default=None,
-        help="a built-in task (chatterbot-pairs, wordnet-pairs, translation-pairs), a built-in corpus "
+    add_task_args(
+        p,
+        corpus_help="a built-in task (chatterbot-pairs, wordnet-pairs, translation-pairs), a built-in corpus "
         "(same label = relevant) or a file (default: chatterbot-pairs)",
     )
-    p.add_argument("--query-column", default=None, help="the file's query column (pairs)")
-    p.add_argument("--document-column", default=None, help="the file's document column (pairs)")
-    p.add_argument("--text-column", default=None, help="the file's text column (labels: each text queries the rest)")
-    p.add_argument("--label-column", default=None, help="the file's label column (same label = relevant)")
-    p.add_argument("--max-pairs", type=int, default=None, help="keep at most this many pairs (or labelled texts)")
     p.add_argument(
         "--k", default=None, help="kept-dimension counts, comma-separated (default: 8,16,32,64,128,256 and all)"
     )

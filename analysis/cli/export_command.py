@@ -13,6 +13,7 @@ from analysis.cli.common import (
     Progress,
     add_encoding_args,
     add_model_args,
+    add_task_args,
     cli_store,
     encode_options_from_args,
     report_corpus,
@@ -40,18 +41,11 @@ def _register(sub: Any) -> None:
         "SentenceTransformer(DIR), no DimScope needed; its README.md is a model card with the measured figures.",
     )
     add_model_args(p)
-    p.add_argument(
-        "--corpus",
-        "-c",
-        default=None,
-        help="the retrieval task the variant is fitted and measured on, as for compress (default: chatterbot-pairs), "
-        "or a .txt file of texts to fit it on (then nothing is measured)",
+    add_task_args(
+        p,
+        corpus_help="the retrieval task the variant is fitted and measured on, as for compress "
+        "(default: chatterbot-pairs), or a .txt file of texts to fit it on (then nothing is measured)",
     )
-    p.add_argument("--query-column", default=None, help="the file's query column (pairs)")
-    p.add_argument("--document-column", default=None, help="the file's document column (pairs)")
-    p.add_argument("--text-column", default=None, help="the file's text column (labels)")
-    p.add_argument("--label-column", default=None, help="the file's label column (same label = relevant)")
-    p.add_argument("--max-pairs", type=int, default=None, help="keep at most this many pairs (or labelled texts)")
     p.add_argument("--variant", required=True, help=VARIANT_HELP)
     p.add_argument(
         "--precision",
