@@ -91,7 +91,7 @@ def update_readme(text_table: str, info: dict, command: str, when: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="DimScope's benchmark suite.")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test); verdicts are not meaningful")
-    parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-12)")
+    parser.add_argument("--only", type=int, nargs="+", metavar="TARGET", help="run only these targets (1-13)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument(
         "--update-readme", action="store_true", help="rewrite the tables in benchmarks/README.md and README.md"
