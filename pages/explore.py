@@ -71,7 +71,7 @@ with c4:
         wanted = urlstate.parse_dims(typed.strip()) if typed.strip() else None
         ui.update(dims=urlstate.dims_to_spec(wanted) if wanted else "")
     except ValueError as exc:
-        st.error(f"{exc}.")
+        st.error(f"{ui.plain(str(exc))}.")
         wanted = urlstate.parse_dims(ui.state().dims) if ui.state().dims else None
 
 with c5:

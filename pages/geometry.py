@@ -126,7 +126,7 @@ with c2:
     try:
         sample = cosine_sample(resolved, ctx.corpus, view=view, postprocessing=post, store=store)
     except DimScopeError as exc:
-        st.info(f"No cosine histogram: {exc}")
+        st.info(f"No cosine histogram: {ui.plain(str(exc))}")
     else:
         ui.plot(figs.cosine_histogram(sample.before, sample.after, view=view), key="geometry_cosines")
         st.caption(

@@ -100,3 +100,26 @@ def test_pages_and_figures_use_the_one_helper():
     for path in sources:
         source = path.read_text(encoding="utf-8")
         assert "html.escape" not in source and ".replace('`', '')" not in source, path
+
+
+def test_no_page_shows_an_error_message_unescaped():
+    """An error's message may quote what a visitor supplied (a file or corpus name, a model id): every
+    message a page or the kit shows with a caught exception in an f-string passes it through ``plain``."""
+    import ast
+
+    from tests.helpers import ROOT
+
+    shown_by = {"error", "warning", "info", "success", "caption", "markdown", "write", "toast"}
+    raw = []
+    for path in [*ROOT.joinpath("pages").rglob("*.py"), *ROOT.joinpath("dashboard").rglob("*.py")]:
+        for call in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+                continue
+            if call.func.attr not in shown_by:
+                continue
+            for arg in call.args:
+                for node in ast.walk(arg):
+                    if isinstance(node, ast.FormattedValue) and isinstance(node.value, ast.Name):
+                        if node.value.id in {"exc", "error", "err"}:
+                            raw.append(f"{path.relative_to(ROOT)}:{call.lineno}")
+    assert raw == [], f"show caught errors through ui.plain(str(exc)): {raw}"
