@@ -239,7 +239,10 @@ def test_upload_csv_through_the_file_input_and_use_it(browser, server, tmp_path)
     try:
         _open(page, f"{server.base}/corpus", "Corpus")
         # The first file input takes texts; the second, embeddings.
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(upload))
+        # The uploader by its label: which file input comes first in the page is not fixed while it renders.
+        page.get_by_role("region", name="Corpus file").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+            str(upload)
+        )
         # A new upload becomes the corpus every page analyses, without a click.
         expect(page.get_by_text("is the corpus every page analyses now").first).to_be_visible(timeout=RENDER_MS)
         _settle(page)
@@ -375,7 +378,8 @@ def test_upload_embeddings_through_the_file_input_and_use_them(browser, server, 
     page = context.new_page()
     try:
         _open(page, f"{server.base}/corpus", "Corpus")
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(1).set_input_files(str(upload))
+        embeddings_region = page.get_by_role("region", name="Embeddings file")
+        embeddings_region.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
         expect(page.get_by_text("is what every page analyses now").first).to_be_visible(timeout=RENDER_MS)
         _settle(page)
         _assert_no_exception(page, "embeddings upload")

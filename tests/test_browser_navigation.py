@@ -213,7 +213,10 @@ def test_clicking_through_the_sidebar_on_an_uploaded_corpus(browser, server, tmp
     try:
         page.goto(server.base + "/corpus", wait_until="domcontentloaded")
         _settled(page, "corpus", "upload: the Corpus page")
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(upload))
+        # The uploader by its label: which file input comes first in the page is not fixed while it renders.
+        page.get_by_role("region", name="Corpus file").get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+            str(upload)
+        )
         expect(page).to_have_url(re.compile(r"corpus=upload%3A" + re.escape(UPLOAD)), timeout=RUN_TIMEOUT_MS)
         _settled(page, "corpus", "upload: after the upload")
         sidebar_corpus = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Corpus")
