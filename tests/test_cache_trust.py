@@ -135,6 +135,24 @@ def test_a_value_file_outside_the_folder_is_neither_read_nor_deleted(tmp_path, v
     assert victim.read_bytes() == before
 
 
+def test_a_new_value_whose_random_name_meets_a_planted_symlink_goes_under_another_name(tmp_path, monkeypatch):
+    """diskcache draws value names at random: one write in 256 lands in "ab/". A symlink planted
+    there must neither be followed nor make the write fail (a CI run once drew it)."""
+    from analysis.pipeline.cache_disk import BytesDisk
+
+    directory, outside = tmp_path / "c", tmp_path / "outside"
+    (outside / "cd").mkdir(parents=True)
+    store = EmbeddingStore(directory)
+    (directory / "ab").symlink_to(outside, target_is_directory=True)
+    drawn = iter(["ab/cd/" + "1" * 28 + ".val", "ab/cd/" + "2" * 28 + ".val", "ef/01/" + "3" * 28 + ".val"])
+    monkeypatch.setattr(BytesDisk, "filename", lambda self, key=None, value=None: (next(drawn), ""))
+    array = put_and_check(store)
+    np.testing.assert_array_equal(store.get_array("k"), array)
+    assert rows(directory)["k"][1] == "ef/01/" + "3" * 28 + ".val"
+    assert list((outside / "cd").iterdir()) == [], "a value was written through the planted symlink"
+    assert (directory / "ab").is_symlink()
+
+
 def test_eviction_and_clear_never_delete_outside_the_folder(tmp_path, victim):
     directory = tmp_path / "c"
     store = EmbeddingStore(directory, size_limit=200_000)

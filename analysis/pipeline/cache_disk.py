@@ -74,10 +74,14 @@ class BytesDisk(Disk):
                 with self._open_value(filename, create=True) as writer:
                     writer.write(value)
                 return len(value), MODE_BINARY, filename, None
-            except FileNotFoundError:
+            except OSError as exc:
                 attempts -= 1
-                if attempts == 0:
+                if attempts == 0 or not (isinstance(exc, FileNotFoundError) or exc.errno in _SYMLINK_ERRNOS):
                     raise
+                if exc.errno in _SYMLINK_ERRNOS:
+                    # A symlink planted where the random name fell (one folder in 256 for "ab/"):
+                    # it is left alone, never followed, and the value goes under another name.
+                    filename, _ = self.filename()
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         if mode == MODE_RAW and filename is None and type(value) is bytes:
