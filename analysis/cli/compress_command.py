@@ -48,8 +48,9 @@ def _register(sub: Any) -> None:
         "--write",
         default=None,
         metavar="STORE",
-        help="write the documents at one point into a NEW vector store, lancedb:FOLDER#TABLE or faiss:FILE, search it "
-        "with the task's queries and print predicted against measured recall@10, MRR@10 and latency (JSON)",
+        help="write the documents at one point into a NEW vector store, lancedb:FOLDER#TABLE, faiss:FILE or "
+        "chroma:FOLDER#COLLECTION, search it with the task's queries and print predicted against measured recall@10, "
+        "MRR@10 and latency (JSON)",
     )
     p.add_argument(
         "--variant",
@@ -61,9 +62,11 @@ def _register(sub: Any) -> None:
         "--precision",
         choices=["float32", "int8", "binary", "binary-rescore"],
         default=None,
-        help="with --write: how the store keeps the vectors (default: float32)",
+        help="with --write: how the store keeps the vectors (default: float32; chroma: float32 only)",
     )
-    p.add_argument("--replace", action="store_true", help="with --write: overwrite an existing table or index file")
+    p.add_argument(
+        "--replace", action="store_true", help="with --write: overwrite an existing table, index file or collection"
+    )
     add_encoding_args(p)
 
 
@@ -92,7 +95,12 @@ def _store_point(args: argparse.Namespace) -> Any:
         raise OptionError("--k sets the report's ladder; with --write, name the one point with --variant.")
     chosen = None if args.variant is None else parse_variant(args.variant)
     sink = parse_sink(args.write)
-    check_sink(sink, args.precision or "float32", args.replace)
+    if sink.scheme == "chroma":  # float32 only, Chroma's name rules and folder
+        from analysis.export.chroma_sink import check_chroma_sink
+
+        check_chroma_sink(sink, args.precision or "float32", args.replace)
+    else:
+        check_sink(sink, args.precision or "float32", args.replace)
     if chosen is not None and chosen.k is not None:  # the width is known before any model loads
         check_width(sink, args.precision or "float32", chosen.k)
     return sink

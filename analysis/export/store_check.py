@@ -3,9 +3,9 @@
 The task's documents are taken as the chosen point stores them (:func:`analysis.export.vectors_file.
 fit_on_corpus`, the export's own transformation: the variant fitted on the documents, as the
 compress report fits it), written into a new LanceDB table or FAISS index
-(:mod:`analysis.export.store_sinks`), and the task's queries, mapped the same way, are run through
-the store's own search. Both sides use the same queries (those with a relevant document), the
-same k (10) and the same cutoff:
+(:mod:`analysis.export.store_sinks`) or Chroma collection (:mod:`analysis.export.chroma_sink`), and
+the task's queries, mapped the same way, are run through the store's own search. Both sides use
+the same queries (those with a relevant document), the same k (10) and the same cutoff:
 
 * recall@10: |relevant in the top 10| / |relevant|, the query's own document left out;
 * MRR@10: 1 / the rank of the first relevant document when it is in the top 10, else 0. A store
@@ -177,11 +177,19 @@ def check_in_store(
     prep = require_queries(prepare_relevance(task_relevance(task), len(stored_queries), len(stored_documents)))
     kept_queries = np.ascontiguousarray(stored_queries[prep.keep], dtype=np.float32)
     predicted = predicted_at_10(kept_queries, stored_documents, prep, precision)
+    notes = _notes(sink.scheme, precision, prep)
     if sink.scheme == "lancedb":
         labels = None if task.labels is None else list(task.labels)
         texts = list(task.documents.texts)
         settings = write_lancedb(sink, stored_documents, texts, labels, precision)
         searched = search_lancedb(sink, kept_queries, precision, prep.excl.tolist())
+    elif sink.scheme == "chroma":
+        from analysis.export.chroma_sink import chroma_notes, search_chroma, write_chroma
+
+        labels = None if task.labels is None else list(task.labels)
+        settings = write_chroma(sink, stored_documents, list(task.documents.texts), labels, precision, replace)
+        searched = search_chroma(sink, kept_queries, prep.excl.tolist())
+        notes += chroma_notes(predicted, measured_at_10(searched.ids, prep), settings)
     else:
         settings = write_faiss(sink, stored_documents, precision, replace)
         searched = search_faiss(sink, kept_queries, precision, prep.excl.tolist())
@@ -206,5 +214,5 @@ def check_in_store(
         "predicted_mrr_full_ranking": predicted["mrr_full_ranking"],
         "compress_report_row": report_row,
         "settings": settings,
-        "notes": _notes(sink.scheme, precision, prep),
+        "notes": notes,
     }

@@ -21,6 +21,7 @@ Two stores, each through its own API, each writing something new and never half 
   linked (new) or renamed (``--replace``) into place, so the target is whole or untouched.
 
 FAISS files hold vectors only: ids are the row numbers, texts and labels are not stored.
+Chroma (``chroma:FOLDER#COLLECTION``, float32 only) is :mod:`analysis.export.chroma_sink`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from analysis.vectors.stores.lancedb_store import table_names
 from analysis.vectors.stores.spec import import_store_library
 
 #: The ``--write`` forms, with what follows the scheme.
-SINK_FORMS = {"lancedb": "lancedb:FOLDER#TABLE", "faiss": "faiss:FILE"}
+SINK_FORMS = {"lancedb": "lancedb:FOLDER#TABLE", "faiss": "faiss:FILE", "chroma": "chroma:FOLDER#COLLECTION"}
 PRECISIONS = ("float32", "int8", "binary", "binary-rescore")
 TOP_K = 10  # recall@10, and the k every store is asked for
 
@@ -70,11 +71,11 @@ def parse_sink(text: str) -> SinkSpec:
     if not sep or scheme not in SINK_FORMS:
         raise OptionError(f"--write {shown}: use {' or '.join(SINK_FORMS.values())}.")
     name: str | None = None
-    if scheme == "lancedb":
+    if scheme != "faiss":  # a folder and a table or collection in it
         rest, sep, name = rest.rpartition("#")
         if not sep or not rest or not name.strip():
-            raise OptionError(f"--write {shown}: write it as {SINK_FORMS['lancedb']}.")
-        if not all(c.isalnum() or c in "_-." for c in name):
+            raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
+        if scheme == "lancedb" and not all(c.isalnum() or c in "_-." for c in name):
             raise OptionError(f"--write {shown}: a LanceDB table name holds letters, digits, _, - and . only.")
     if not rest:
         raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
@@ -84,8 +85,8 @@ def parse_sink(text: str) -> SinkSpec:
         raise OptionError(f"--write {shown}: the folder {shorten(printable(str(parent)), 120)} does not exist.")
     if scheme == "faiss" and path.is_dir():
         raise OptionError(f"--write {shown}: {SINK_FORMS['faiss']} names an index file, and this is a folder.")
-    if scheme == "lancedb" and path.exists() and not path.is_dir():
-        raise OptionError(f"--write {shown}: {SINK_FORMS['lancedb']} names a folder, and this is a file.")
+    if scheme != "faiss" and path.exists() and not path.is_dir():
+        raise OptionError(f"--write {shown}: {SINK_FORMS[scheme]} names a folder, and this is a file.")
     return SinkSpec(scheme, path, name)
 
 
@@ -128,7 +129,7 @@ class Searched:
     seconds: list[float]
 
 
-def _timed(search: Any, queries: np.ndarray, exclude: Sequence[int]) -> Searched:
+def timed_search(search: Any, queries: np.ndarray, exclude: Sequence[int]) -> Searched:
     """Each query searched alone and timed; its own document (``exclude``, -1 for none) is asked one more
     result for and dropped, as DimScope leaves a query's own document out of its ranking."""
     ids: list[list[int]] = []
@@ -236,7 +237,7 @@ def search_lancedb(spec: SinkSpec, queries: np.ndarray, precision: str, exclude:
         )
         return ids(rescored.to_arrow())
 
-    return _timed(search, queries, exclude)
+    return timed_search(search, queries, exclude)
 
 
 # --------------------------------------------------------------------------- FAISS
@@ -304,4 +305,4 @@ def search_faiss(spec: SinkSpec, queries: np.ndarray, precision: str, exclude: S
         _, found = index.search(q[None, :], TOP_K + extra)
         return [int(i) for i in found[0] if i >= 0]
 
-    return _timed(search, prepared, exclude)
+    return timed_search(search, prepared, exclude)
