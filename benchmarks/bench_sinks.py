@@ -1,15 +1,18 @@
-"""Predicted against measured in two stores: ``compress --write`` on a held-out task, one row per point.
+"""Predicted against measured in three stores: ``compress --write`` on a held-out task, one row per point.
 
 all-MiniLM-L6-v2 on the built-in ``wordnet-pairs`` task (the tests use chatterbot pairs, so this
 task is held out from them), at every dimension and at top-variance-128, in int8, binary and
 binary-rescore (float32 as the reference), written into a new LanceDB table and a new FAISS index
-in a temporary folder and searched there with the task's queries. Prints a Markdown table of
-DimScope's predicted recall@10 and MRR@10 beside the store's measured ones, and the median
-latency of one query. Run: ``python -m benchmarks.bench_sinks``.
+in a temporary folder and searched there with the task's queries; the float32 point also into a new
+Chroma collection (Chroma stores float32 only). Prints a Markdown table of DimScope's predicted
+recall@10 and MRR@10 beside the store's measured ones, and the median latency of one query.
+Run: ``python -m benchmarks.bench_sinks`` (all stores) or ``python -m benchmarks.bench_sinks chroma``
+(the named stores only).
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,7 +28,18 @@ POINTS = [(None, p) for p in ("float32", "int8", "binary", "binary-rescore")] + 
 ]
 
 
-def main() -> None:
+STORES = ("lancedb", "faiss", "chroma")
+
+
+def targets(folder: Path, n: int, precision: str) -> list[str]:
+    """Where point ``n`` is written: LanceDB and FAISS at every precision, Chroma at float32 (all it stores)."""
+    where = [f"lancedb:{folder / 'db'}#t{n}", f"faiss:{folder / f't{n}.faiss'}"]
+    if precision == "float32":
+        where.append(f"chroma:{folder / 'chroma'}#point{n}")  # Chroma's names have at least 3 characters
+    return where
+
+
+def main(stores: tuple[str, ...] = STORES) -> None:
     model = resolve_model("all-MiniLM-L6-v2")
     task = load_retrieval_task(TASK)
     print(f"{model.name} on {TASK}: {len(task.relevant or ()):,} queries, {len(task.documents):,} documents\n")
@@ -33,7 +47,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for n, (variant, precision) in enumerate(POINTS):
-            for where in (f"lancedb:{Path(folder) / 'db'}#t{n}", f"faiss:{Path(folder) / f't{n}.faiss'}"):
+            for where in targets(Path(folder), n, precision):
+                if where.partition(":")[0] not in stores:
+                    continue
                 r = check_in_store(
                     model,
                     task,
@@ -51,4 +67,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    chosen = tuple(sys.argv[1:]) or STORES
+    if set(chosen) - set(STORES):
+        sys.exit(f"name stores from {', '.join(STORES)}; got {' '.join(chosen)}")
+    main(chosen)
