@@ -211,7 +211,7 @@ UPLOAD_PICKS = ("map_vectors", "map_vtext", "map_vlabel")
 STORE_PICKS = ("store_vectors", "store_vtext", "store_vlabel")
 STORE_KEY = "store_form"
 ARRAY = "(the array)"
-ROWS = {"all": "All rows", "first": "The first N rows", "sample": "A uniform sample of N rows"}
+ROWS: dict[str, str] = {"all": "All rows", "first": "The first N rows", "sample": "A uniform sample of N rows"}
 
 
 def _picked(keys: tuple[str, str, str]) -> dict[str, str | None]:
@@ -474,7 +474,7 @@ if not ui.deployment_policy().public:
         help="Press Enter: the store becomes the corpus and the model of every page.",
     )
     r1, r2, r3 = st.columns(3)
-    rows = r1.selectbox("Rows", list(ROWS), format_func=ROWS.get, key="store_rows")
+    rows = r1.selectbox("Rows", list(ROWS), format_func=lambda choice: ROWS[choice], key="store_rows")
     r2.number_input("N (rows)", min_value=1, value=10_000, step=1_000, key="store_n", disabled=rows == "all")
     r3.number_input("Seed", min_value=0, value=0, step=1, key="store_seed", disabled=rows != "sample")
     if st.session_state.get(STORE_KEY, "").strip():
