@@ -10,6 +10,7 @@ store.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -20,8 +21,9 @@ from analysis.pipeline import EncodeOptions, embeddings_key, get_stats
 from analysis.pipeline.cache import EmbeddingStore, build_key, default_store
 from analysis.vectors import open_vectors
 from analysis.vectors.sampling import sample_positions
+from analysis.vectors.stores import STORE_FORMS
 from tests.helpers import metrics, ok, open_page, texts
-from tests.test_vector_stores import folder_digest, write_lance
+from tests.test_vector_stores import folder_digest, small_stores, write_lance  # noqa: F401 (a fixture)
 
 TABLE = "minilm"
 
@@ -78,7 +80,7 @@ def unchanged(lance):
     assert folder_digest(lance[0]) == lance[1]  # reading never changed a byte
 
 
-def test_a_store_becomes_what_every_page_analyses(lance, minilm, unchanged):
+def test_a_store_becomes_what_every_page_analyses(lance, minilm, minilm_raw, unchanged):
     at = open_page("pages/corpus.py")
     type_store(at, form(lance))
     ok(at)
@@ -106,6 +108,41 @@ def test_a_store_becomes_what_every_page_analyses(lance, minilm, unchanged):
     at.switch_page("pages/dimension.py").run()
     ok(at)
     assert {b.label for b in at.button if b.label in {"127", "223", "319"}} == {"127", "223", "319"}
+
+    at.switch_page("pages/explore.py").run()
+    ok(at)
+    # The crowding of the store's vectors is the model's: ‖μ‖² of the normalized rows, by numpy.
+    raw = minilm_raw.astype(np.float64)
+    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
+    assert metrics(at)["‖μ‖² of the whole corpus"] == f"{float(np.sum(unit.mean(axis=0) ** 2)):.4f}"
+
+    at.switch_page("pages/geometry.py").run()
+    ok(at)
+    assert not at.error and f"vectors:{name}" == at.sidebar.selectbox(key="w_corpus").value
+
+
+@pytest.mark.parametrize("scheme", sorted(STORE_FORMS))
+def test_every_store_form_the_library_reads_opens_on_the_page(small_stores, scheme):  # noqa: F811 (the fixture)
+    forms = {
+        "lancedb": "lancedb:{lancedb}#docs",
+        "chroma": "chroma:{chroma}#docs",
+        "faiss": "faiss:{faiss}/flat.faiss",
+    }
+    if scheme not in forms:
+        pytest.fail(f"{scheme}: add a small store of it here (the page takes whatever STORE_FORMS lists)")
+    typed = forms[scheme].format(**small_stores)
+    folder = Path(typed.split(":", 1)[1].split("#")[0])
+    before = folder_digest(folder)
+    at = open_page("pages/corpus.py")
+    assert STORE_FORMS[scheme] in " ".join(m.value for m in at.markdown)  # the page names every form
+    type_store(at, typed)
+    ok(at)
+    assert metrics(at)["Vectors"] == "300" and metrics(at)["Dimensions"] == "12"
+    (source,) = at.session_state["ds_vector_uploads"].values()
+    vectors = small_stores["vectors"].astype(np.float64)
+    np.testing.assert_allclose(source.moments()["raw"].columns()["std"], vectors.std(axis=0), rtol=1e-6)
+    assert at.query_params == {"corpus": f"vectors:{source.name}"}
+    assert folder_digest(folder) == before
 
 
 def test_columns_and_rows_open_the_store_once_per_change(lance, minilm_raw, monkeypatch, unchanged):
