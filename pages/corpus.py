@@ -274,7 +274,8 @@ def _offer(source: VectorSource, key: str, label: str) -> None:
 def _describe_vectors(source: VectorSource, where: str) -> None:
     m1, m2, m3 = st.columns(3)
     m1.metric("Vectors", f"{source.n_rows:,}")
-    m2.metric("Dimensions", f"{source.moments()['raw'].dimension:,}")
+    # The layout knows it but for a list column: then one streamed pass (a kept store is not read again per run).
+    m2.metric("Dimensions", f"{source.dimension or source.moments()['raw'].dimension:,}")
     m3.metric("Stored as", source.layout.dtype)
     st.caption(
         f":material/info: Raw = {VECTOR_VIEWS['raw']}; normalized = {VECTOR_VIEWS['normalized']}."

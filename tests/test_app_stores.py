@@ -160,9 +160,20 @@ def test_columns_and_rows_open_the_store_once_per_change(lance, minilm_raw, monk
     type_store(at, form(lance))
     ok(at)
     assert opened == [{"seed": 0}]  # the callback's opening, which the page body reuses
-    at.run()
+    kept = at.session_state["ds_vector_uploads"][f"lancedb:lance#{TABLE}"]
+    chunks = 0
+    real_chunks = type(kept.reader).chunks
+
+    def counting_chunks(self, *args, **kwargs):
+        nonlocal chunks
+        chunks += 1
+        return real_chunks(self, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(kept.reader), "chunks", counting_chunks)
+        at.run()
     ok(at)
-    assert len(opened) == 1  # a rerun reads nothing again
+    assert len(opened) == 1 and chunks == 0  # a rerun opens nothing and reads no vector again
     at.selectbox(key="store_vlabel").set_value("(none)").run()
     ok(at)
     assert opened[1:] == [{"vector_column": "vector", "text_column": "text", "label_column": "", "seed": 0}]
