@@ -7,7 +7,8 @@
 * :mod:`~dashboard.navigation`: page paths and the navigation guard;
 * :mod:`~dashboard.compute`: computation with progress, approval of expensive work, errors;
 * :mod:`~dashboard.kit`: the page kit (the error guard, the Compute box, download buttons);
-* :mod:`~dashboard.selection`: which corpus or uploaded embeddings are chosen (:class:`Selection`).
+* :mod:`~dashboard.selection`: which corpus or uploaded embeddings are chosen (:class:`Selection`);
+* :mod:`~dashboard.stores`: a vector store on this server opened as embeddings (private mode only).
 
 Pages import this package as ``ui``; the names below are the whole page-facing API.
 """
@@ -69,6 +70,7 @@ from dashboard.state import (
     widget_key,
     widget_value,
 )
+from dashboard.stores import StoreRequest, opened_store, store_forms
 
 __all__ = [
     "CONTEXT",
@@ -85,6 +87,7 @@ __all__ = [
     "Context",
     "Progress",
     "Selection",
+    "StoreRequest",
     "approve",
     "approve_task",
     "backend_caption",
@@ -104,6 +107,7 @@ __all__ = [
     "load_stats",
     "limit_uploads",
     "offered_models",
+    "opened_store",
     "pending_reason",
     "plain",
     "plot",
@@ -118,6 +122,7 @@ __all__ = [
     "start_stats_ahead",
     "stats_or_stop",
     "stop_on_error",
+    "store_forms",
     "task_pending_reason",
     "store_for",
     "subject",

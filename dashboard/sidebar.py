@@ -32,7 +32,7 @@ from analysis.wording import plain
 from dashboard import urlstate
 from dashboard.policy import current_policy
 from dashboard.selection import Selection
-from dashboard.state import bind, builtin_names, state, update, uploads, vector_uploads, widget_value
+from dashboard.state import bind, builtin_names, state, update, uploads, vector_choices, vector_uploads, widget_value
 from dashboard.urlstate import UrlState
 
 TRUST = "ds_trust_remote_code"
@@ -152,7 +152,7 @@ def sidebar() -> Context:
 
     sb.markdown("#### Corpus")
     names = builtin_names() + [str(Selection.upload(name)) for name in uploads()]
-    names += [str(Selection.vectors(name)) for name in vector_uploads()]
+    names += [str(Selection.vectors(name)) for name in vector_choices()]
     if state().corpus not in names:
         update(corpus=DEFAULT_CORPUS if DEFAULT_CORPUS in names else names[0])
     bind("corpus", sb.selectbox, "Corpus", names, format_func=_corpus_label)
@@ -179,7 +179,7 @@ def sidebar() -> Context:
 def chosen_vectors(corpus: str) -> VectorSource | None:
     """The uploaded embeddings a corpus choice names, or None."""
     chosen = Selection.parse(corpus)
-    return vector_uploads().get(chosen.name) if chosen.is_vectors else None
+    return vector_uploads().get(chosen.name) if chosen.is_vectors and chosen.name in vector_choices() else None
 
 
 def _model_picker(sb: Any, rules: Any, catalog_names: list[str], availability: dict[str, Availability]) -> bool:

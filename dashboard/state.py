@@ -87,12 +87,20 @@ class KnownCorpora(TypedDict):
 
     corpora: list[str]
     uploaded: list[str]
+    public: bool
 
 
 def _known_corpora() -> KnownCorpora:
     """The corpus names a URL may name in this session, as :func:`urlstate.parse` takes them."""
-    own = [str(Selection.vectors(name)) for name in vector_uploads()]
-    return {"corpora": builtin_names() + own, "uploaded": list(uploads())}
+    own = [str(Selection.vectors(name)) for name in vector_choices()]
+    return {"corpora": builtin_names() + own, "uploaded": list(uploads()), "public": current_policy().public}
+
+
+def vector_choices() -> list[str]:
+    """The names of this session's embeddings a page may analyse. On a public demo, only what a
+    visitor uploaded: nothing read from the server's disk (as a store is in private mode) is a choice."""
+    public = current_policy().public
+    return [name for name, source in vector_uploads().items() if not public or source.data is not None]
 
 
 def _apply_public_limits(parsed: UrlState, notes: list[str]) -> tuple[UrlState, list[str]]:

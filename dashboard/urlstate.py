@@ -37,6 +37,7 @@ from analysis.options import (
     SPREAD_SCALES,
     VIEWS,
 )
+from analysis.vectors.stores.spec import STORE_FORMS, is_store
 from dashboard.selection import Selection
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "canonical_model",
     "dims_to_spec",
     "model_problem",
+    "names_store",
     "parse",
     "parse_dims",
     "to_params",
@@ -211,12 +213,32 @@ def _parse_models(value: str, notes: list[str], default: tuple[str, ...]) -> tup
     return tuple(chosen) if chosen else default
 
 
-def _parse_corpus(value: str, reject: _Fallback, corpora: set[str], uploaded: set[str]) -> Any:
-    if value in corpora:
+#: Why a link never opens a vector store, public demo first: said as the one note about the link.
+STORE_LINK_PUBLIC = (
+    "this public demo never reads a vector store on its server, and a link cannot name one; "
+    "upload an embeddings file on the Corpus page instead"
+)
+STORE_LINK_PRIVATE = (
+    "a link never opens a vector store on this machine, and this session has not opened that one "
+    "(type it in Vector store on this server on the Corpus page: " + ", ".join(STORE_FORMS.values()) + ")"
+)
+
+
+def names_store(value: str) -> bool:
+    """Whether a corpus value names a vector store: a store form (``lancedb:PATH#TABLE``...), bare or
+    as embeddings (``vectors:lancedb:...``), which only the Corpus page of a private server opens."""
+    chosen = Selection.parse(value)
+    return is_store(value) or (chosen.is_vectors and is_store(chosen.name))
+
+
+def _parse_corpus(value: str, reject: _Fallback, corpora: set[str], uploaded: set[str], public: bool) -> Any:
+    if value in corpora:  # what this session opened itself (in public mode, never a store: see state.py)
         return value
     chosen = Selection.parse(value)
     if chosen.is_upload and chosen.name in uploaded:
         return value
+    if names_store(value):
+        return reject(STORE_LINK_PUBLIC if public else STORE_LINK_PRIVATE)
     if not chosen.is_builtin:
         what = "an uploaded corpus" if chosen.is_upload else "uploaded embeddings"
         return reject(
@@ -315,11 +337,14 @@ def parse(
     corpora: Iterable[str],
     uploaded: Iterable[str] = (),
     base: UrlState = DEFAULTS,
+    public: bool = False,
 ) -> tuple[UrlState, list[str]]:
     """Validate query parameters into a state, plus notes for every value that fell back.
 
     ``corpora`` are the built-in corpus names available here and ``uploaded`` the names of this
     session's uploaded corpora (named as an upload :class:`~dashboard.selection.Selection`).
+    A corpus naming a vector store that ``corpora`` does not list is refused with one note, which
+    says on a public demo (``public``) that no link reaches the server's files.
     Missing keys take their value from ``base``; unknown keys are ignored. A repeated key counts with its last value.
     """
     notes: list[str] = []
@@ -341,21 +366,25 @@ def parse(
         elif key == "models":
             values[key] = _parse_models(raw.strip(), notes, default)
         elif key == "corpus":
-            values[key] = _parse_corpus(raw.strip(), reject, corpora, uploaded)
+            values[key] = _parse_corpus(raw.strip(), reject, corpora, uploaded, public)
         else:
             values[key] = _FIELD_PARSERS[key](raw.strip(), reject)
     return replace(base, **values), notes
 
 
-def accepts(field: str, value: Any, *, corpora: Iterable[str], uploaded: Iterable[str] = ()) -> bool:
+def accepts(
+    field: str, value: Any, *, corpora: Iterable[str], uploaded: Iterable[str] = (), public: bool = False
+) -> bool:
     """Whether ``value`` for ``field`` comes back unchanged and without a note from a trip through
     the URL (:func:`to_params`, then :func:`parse`). ``None``, a wrong type or an unknown choice
-    does not; ``corpora`` and ``uploaded`` are as for :func:`parse`.
+    does not; ``corpora``, ``uploaded`` and ``public`` are as for :func:`parse`.
 
     >>> accepts("scale", "sqrt_d", corpora=[]), accepts("scale", None, corpora=[])
     (True, False)
     """
-    parsed, notes = parse(to_params(replace(DEFAULTS, **{field: value})), corpora=corpora, uploaded=uploaded)
+    parsed, notes = parse(
+        to_params(replace(DEFAULTS, **{field: value})), corpora=corpora, uploaded=uploaded, public=public
+    )
     return not notes and getattr(parsed, field) == value
 
 

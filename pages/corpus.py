@@ -118,6 +118,7 @@ def _open_vectors(upload, **columns) -> VectorSource:
 
 def _on_vectors_upload() -> None:
     """New embeddings become the corpus (and the model) of every page at once, columns as inferred."""
+    _forget_picks(UPLOAD_PICKS)  # a new file: its own columns, not the last file's choices
     source = _hand_over(VECTORS_KEY, _open_vectors)
     if source is None:
         return  # the page body shows the reason
@@ -203,6 +204,110 @@ def _describe(corpus, where: str) -> None:
             st.info("No labels: pages that group by label will say so.")
     with right:
         st.dataframe(corpus.to_frame(), height=min(420, 40 + 35 * len(corpus)), hide_index=False, key=f"texts_{where}")
+
+
+# The column pickers of an embeddings upload and of a store, by widget key (vector, text, label).
+UPLOAD_PICKS = ("map_vectors", "map_vtext", "map_vlabel")
+STORE_PICKS = ("store_vectors", "store_vtext", "store_vlabel")
+STORE_KEY = "store_form"
+ARRAY = "(the array)"
+ROWS: dict[str, str] = {"all": "All rows", "first": "The first N rows", "sample": "A uniform sample of N rows"}
+
+
+def _picked(keys: tuple[str, str, str]) -> dict[str, str | None]:
+    """The columns the pickers chose in an earlier run, as open_vectors takes them ("" = none);
+    {} before they are drawn (a new file or store: its columns are inferred)."""
+    vector, text, label = (st.session_state.get(key) for key in keys)
+    if vector is None and text is None and label is None:
+        return {}
+    return {
+        "vector_column": None if vector in (None, ARRAY) else vector,
+        "text_column": None if text is None else "" if text == NONE else text,
+        "label_column": None if label is None else "" if label == NONE else label,
+    }
+
+
+def _forget_picks(keys: tuple[str, str, str]) -> None:
+    for key in keys:
+        st.session_state.pop(key, None)
+
+
+def _column_pickers(source: VectorSource, keys: tuple[str, str, str]) -> None:
+    """Vector, text and label columns, starting from what ``source`` uses; a change opens it again
+    with them in the next run (see _picked)."""
+    layout = source.layout
+    text, label = source.columns_used
+    v1, v2, v3 = st.columns(3)
+    vectors = list(layout.vector_columns) or [ARRAY]
+    v1.selectbox(
+        "Vector column",
+        vectors,
+        index=vectors.index(layout.vector_column) if layout.vector_column in vectors else 0,
+        key=keys[0],
+        disabled=len(layout.vector_columns) < 2,
+    )
+    others = [NONE, *layout.scalar_columns]
+    v2.selectbox("Text column", others, index=others.index(text) if text in others else 0, key=keys[1])
+    v3.selectbox("Label column", others, index=others.index(label) if label in others else 0, key=keys[2])
+
+
+def _offer(source: VectorSource, key: str, label: str) -> None:
+    """Keep ``source`` in this session under its name, and make it the choice of every page (a button) or say it is."""
+    stored = ui.vector_uploads().get(source.name)
+    if stored is None or (stored.fingerprint, stored.columns_used) != (source.fingerprint, source.columns_used):
+        ui.vector_uploads()[source.name] = source
+    choice = str(ui.Selection.vectors(source.name))
+    if ctx.state.corpus != choice:
+        st.button(
+            label,
+            on_click=_use,
+            args=(choice,),
+            type="primary",
+            icon=":material/check:",
+            key=key,
+            help=f"Analyse the vectors in {ui.plain(source.name)} on every page",
+        )
+    else:
+        st.success(f"{ui.plain(source.name)} is what every page analyses now.", icon=":material/check:")
+
+
+def _describe_vectors(source: VectorSource, where: str) -> None:
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Vectors", f"{source.n_rows:,}")
+    # The layout knows it but for a list column: then one streamed pass (a kept store is not read again per run).
+    m2.metric("Dimensions", f"{source.dimension or source.moments()['raw'].dimension:,}")
+    m3.metric("Stored as", source.layout.dtype)
+    st.caption(
+        f":material/info: Raw = {VECTOR_VIEWS['raw']}; normalized = {VECTOR_VIEWS['normalized']}."
+        + ("" if source.has_texts else " No text column: rows are shown as row 0, row 1, ...")
+    )
+    _describe(source.corpus, where)
+
+
+def _store_request(columns: dict[str, str | None]) -> ui.StoreRequest:
+    """The store the field names, with ``columns`` and the rows chosen (the CLI's --limit, --sample N --seed S)."""
+    rows, n, seed = (st.session_state.get(key) for key in ("store_rows", "store_n", "store_seed"))
+    return ui.StoreRequest(
+        str(st.session_state.get(STORE_KEY, "")).strip(),
+        limit=int(n) if rows == "first" and n else None,
+        sample=int(n) if rows == "sample" and n else None,
+        seed=int(seed or 0) if rows == "sample" else 0,
+        **columns,
+    )
+
+
+def _on_store() -> None:
+    """A store typed (Enter) becomes the corpus and the model of every page at once, columns inferred;
+    the page body shows a failure (the same opening, kept: see ui.opened_store)."""
+    _forget_picks(STORE_PICKS)
+    if ui.deployment_policy().public:  # the field is not drawn there; nothing else may open a store either
+        return
+    try:
+        source = ui.opened_store(_store_request({}))
+    except DimScopeError:
+        return
+    ui.vector_uploads()[source.name] = source
+    _use(str(ui.Selection.vectors(source.name)))
 
 
 # Where results computed from an upload go (see ui.store_for); said the same way for texts and embeddings.
@@ -334,73 +439,54 @@ vectors_upload = st.file_uploader(
     help="New embeddings become the corpus and the model of every page right away.",
 )
 if vectors_upload is not None:
-    probe: VectorSource | None
+    source: VectorSource | None
     try:
-        probe = _read_once(VECTORS_KEY, vectors_upload, _open_vectors)
+        # Opened once per run: with the columns the pickers hold, or (a new file) as the callback read it.
+        picked = _picked(UPLOAD_PICKS)
+        source = (
+            _open_vectors(vectors_upload, **picked)
+            if picked
+            else _read_once(VECTORS_KEY, vectors_upload, _open_vectors)
+        )
     except DimScopeError as exc:
         st.error(ui.plain(str(exc)))
-        probe = None
-    if probe is not None:
-        layout = probe.layout
-        inferred_text, inferred_label = probe.columns_used
-        v1, v2, v3 = st.columns(3)
-        vector_col = v1.selectbox(
-            "Vector column",
-            list(layout.vector_columns) or ["(the array)"],
-            index=list(layout.vector_columns).index(layout.vector_column) if layout.vector_column else 0,
-            key="map_vectors",
-            disabled=len(layout.vector_columns) < 2,
-        )
-        others = [NONE, *layout.scalar_columns]
-        text_choice = v2.selectbox(
-            "Text column", others, index=others.index(inferred_text) if inferred_text in others else 0, key="map_vtext"
-        )
-        label_choice = v3.selectbox(
-            "Label column",
-            others,
-            index=others.index(inferred_label) if inferred_label in others else 0,
-            key="map_vlabel",
-        )
+        source = None
+    if source is not None:
+        _column_pickers(source, UPLOAD_PICKS)
+        _offer(source, "use_vectors", "Use these embeddings")
+        _describe_vectors(source, "vectors")
+
+if not ui.deployment_policy().public:
+    # Private mode only: a public demo's visitors never name paths on its server (dashboard/stores.py).
+    st.subheader("Your vector store")
+    st.markdown(
+        "Vectors that already live in a store on this machine, read where they are: nothing is uploaded, "
+        "and reading never changes the store (a Chroma folder is copied first, since its own client writes "
+        "to it on opening). The forms are those of `python -m analysis stats --embeddings`: "
+        + ", ".join(f"`{form}`" for form in ui.store_forms())
+        + ". "
+        + KEPT
+    )
+    st.text_input(
+        "Vector store on this server",
+        key=STORE_KEY,
+        on_change=_on_store,
+        placeholder=ui.store_forms()[0].replace("PATH", "/path/to/folder"),
+        help="Press Enter: the store becomes the corpus and the model of every page.",
+    )
+    r1, r2, r3 = st.columns(3)
+    rows = r1.selectbox("Rows", list(ROWS), format_func=lambda choice: ROWS[choice], key="store_rows")
+    r2.number_input("N (rows)", min_value=1, value=10_000, step=1_000, key="store_n", disabled=rows == "all")
+    r3.number_input("Seed", min_value=0, value=0, step=1, key="store_seed", disabled=rows != "sample")
+    if st.session_state.get(STORE_KEY, "").strip():
         try:
-            source = probe
-            # "" says "none" (an inferred column is not used then); the same choices keep the probe.
-            wanted = (
-                vector_col if layout.vector_columns else layout.vector_column,
-                "" if text_choice == NONE else text_choice,
-                "" if label_choice == NONE else label_choice,
-            )
-            if wanted != (layout.vector_column, inferred_text or "", inferred_label or ""):
-                source = _open_vectors(
-                    vectors_upload, vector_column=wanted[0] or None, text_column=wanted[1], label_column=wanted[2]
-                )
+            source = ui.opened_store(_store_request(_picked(STORE_PICKS)))
         except DimScopeError as exc:
-            st.error(ui.plain(str(exc)))
+            st.error(ui.plain(str(exc)), icon=":material/error:")
         else:
-            stored = ui.vector_uploads().get(source.name)
-            if stored is None or (stored.fingerprint, stored.columns_used) != (source.fingerprint, source.columns_used):
-                ui.vector_uploads()[source.name] = source
-            choice = str(ui.Selection.vectors(source.name))
-            if ctx.state.corpus != choice:
-                st.button(
-                    "Use these embeddings",
-                    on_click=_use,
-                    args=(choice,),
-                    type="primary",
-                    icon=":material/check:",
-                    key="use_vectors",
-                    help=f"Analyse the vectors in {ui.plain(source.name)} on every page",
-                )
-            else:
-                st.success(f"{ui.plain(source.name)} is what every page analyses now.", icon=":material/check:")
-            m1, m2, m3 = st.columns(3)
-            m1.metric("Vectors", f"{source.n_rows:,}")
-            m2.metric("Dimensions", f"{source.moments()['raw'].dimension:,}")
-            m3.metric("Stored as", layout.dtype)
-            st.caption(
-                f":material/info: Raw = {VECTOR_VIEWS['raw']}; normalized = {VECTOR_VIEWS['normalized']}."
-                + ("" if source.has_texts else " No text column: rows are shown as row 0, row 1, ...")
-            )
-            _describe(source.corpus, "vectors")
+            _column_pickers(source, STORE_PICKS)
+            _offer(source, "use_store", "Use this store")
+            _describe_vectors(source, "store")
 
 if ui.uploads() or ui.vector_uploads():
     st.markdown("**Uploaded in this session** (selectable in the sidebar on every page)")
@@ -413,7 +499,7 @@ if ui.uploads() or ui.vector_uploads():
             + [
                 {
                     "name": n,
-                    "kind": "embeddings",
+                    "kind": "embeddings" if v.data is not None else "vector store",
                     "rows": v.n_rows,
                     "labels": len(set(v.corpus.labels)) if v.corpus.labels else 0,
                 }

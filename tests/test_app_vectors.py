@@ -257,8 +257,8 @@ def test_uploaded_embeddings_cannot_travel_in_a_link():
 
 def test_the_corpus_page_opens_an_embeddings_upload_once_per_run(monkeypatch, minilm_raw):
     """The callback that adopts new embeddings and the page body that describes them share one
-    opening (a streamed pass over every vector). Choosing other columns later opens the file
-    twice in that run: once with the inferred columns that the pickers offer, once with the chosen ones."""
+    opening (a streamed pass over every vector). Choosing other columns later opens the file once
+    in that run, with the chosen ones (it once opened it first with the inferred columns too)."""
     import analysis.vectors
 
     opened: list[dict] = []
@@ -279,4 +279,8 @@ def test_the_corpus_page_opens_an_embeddings_upload_once_per_run(monkeypatch, mi
     at.selectbox(key="map_vlabel").set_value("(none)").run()
     ok(at)
     assert at.session_state["ds_vector_uploads"]["few.parquet"].corpus.labels is None
-    assert opened == [{}, {}, {"vector_column": "embedding", "text_column": "text", "label_column": ""}]
+    assert opened == [{}, {"vector_column": "embedding", "text_column": "text", "label_column": ""}]
+    # A new file starts from its own columns, not the last file's choices.
+    upload(at, parquet_bytes(minilm_raw[:30], text=[f"t {i}" for i in range(30)], topic=["x"] * 30), "other.parquet")
+    ok(at)
+    assert opened[2:] == [{}] and at.selectbox(key="map_vlabel").value == "topic"

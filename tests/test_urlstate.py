@@ -286,3 +286,55 @@ def test_accepts_only_what_the_url_reads_back_unchanged(field, value, ok):
 
 def test_accepts_an_upload_of_this_session():
     assert urlstate.accepts("corpus", "upload:mine.csv", corpora=CORPORA, uploaded=["mine.csv"])
+
+
+STORE_LINKS = [
+    "vectors:lancedb:/srv/data/lance#docs",
+    "lancedb:/srv/data/lance#docs",
+    "LanceDB:/srv/data/lance#docs",
+    "vectors:chroma:/srv/chroma#docs",
+    "chroma:~/chroma#docs",
+    "vectors:faiss:/srv/index.faiss",
+    "faiss:index.faiss",
+    "vectors:qdrant:/srv/qdrant#docs",
+]
+
+
+@pytest.mark.parametrize("value", STORE_LINKS)
+@pytest.mark.parametrize("public", [True, False])
+def test_a_link_never_opens_a_vector_store(value, public):
+    state, notes = parse_ok({"corpus": value}, public=public)
+    assert state.corpus == DEFAULTS.corpus
+    (note,) = notes
+    assert note.startswith("Ignored `corpus=") and note.count("`") == 2 and len(note) < 300
+    if public:
+        assert "this public demo never reads a vector store on its server" in note
+        assert "Vector store on this server" not in note  # a visitor is not sent to a field they do not have
+    else:
+        assert "a link never opens a vector store on this machine" in note
+        assert "Corpus page" in note and "lancedb:PATH#TABLE" in note
+    assert not urlstate.accepts("corpus", value, corpora=CORPORA, public=public)
+
+
+def test_a_store_this_private_session_opened_is_a_choice_like_any_upload():
+    # The Corpus page keeps an opened store among the session's embeddings (state._known_corpora
+    # lists them, and leaves them out on a public demo): then, and only then, a link may name it.
+    opened = "vectors:lancedb:lance#docs"
+    assert parse({"corpus": opened}, corpora=[*CORPORA, opened])[0].corpus == opened
+    assert urlstate.accepts("corpus", opened, corpora=[*CORPORA, opened])
+    assert parse_ok({"corpus": opened})[0].corpus == DEFAULTS.corpus
+
+
+@pytest.mark.parametrize(
+    ("value", "store"),
+    [
+        ("vectors:lancedb:x#t", True),
+        ("lancedb:x#t", True),
+        ("vectors:my lancedb.parquet", False),
+        ("upload:lancedb:x#t", False),  # an uploaded corpus of texts, whatever its name: never opened
+        ("chatterbot-english", False),
+        ("vectors:pinecone:x", False),
+    ],
+)
+def test_names_store(value, store):
+    assert urlstate.names_store(value) is store

@@ -134,7 +134,7 @@ class VectorSource:
     def reader(self) -> VectorReader:
         column = self.layout.vector_column or None
         reader: VectorReader
-        if is_store(self.spec):
+        if self.data is None and is_store(self.spec):  # an upload's name may look like a store form: never opened so
             reader = open_store_reader(parse_store(self.spec), column)
         else:
             source: Path | bytes = self.path if self.path is not None else (self.data or b"")
