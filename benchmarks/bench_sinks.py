@@ -1,15 +1,16 @@
-"""Predicted against measured in two stores: ``compress --write`` on a held-out task, one row per point.
+"""Predicted against measured in the stores: ``compress --write`` on a held-out task, one row per point.
 
 all-MiniLM-L6-v2 on the built-in ``wordnet-pairs`` task (the tests use chatterbot pairs, so this
 task is held out from them), at every dimension and at top-variance-128, in int8, binary and
-binary-rescore (float32 as the reference), written into a new LanceDB table and a new FAISS index
-in a temporary folder and searched there with the task's queries. Prints a Markdown table of
-DimScope's predicted recall@10 and MRR@10 beside the store's measured ones, and the median
-latency of one query. Run: ``python -m benchmarks.bench_sinks``.
+binary-rescore (float32 as the reference), written into a new LanceDB table, a new FAISS index and
+a new Qdrant Edge shard in a temporary folder and searched there with the task's queries. Prints a
+Markdown table of DimScope's predicted recall@10 and MRR@10 beside the store's measured ones, and
+the median latency of one query. Run: ``python -m benchmarks.bench_sinks [STORE ...]`` (default: all).
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,7 +26,15 @@ POINTS = [(None, p) for p in ("float32", "int8", "binary", "binary-rescore")] + 
 ]
 
 
+STORES = {
+    "lancedb": lambda folder, n: f"lancedb:{folder / 'db'}#t{n}",
+    "faiss": lambda folder, n: f"faiss:{folder / f't{n}.faiss'}",
+    "qdrant": lambda folder, n: f"qdrant:{folder}#q{n}",
+}
+
+
 def main() -> None:
+    chosen = sys.argv[1:] or list(STORES)
     model = resolve_model("all-MiniLM-L6-v2")
     task = load_retrieval_task(TASK)
     print(f"{model.name} on {TASK}: {len(task.relevant or ()):,} queries, {len(task.documents):,} documents\n")
@@ -33,7 +42,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for n, (variant, precision) in enumerate(POINTS):
-            for where in (f"lancedb:{Path(folder) / 'db'}#t{n}", f"faiss:{Path(folder) / f't{n}.faiss'}"):
+            for where in (STORES[name](Path(folder), n) for name in chosen):
                 r = check_in_store(
                     model,
                     task,

@@ -1,6 +1,7 @@
 """Vector stores as sinks: a task's documents written as a measured point stores them, then searched there.
 
-Two stores, each through its own API, each writing something new and never half of it:
+Three stores, each through its own API, each writing something new and never half of it (Qdrant:
+:mod:`analysis.export.qdrant_sink`):
 
 * LanceDB (``lancedb:FOLDER#TABLE``): a new table with ``id``, ``text``, ``label``, ``vector``
   (float32, the point's unit vectors) and, for binary, ``bits`` (the packed sign bits as
@@ -44,7 +45,9 @@ from analysis.vectors.stores.lancedb_store import table_names
 from analysis.vectors.stores.spec import import_store_library
 
 #: The ``--write`` forms, with what follows the scheme.
-SINK_FORMS = {"lancedb": "lancedb:FOLDER#TABLE", "faiss": "faiss:FILE"}
+SINK_FORMS = {"lancedb": "lancedb:FOLDER#TABLE", "faiss": "faiss:FILE", "qdrant": "qdrant:FOLDER#COLLECTION"}
+# The module each sink imports (qdrant: the embedded engine, qdrant-edge-py; see analysis.export.qdrant_sink).
+SINK_MODULES = {"lancedb": "lancedb", "faiss": "faiss", "qdrant": "qdrant_edge"}
 PRECISIONS = ("float32", "int8", "binary", "binary-rescore")
 TOP_K = 10  # recall@10, and the k every store is asked for
 
@@ -70,12 +73,12 @@ def parse_sink(text: str) -> SinkSpec:
     if not sep or scheme not in SINK_FORMS:
         raise OptionError(f"--write {shown}: use {' or '.join(SINK_FORMS.values())}.")
     name: str | None = None
-    if scheme == "lancedb":
+    if scheme in ("lancedb", "qdrant"):
         rest, sep, name = rest.rpartition("#")
         if not sep or not rest or not name.strip():
-            raise OptionError(f"--write {shown}: write it as {SINK_FORMS['lancedb']}.")
-        if not all(c.isalnum() or c in "_-." for c in name):
-            raise OptionError(f"--write {shown}: a LanceDB table name holds letters, digits, _, - and . only.")
+            raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
+        if not all(c.isalnum() or c in "_-." for c in name) or name.strip(".") == "":
+            raise OptionError(f"--write {shown}: a table or collection name holds letters, digits, _, - and . only.")
     if not rest:
         raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
     path = Path(rest).expanduser()
@@ -84,8 +87,8 @@ def parse_sink(text: str) -> SinkSpec:
         raise OptionError(f"--write {shown}: the folder {shorten(printable(str(parent)), 120)} does not exist.")
     if scheme == "faiss" and path.is_dir():
         raise OptionError(f"--write {shown}: {SINK_FORMS['faiss']} names an index file, and this is a folder.")
-    if scheme == "lancedb" and path.exists() and not path.is_dir():
-        raise OptionError(f"--write {shown}: {SINK_FORMS['lancedb']} names a folder, and this is a file.")
+    if scheme in ("lancedb", "qdrant") and path.exists() and not path.is_dir():
+        raise OptionError(f"--write {shown}: {SINK_FORMS[scheme]} names a folder, and this is a file.")
     return SinkSpec(scheme, path, name)
 
 
@@ -93,6 +96,8 @@ def sink_exists(spec: SinkSpec) -> bool:
     """True when the table or index file is already there."""
     if spec.scheme == "faiss":
         return spec.path.exists()
+    if spec.scheme == "qdrant":
+        return (spec.path / str(spec.name)).exists()
     if not spec.path.is_dir():
         return False
     lancedb = import_store_library("lancedb", "lancedb")
@@ -103,9 +108,9 @@ def check_sink(spec: SinkSpec, precision: str, replace: bool) -> None:
     """Refuse, before any work, a precision the store cannot hold or an existing target without ``replace``."""
     if precision not in PRECISIONS:
         raise OptionError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
-    import_store_library(spec.scheme, spec.scheme)
+    import_store_library(SINK_MODULES[spec.scheme], spec.scheme)
     if sink_exists(spec) and not replace:
-        what = "index file" if spec.scheme == "faiss" else "table"
+        what = {"faiss": "index file", "qdrant": "collection"}.get(spec.scheme, "table")
         raise OptionError(
             f"--write {spec.display}: the {what} exists; add --replace to overwrite it, or name a new one."
         )
@@ -128,7 +133,7 @@ class Searched:
     seconds: list[float]
 
 
-def _timed(search: Any, queries: np.ndarray, exclude: Sequence[int]) -> Searched:
+def timed(search: Any, queries: np.ndarray, exclude: Sequence[int]) -> Searched:
     """Each query searched alone and timed; its own document (``exclude``, -1 for none) is asked one more
     result for and dropped, as DimScope leaves a query's own document out of its ranking."""
     ids: list[list[int]] = []
@@ -236,7 +241,7 @@ def search_lancedb(spec: SinkSpec, queries: np.ndarray, precision: str, exclude:
         )
         return ids(rescored.to_arrow())
 
-    return _timed(search, queries, exclude)
+    return timed(search, queries, exclude)
 
 
 # --------------------------------------------------------------------------- FAISS
@@ -304,4 +309,4 @@ def search_faiss(spec: SinkSpec, queries: np.ndarray, precision: str, exclude: S
         _, found = index.search(q[None, :], TOP_K + extra)
         return [int(i) for i in found[0] if i >= 0]
 
-    return _timed(search, prepared, exclude)
+    return timed(search, prepared, exclude)
