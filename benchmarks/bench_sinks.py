@@ -1,13 +1,12 @@
-"""Predicted against measured in three stores: ``compress --write`` on a held-out task, one row per point.
+"""Predicted against measured in the stores: ``compress --write`` on a held-out task, one row per point.
 
 all-MiniLM-L6-v2 on the built-in ``wordnet-pairs`` task (the tests use chatterbot pairs, so this
 task is held out from them), at every dimension and at top-variance-128, in int8, binary and
-binary-rescore (float32 as the reference), written into a new LanceDB table and a new FAISS index
-in a temporary folder and searched there with the task's queries; the float32 point also into a new
-Chroma collection (Chroma stores float32 only). Prints a Markdown table of DimScope's predicted
-recall@10 and MRR@10 beside the store's measured ones, and the median latency of one query.
-Run: ``python -m benchmarks.bench_sinks`` (all stores) or ``python -m benchmarks.bench_sinks chroma``
-(the named stores only).
+binary-rescore (float32 as the reference), written into a new LanceDB table, a new FAISS index and
+a new Qdrant Edge shard in a temporary folder and searched there with the task's queries; the
+float32 point also into a new Chroma collection (Chroma stores float32 only). Prints a Markdown
+table of DimScope's predicted recall@10 and MRR@10 beside the store's measured ones, and the
+median latency of one query. Run: ``python -m benchmarks.bench_sinks [STORE ...]`` (default: all).
 """
 
 from __future__ import annotations
@@ -28,18 +27,16 @@ POINTS = [(None, p) for p in ("float32", "int8", "binary", "binary-rescore")] + 
 ]
 
 
-STORES = ("lancedb", "faiss", "chroma")
+STORES = {
+    "lancedb": lambda folder, n: f"lancedb:{folder / 'db'}#t{n}",
+    "faiss": lambda folder, n: f"faiss:{folder / f't{n}.faiss'}",
+    "chroma": lambda folder, n: f"chroma:{folder / 'chroma'}#point{n}",  # Chroma names: 3+ characters
+    "qdrant": lambda folder, n: f"qdrant:{folder}#q{n}",
+}
+FLOAT32_ONLY = {"chroma"}  # no quantization in Chroma
 
 
-def targets(folder: Path, n: int, precision: str) -> list[str]:
-    """Where point ``n`` is written: LanceDB and FAISS at every precision, Chroma at float32 (all it stores)."""
-    where = [f"lancedb:{folder / 'db'}#t{n}", f"faiss:{folder / f't{n}.faiss'}"]
-    if precision == "float32":
-        where.append(f"chroma:{folder / 'chroma'}#point{n}")  # Chroma's names have at least 3 characters
-    return where
-
-
-def main(stores: tuple[str, ...] = STORES) -> None:
+def main(chosen: list[str]) -> None:
     model = resolve_model("all-MiniLM-L6-v2")
     task = load_retrieval_task(TASK)
     print(f"{model.name} on {TASK}: {len(task.relevant or ()):,} queries, {len(task.documents):,} documents\n")
@@ -47,9 +44,10 @@ def main(stores: tuple[str, ...] = STORES) -> None:
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for n, (variant, precision) in enumerate(POINTS):
-            for where in targets(Path(folder), n, precision):
-                if where.partition(":")[0] not in stores:
+            for name in chosen:
+                if name in FLOAT32_ONLY and precision != "float32":
                     continue
+                where = STORES[name](Path(folder), n)
                 r = check_in_store(
                     model,
                     task,
@@ -67,7 +65,7 @@ def main(stores: tuple[str, ...] = STORES) -> None:
 
 
 if __name__ == "__main__":
-    chosen = tuple(sys.argv[1:]) or STORES
+    chosen = sys.argv[1:] or list(STORES)
     if set(chosen) - set(STORES):
         sys.exit(f"name stores from {', '.join(STORES)}; got {' '.join(chosen)}")
     main(chosen)

@@ -153,7 +153,7 @@ def test_bad_write_targets_exit_2_with_one_line_and_touch_nothing(tmp_path):
     faiss.write_index(faiss.IndexFlatIP(4), str(tmp_path / "taken.faiss"))
     before = digest(tmp_path)
     base = ("compress", "--model", "all-MiniLM-L6-v2", "--quiet")
-    assert_bad_input(run_cli(*base, "--write", f"qdrant:{tmp_path}#c"), "lancedb:FOLDER#TABLE")
+    assert_bad_input(run_cli(*base, "--write", f"milvus:{tmp_path}#c"), "lancedb:FOLDER#TABLE")
     assert_bad_input(run_cli(*base, "--write", f"lancedb:{tmp_path / 'db'}"), "lancedb:FOLDER#TABLE")
     assert_bad_input(run_cli(*base, "--write", f"lancedb:{tmp_path / 'db'}#taken"), "exists", "--replace")
     assert_bad_input(run_cli(*base, "--write", f"faiss:{tmp_path / 'taken.faiss'}"), "exists", "--replace")

@@ -1,9 +1,10 @@
-"""Vector stores as embedding sources: ``--embeddings lancedb:PATH#TABLE``, ``chroma:PATH#COLLECTION``, ``faiss:FILE``.
+"""Vector stores as embedding sources: ``--embeddings lancedb:PATH#TABLE``, ``chroma:``, ``faiss:``, ``qdrant:``.
 
 The acceptance case is slow: about 400 held-out WordNet glosses embedded by sentence-transformers,
-written by the stores' own libraries into a LanceDB table and a persistent Chroma collection; the
-CLI must find all-MiniLM-L6-v2's dead dimensions, match numpy, and leave every byte of the stores
-as it was. The rest runs in the quick lane on small stores built here with the real libraries.
+written by the stores' own libraries into a LanceDB table, a persistent Chroma collection and a
+qdrant-client local collection; the CLI must find all-MiniLM-L6-v2's dead dimensions, match numpy,
+and leave every byte of the stores as it was. The rest runs in the quick lane on small stores built
+here with the real libraries.
 """
 
 from __future__ import annotations
@@ -57,6 +58,27 @@ def write_chroma(folder: Path, collection: str, vectors: np.ndarray, texts: list
     return folder
 
 
+def write_qdrant(folder: Path, collection: str, vectors: np.ndarray, texts: list[str], labels: list[str]) -> Path:
+    """A qdrant-client local-mode collection (the pickled points DimScope parses without unpickling)."""
+    from qdrant_client import QdrantClient, models
+
+    client = QdrantClient(path=str(folder))
+    try:
+        client.create_collection(
+            collection, vectors_config=models.VectorParams(size=vectors.shape[1], distance=models.Distance.COSINE)
+        )
+        client.upsert(
+            collection,
+            points=[
+                models.PointStruct(id=i, vector=v.tolist(), payload={"text": t, "label": label})
+                for i, (v, t, label) in enumerate(zip(vectors, texts, labels, strict=True))
+            ],
+        )
+    finally:
+        client.close()
+    return folder
+
+
 def stats_json(*args: str, cache: Path) -> dict:
     result = run_cli("stats", *args, "--format", "json", "-q", env={"DIMSCOPE_CACHE_DIR": str(cache)})
     assert result.returncode == 0, result.stderr
@@ -81,11 +103,12 @@ def held_out_stores(tmp_path_factory, minilm) -> dict:
         "embeddings": embeddings,
         "lancedb": write_lance(base / "lance", "glosses", embeddings, text=texts),
         "chroma": write_chroma(base / "chroma", "glosses", embeddings, texts, labels),
+        "qdrant": write_qdrant(base / "qdrant", "glosses", embeddings, texts, labels),
     }
 
 
 @pytest.mark.slow  # encodes 400 held-out texts with sentence-transformers, then two CLI runs
-@pytest.mark.parametrize("scheme", ["lancedb", "chroma"])
+@pytest.mark.parametrize("scheme", ["lancedb", "chroma", "qdrant"])
 def test_held_out_minilm_store_gives_the_dead_dims_and_numpy_std_and_stays_unchanged(
     held_out_stores, scheme, fresh_cache_dir
 ):
@@ -186,7 +209,7 @@ def test_a_seeded_sample_reads_those_rows_and_says_so(small_stores):
         ("chroma:{lancedb}#docs", ("not a persistent Chroma folder",)),
         ("faiss:{faiss}/pq.faiss", ("IndexPQ", "approximations")),
         ("faiss:{faiss}/ivf.faiss", ("IndexIVFFlat without a direct map", "make_direct_map")),
-        ("qdrant:{faiss}#docs", ("unpickles nothing",)),
+        ("qdrant:{lancedb}#docs", ("not a qdrant-client local folder",)),
     ],
 )
 def test_a_bad_store_is_one_clear_error(small_stores, form, fragments):

@@ -398,9 +398,10 @@ def register(sub: Any) -> None:
         default=None,
         metavar="PATH",
         help=".npy, .npz, .parquet or .arrow file, a folder of .parquet shards, or a vector store read without "
-        "changing it: lancedb:PATH#TABLE, chroma:PATH#COLLECTION, faiss:FILE (pip install 'dimscope[stores]'); "
-        "the vectors as given are the raw view, their L2 normalization the normalized one (--text-column and "
-        "--label-column name its other columns; a Chroma collection's are document, id and its metadata keys)",
+        "changing it: lancedb:PATH#TABLE, chroma:PATH#COLLECTION, faiss:FILE, qdrant:PATH#COLLECTION (a "
+        "qdrant-client local folder; pip install 'dimscope[stores]'); the vectors as given are the raw view, their "
+        "L2 normalization the normalized one (--text-column and --label-column name its other columns; a Chroma "
+        "collection's are document, id and its metadata keys, a Qdrant collection's id and its payload keys)",
     )
     vectors.add_argument("--vector-column", default=None, help="the column (or .npz array) holding the vectors")
     vectors.add_argument("--limit", type=int, default=None, metavar="N", help="read only the first N rows")

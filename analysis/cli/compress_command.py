@@ -49,8 +49,8 @@ def _register(sub: Any) -> None:
         default=None,
         metavar="STORE",
         help="write the documents at one point into a NEW vector store, lancedb:FOLDER#TABLE, faiss:FILE or "
-        "chroma:FOLDER#COLLECTION, search it with the task's queries and print predicted against measured recall@10, "
-        "MRR@10 and latency (JSON)",
+        "chroma:FOLDER#COLLECTION or qdrant:FOLDER#COLLECTION (a Qdrant Edge shard), search it with the task's "
+        "queries and print predicted against measured recall@10, MRR@10 and latency (JSON)",
     )
     p.add_argument(
         "--variant",

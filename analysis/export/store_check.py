@@ -107,7 +107,11 @@ def _latency(searched: Searched) -> dict[str, float]:
 
 def _notes(scheme: str, precision: str, prep: PreparedRelevance) -> list[str]:
     notes: list[str] = []
-    if precision == "int8":
+    if scheme == "qdrant":
+        from analysis.export.qdrant_sink import qdrant_notes
+
+        notes.extend(qdrant_notes(precision))
+    elif precision == "int8":
         notes.append(
             "The store quantizes the documents with its own 8-bit scalar quantizer and compares them with the float "
             "query; DimScope's prediction quantizes both sides with ranges calibrated on the documents. "
@@ -178,18 +182,22 @@ def check_in_store(
     kept_queries = np.ascontiguousarray(stored_queries[prep.keep], dtype=np.float32)
     predicted = predicted_at_10(kept_queries, stored_documents, prep, precision)
     notes = _notes(sink.scheme, precision, prep)
+    labels = None if task.labels is None else list(task.labels)
+    texts = list(task.documents.texts)
     if sink.scheme == "lancedb":
-        labels = None if task.labels is None else list(task.labels)
-        texts = list(task.documents.texts)
         settings = write_lancedb(sink, stored_documents, texts, labels, precision)
         searched = search_lancedb(sink, kept_queries, precision, prep.excl.tolist())
     elif sink.scheme == "chroma":
         from analysis.export.chroma_sink import chroma_notes, search_chroma, write_chroma
 
-        labels = None if task.labels is None else list(task.labels)
-        settings = write_chroma(sink, stored_documents, list(task.documents.texts), labels, precision, replace)
+        settings = write_chroma(sink, stored_documents, texts, labels, precision, replace)
         searched = search_chroma(sink, kept_queries, prep.excl.tolist())
         notes += chroma_notes(predicted, measured_at_10(searched.ids, prep), settings)
+    elif sink.scheme == "qdrant":
+        from analysis.export.qdrant_sink import search_qdrant, write_qdrant
+
+        settings = write_qdrant(sink, stored_documents, texts, labels, precision, replace)
+        searched = search_qdrant(sink, kept_queries, precision, prep.excl.tolist())
     else:
         settings = write_faiss(sink, stored_documents, precision, replace)
         searched = search_faiss(sink, kept_queries, precision, prep.excl.tolist())

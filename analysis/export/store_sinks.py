@@ -1,6 +1,7 @@
 """Vector stores as sinks: a task's documents written as a measured point stores them, then searched there.
 
-Two stores, each through its own API, each writing something new and never half of it:
+Three stores, each through its own API, each writing something new and never half of it (Qdrant:
+:mod:`analysis.export.qdrant_sink`):
 
 * LanceDB (``lancedb:FOLDER#TABLE``): a new table with ``id``, ``text``, ``label``, ``vector``
   (float32, the point's unit vectors) and, for binary, ``bits`` (the packed sign bits as
@@ -45,7 +46,14 @@ from analysis.vectors.stores.lancedb_store import table_names
 from analysis.vectors.stores.spec import import_store_library
 
 #: The ``--write`` forms, with what follows the scheme.
-SINK_FORMS = {"lancedb": "lancedb:FOLDER#TABLE", "faiss": "faiss:FILE", "chroma": "chroma:FOLDER#COLLECTION"}
+SINK_FORMS = {
+    "lancedb": "lancedb:FOLDER#TABLE",
+    "faiss": "faiss:FILE",
+    "chroma": "chroma:FOLDER#COLLECTION",
+    "qdrant": "qdrant:FOLDER#COLLECTION",
+}
+# The module each sink imports (qdrant: the embedded engine, qdrant-edge-py; see analysis.export.qdrant_sink).
+SINK_MODULES = {"lancedb": "lancedb", "faiss": "faiss", "chroma": "chromadb", "qdrant": "qdrant_edge"}
 PRECISIONS = ("float32", "int8", "binary", "binary-rescore")
 TOP_K = 10  # recall@10, and the k every store is asked for
 
@@ -75,8 +83,8 @@ def parse_sink(text: str) -> SinkSpec:
         rest, sep, name = rest.rpartition("#")
         if not sep or not rest or not name.strip():
             raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
-        if scheme == "lancedb" and not all(c.isalnum() or c in "_-." for c in name):
-            raise OptionError(f"--write {shown}: a LanceDB table name holds letters, digits, _, - and . only.")
+        if scheme in ("lancedb", "qdrant") and (not all(c.isalnum() or c in "_-." for c in name) or name.strip(".") == ""):
+            raise OptionError(f"--write {shown}: a table or collection name holds letters, digits, _, - and . only.")
     if not rest:
         raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
     path = Path(rest).expanduser()
@@ -94,6 +102,8 @@ def sink_exists(spec: SinkSpec) -> bool:
     """True when the table or index file is already there."""
     if spec.scheme == "faiss":
         return spec.path.exists()
+    if spec.scheme == "qdrant":
+        return (spec.path / str(spec.name)).exists()
     if not spec.path.is_dir():
         return False
     lancedb = import_store_library("lancedb", "lancedb")
@@ -104,9 +114,9 @@ def check_sink(spec: SinkSpec, precision: str, replace: bool) -> None:
     """Refuse, before any work, a precision the store cannot hold or an existing target without ``replace``."""
     if precision not in PRECISIONS:
         raise OptionError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}.")
-    import_store_library(spec.scheme, spec.scheme)
+    import_store_library(SINK_MODULES[spec.scheme], spec.scheme)
     if sink_exists(spec) and not replace:
-        what = "index file" if spec.scheme == "faiss" else "table"
+        what = {"faiss": "index file", "qdrant": "collection"}.get(spec.scheme, "table")
         raise OptionError(
             f"--write {spec.display}: the {what} exists; add --replace to overwrite it, or name a new one."
         )

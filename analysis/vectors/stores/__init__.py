@@ -1,4 +1,4 @@
-"""Vector stores as embedding sources: ``lancedb:PATH#TABLE``, ``chroma:PATH#COLLECTION``, ``faiss:FILE``.
+"""Vector stores as embedding sources: ``lancedb:``, ``chroma:``, ``faiss:`` and ``qdrant:`` forms.
 
 A store is read like a vectors file (:mod:`analysis.vectors.layout`'s reader interface): its
 vectors in chunks into the one streamed statistics path, its documents or other columns as texts
@@ -11,8 +11,10 @@ and labels. Each store is opened so that reading never changes it:
   in chunks; only indexes that keep the vectors themselves (flat codes) are accepted, since the
   others reconstruct approximations.
 
-Qdrant's local mode is not read: it keeps every point pickled in SQLite and loads all of them
-into memory on opening, and DimScope unpickles nothing read from disk.
+* Qdrant (:mod:`.qdrant_store`): a qdrant-client local folder keeps every point pickled in
+  SQLite; DimScope opens that file read-only and decodes each point with a parser of the pickle
+  format that builds plain data only (:mod:`.pickle_data`): nothing is imported, called or
+  unpickled, and the points are paged through, never all loaded.
 
 The libraries are the optional extra ``stores``; each is imported only when its form is used.
 """
@@ -42,6 +44,10 @@ def open_store_reader(spec: StoreSpec, vector_column: str | None) -> VectorReade
         from analysis.vectors.stores.chroma_store import ChromaReader
 
         return ChromaReader(spec, vector_column)
+    if spec.scheme == "qdrant":
+        from analysis.vectors.stores.qdrant_store import QdrantReader
+
+        return QdrantReader(spec, vector_column)
     from analysis.vectors.stores.faiss_store import FaissReader
 
     return FaissReader(spec, vector_column)

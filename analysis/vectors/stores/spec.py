@@ -14,15 +14,11 @@ STORE_FORMS: dict[str, str] = {
     "lancedb": "lancedb:PATH#TABLE",
     "chroma": "chroma:PATH#COLLECTION",
     "faiss": "faiss:FILE",
+    "qdrant": "qdrant:PATH#COLLECTION",
 }
 STORES_EXTRA = "pip install 'dimscope[stores]' (or pip install -r requirements-dev.txt)"
-# Store schemes named in the issue that DimScope refuses, with why (one line each).
-REFUSED = {
-    "qdrant": (
-        "Qdrant's local mode keeps each point pickled in SQLite and loads every point into memory when "
-        "it opens; DimScope unpickles nothing read from disk. Export the vectors to Parquet or LanceDB first."
-    ),
-}
+# Store schemes named in the issue that DimScope refuses, with why (one line each): none left.
+REFUSED: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -102,6 +98,9 @@ def store_files(spec: StoreSpec) -> tuple[list[Path], Path]:
     if spec.scheme == "lancedb":
         table = spec.path / f"{spec.name}.lance"
         root = table if table.is_dir() else spec.path
+    if spec.scheme == "qdrant":  # the configuration and the collection's points, not the client's lock file
+        files = [root / "meta.json", root / "collection" / str(spec.name) / "storage.sqlite"]
+        return [p for p in files if p.is_file()], root
     files = sorted(p for p in root.rglob("*") if p.is_file())
     return files, root
 
