@@ -55,7 +55,7 @@ SELECTION_SCORE_LABELS: dict[str, str] = {
     "ari": "k-means ARI",
     "nmi": "k-means NMI",
     "silhouette": "silhouette (cosine, true labels)",
-    "neighbour_overlap": "overlap of 10 nearest neighbours with the full space",
+    "neighbour_overlap": "overlap of nearest neighbours with the full space",
 }
 
 #: Built-in retrieval tasks (query -> document pairs built from what ships), default first.

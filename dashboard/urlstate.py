@@ -62,6 +62,8 @@ _DEFAULT_MODEL_SHORT = catalog_info(DEFAULT_MODEL).short_name  # type: ignore[un
 
 THRESHOLD_RANGE = (1e-6, 10.0)
 DRAWS = (2, 3, 5, 10)
+#: Which dimensions matter: the kNN neighbour counts offered; 0 = adapt to the corpus (10, fewer when small).
+NEIGHBORS = (0, 1, 3, 5, 10, 20, 50)
 
 # Local folders: absolute or home-relative, plain characters only, no '..' segments.
 _FOLDER = re.compile(r"^(/|~/)[A-Za-z0-9._/ +-]{0,300}$")
@@ -93,6 +95,7 @@ class UrlState:
     post: str = "none"  # Geometry page post-processing preview
     score: str = "knn_accuracy"  # Which dimensions matter: the plotted score
     draws: int = 5  # Which dimensions matter: random-k draws
+    neighbors: int = 0  # Which dimensions matter: kNN neighbour count; 0 = adapt to the corpus
     topk: int = 64  # Which dimensions matter: size of the exported dimension list
     task: str = DROP_TASKS[0]  # What can I drop: the retrieval task (built-in pairs, or the sidebar corpus)
     keep: str = "drop-dead"  # What can I drop: the dimensions the downloaded recipe keeps
@@ -278,6 +281,12 @@ def _parse_draws(value: str, reject: _Fallback) -> Any:
     return reject("expected one of " + ", ".join(map(str, DRAWS)))
 
 
+def _parse_neighbors(value: str, reject: _Fallback) -> Any:
+    if value in {str(n) for n in NEIGHBORS}:
+        return int(value)
+    return reject("expected one of " + ", ".join(map(str, NEIGHBORS)) + " (0 = adapt to the corpus)")
+
+
 def _parse_topk(value: str, reject: _Fallback) -> Any:
     if re.fullmatch(r"[0-9]{1,9}", value) and 1 <= int(value) <= MAX_DIM:
         return int(value)
@@ -322,6 +331,7 @@ _FIELD_PARSERS: dict[str, Callable[[str, _Fallback], Any]] = {
     "dims": _parse_dims,
     "dim": _parse_dim,
     "draws": _parse_draws,
+    "neighbors": _parse_neighbors,
     "topk": _parse_topk,
     "task": _choice(DROP_TASKS),
     "keep": _parse_keep,

@@ -77,32 +77,32 @@ m5.metric(
     help="mean |x| beyond 3σ of all dimensions: " + (", ".join(map(str, shown.outlier_dims)) or "none"),
 )
 
-left, right = st.columns([1.2, 1])
-with left:
-    st.subheader("Metrics, raw and normalized")
+# One table under the other, each as wide as its columns: side by side, the before/after table's four
+# columns (labels up to 45 characters, then three numbers) needed ~530 px and got ~435 at 1440 px, so
+# its last columns were cut off behind a scroll bar.
+st.subheader("Metrics, raw and normalized")
+st.dataframe(
+    report_tables.geometry_metrics_table(report),
+    hide_index=True,
+    width="content",
+    column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("raw", "normalized")},
+)
+st.caption(
+    "Outlier dimensions: "
+    + "; ".join(f"{v} {', '.join(map(str, report.view(v).outlier_dims)) or 'none'}" for v in ("raw", "normalized"))
+    + "."
+)
+st.subheader("Post-processing: before and after")
+if post == "none":
+    st.info("Pick a post-processing above to see how every metric changes.", icon=":material/tune:")
+else:
     st.dataframe(
-        report_tables.geometry_metrics_table(report),
+        report_tables.postprocessing_comparison(base, report, view),
         hide_index=True,
-        width="stretch",
-        column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("raw", "normalized")},
+        width="content",
+        column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("none", post, "change")},
     )
-    st.caption(
-        "Outlier dimensions: "
-        + "; ".join(f"{v} {', '.join(map(str, report.view(v).outlier_dims)) or 'none'}" for v in ("raw", "normalized"))
-        + "."
-    )
-with right:
-    st.subheader("Post-processing: before and after")
-    if post == "none":
-        st.info("Pick a post-processing above to see how every metric changes.", icon=":material/tune:")
-    else:
-        st.dataframe(
-            report_tables.postprocessing_comparison(base, report, view),
-            hide_index=True,
-            width="stretch",
-            column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("none", post, "change")},
-        )
-        st.caption(f"{view} view; the change is after minus before.")
+    st.caption(f"{view} view; the change is after minus before.")
 
 st.subheader("Singular-value spectrum")
 ui.plot(

@@ -30,7 +30,7 @@ if ctx.corpus.labels is None:
     st.stop()
 
 # Inputs.
-i1, i2 = st.columns([2, 1])
+i1, i2, i3 = st.columns([2, 1, 1])
 with i1:
     score = ui.bind(
         "score", st.selectbox, "Score", list(SELECTION_SCORE_LABELS), format_func=SELECTION_SCORE_LABELS.get
@@ -43,6 +43,16 @@ with i2:
         list(urlstate.DRAWS),
         help="How many random-k draws give the mean and the ± std band; more is slower.",
     )
+with i3:
+    neighbors = ui.bind(
+        "neighbors",
+        st.select_slider,
+        "Neighbours",
+        list(urlstate.NEIGHBORS),
+        format_func=lambda n: "auto" if n == 0 else str(n),
+        help="How many nearest texts the kNN accuracy votes among and the overlap compares. "
+        "auto: 10, or half of the other texts on a corpus of fewer than 21.",
+    )
 
 # Compute: statistics first (encodes with a progress bar), then the scoring with its own bar.
 stats = ui.stats_or_stop(ctx)
@@ -54,6 +64,7 @@ with ui.stop_on_error():
             resolved,
             ctx.corpus,
             n_random_seeds=seeds,
+            n_neighbors=neighbors or None,
             view=ctx.view,
             progress=progress,
             store=ui.store_for(ctx.corpus),
@@ -68,10 +79,11 @@ st.caption(
 )
 st.info(report.verdict, icon=":material/gavel:")
 ui.plot(figs.selection_curves(report.table, score), key="selection_curves")
+nn = attrs["n_neighbors"]
 st.caption(
     "Each k keeps that many dimensions, then L2-normalizes. k-means ARI/NMI cluster the texts and compare "
-    "with the labels; kNN accuracy votes among the 10 cosine-nearest texts; the overlap counts how many of "
-    "each text's 10 nearest neighbours stay the same as with all dimensions."
+    f"with the labels; kNN accuracy votes among the {nn} cosine-nearest texts; the overlap counts how many of "
+    f"each text's {nn} nearest neighbours stay the same as with all dimensions."
 )
 
 with st.expander("All scores (mean and std over random draws)"):

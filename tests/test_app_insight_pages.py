@@ -95,6 +95,37 @@ def test_selection_default_shows_curves_verdict_and_downloads():
     assert len(charts(at)) == 1
 
 
+def test_selection_on_a_small_corpus_adapts_its_neighbours_and_takes_them_from_the_widget():
+    """8 texts of 4 labels once failed with 'n_neighbors must be between 1 and 7; got 10'."""
+    texts_ = [
+        "The cat sat on the mat",
+        "Dogs love long walks",
+        "Stocks fell sharply today",
+        "The bank raised interest rates",
+        "It will rain tomorrow",
+        "A sunny and warm afternoon",
+        "The team won the final",
+        "He scored two goals",
+    ]
+    corpus = Corpus("small.csv", texts_, labels=["animals"] * 2 + ["finance"] * 2 + ["weather"] * 2 + ["sport"] * 2)
+    at = open_page("pages/selection.py", {"corpus": "upload:small.csv"}, session={"ds_uploads": {"small.csv": corpus}})
+    ok(at)
+    assert not at.error
+    assert at.select_slider(key="w_neighbors").value == 0  # auto
+    assert any("3 nearest neighbours, not the usual 10" in s for s in texts(at.info))
+    assert any("votes among the 3 cosine-nearest texts" in c for c in texts(at.caption))
+    at.select_slider(key="w_neighbors").set_value(5).run()
+    ok(at)
+    assert at.query_params["neighbors"] == "5"
+    assert any("5 nearest neighbours (as asked)" in s for s in texts(at.info))
+    assert any("votes among the 5 cosine-nearest texts" in c for c in texts(at.caption))
+    at.select_slider(key="w_neighbors").set_value(10).run()
+    ok(at)
+    errors = texts(at.error)
+    assert len(errors) == 1 and "Asked for 10 nearest neighbours" in errors[0] and "at most 7" in errors[0]
+    assert not charts(at)
+
+
 def test_languages_default_corpus_has_no_language_column():
     at = open_page("pages/languages.py")
     ok(at)

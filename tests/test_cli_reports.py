@@ -149,6 +149,29 @@ def test_select_scores_methods_and_exports_dims(tiny_model_dir, tmp_path, fresh_
     )
 
 
+def test_select_on_a_small_corpus_adapts_its_neighbours_or_takes_them_from_the_flag(
+    tiny_model_dir, tmp_path, fresh_cache_dir
+):
+    """8 texts of 4 labels once failed with 'n_neighbors must be between 1 and 7; got 10'."""
+    from tests.tiny_models import tiny_corpus
+
+    texts = list(dict.fromkeys(tiny_corpus(40, seed=3)))[:8]
+    path = tmp_path / "small.csv"
+    pd.DataFrame({"text": texts, "label": [f"t{i // 2}" for i in range(8)]}).to_csv(path, index=False)
+    env = {"DIMSCOPE_CACHE_DIR": str(fresh_cache_dir)}
+    base = ("select", "--model", str(tiny_model_dir), "--corpus", str(path), "-q", "--k", "8", "--random-seeds", "2")
+    adapted = run_cli(*base, "--format", "json", env=env)
+    assert adapted.returncode == 0, adapted.stderr
+    report = json.loads(adapted.stdout)
+    assert report["attrs"]["n_neighbors"] == 3 and report["attrs"]["n_neighbors_auto"] is True
+    assert "3 nearest neighbours, not the usual 10" in report["verdict"]
+    asked = run_cli(*base, "--neighbors", "5", env=env)
+    assert asked.returncode == 0, asked.stderr
+    assert "5 nearest neighbours (as asked)" in asked.stdout
+    assert_bad_input(run_cli(*base, "--neighbors", "10", env=env), "asked for 10", "at most 7")
+    assert_bad_input(run_cli(*base, "--neighbors", "0", env=env), "--neighbors", "at least 1")
+
+
 def test_multilingual_view_per_language_and_parallel_cosines(tiny_model_dir, fresh_cache_dir):
     from analysis.pipeline import get_embeddings
     from analysis.reports.multilingual import multilingual_report

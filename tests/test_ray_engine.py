@@ -116,6 +116,67 @@ def test_texts_encoded_by_ray_actors_match_the_pipeline_and_read_back(ray_cluste
         ray_data.stats_of_texts(minilm, corpus_file, write_embeddings=written)
 
 
+@pytest.mark.parametrize(
+    "failure", [CorpusError("an encoder actor died"), KeyboardInterrupt()], ids=["error", "interrupt"]
+)
+def test_write_embeddings_is_all_or_nothing(ray_cluster, tiny_model_dir, tmp_path, monkeypatch, capsys, failure):
+    """A run that fails or is interrupted once its shards are on disk leaves no folder of shards (they
+    were complete-looking and the next run refused the folder), an empty folder empty, and a file
+    or a folder that holds files as they were; a run that ends well leaves the shards and nothing else."""
+    from analysis.cli.main import main
+    from analysis.engines import ray_data
+    from tests.tiny_models import tiny_corpus
+
+    texts = list(dict.fromkeys(tiny_corpus(700, seed=9)))  # more than BATCH_ROWS: several blocks
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def stats(target: Path) -> int:
+        argv = ["stats", "--model", str(tiny_model_dir), "--corpus", str(corpus), "--engine", "ray"]
+        return main([*argv, "--backend", "torch", "--write-embeddings", str(target), "-q", "--format", "json"])
+
+    def everything() -> list[str]:
+        return sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+
+    on_disk: list[Path] = []
+    real_aggregate = ray_data.aggregate_moments
+
+    def fail_midway(*args, **kwargs):  # the shards are written; the statistics are not done
+        on_disk.extend(out.rglob("*.parquet"))
+        raise failure
+
+    monkeypatch.setattr(ray_data, "aggregate_moments", fail_midway)
+    new = out / "new"
+    if isinstance(failure, KeyboardInterrupt):
+        assert stats(new) == 130
+    else:
+        assert stats(new) == 2
+        assert capsys.readouterr().err.strip() == "error: an encoder actor died"
+    assert on_disk, "the failure came before any shard was written"
+    assert everything() == [], everything()  # no folder, no hidden stage
+    empty = out / "empty"
+    empty.mkdir()
+    assert stats(empty) != 0 and everything() == ["empty"]
+
+    monkeypatch.setattr(ray_data, "aggregate_moments", real_aggregate)
+    (out / "file.parquet").write_bytes(b"kept as it was")
+    (out / "full").mkdir()
+    (out / "full" / "part-0.parquet").write_bytes(b"old shard")
+    capsys.readouterr()
+    assert stats(out / "file.parquet") == 2 and "is a file" in capsys.readouterr().err
+    assert stats(out / "full") == 2 and "not empty" in capsys.readouterr().err
+    assert (out / "file.parquet").read_bytes() == b"kept as it was"
+    assert (out / "full" / "part-0.parquet").read_bytes() == b"old shard" and len(list((out / "full").iterdir())) == 1
+
+    assert stats(empty) == 0
+    report = json.loads(capsys.readouterr().out)
+    shards = open_vectors(empty, text_column="text")
+    assert shards.n_rows == report["n_texts"] == len(texts) and set(shards.corpus.texts) == set(texts)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no stage left beside it
+
+
 def test_the_cli_runs_over_shards_on_a_cluster_by_address(ray_cluster, tmp_path):
     """A second driver joins the session's cluster by its address, as a user joins a real cluster."""
     matrix = np.random.default_rng(2).normal(size=(5_000, 16)).astype(np.float32)

@@ -251,3 +251,72 @@ def test_the_report_summarizes_its_own_draws(tiny_model_dir, tmp_path):
         assert summary.loc[(method, k), "n_runs"] == len(rows) == (3 if method == "random" else 1)
         assert summary.loc[(method, k), "knn_accuracy_mean"] == pytest.approx(knn.mean())
         assert summary.loc[(method, k), "knn_accuracy_std"] == pytest.approx(knn.std(ddof=1) if len(knn) > 1 else 0.0)
+
+
+# --- the neighbour count: adapts on small corpora, or as asked ---------------------------------------
+
+
+def _reference_neighbours(Z: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k cosine-nearest other rows, nearest first, by scikit-learn (self excluded)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=k, metric="cosine").fit(Z).kneighbors(return_distance=False)
+
+
+def _reference_knn_accuracy(idx: np.ndarray, y: np.ndarray) -> float:
+    """Majority vote of the neighbours; a tie in votes goes to the class whose neighbours rank nearer."""
+    k = idx.shape[1]
+    hits = 0
+    for i, row in enumerate(idx):
+        best = max(set(y[row].tolist()), key=lambda c: (np.sum(y[row] == c), np.sum((k - np.arange(k))[y[row] == c])))
+        hits += best == y[i]
+    return hits / len(y)
+
+
+@pytest.fixture(scope="module")
+def small_corpus():
+    """8 texts, 4 labels (2 each), 16 dims: the corpus size that once failed with 'between 1 and 7; got 10'."""
+    rng = np.random.default_rng(21)
+    y = np.repeat(np.arange(4), 2)
+    X = rng.normal(size=(8, 16)) + 2.0 * rng.normal(size=(4, 16))[y]
+    return X, y
+
+
+def test_auto_neighbors():
+    assert [S.auto_neighbors(n) for n in (2, 3, 8, 20, 21, 54, 3000)] == [1, 1, 3, 9, 10, 10, 10]
+
+
+def test_a_small_corpus_adapts_the_neighbour_count_and_matches_sklearn(small_corpus):
+    X, y = small_corpus
+    df = S.compare_dimension_selection(X, y, ks=[4, 8], n_random_seeds=2)
+    assert df.attrs["n_neighbors"] == 3 and df.attrs["n_neighbors_auto"] is True
+    full = df[df["method"] == "all"].iloc[0]
+    full_idx = _reference_neighbours(X, 3)
+    assert full["knn_accuracy"] == pytest.approx(_reference_knn_accuracy(full_idx, y))
+    top4 = S.select_top_variance(X, 4)
+    idx = _reference_neighbours(X[:, top4], 3)
+    row = df[(df["method"] == "top_variance") & (df["k"] == 4)].iloc[0]
+    assert row["knn_accuracy"] == pytest.approx(_reference_knn_accuracy(idx, y))
+    overlap = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(idx, full_idx, strict=True)])
+    assert row["neighbour_overlap"] == pytest.approx(overlap)
+    text = S.selection_verdict(df, "m", "c")
+    assert "3 nearest neighbours, not the usual 10: with only 8 texts" in text
+
+
+def test_a_neighbour_count_asked_for_is_used_or_refused_never_changed(small_corpus):
+    X, y = small_corpus
+    df = S.compare_dimension_selection(X, y, ks=[4], methods=("top_variance", "all"), n_neighbors=5)
+    assert df.attrs["n_neighbors"] == 5 and df.attrs["n_neighbors_auto"] is False
+    full = df[df["method"] == "all"].iloc[0]
+    assert full["knn_accuracy"] == pytest.approx(_reference_knn_accuracy(_reference_neighbours(X, 5), y))
+    assert "5 nearest neighbours (as asked)" in S.selection_verdict(df, "m", "c")
+    with pytest.raises(OptionError, match=r"Asked for 10 nearest neighbours, but with 8 texts .* at most 7"):
+        S.compare_dimension_selection(X, y, ks=[4], n_neighbors=10)
+    with pytest.raises(OptionError, match="at least 1"):
+        S.compare_dimension_selection(X, y, ks=[4], n_neighbors=0)
+
+
+def test_a_large_corpus_keeps_ten_neighbours(result):
+    df, _ = result
+    assert df.attrs["n_neighbors"] == 10 and df.attrs["n_neighbors_auto"] is True
+    assert "use each text's 10 nearest neighbours." in S.selection_verdict(df, "m", "c")

@@ -107,8 +107,9 @@ def test_markdown_card_names_the_dead_dims_rule_corpus_and_version(capsys, tmp_p
     assert code == 0, err
     card = card_file.read_text(encoding="utf-8")
     assert card.startswith("## Dimension health\n") and "![" not in card and "<" not in card
-    assert f"DimScope {version}:" in card and "notes\\_\\[x\\]\\(y\\)\\.csv (40 texts" in card  # named, never a link
-    assert "Retrieval on notes\\_\\[x\\]\\(y\\)\\.csv (40 queries, 40 documents)" in card
+    assert f"DimScope {version}:" in card and "`notes_[x](y).csv` (40 texts" in card  # named, never a link
+    assert "Retrieval on `notes_[x](y).csv` (40 queries, 40 documents)" in card
+    assert "<a " not in _rendered_code(card)[1]
     rows = dict(re.findall(r"^\| ([^|]+?) \| (.+?) \|$", card, flags=re.M))
     assert rows["Dimensions"] == "32" and rows["Dead dimensions"] == "2: 3, 17"
     assert rows["Dead rule"] == "normalized std below 1% of the median std"
@@ -121,6 +122,61 @@ def test_markdown_card_names_the_dead_dims_rule_corpus_and_version(capsys, tmp_p
     expected = {"float32": 128, "int8": 32, "binary": 4, "drop-dead": 120}
     assert {name: int(v[0]) for name, v in storage.items()} == expected
     assert float(storage["float32"][2]) == 100.0 and all(0 < float(v[2]) <= 150 for v in storage.values())
+
+
+HOSTILE_NAMES = [
+    "sentence-transformers/all-MiniLM-L6-v2",
+    "notes_[x](y).csv",
+    "ev|l `x` ``y`` <script>alert(1)</script> & #*z*_w",
+    "# heading * item | cell | <b>bold</b> &amp; \\escaped",
+    "`starts and ends with a backtick`",
+    " spaced ",
+    "https://example.com/a_b and me@example.com",
+]
+
+
+def _rendered_code(markdown: str) -> tuple[list[str], str]:
+    """The texts of the code spans in ``markdown`` rendered by markdown-it (CommonMark plus GFM
+    tables, as a model card is read), and the HTML."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    page = MarkdownIt("commonmark").enable("table").render(markdown)
+    return [html.unescape(c) for c in re.findall(r"<code>(.*?)</code>", page, flags=re.S)], page
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_code_span_renders_exactly_the_name(name):
+    from analysis.share.markdown import code_span
+
+    span = code_span(name)
+    codes, page = _rendered_code(
+        f"Measured: model {span} on the corpus {span}.\n\n| Measure | Value |\n| --- | --- |\n| a | 1 |\n"
+    )
+    assert codes == [name, name], page
+    assert "<script" not in page and "<b>" not in page and "<a " not in page and "<h1" not in page
+    assert "<td>1</td>" in page  # the table after it still reads
+    if "`" not in name:
+        assert span == f"`{name}`" if name.strip() == name else span == f"` {name} `"  # the raw text reads as written
+
+
+def test_the_markdown_card_shows_names_as_written(capsys, tmp_path, tiny_model_dir):
+    """``sentence\\-transformers/all\\-MiniLM\\-L6\\-v2`` once: names are code spans, read cleanly raw and rendered."""
+    import shutil
+
+    model = tmp_path / "ev|l `x` <script>alert(1)<script> & #*z*_w.v1-2"
+    shutil.copytree(tiny_model_dir, model)
+    corpus = tmp_path / "my_notes-v1.2.txt"
+    corpus.write_text("\n".join(tiny_corpus(20, seed=5)), encoding="utf-8")
+    code, card, err = _run(capsys, "--model", str(model), "--corpus", str(corpus), "--format", "markdown")
+    assert code == 0, err
+    assert "on the corpus `my_notes-v1.2.txt` (" in card and "\\" not in card.split("Rebuild it:")[0]
+    assert f"model `` {model.name} `` (fingerprint" in card
+    codes, page = _rendered_code(card)
+    assert codes[0] == model.name and codes[2] == "my_notes-v1.2.txt", codes
+    assert "<script" not in page and "<em>" not in page
+    assert "<td>Dead dimensions</td>" in page and "<td>2: 3, 17</td>" in page
 
 
 def test_bad_input_is_one_line_and_an_existing_report_is_left_whole(capsys, tmp_path, tiny_model_dir):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -221,6 +222,7 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
     if args.engine == "ray":
         from analysis.corpora.decoding import printable, shorten
         from analysis.engines import ray_data
+        from analysis.export.folder import check_output_folder, staged_folder
         from analysis.vectors.readers import path_of
 
         if args.corpus is None:
@@ -233,23 +235,28 @@ def _stats_of_model(args: argparse.Namespace) -> Any:
                 f"{shorten(printable(args.corpus), 200)!r} is none (built-in corpora run on the local engine)."
             )
         corpus_path = path_of(args.corpus)
+        if args.write_embeddings:  # refused before any work: a file, a folder with files, no parent
+            check_output_folder(args.write_embeddings, flag="--write-embeddings")
         model = resolve_model_from_args(args)
         # "auto" as this machine chose (calibrating once if needed), so that a local Ray run and a
         # single-process run encode alike; a bf16 choice on a worker without bf16 runs in f32, still
         # within the same tolerance of torch fp32.
         options = options.resolved_for(model) or options
         write = Path(args.write_embeddings).expanduser().resolve() if args.write_embeddings else None
-        run = ray_data.stats_of_texts(
-            model,
-            corpus_path,
-            text_column=args.text_column,
-            prompt=options.effective_prompt(model),
-            batch_size=options.batch_size,
-            backend=options.backend,
-            workers=args.workers or 1,
-            address=args.ray_address,
-            write_embeddings=write,
-        )
+        # Ray writes the shards into a hidden folder beside the target, renamed to it only when the
+        # run ends well: a failure or an interrupt midway leaves no half-written folder of shards.
+        with staged_folder(write, flag="--write-embeddings") if write else contextlib.nullcontext() as stage:
+            run = ray_data.stats_of_texts(
+                model,
+                corpus_path,
+                text_column=args.text_column,
+                prompt=options.effective_prompt(model),
+                batch_size=options.batch_size,
+                backend=options.backend,
+                workers=args.workers or 1,
+                address=args.ray_address,
+                write_embeddings=stage,
+            )
         if write is not None and not args.quiet:
             print(f"wrote the embeddings to {write} (column 'embedding', texts in 'text')", file=sys.stderr)
         return stats_result(

@@ -111,6 +111,14 @@ def _register_select(sub) -> None:
     add_corpus_args(p)
     p.add_argument("--k", type=int, action="append", default=None, help="dimension counts to score (repeatable)")
     p.add_argument("--random-seeds", type=int, default=5)
+    p.add_argument(
+        "--neighbors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="nearest neighbours of the kNN accuracy and neighbour overlap (default: 10, or half of the "
+        "other texts on a corpus of fewer than 21; the output says which)",
+    )
     p.add_argument("--view", choices=["raw", "normalized"], default="normalized")
     p.add_argument("--format", choices=["json", "text"], default="text")
     p.add_argument(
@@ -127,6 +135,8 @@ def _run_select(args: argparse.Namespace) -> int:
 
     if args.random_seeds < 1 or args.random_seeds > 50:
         raise OptionError(f"--random-seeds must be between 1 and 50, got {args.random_seeds}.")
+    if args.neighbors is not None and args.neighbors < 1:
+        raise OptionError(f"--neighbors must be a whole number of at least 1, got {args.neighbors}.")
     options = encode_options_from_args(args)
     corpus = load_corpus_from_args(args)
     model = resolve_model_from_args(args)
@@ -136,6 +146,7 @@ def _run_select(args: argparse.Namespace) -> int:
         corpus,
         ks=args.k,
         n_random_seeds=args.random_seeds,
+        n_neighbors=args.neighbors,
         view=args.view,
         options=options,
         store=cli_store(),

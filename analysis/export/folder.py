@@ -41,32 +41,33 @@ ST_NORMALIZE = "sentence_transformers.models.Normalize"
 IDENTITY = "torch.nn.modules.linear.Identity"
 
 
-def check_output_folder(output: str | os.PathLike[str]) -> Path:
-    """The export target as a Path, refused before any work: a file, a folder that is not empty,
-    or a parent folder that does not exist or cannot be written."""
+def check_output_folder(output: str | os.PathLike[str], *, flag: str = "--output") -> Path:
+    """The target folder as a Path, refused before any work: a file, a folder that is not empty,
+    or a parent folder that does not exist or cannot be written. ``flag`` names it in messages."""
     out = Path(output).expanduser()
     if out.exists() and not out.is_dir():
-        raise OutputError(f"--output '{output}' is a file; give a new or empty folder.")
+        raise OutputError(f"{flag} '{output}' is a file; give a new or empty folder.")
     if out.is_dir() and any(out.iterdir()):
-        raise OutputError(f"--output '{output}' is a folder that is not empty; give a new or empty folder.")
+        raise OutputError(f"{flag} '{output}' is a folder that is not empty; give a new or empty folder.")
     parent = out.resolve().parent
     if not parent.is_dir():
-        raise OutputError(f"The folder that would hold --output '{output}' does not exist.")
+        raise OutputError(f"The folder that would hold {flag} '{output}' does not exist.")
     if not os.access(parent, os.W_OK):
-        raise OutputError(f"--output '{output}' cannot be written here (no write permission on {parent}).")
+        raise OutputError(f"{flag} '{output}' cannot be written here (no write permission on {parent}).")
     return out
 
 
 @contextlib.contextmanager
-def staged_folder(output: Path) -> Iterator[Path]:
+def staged_folder(output: Path, *, flag: str = "--output") -> Iterator[Path]:
     """A hidden folder beside ``output`` that becomes ``output`` when the block ends without an error;
-    on any error it is removed and ``output`` is left as it was."""
+    on any error (an interrupt included) it is removed and ``output`` is left as it was. The folder
+    twin of :func:`analysis.cli.common.atomic_output`; ``flag`` names it in messages."""
     target = output.resolve()
     stage = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
         stage.mkdir()
     except OSError as exc:
-        raise OutputError(f"--output '{output}' cannot be written ({exc.strerror or exc}).") from None
+        raise OutputError(f"{flag} '{output}' cannot be written ({exc.strerror or exc}).") from None
     try:
         yield stage
         if target.is_dir():
@@ -75,9 +76,7 @@ def staged_folder(output: Path) -> Iterator[Path]:
     except BaseException as exc:
         shutil.rmtree(stage, ignore_errors=True)
         if isinstance(exc, OSError):
-            raise OutputError(
-                f"Could not write --output '{output}' ({exc.strerror or exc}); nothing was left."
-            ) from None
+            raise OutputError(f"Could not write {flag} '{output}' ({exc.strerror or exc}); nothing was left.") from None
         raise
 
 

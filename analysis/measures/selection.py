@@ -31,12 +31,15 @@ from analysis.options import SELECTION_METHODS, SELECTION_SCORES
 __all__ = [
     "select_top_variance",
     "default_ks",
+    "auto_neighbors",
     "compare_dimension_selection",
     "summarize_selection",
     "selection_verdict",
 ]
 
 _SILHOUETTE_SAMPLE = 1000
+#: The neighbour count of kNN accuracy and neighbour overlap unless the corpus is small or the caller asks.
+DEFAULT_NEIGHBORS = 10
 
 
 def select_top_variance(X: np.ndarray, k: int) -> np.ndarray:
@@ -62,6 +65,15 @@ def default_ks(d: int) -> list[int]:
         ks.add(k)
         k *= 2
     return sorted(ks)
+
+
+def auto_neighbors(n: int) -> int:
+    """The neighbour count used when none is asked for: 10, or half of the other texts when fewer.
+
+    With all ``n - 1`` others as neighbours every space has the same neighbours (overlap 1.0) and
+    every vote is the majority class, so a small corpus keeps at most half of them: 8 texts -> 3.
+    """
+    return max(1, min(DEFAULT_NEIGHBORS, (n - 1) // 2))
 
 
 def _unit_rows(A: np.ndarray) -> np.ndarray:
@@ -137,7 +149,7 @@ def compare_dimension_selection(
     ks: list[int] | None = None,
     methods: Sequence[str] = SELECTION_METHODS,
     n_random_seeds: int = 5,
-    n_neighbors: int = 10,
+    n_neighbors: int | None = None,
     seed: int = 0,
     max_samples: int = 3000,
     progress: Callable[[int, int], None] | None = None,
@@ -147,8 +159,13 @@ def compare_dimension_selection(
     Rows: if N > ``max_samples``, a deterministic random subset of ``max_samples`` rows
     (``seed``) is used for everything (variance ranking, PCA fit, scores). The DataFrame
     says so in column ``n_samples`` and in ``df.attrs`` (``n_rows``, ``n_samples``,
-    ``subsampled``, ``d``, ``n_classes``, ``n_neighbors``, ``majority_rate`` = share of the
-    largest class, the kNN accuracy of always guessing it).
+    ``subsampled``, ``d``, ``n_classes``, ``n_neighbors`` (the count used), ``n_neighbors_auto``
+    (True when it was not asked for), ``majority_rate`` = share of the largest class, the kNN
+    accuracy of always guessing it).
+
+    ``n_neighbors``: None (default) adapts to the corpus with :func:`auto_neighbors` (10, fewer
+    for fewer than 21 texts); a number asked for is used as given, and one larger than the other
+    texts allow (n - 1) raises OptionError rather than being quietly lowered.
 
     For each (method, k) the reduced vectors Z are L2-normalised (cosine geometry) and scored:
 
@@ -202,7 +219,7 @@ def _compare(
     ks: list[int] | None,
     methods: Sequence[str],
     n_random_seeds: int,
-    n_neighbors: int,
+    n_neighbors: int | None,
     seed: int,
     max_samples: int,
     progress: Callable[[int, int], None] | None,
@@ -244,8 +261,17 @@ def _compare(
         )
     if n_classes >= n:
         raise OptionError(f"Need more texts ({n}) than distinct labels ({n_classes}) for clustering scores.")
-    if not 1 <= n_neighbors <= n - 1:
-        raise OptionError(f"n_neighbors must be between 1 and {n - 1}; got {n_neighbors}.")
+    asked = n_neighbors is not None
+    if n_neighbors is None:
+        n_neighbors = auto_neighbors(n)
+    elif isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
+        raise OptionError(f"The neighbour count must be a whole number of at least 1; got {n_neighbors!r}.")
+    elif n_neighbors > n - 1:
+        raise OptionError(
+            f"Asked for {n_neighbors} nearest neighbours, but with {n} texts each has only {n - 1} others: "
+            f"ask for at most {n - 1}, or leave the neighbour count out to let it adapt "
+            f"({auto_neighbors(n)} here)."
+        )
 
     Xs = as_float64(X[rows])
     sil_idx = np.sort(rng.choice(n, min(n, _SILHOUETTE_SAMPLE), replace=False))
@@ -318,6 +344,7 @@ def _compare(
             "d": int(d),
             "n_classes": int(n_classes),
             "n_neighbors": int(n_neighbors),
+            "n_neighbors_auto": not asked,
             "majority_rate": float(np.bincount(y).max() / n),
         }
     )
@@ -478,4 +505,21 @@ def selection_verdict(df: pd.DataFrame, model_name: str, corpus_name: str) -> st
         needs.append(f"k={fk} with {label}" if fk is not None else f"more than k={int(r.index.max())} with {label}")
     if needs:
         parts.append("Keeping 95% of the full-space kNN accuracy takes " + ", ".join(needs) + ".")
-    return " ".join(parts)
+    parts.append(_neighbours_sentence(df.attrs))
+    return " ".join(p for p in parts if p)
+
+
+def _neighbours_sentence(attrs: dict) -> str:
+    """Which neighbour count the kNN scores used, and why when it is not the usual one."""
+    nn = attrs.get("n_neighbors")
+    if nn is None:
+        return ""
+    said = f"kNN accuracy and neighbour overlap use each text's {nn} nearest {'neighbour' if nn == 1 else 'neighbours'}"
+    if not attrs.get("n_neighbors_auto", False):
+        return said + " (as asked)."
+    if nn < DEFAULT_NEIGHBORS:
+        return (
+            said
+            + f", not the usual {DEFAULT_NEIGHBORS}: with only {attrs['n_samples']} texts, at most half of the others."
+        )
+    return said + "."

@@ -23,7 +23,7 @@ from analysis.vectors import VectorSource
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import
     import pandas as pd
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: the neighbour count adapts to small corpora and the verdict states it
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,8 @@ class SelectionReport:
     top_variance_order : list of int
         Every dimension, largest variance first.
     attrs : dict
-        ``n_rows``, ``n_samples``, ``subsampled``, ``d``, ``n_classes``, ``n_neighbors``,
+        ``n_rows``, ``n_samples``, ``subsampled``, ``d``, ``n_classes``, ``n_neighbors`` (the count
+        used), ``n_neighbors_auto`` (True when it adapted rather than being asked for),
         ``majority_rate``.
     table : dict of lists
         The scores (``ari``, ``nmi``, ``silhouette``, ``knn_accuracy``, ``neighbour_overlap``) per
@@ -63,7 +64,7 @@ class SelectionReport:
     view: str
     verdict: str
     top_variance_order: list[int]  # every dimension, largest variance first
-    attrs: dict[str, Any]  # n_rows, n_samples, subsampled, d, n_classes, n_neighbors, majority_rate
+    attrs: dict[str, Any]  # n_rows, n_samples, subsampled, d, n_classes, n_neighbors(_auto), majority_rate
     table: dict[str, list[Any]]  # columns method, k, seed, the scores, n_samples
 
     def frame(self) -> pd.DataFrame:
@@ -93,6 +94,7 @@ def selection_report(
     *,
     ks: list[int] | None = None,
     n_random_seeds: int = 5,
+    n_neighbors: int | None = None,
     view: str = "normalized",
     options: EncodeOptions | None = None,
     store: EmbeddingStore,
@@ -114,6 +116,10 @@ def selection_report(
         all of it).
     n_random_seeds : int, default 5
         Random-k draws per k.
+    n_neighbors : int, optional
+        The neighbours of kNN accuracy and neighbour overlap. By default it adapts: 10, or half of
+        the other texts on a corpus of fewer than 21 (``attrs["n_neighbors"]`` and the verdict say
+        which). A count asked for is used as given; more than the texts allow raises OptionError.
     view : {"normalized", "raw"}, default "normalized"
         The view the dimensions are chosen and scored in.
     options : EncodeOptions, optional
@@ -131,7 +137,8 @@ def selection_report(
     Raises
     ------
     OptionError
-        A corpus without labels, or an unknown view.
+        A corpus without labels, an unknown view, or more neighbours asked for than the corpus has
+        other texts.
 
     Examples
     --------
@@ -163,6 +170,7 @@ def selection_report(
         seeds=n_random_seeds,
         version=REPORT_VERSION,
         labels=_labels_hash(corpus),
+        neighbors="auto" if n_neighbors is None else n_neighbors,
         **options.key_parts(resolved),
     )
     cached = store.get_json(key)
@@ -174,7 +182,12 @@ def selection_report(
     raw = get_embeddings(resolved, corpus, options=options, store=store, progress=None).raw
     matrix = view_of(raw, view)
     table = compare_dimension_selection(
-        matrix, list(corpus.labels), ks=ks, n_random_seeds=n_random_seeds, progress=progress
+        matrix,
+        list(corpus.labels),
+        ks=ks,
+        n_random_seeds=n_random_seeds,
+        n_neighbors=n_neighbors,
+        progress=progress,
     )
     report = SelectionReport(
         model=resolved.name,

@@ -2,8 +2,9 @@
 
 It is written to be pasted into a model card and read out of context, so it names what it measured
 (the model's fingerprint, the corpus and its hash, DimScope's version) and states the dead rule.
-Every name a user supplied goes through :func:`analysis.wording.plain`, which backslash-escapes
-Markdown's punctuation (``|`` included, so a name cannot break the table).
+Every name a user supplied is shown as a code span (:func:`code_span`): verbatim, so a name reads
+as written in the raw file too (``all-MiniLM-L6-v2``, not ``all\-MiniLM\-L6\-v2``), and nothing
+in it can act as Markdown or HTML.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import numpy as np
 
 from analysis.measures import stats as stats_module
 from analysis.share.contents import ShareReport, dimscope_version
-from analysis.wording import plain
 
 #: The storage variants a model card lists, in this order, when a task was given.
 CARD_VARIANTS = ("float32", "int8", "binary", "drop-dead")
@@ -22,15 +22,22 @@ CARD_VARIANTS = ("float32", "int8", "binary", "drop-dead")
 
 def code_span(text: str) -> str:
     """``text`` as a Markdown code span, shown verbatim: fenced by one more backtick than its
-    longest run, on one line.
+    longest run, on one line. Nothing in it needs escaping: ``<``, ``&``, ``*``, ``[``, ``|`` (in a
+    paragraph) and ``\\`` are all literal in a code span. Not for table cells, where GFM splits on
+    ``|`` before it reads code spans.
 
+    >>> code_span("sentence-transformers/all-MiniLM-L6-v2")
+    '`sentence-transformers/all-MiniLM-L6-v2`'
     >>> code_span("a `b` c")
     '`` a `b` c ``'
     """
-    text = " ".join(text.splitlines())  # a blank line would end the span (and the paragraph)
+    text = " ".join(text.splitlines()) or " "  # a blank line would end the span (and the paragraph)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
-    return f"{fence} {text} {fence}" if longest else f"{fence}{text}{fence}"
+    # A code span drops one space at each end when both are there: pad whatever starts or ends in a
+    # backtick or a space, so the padding is what is dropped.
+    pad = " " if longest or text[0] == " " or text[-1] == " " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _dims(dims: list[int]) -> str:
@@ -62,9 +69,9 @@ def model_card(report: ShareReport, *, date: str) -> str:
     lines = [
         "## Dimension health",
         "",
-        f"Measured by DimScope {dimscope_version()}: model {plain(r.model_name)} (fingerprint `{r.fingerprint}`) "
-        f"on the corpus {plain(r.corpus_name)} ({r.n_texts:,} texts, hash `{r.corpus_hash}`), encoded with "
-        f"{plain(r.backend)}.",
+        f"Measured by DimScope {dimscope_version()}: model {code_span(r.model_name)} (fingerprint "
+        f"`{r.fingerprint}`) on the corpus {code_span(r.corpus_name)} ({r.n_texts:,} texts, hash `{r.corpus_hash}`), "
+        f"encoded with {code_span(r.backend)}.",
         "",
         f"Date: {date}.",
         "",
@@ -78,7 +85,7 @@ def model_card(report: ShareReport, *, date: str) -> str:
         variants = [present[name] for name in CARD_VARIANTS if name in present]
         lines += [
             "",
-            f"Retrieval on {plain(c.task)} ({c.n_queries:,} queries, {c.n_documents:,} documents): "
+            f"Retrieval on {code_span(c.task)} ({c.n_queries:,} queries, {c.n_documents:,} documents): "
             "retention = nDCG@10 of the stored variant / nDCG@10 of float32.",
             "",
             "| Storage | Bytes per vector | nDCG@10 | Retention |",
