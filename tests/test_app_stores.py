@@ -127,6 +127,7 @@ def test_every_store_form_the_library_reads_opens_on_the_page(small_stores, sche
         "lancedb": "lancedb:{lancedb}#docs",
         "chroma": "chroma:{chroma}#docs",
         "faiss": "faiss:{faiss}/flat.faiss",
+        "qdrant": "qdrant:{qdrant}#docs",
     }
     if scheme not in forms:
         pytest.fail(f"{scheme}: add a small store of it here (the page takes whatever STORE_FORMS lists)")

@@ -197,6 +197,20 @@ def test_verdict_warns_when_labels_are_unpredictable():
     assert "beat random" not in text
 
 
+def test_verdict_with_zero_full_space_accuracy_says_the_numbers_not_nan():
+    # each text's one neighbour is of another label (same-label texts sit at opposite ends)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 2)
+    X = np.vstack([np.r_[np.eye(4)[i] * sign, rng.normal(size=4) * 0.01] for i in range(4) for sign in (1, -1)])
+    df = S.compare_dimension_selection(X, y, ks=[2, 4], n_neighbors=1, n_random_seeds=2)
+    s = S.summarize_selection(df).set_index(["method", "k"])
+    assert s.loc[("all", 8), "knn_accuracy_mean"] == 0.0
+    text = S.selection_verdict(df, "m", "c")
+    assert "nan" not in text.lower()
+    assert f"reach {s.loc[('top_variance', 4), 'knn_accuracy_mean']:.3f} kNN accuracy (all dimensions: 0.000)" in text
+    assert "Keeping 95%" not in text and "Caution" in text
+
+
 def test_subsampling_is_deterministic_and_reported(clusters):
     X, y, _ = clusters
     kw = dict(ks=[8], methods=("top_variance", "all"), max_samples=200, seed=3)

@@ -58,14 +58,18 @@ def write_chroma(folder: Path, collection: str, vectors: np.ndarray, texts: list
     return folder
 
 
-def write_qdrant(folder: Path, collection: str, vectors: np.ndarray, texts: list[str], labels: list[str]) -> Path:
-    """A qdrant-client local-mode collection (the pickled points DimScope parses without unpickling)."""
+def write_qdrant(
+    folder: Path, collection: str, vectors: np.ndarray, texts: list[str], labels: list[str], *, distance: str = "Cosine"
+) -> Path:
+    """A qdrant-client local-mode collection (the pickled points DimScope parses without unpickling).
+
+    Qdrant keeps a cosine collection's vectors unit length; ``distance="Dot"`` keeps them as given."""
     from qdrant_client import QdrantClient, models
 
     client = QdrantClient(path=str(folder))
     try:
         client.create_collection(
-            collection, vectors_config=models.VectorParams(size=vectors.shape[1], distance=models.Distance.COSINE)
+            collection, vectors_config=models.VectorParams(size=vectors.shape[1], distance=models.Distance(distance))
         )
         client.upsert(
             collection,
@@ -159,6 +163,7 @@ def small_stores(tmp_path_factory) -> dict:
         "labels": labels,
         "lancedb": write_lance(base / "lance", "docs", vectors, text=texts, label=labels),
         "chroma": write_chroma(base / "chroma", "docs", vectors, texts, labels),
+        "qdrant": write_qdrant(base / "qdrant", "docs", vectors, texts, labels, distance="Dot"),
         "faiss": base,
     }
 

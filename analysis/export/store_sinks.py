@@ -83,7 +83,8 @@ def parse_sink(text: str) -> SinkSpec:
         rest, sep, name = rest.rpartition("#")
         if not sep or not rest or not name.strip():
             raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
-        if scheme in ("lancedb", "qdrant") and (not all(c.isalnum() or c in "_-." for c in name) or name.strip(".") == ""):
+        plain_name = all(c.isalnum() or c in "_-." for c in name) and name.strip(".") != ""
+        if scheme in ("lancedb", "qdrant") and not plain_name:  # Chroma's own rules: chroma_sink
             raise OptionError(f"--write {shown}: a table or collection name holds letters, digits, _, - and . only.")
     if not rest:
         raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")

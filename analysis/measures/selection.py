@@ -458,10 +458,15 @@ def selection_verdict(df: pd.DataFrame, model_name: str, corpus_name: str) -> st
     sub = ""
     if df.attrs.get("subsampled"):
         sub = f" (scored on {df.attrs['n_samples']} of {df.attrs['n_rows']} texts)"
-    parts.append(
-        f"On {corpus_name}{sub}, the {k} highest-variance dimensions of {model_name} (of {d}) "
+    kept_knn = (
         f"keep {_pct(retention(t['knn_accuracy_mean']))} of the full-space kNN accuracy "
         f"({t['knn_accuracy_mean']:.3f} vs {full_knn:.3f}) and "
+        if full_knn > 0  # a share of zero is no share: say the accuracies instead of "nan%"
+        else f"reach {t['knn_accuracy_mean']:.3f} kNN accuracy (all dimensions: 0.000) and keep "
+    )
+    parts.append(
+        f"On {corpus_name}{sub}, the {k} highest-variance dimensions of {model_name} (of {d}) "
+        f"{kept_knn}"
         f"{_pct(t['neighbour_overlap_mean'])} of each text's nearest neighbours; "
         f"k-means ARI is {_f2(t['ari_mean'])} vs {_f2(full_ari)} with all dimensions."
     )
@@ -503,7 +508,7 @@ def selection_verdict(df: pd.DataFrame, model_name: str, corpus_name: str) -> st
             continue
         fk = first_k(r)
         needs.append(f"k={fk} with {label}" if fk is not None else f"more than k={int(r.index.max())} with {label}")
-    if needs:
+    if needs and full_knn > 0:  # 95% of zero is no target
         parts.append("Keeping 95% of the full-space kNN accuracy takes " + ", ".join(needs) + ".")
     parts.append(_neighbours_sentence(df.attrs))
     return " ".join(p for p in parts if p)
