@@ -88,8 +88,8 @@ st.dataframe(
     column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("raw", "normalized")},
 )
 st.caption(
-    "Outlier dimensions: "
-    + "; ".join(f"{v} {', '.join(map(str, report.view(v).outlier_dims)) or 'none'}" for v in ("raw", "normalized"))
+    "Outlier dimensions (their numbers): "
+    + "; ".join(f"{v}: {', '.join(map(str, report.view(v).outlier_dims)) or 'none'}" for v in ("raw", "normalized"))
     + "."
 )
 st.subheader("Post-processing: before and after")

@@ -63,7 +63,7 @@ def test_diagnosis_default_names_the_dead_dims_and_agrees_with_the_corpus():
     assert not at.error and not at.get("progress")
 
 
-def test_geometry_default_shows_metrics_and_three_charts():
+def test_geometry_default_shows_metrics_and_three_charts(minilm, use_insight_cache):
     at = open_page("pages/geometry.py")
     ok(at)
     assert texts(at.title) == ["Geometry"]
@@ -73,6 +73,11 @@ def test_geometry_default_shows_metrics_and_three_charts():
     assert len(charts(at)) == 3  # spectrum, rogue dims, cosine histogram
     table = at.dataframe[0].value
     assert table.columns.tolist() == ["metric", "raw", "normalized"] and len(table) >= 6
+    (outliers,) = [c for c in texts(at.caption) if c.startswith("Outlier dimensions")]
+    for view in ("raw", "normalized"):  # dimension numbers after "view:", never a bare number a count could be
+        report = geometry_report(minilm, load_builtin_corpus(DEFAULT_CORPUS), store=EmbeddingStore(use_insight_cache))
+        dims = report.view(view).outlier_dims
+        assert f"{view}: {', '.join(map(str, dims)) or 'none'}" in outliers
     assert at.selectbox(key="w_post").value == "none"
     assert not at.error and not at.get("progress")
 
