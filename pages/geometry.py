@@ -81,8 +81,9 @@ m5.metric(
 # columns (labels up to 45 characters, then three numbers) needed ~530 px and got ~435 at 1440 px, so
 # its last columns were cut off behind a scroll bar.
 st.subheader("Metrics, raw and normalized")
+metrics_table = report_tables.geometry_metrics_table(report)
 st.dataframe(
-    report_tables.geometry_metrics_table(report),
+    metrics_table,
     hide_index=True,
     width="content",
     column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("raw", "normalized")},
@@ -90,19 +91,21 @@ st.dataframe(
 st.caption(
     "Outlier dimensions (their numbers): "
     + "; ".join(f"{v}: {', '.join(map(str, report.view(v).outlier_dims)) or 'none'}" for v in ("raw", "normalized"))
-    + "."
+    + ". "
+    + (report_tables.undefined_note(metrics_table) or "")
 )
 st.subheader("Post-processing: before and after")
 if post == "none":
     st.info("Pick a post-processing above to see how every metric changes.", icon=":material/tune:")
 else:
+    comparison = report_tables.postprocessing_comparison(base, report, view)
     st.dataframe(
-        report_tables.postprocessing_comparison(base, report, view),
+        comparison,
         hide_index=True,
         width="content",
         column_config={c: st.column_config.NumberColumn(format="%.4g") for c in ("none", post, "change")},
     )
-    st.caption(f"{view} view; the change is after minus before.")
+    st.caption(f"{view} view; the change is after minus before. {report_tables.undefined_note(comparison) or ''}")
 
 st.subheader("Singular-value spectrum")
 ui.plot(

@@ -211,6 +211,10 @@ def test_postprocessing_switch_rerenders_every_metric():
     assert len(at.dataframe) == 2  # metrics table plus the before/after comparison
     comparison = at.dataframe[1].value
     assert comparison.columns.tolist() == ["metric", "none", "whiten", "change"]
+    # whitening leaves anisotropy ~0, so its share is blank: a caption says why, only when one is blank
+    blank = comparison["whiten"].isna().any()
+    assert blank == any("share of anisotropy is undefined" in c for c in texts(at.caption))
+    assert blank  # the whitened MiniLM view: anisotropy -0.0006
     assert len(charts(at)) == 3
     at.selectbox(key="w_post").set_value("none").run()
     ok(at)

@@ -93,6 +93,16 @@ def geometry_metrics_table(report: GeometryViews) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "raw", "normalized"])
 
 
+def undefined_note(table: pd.DataFrame) -> str | None:
+    """What a blank (None) cell of a geometry table means, when the table has one; else None."""
+    if not table.isna().to_numpy().any():
+        return None
+    return (
+        "None: the share of anisotropy is undefined there, since the anisotropy itself is about 0 "
+        "(as after whitening), and so is its change."
+    )
+
+
 def postprocessing_comparison(before: GeometryViews, after: GeometryViews, view: str) -> pd.DataFrame:
     """Each metric of ``view`` before (no post-processing) and after, with the change."""
     import pandas as pd
