@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analysis.corpora import (
@@ -43,6 +43,7 @@ from analysis.corpora import (
 from analysis.errors import CorpusError, OptionError
 from analysis.figures import downloads, stat_tables
 from dashboard import urlstate
+from dashboard.selection import Selection
 from tests.helpers import assert_bad_input
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -777,13 +778,14 @@ _VALUE = st.one_of(
     ),
     st.lists(st.text(max_size=12), max_size=3),
 )
+@example(params={"corpus": "upload:"}, uploaded=[""])  # an accepted upload, always tried (derandomized draws move)
 def test_url_parse_never_raises_and_notes_are_markdown_safe(params, uploaded):
     started = time.monotonic()
     state, notes = urlstate.parse(params, corpora=CORPORA, uploaded=uploaded)
     assert time.monotonic() - started < 1.0
     assert isinstance(state, urlstate.UrlState)
     assert urlstate.model_problem(state.model) is None
-    assert state.corpus in CORPORA or state.corpus in {urlstate.UPLOAD_PREFIX + u for u in uploaded}
+    assert state.corpus in CORPORA or state.corpus in {str(Selection.upload(u)) for u in uploaded}
     assert 0 <= state.dim <= urlstate.MAX_DIM and isinstance(state.dim, int)
     assert math.isfinite(state.threshold) and len(state.models) <= urlstate.MAX_MODELS
     for note in notes:
