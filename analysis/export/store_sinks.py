@@ -83,7 +83,9 @@ def parse_sink(text: str) -> SinkSpec:
         rest, sep, name = rest.rpartition("#")
         if not sep or not rest or not name.strip():
             raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
-        if scheme in ("lancedb", "qdrant") and (not all(c.isalnum() or c in "_-." for c in name) or name.strip(".") == ""):
+        if scheme in ("lancedb", "qdrant") and (
+            not all(c.isalnum() or c in "_-." for c in name) or name.strip(".") == ""
+        ):
             raise OptionError(f"--write {shown}: a table or collection name holds letters, digits, _, - and . only.")
     if not rest:
         raise OptionError(f"--write {shown}: write it as {SINK_FORMS[scheme]}.")
