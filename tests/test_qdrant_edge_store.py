@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,36 +21,12 @@ from analysis.export.store_sinks import parse_sink
 from analysis.vectors import open_vectors
 from analysis.vectors.sampling import sample_positions
 from tests.helpers import assert_bad_input, run_cli
-from tests.test_vector_stores import folder_digest, normalized_std
+from tests.test_vector_stores import folder_digest, normalized_std, write_raw_shard
 
 
 def unit(n: int, d: int, seed: int = 0) -> np.ndarray:
     x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def write_raw_shard(path: Path, vectors: dict[str, np.ndarray] | np.ndarray, payloads: list[dict], ids=None) -> None:
-    """A shard written by qdrant-edge-py itself, Dot distance (stored as given, not normalized)."""
-    import qdrant_edge as edge
-
-    if isinstance(vectors, dict):
-        params: object = {
-            k: edge.EdgeVectorParams(size=m.shape[1], distance=edge.Distance.Dot) for k, m in vectors.items()
-        }
-        rows: list = [{k: m[i].tolist() for k, m in vectors.items()} for i in range(len(payloads))]
-    else:
-        params = edge.EdgeVectorParams(size=vectors.shape[1], distance=edge.Distance.Dot)
-        rows = [v.tolist() for v in vectors]
-    shard = edge.EdgeShard.create(str(path), edge.EdgeConfig(vectors=params))
-    try:
-        points = [
-            edge.Point(id=i if ids is None else ids[i], vector=row, payload=payload)
-            for i, (row, payload) in enumerate(zip(rows, payloads, strict=True))
-        ]
-        shard.update(edge.UpdateOperation.upsert_points(points))
-        shard.flush()
-    finally:
-        shard.close()
 
 
 @pytest.fixture(scope="module")

@@ -136,6 +136,30 @@ def write_edge_shard(folder: Path, name: str, vectors: np.ndarray, texts: list[s
     return folder
 
 
+def write_raw_shard(path: Path, vectors: dict[str, np.ndarray] | np.ndarray, payloads: list[dict], ids=None) -> None:
+    """A shard written by qdrant-edge-py itself, Dot distance (stored as given, not normalized)."""
+    import qdrant_edge as edge
+
+    if isinstance(vectors, dict):
+        params: object = {
+            k: edge.EdgeVectorParams(size=m.shape[1], distance=edge.Distance.Dot) for k, m in vectors.items()
+        }
+        rows: list = [{k: m[i].tolist() for k, m in vectors.items()} for i in range(len(payloads))]
+    else:
+        params = edge.EdgeVectorParams(size=vectors.shape[1], distance=edge.Distance.Dot)
+        rows = [v.tolist() for v in vectors]
+    shard = edge.EdgeShard.create(str(path), edge.EdgeConfig(vectors=params))
+    try:
+        points = [
+            edge.Point(id=i if ids is None else ids[i], vector=row, payload=payload)
+            for i, (row, payload) in enumerate(zip(rows, payloads, strict=True))
+        ]
+        shard.update(edge.UpdateOperation.upsert_points(points))
+        shard.flush()
+    finally:
+        shard.close()
+
+
 # --- the quick lane: small stores -------------------------------------------------------------------
 
 
@@ -165,6 +189,10 @@ def small_stores(tmp_path_factory) -> dict:
     pq.train(vectors)
     pq.add(vectors)
     faiss.write_index(pq, str(base / "pq.faiss"))
+    (base / "edge").mkdir()
+    write_raw_shard(
+        base / "edge" / "docs", vectors, [{"text": t, "label": b} for t, b in zip(texts, labels, strict=True)]
+    )
     return {
         "vectors": vectors,
         "texts": texts,
@@ -172,12 +200,21 @@ def small_stores(tmp_path_factory) -> dict:
         "lancedb": write_lance(base / "lance", "docs", vectors, text=texts, label=labels),
         "chroma": write_chroma(base / "chroma", "docs", vectors, texts, labels),
         "faiss": base,
+        "qdrant": write_qdrant(base / "qdrant", "docs", vectors, texts, labels),
+        "edge": base / "edge",  # a Qdrant Edge shard base/edge/docs, Dot distance (kept as given)
     }
 
 
 @pytest.mark.parametrize(
     "form",
-    ["lancedb:{lancedb}#docs", "chroma:{chroma}#docs", "faiss:{faiss}/flat.faiss", "faiss:{faiss}/hnsw-idmap.faiss"],
+    [
+        "lancedb:{lancedb}#docs",
+        "chroma:{chroma}#docs",
+        "faiss:{faiss}/flat.faiss",
+        "faiss:{faiss}/hnsw-idmap.faiss",
+        "qdrant:{qdrant}#docs",
+        "qdrant:{edge}#docs",
+    ],
 )
 def test_each_store_gives_numpys_std_and_stays_unchanged(small_stores, form):
     spec = form.format(**small_stores)
