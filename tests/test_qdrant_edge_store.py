@@ -21,6 +21,7 @@ from analysis.export.store_sinks import parse_sink
 from analysis.vectors import open_vectors
 from analysis.vectors.sampling import sample_positions
 from tests.helpers import assert_bad_input, run_cli
+from tests.test_store_sinks import task  # noqa: F401 (a fixture)
 from tests.test_vector_stores import folder_digest, normalized_std, write_raw_shard
 
 
@@ -194,3 +195,31 @@ def test_a_damaged_shard_is_one_clear_error(tmp_path):
 def test_the_cli_names_the_shards_there_are(shards):
     result = run_cli("stats", "--embeddings", f"qdrant:{shards['folder']}#unknown", "-q")
     assert_bad_input(result, "no Qdrant Edge shard 'unknown'", "its Edge shards: 'binary', 'float32', 'int8'")
+
+
+@pytest.mark.slow  # encodes the task's texts, writes two shards, two CLI processes
+def test_compress_write_qdrant_is_read_back_by_stats_embeddings_qdrant(minilm, task, tmp_path):  # noqa: F811
+    from analysis.export.store_check import check_in_store
+    from analysis.export.vectors_file import fit_on_corpus
+    from analysis.pipeline.cache import default_store
+    from analysis.reports.compress import task_embeddings
+
+    _, documents = task_embeddings(minilm, task, store=default_store())
+    for name, variant, precision in (("f32", None, "float32"), ("int8", "top-variance-128", "int8")):
+        sink = parse_sink(f"qdrant:{tmp_path}#{name}")
+        check_in_store(minilm, task, sink, variant=variant, precision=precision, replace=False, store=default_store())
+        before = folder_digest(tmp_path / name)
+        result = run_cli(
+            "stats", "--embeddings", f"qdrant:{tmp_path}#{name}", "--format", "json", "-q",
+            env={"DIMSCOPE_CACHE_DIR": str(tmp_path / "cache")},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        fitted = fit_on_corpus(documents, variant)
+        stored = (documents if fitted is None else fitted.apply(documents)).astype(np.float64)
+        stored /= np.linalg.norm(stored, axis=1, keepdims=True)  # Cosine: Qdrant keeps them normalized
+        assert (report["n_texts"], report["dimension"]) == stored.shape == (len(task.documents.texts), stored.shape[1])
+        assert report["dimension"] == (384 if variant is None else 128)
+        raw = np.array([row["std"] for row in report["raw"]])
+        np.testing.assert_allclose(raw, stored.std(axis=0), rtol=0, atol=1e-5)
+        assert folder_digest(tmp_path / name) == before
