@@ -121,20 +121,22 @@ def test_a_store_becomes_what_every_page_analyses(lance, minilm, minilm_raw, unc
     assert not at.error and f"vectors:{name}" == at.sidebar.selectbox(key="w_corpus").value
 
 
-@pytest.mark.parametrize("scheme", sorted(STORE_FORMS))
-def test_every_store_form_the_library_reads_opens_on_the_page(small_stores, scheme):  # noqa: F811 (the fixture)
+@pytest.mark.parametrize("kind", [*sorted(STORE_FORMS), "qdrant-edge"])
+def test_every_store_form_the_library_reads_opens_on_the_page(small_stores, kind):  # noqa: F811 (the fixture)
     forms = {
         "lancedb": "lancedb:{lancedb}#docs",
         "chroma": "chroma:{chroma}#docs",
         "faiss": "faiss:{faiss}/flat.faiss",
-        "qdrant": "qdrant:{qdrant}#docs",
+        "qdrant": "qdrant:{qdrant}#docs",  # a qdrant-client local folder
+        "qdrant-edge": "qdrant:{edge}#docs",  # a Qdrant Edge shard: the same form
     }
-    if scheme not in forms:
-        pytest.fail(f"{scheme}: add a small store of it here (the page takes whatever STORE_FORMS lists)")
-    typed = forms[scheme].format(**small_stores)
+    if kind not in forms:
+        pytest.fail(f"{kind}: add a small store of it here (the page takes whatever STORE_FORMS lists)")
+    typed = forms[kind].format(**small_stores)
     folder = Path(typed.split(":", 1)[1].split("#")[0])
     before = folder_digest(folder)
     at = open_page("pages/corpus.py")
+    scheme = kind.split("-")[0]
     assert STORE_FORMS[scheme] in " ".join(m.value for m in at.markdown)  # the page names every form
     type_store(at, typed)
     ok(at)

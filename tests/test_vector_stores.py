@@ -1,9 +1,10 @@
 """Vector stores as embedding sources: ``--embeddings lancedb:PATH#TABLE``, ``chroma:``, ``faiss:``, ``qdrant:``.
 
 The acceptance case is slow: about 400 held-out WordNet glosses embedded by sentence-transformers,
-written by the stores' own libraries into a LanceDB table, a persistent Chroma collection and a
-qdrant-client local collection; the CLI must find all-MiniLM-L6-v2's dead dimensions, match numpy,
-and leave every byte of the stores as it was. The rest runs in the quick lane on small stores built
+written by the stores' own libraries into a LanceDB table, a persistent Chroma collection, a
+qdrant-client local collection and a Qdrant Edge shard (by ``compress --write qdrant:``'s writer);
+the CLI must find all-MiniLM-L6-v2's dead dimensions, match numpy, and leave every byte of the
+stores as it was. The rest runs in the quick lane on small stores built
 here with the real libraries.
 """
 
@@ -108,15 +109,16 @@ def held_out_stores(tmp_path_factory, minilm) -> dict:
         "lancedb": write_lance(base / "lance", "glosses", embeddings, text=texts),
         "chroma": write_chroma(base / "chroma", "glosses", embeddings, texts, labels),
         "qdrant": write_qdrant(base / "qdrant", "glosses", embeddings, texts, labels),
+        "qdrant-edge": write_edge_shard(base / "qdrant-edge", "glosses", embeddings, texts, labels),
     }
 
 
 @pytest.mark.slow  # encodes 400 held-out texts with sentence-transformers, then two CLI runs
-@pytest.mark.parametrize("scheme", ["lancedb", "chroma", "qdrant"])
+@pytest.mark.parametrize("kind", ["lancedb", "chroma", "qdrant", "qdrant-edge"])
 def test_held_out_minilm_store_gives_the_dead_dims_and_numpy_std_and_stays_unchanged(
-    held_out_stores, scheme, fresh_cache_dir
+    held_out_stores, kind, fresh_cache_dir
 ):
-    folder = held_out_stores[scheme]
+    folder, scheme = held_out_stores[kind], kind.split("-")[0]  # qdrant-edge: the qdrant: form, an Edge shard
     before = folder_digest(folder)
     column = ["--vector-column", "vector"] if scheme == "lancedb" else []
     report = stats_json("--embeddings", f"{scheme}:{folder}#glosses", *column, cache=fresh_cache_dir)
@@ -126,6 +128,40 @@ def test_held_out_minilm_store_gives_the_dead_dims_and_numpy_std_and_stays_uncha
     got = np.array([row["std"] for row in report["normalized"]])
     np.testing.assert_allclose(got, normalized_std(held_out_stores["embeddings"]), rtol=0, atol=1e-5)
     assert folder_digest(folder) == before  # read-only: every file the same bytes
+
+
+def write_edge_shard(folder: Path, name: str, vectors: np.ndarray, texts: list[str], labels: list[str]) -> Path:
+    """A Qdrant Edge shard ``folder/name``, written by ``compress --write qdrant:``'s own writer."""
+    from analysis.export.qdrant_sink import write_qdrant as write_shard
+    from analysis.export.store_sinks import parse_sink
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_shard(parse_sink(f"qdrant:{folder}#{name}"), vectors, texts, labels, "int8", replace=False)
+    return folder
+
+
+def write_raw_shard(path: Path, vectors: dict[str, np.ndarray] | np.ndarray, payloads: list[dict], ids=None) -> None:
+    """A shard written by qdrant-edge-py itself, Dot distance (stored as given, not normalized)."""
+    import qdrant_edge as edge
+
+    if isinstance(vectors, dict):
+        params: object = {
+            k: edge.EdgeVectorParams(size=m.shape[1], distance=edge.Distance.Dot) for k, m in vectors.items()
+        }
+        rows: list = [{k: m[i].tolist() for k, m in vectors.items()} for i in range(len(payloads))]
+    else:
+        params = edge.EdgeVectorParams(size=vectors.shape[1], distance=edge.Distance.Dot)
+        rows = [v.tolist() for v in vectors]
+    shard = edge.EdgeShard.create(str(path), edge.EdgeConfig(vectors=params))
+    try:
+        points = [
+            edge.Point(id=i if ids is None else ids[i], vector=row, payload=payload)
+            for i, (row, payload) in enumerate(zip(rows, payloads, strict=True))
+        ]
+        shard.update(edge.UpdateOperation.upsert_points(points))
+        shard.flush()
+    finally:
+        shard.close()
 
 
 # --- the quick lane: small stores -------------------------------------------------------------------
@@ -157,6 +193,10 @@ def small_stores(tmp_path_factory) -> dict:
     pq.train(vectors)
     pq.add(vectors)
     faiss.write_index(pq, str(base / "pq.faiss"))
+    (base / "edge").mkdir()
+    write_raw_shard(
+        base / "edge" / "docs", vectors, [{"text": t, "label": b} for t, b in zip(texts, labels, strict=True)]
+    )
     return {
         "vectors": vectors,
         "texts": texts,
@@ -165,12 +205,20 @@ def small_stores(tmp_path_factory) -> dict:
         "chroma": write_chroma(base / "chroma", "docs", vectors, texts, labels),
         "qdrant": write_qdrant(base / "qdrant", "docs", vectors, texts, labels, distance="Dot"),
         "faiss": base,
+        "edge": base / "edge",  # a Qdrant Edge shard base/edge/docs, Dot distance (kept as given)
     }
 
 
 @pytest.mark.parametrize(
     "form",
-    ["lancedb:{lancedb}#docs", "chroma:{chroma}#docs", "faiss:{faiss}/flat.faiss", "faiss:{faiss}/hnsw-idmap.faiss"],
+    [
+        "lancedb:{lancedb}#docs",
+        "chroma:{chroma}#docs",
+        "faiss:{faiss}/flat.faiss",
+        "faiss:{faiss}/hnsw-idmap.faiss",
+        "qdrant:{qdrant}#docs",
+        "qdrant:{edge}#docs",
+    ],
 )
 def test_each_store_gives_numpys_std_and_stays_unchanged(small_stores, form):
     spec = form.format(**small_stores)

@@ -22,6 +22,9 @@ write (``indexing_threshold=1``: the segment is indexed and its quantized vector
 only approximation is the quantization (an HNSW graph would add its own). ``exact=True`` would skip
 the quantized vectors, so the quantized searches do not set it.
 
+``--embeddings qdrant:FOLDER#COLLECTION`` reads the shard back (the float vectors it keeps beside
+the quantized ones, ``text`` and ``label``): :mod:`analysis.vectors.stores.qdrant_edge_store`.
+
 The shard is built in a temporary folder beside the target and renamed into place: a new target
 is whole or absent; with ``--replace`` the old shard is renamed aside first and renamed back if
 the new one cannot be put in its place.

@@ -11,10 +11,16 @@ and labels. Each store is opened so that reading never changes it:
   in chunks; only indexes that keep the vectors themselves (flat codes) are accepted, since the
   others reconstruct approximations.
 
-* Qdrant (:mod:`.qdrant_store`): a qdrant-client local folder keeps every point pickled in
-  SQLite; DimScope opens that file read-only and decodes each point with a parser of the pickle
-  format that builds plain data only (:mod:`.pickle_data`): nothing is imported, called or
-  unpickled, and the points are paged through, never all loaded.
+* Qdrant, two kinds behind one form ``qdrant:PATH#NAME``, told apart by their files
+  (:func:`.qdrant_edge_store.open_qdrant`):
+
+  - a Qdrant Edge shard ``PATH/NAME`` (what ``compress --write qdrant:`` writes;
+    :mod:`.qdrant_edge_store`): qdrant-edge-py writes to a shard whenever it opens it, so, as for
+    Chroma, DimScope opens a private copy (holes of sparse files kept) and scrolls through it;
+  - a qdrant-client local folder ``PATH`` with a collection ``NAME`` (:mod:`.qdrant_store`): it
+    keeps every point pickled in SQLite; DimScope opens that file read-only and decodes each point
+    with a parser of the pickle format that builds plain data only (:mod:`.pickle_data`): nothing
+    is imported, called or unpickled, and the points are paged through, never all loaded.
 
 The libraries are the optional extra ``stores``; each is imported only when its form is used.
 """
@@ -45,9 +51,9 @@ def open_store_reader(spec: StoreSpec, vector_column: str | None) -> VectorReade
 
         return ChromaReader(spec, vector_column)
     if spec.scheme == "qdrant":
-        from analysis.vectors.stores.qdrant_store import QdrantReader
+        from analysis.vectors.stores.qdrant_edge_store import open_qdrant
 
-        return QdrantReader(spec, vector_column)
+        return open_qdrant(spec, vector_column)
     from analysis.vectors.stores.faiss_store import FaissReader
 
     return FaissReader(spec, vector_column)

@@ -1,5 +1,9 @@
 """A collection of a qdrant-client local-mode folder as an embeddings source: ``qdrant:PATH#COLLECTION``.
 
+The same form names a Qdrant Edge shard ``PATH/COLLECTION`` when there is one (what ``compress
+--write qdrant:`` writes); :func:`~analysis.vectors.stores.qdrant_edge_store.open_qdrant` tells the
+two apart and :mod:`~analysis.vectors.stores.qdrant_edge_store` reads the shard.
+
 ``QdrantClient(path=PATH)`` keeps ``PATH/meta.json`` (every collection's configuration) and, per
 collection, ``PATH/collection/NAME/storage.sqlite`` with a table ``points(id TEXT PRIMARY KEY,
 point BLOB)`` where each blob is ``pickle.dumps(PointStruct)``. Opening the folder with the client
@@ -28,7 +32,7 @@ import json
 import pickle  # for pickle.dumps of an int or str only (a point's key); nothing here is ever unpickled
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -96,6 +100,33 @@ def vector_sizes(name: str, config: Any) -> dict[str, int]:
     return sizes
 
 
+def choose_vector(name: str, sizes: dict[str, int], vector_column: str | None) -> tuple[str, str]:
+    """(the vector's column name, its key in ``sizes``): the unnamed vector, or the named one asked for."""
+    columns_of = {(UNNAMED if k == "" else k): k for k in sizes}
+    if not columns_of:
+        raise CorpusError(f"{name} has no dense vectors (sparse and multivectors are not read).")
+    if "" in sizes and vector_column in (None, UNNAMED):
+        return UNNAMED, ""
+    candidates = list(columns_of)
+    if vector_column is None and len(candidates) > 1:
+        raise CorpusError(
+            f"{name} has several named vectors ({', '.join(map(column_label, candidates))}); "
+            "choose one with --vector-column."
+        )
+    chosen = pick_vector_column(name, vector_column, candidates, candidates, "named vector")
+    return chosen, columns_of[chosen]
+
+
+def scalar_columns(payloads: Iterable[Any]) -> tuple[str, ...]:
+    """``id`` and the payload keys (in order of appearance) that hold a text, a number or nothing."""
+    keys: list[str] = []
+    for payload in payloads:
+        for key, value in payload.items() if isinstance(payload, dict) else ():
+            if isinstance(key, str) and isinstance(value, SCALARS) and key not in keys and key != "id":
+                keys.append(key)
+    return ("id", *keys[: MAX_COLUMNS - 2])
+
+
 def collection_path(folder: Path, collection: str) -> Path:
     """Where a local folder keeps a collection's points."""
     return folder / "collection" / collection / STORAGE_FILE
@@ -120,20 +151,8 @@ class QdrantReader(VectorReader):
             raise CorpusError(f"{self.name}: the collection's name is not a folder name.")
         self.path = collection_path(spec.path, collection)
         sizes = vector_sizes(self.name, collections[collection])
+        chosen, self.vector_key = choose_vector(self.name, sizes, vector_column)
         columns_of = {(UNNAMED if k == "" else k): k for k in sizes}
-        if not columns_of:
-            raise CorpusError(f"{self.name} has no dense vectors (sparse and multivectors are not read).")
-        if "" in sizes and vector_column in (None, UNNAMED):
-            chosen = UNNAMED
-        else:
-            candidates = list(columns_of)
-            if vector_column is None and len(candidates) > 1:
-                raise CorpusError(
-                    f"{self.name} has several named vectors ({', '.join(map(column_label, candidates))}); "
-                    "choose one with --vector-column."
-                )
-            chosen = pick_vector_column(self.name, vector_column, candidates, candidates, "named vector")
-        self.vector_key = columns_of[chosen]
         dimension = check_dimension(self.name, sizes[self.vector_key])
         if not self.path.is_file():
             raise CorpusError(f"{self.name} has no rows (no {STORAGE_FILE}).")
@@ -141,13 +160,7 @@ class QdrantReader(VectorReader):
         n_rows = int(self._query("SELECT COUNT(*) FROM points").fetchone()[0])
         if n_rows < 1:
             raise CorpusError(f"{self.name} has no rows.")
-        keys: list[str] = []
-        for _, fields in self._points(HEAD_ROWS):
-            payload = fields.get("payload")
-            for key, value in (payload or {}).items() if isinstance(payload, dict) else ():
-                if isinstance(key, str) and isinstance(value, SCALARS) and key not in keys and key != "id":
-                    keys.append(key)
-        scalars = ("id", *keys[: MAX_COLUMNS - 2])
+        scalars = scalar_columns(fields.get("payload") for _, fields in self._points(HEAD_ROWS))
         self.layout = Layout(
             "qdrant", n_rows, dimension, "float64", chosen, (chosen, *scalars), scalars, tuple(columns_of)
         )

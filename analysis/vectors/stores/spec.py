@@ -16,6 +16,9 @@ STORE_FORMS: dict[str, str] = {
     "faiss": "faiss:FILE",
     "qdrant": "qdrant:PATH#COLLECTION",
 }
+# What marks a folder as a Qdrant Edge shard (what qdrant-edge-py's EdgeShard.create writes).
+EDGE_CONFIG = "edge_config.json"
+EDGE_SEGMENTS = "segments"
 STORES_EXTRA = "pip install 'dimscope[stores]' (or pip install -r requirements-dev.txt)"
 # Store schemes named in the issue that DimScope refuses, with why (one line each): none left.
 REFUSED: dict[str, str] = {}
@@ -98,11 +101,33 @@ def store_files(spec: StoreSpec) -> tuple[list[Path], Path]:
     if spec.scheme == "lancedb":
         table = spec.path / f"{spec.name}.lance"
         root = table if table.is_dir() else spec.path
+    shard = edge_shard(spec)
+    if shard is not None:  # a Qdrant Edge shard: every file of it
+        return sorted(p for p in shard.rglob("*") if p.is_file()), root
     if spec.scheme == "qdrant":  # the configuration and the collection's points, not the client's lock file
         files = [root / "meta.json", root / "collection" / str(spec.name) / "storage.sqlite"]
         return [p for p in files if p.is_file()], root
     files = sorted(p for p in root.rglob("*") if p.is_file())
     return files, root
+
+
+def is_edge_shard(folder: Path) -> bool:
+    """True when ``folder`` holds a Qdrant Edge shard: its ``edge_config.json`` or its ``segments`` folder."""
+    return (folder / EDGE_CONFIG).is_file() or (folder / EDGE_SEGMENTS).is_dir()
+
+
+def edge_shard(spec: StoreSpec) -> Path | None:
+    """The Qdrant Edge shard ``PATH/NAME`` a ``qdrant:`` form names, or None (a plain folder name only)."""
+    name = str(spec.name)
+    if spec.scheme != "qdrant" or not is_plain_name(name):
+        return None
+    folder = spec.path / name
+    return folder if folder.is_dir() and is_edge_shard(folder) else None
+
+
+def is_plain_name(name: str) -> bool:
+    """A name that is one folder inside its parent (no separator, not ``.`` or ``..``)."""
+    return bool(name) and "/" not in name and "\\" not in name and "\0" not in name and name not in (".", "..")
 
 
 def names_line(names: list[str], what: str) -> str:
