@@ -221,9 +221,9 @@ STORE_LINK_PUBLIC = (
     "this public demo never reads a vector store on its server, and a link cannot name one; "
     "upload an embeddings file on the Corpus page instead"
 )
-STORE_LINK_PRIVATE = (
-    "a link never opens a vector store on this machine, and this session has not opened that one "
-    "(type it in Vector store on this server on the Corpus page: " + ", ".join(STORE_FORMS.values()) + ")"
+STORE_LINK_PRIVATE = (  # kept short: the note carries the link's value too, and stays under 300 characters
+    "a link never opens a vector store on this machine, and this session has not opened that one: "
+    "type it on the Corpus page (" + ", ".join(STORE_FORMS.values()) + ")"
 )
 
 
