@@ -508,3 +508,19 @@ def test_the_weight_scan_refuses_vectors_with_a_reason(tmp_path):
     np.save(tmp_path / "mine.npy", np.eye(4, dtype=np.float32))
     with pytest.raises(OptionError, match=r"mine\.npy holds vectors only; choose the model that made them"):
         diagnosis_report(open_vectors(tmp_path / "mine.npy"))
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 17])
+def test_row_blocks_gather_rows_in_order_with_missing_rows_as_nan(n):
+    from analysis.vectors.layout import row_blocks
+
+    rng = np.random.default_rng(n)
+    rows = [None if i % 5 == 3 else rng.normal(size=3).tolist() for i in range(n)]
+    blocks = list(row_blocks(iter(rows), 3, np.float32, rows_per_block=4))
+    assert [len(b) for b in blocks] == [4] * (n // 4) + ([n % 4] if n % 4 else [])
+    expected = np.array([[np.nan] * 3 if r is None else r for r in rows], dtype=np.float32).reshape(n, 3)
+    got = np.concatenate(blocks) if blocks else np.empty((0, 3), np.float32)
+    np.testing.assert_array_equal(got, expected)  # NaN == NaN here
+    assert all(b.dtype == np.float32 for b in blocks)
+    # each block its own memory: a reader that kept one buffer would hand out blocks that change later
+    assert not any(np.shares_memory(a, b) for a, b in zip(blocks, blocks[1:]))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import tokenize
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,3 +213,20 @@ def pick_vector_column(
     raise CorpusError(
         f"{name} has several {what}s of vectors ({shown_columns(candidates)}); choose one with --vector-column."
     )
+
+
+def row_blocks(
+    rows: Iterable[Any], width: int, dtype: type = np.float64, rows_per_block: int = DEFAULT_CHUNK_ROWS
+) -> Iterator[np.ndarray]:
+    """Rows of ``width`` numbers each (None: a missing row, read as NaN) gathered into blocks of
+    ``rows_per_block``, each a fresh array: how readers that get one point at a time yield chunks."""
+    block: np.ndarray = np.empty((rows_per_block, width), dtype=dtype)
+    filled = 0
+    for row in rows:
+        block[filled] = np.nan if row is None else row
+        filled += 1
+        if filled == rows_per_block:
+            yield block.copy()
+            filled = 0
+    if filled:
+        yield block[:filled].copy()

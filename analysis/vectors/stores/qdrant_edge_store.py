@@ -44,12 +44,12 @@ import numpy as np
 from analysis.corpora.decoding import printable, shorten
 from analysis.errors import CorpusError
 from analysis.vectors.layout import (
-    DEFAULT_CHUNK_ROWS,
     Layout,
     VectorReader,
     check_dimension,
     column_label,
     reading,
+    row_blocks,
 )
 from analysis.vectors.stores.qdrant_store import (
     HEAD_ROWS,
@@ -217,29 +217,22 @@ class EdgeReader(VectorReader):
             raise CorpusError(f"{self.name}: read {seen:,} points where it counted {self.layout.n_rows:,}.")
 
     def pieces(self) -> Iterator[np.ndarray]:
+        return row_blocks(self._vectors(), int(self.layout.dimension or 0), np.float32)
+
+    def _vectors(self) -> Iterator[list[float] | None]:
+        """Each point's chosen vector, None when it has none (a missing row); a wrong length is refused."""
         d, key = int(self.layout.dimension or 0), self.vector_key
-        block = np.empty((DEFAULT_CHUNK_ROWS, d), dtype=np.float32)
-        filled = 0
         for row, record in enumerate(self._records(True if key == "" else [key], False)):
             vector = record.vector
             if isinstance(vector, dict):
                 vector = vector.get(key)
-            if vector is None:
-                block[filled] = np.nan  # a point without this vector: a missing row
-            elif not isinstance(vector, list) or len(vector) != d:
+            if vector is not None and (not isinstance(vector, list) or len(vector) != d):
                 size = f"{len(vector):,} values" if isinstance(vector, list) else "no dense vector"
                 raise CorpusError(
                     f"{self.name}: point {row:,} has {size} where the shard's vectors "
                     f"{column_label(self.layout.vector_column)} have {d:,}; every row needs the same dimension."
                 )
-            else:
-                block[filled] = vector
-            filled += 1
-            if filled == DEFAULT_CHUNK_ROWS:
-                yield block.copy()
-                filled = 0
-        if filled:
-            yield block[:filled].copy()
+            yield vector
 
     def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
         if column not in self.layout.scalar_columns:

@@ -48,6 +48,7 @@ from analysis.vectors.layout import (
     check_dimension,
     column_label,
     pick_vector_column,
+    row_blocks,
 )
 from analysis.vectors.stores.pickle_data import MAX_BLOB_BYTES, PickleDataError, Record, loads_data
 from analysis.vectors.stores.spec import StoreSpec, names_line
@@ -256,18 +257,9 @@ class QdrantReader(VectorReader):
         return vector
 
     def pieces(self) -> Iterator[np.ndarray]:
-        d = int(self.layout.dimension or 0)
-        block = np.empty((DEFAULT_CHUNK_ROWS, d), dtype=np.float64)
-        filled = 0
-        for row, fields in self._points():
-            vector = self._vector(row, fields)
-            block[filled] = np.nan if vector is None else vector  # a point without this vector: a missing row
-            filled += 1
-            if filled == DEFAULT_CHUNK_ROWS:
-                yield block.copy()
-                filled = 0
-        if filled:
-            yield block[:filled].copy()
+        # a point without this vector is a missing row (None: NaN)
+        vectors = (self._vector(row, fields) for row, fields in self._points())
+        return row_blocks(vectors, int(self.layout.dimension or 0))
 
     def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
         if column not in self.layout.scalar_columns:
