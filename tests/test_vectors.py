@@ -523,4 +523,4 @@ def test_row_blocks_gather_rows_in_order_with_missing_rows_as_nan(n):
     np.testing.assert_array_equal(got, expected)  # NaN == NaN here
     assert all(b.dtype == np.float32 for b in blocks)
     # each block its own memory: a reader that kept one buffer would hand out blocks that change later
-    assert not any(np.shares_memory(a, b) for a, b in zip(blocks, blocks[1:]))
+    assert not any(np.shares_memory(a, b) for a, b in zip(blocks, blocks[1:], strict=False))
