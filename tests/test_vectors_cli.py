@@ -56,7 +56,7 @@ def test_held_out_minilm_embeddings_give_the_dead_dims_and_numpy_std(held_out, f
     assert report["dead_dims"] == [127, 223, 319]
     assert report["model"] == report["corpus"] == "minilm.parquet" and report["n_texts"] == len(held_out["texts"])
     assert report["fingerprint"].startswith("vectors:sha256:") and report["dimension"] == 384
-    assert report["views"]["raw"] == "the vectors as given in the file"
+    assert report["views"]["raw"] == "the vectors as given in the file or store"
     direct = held_out["embeddings"].astype(np.float64)
     normalized = direct / np.linalg.norm(direct, axis=1, keepdims=True)
     got = np.array([row["std"] for row in report["normalized"]])
@@ -115,7 +115,7 @@ def test_the_note_says_what_the_views_are(tmp_path):
     np.save(tmp_path / "small.npy", small_matrix())
     result = run_cli("stats", "--embeddings", str(tmp_path / "small.npy"))
     assert result.returncode == 0, result.stderr
-    assert "raw = the vectors as given in the file, normalized = their L2 normalization" in result.stderr
+    assert "raw = the vectors as given in the file or store, normalized = their L2 normalization" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,8 @@ def check_chroma_sink(spec: SinkSpec, precision: str, replace: bool) -> None:
     if precision != "float32":
         raise OptionError(
             f"--write {spec.display} --precision {precision}: Chroma stores float32 vectors only (it has no int8 or "
-            "binary quantization); write int8 or binary to lancedb:FOLDER#TABLE or faiss:FILE instead."
+            "binary quantization); write int8 or binary to lancedb:FOLDER#TABLE, faiss:FILE or "
+            "qdrant:FOLDER#COLLECTION."
         )
     name = str(spec.name)
     if not _NAME.match(name) or ".." in name or _IPV4.match(name):

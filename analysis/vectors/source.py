@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 #: What the two views mean for a vector source (the CLI's JSON and the pages say it).
 VECTOR_VIEWS = {
-    "raw": "the vectors as given in the file",
+    "raw": "the vectors as given in the file or store",
     "normalized": "their L2 normalization (each row divided by its length)",
 }
 
