@@ -141,7 +141,11 @@ def test_int8_and_binary_are_refused_with_one_line_before_any_work(tmp_path):
     base = ("compress", "--model", "all-MiniLM-L6-v2", "--quiet", "--write", f"chroma:{tmp_path / 'c'}#docs")
     for precision in ("int8", "binary", "binary-rescore"):
         assert_bad_input(
-            run_cli(*base, "--precision", precision), "Chroma stores float32", "lancedb:FOLDER#TABLE", "faiss:FILE", "qdrant:FOLDER#COLLECTION"
+            run_cli(*base, "--precision", precision),
+            "Chroma stores float32",
+            "lancedb:FOLDER#TABLE",
+            "faiss:FILE",
+            "qdrant:FOLDER#COLLECTION",
         )
     assert not (tmp_path / "c").exists()  # nothing was created, not even the folder
 
