@@ -223,3 +223,23 @@ def test_compress_write_qdrant_is_read_back_by_stats_embeddings_qdrant(minilm, t
         raw = np.array([row["std"] for row in report["raw"]])
         np.testing.assert_allclose(raw, stored.std(axis=0), rtol=0, atol=1e-5)
         assert folder_digest(tmp_path / name) == before
+
+
+@pytest.mark.parametrize("kind", ["local", "edge"])
+def test_a_payload_that_is_not_a_text_and_a_missing_column_are_one_clear_error(tmp_path, kind):
+    """Both qdrant: kinds read texts and labels through one rule: a scalar payload key or the id."""
+    from tests.test_qdrant_store import write_qdrant as write_local
+
+    vectors = np.random.default_rng(3).normal(size=(20, 4)).astype(np.float32)
+    texts: list = [f"t{i}" for i in range(20)]
+    texts[7] = {"nested": "no"}  # a payload value that is neither a text nor a label
+    if kind == "local":
+        write_local(tmp_path, "docs", vectors, texts)
+    else:
+        write_raw_shard(tmp_path / "docs", vectors, [{"text": t} for t in texts])
+    spec = f"qdrant:{tmp_path}#docs"
+    with pytest.raises(CorpusError, match=r"point 7's payload 'text' holds a dict, not a text or a label"):
+        _ = open_vectors(spec, text_column="text").corpus
+    with pytest.raises(CorpusError, match=r"has no text column 'nope'; its columns: id, text"):
+        _ = open_vectors(spec, text_column="nope").corpus
+    assert open_vectors(spec, text_column="id", label_column="").corpus.texts == tuple(str(i) for i in range(20))

@@ -54,10 +54,10 @@ from analysis.vectors.layout import (
 from analysis.vectors.stores.qdrant_store import (
     HEAD_ROWS,
     META_FILE,
-    SCALARS,
     UNNAMED,
     QdrantReader,
     choose_vector,
+    point_column,
     scalar_columns,
     vector_sizes,
 )
@@ -235,25 +235,8 @@ class EdgeReader(VectorReader):
             yield vector
 
     def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
-        if column not in self.layout.scalar_columns:
-            raise CorpusError(
-                f"{self.name} has no column {column_label(column)} for texts or labels; "
-                f"its columns: {', '.join(self.layout.scalar_columns)}."
-            )
-        out: list[Any] = []
-        for row, record in enumerate(self._records(False, False if column == "id" else [column], max_rows)):
-            value: Any
-            if column == "id":
-                value = record.id if isinstance(record.id, int) else str(record.id)  # a UUID as its text
-            else:
-                payload = record.payload
-                value = payload.get(column) if isinstance(payload, dict) else None
-                if not isinstance(value, SCALARS):
-                    raise CorpusError(
-                        f"{self.name}: point {row:,}'s payload {column_label(column)} holds a "
-                        f"{type(value).__name__}, not a text or a label."
-                    )
-            if max_chars is not None and isinstance(value, str):
-                value = value[: max_chars + 1]
-            out.append(value)
-        return out
+        records = self._records(  # a generator: nothing is read before point_column checks the column
+            False, False if column == "id" else [column], max_rows
+        )
+        points = ((r.id if isinstance(r.id, int) else str(r.id), r.payload) for r in records)  # a UUID as its text
+        return point_column(self.name, column, self.layout.scalar_columns, points, max_chars)

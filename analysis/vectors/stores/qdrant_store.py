@@ -32,7 +32,7 @@ import json
 import pickle  # for pickle.dumps of an int or str only (a point's key); nothing here is ever unpickled
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -126,6 +126,29 @@ def scalar_columns(payloads: Iterable[Any]) -> tuple[str, ...]:
             if isinstance(key, str) and isinstance(value, SCALARS) and key not in keys and key != "id":
                 keys.append(key)
     return ("id", *keys[: MAX_COLUMNS - 2])
+
+
+def point_column(
+    name: str, column: str, columns: Sequence[str], points: Iterable[tuple[Any, Any]], max_chars: int | None
+) -> list[Any]:
+    """``column`` of each point, given as (id, payload): ``id`` or a payload key holding a text or a
+    label (a string cut at ``max_chars`` + 1); one line naming the point otherwise. Both qdrant: kinds."""
+    if column not in columns:
+        raise CorpusError(
+            f"{name} has no column {column_label(column)} for texts or labels; its columns: {', '.join(columns)}."
+        )
+    out: list[Any] = []
+    for row, (point_id, payload) in enumerate(points):
+        value = point_id if column == "id" else payload.get(column) if isinstance(payload, dict) else None
+        if not isinstance(value, SCALARS):
+            raise CorpusError(
+                f"{name}: point {row:,}'s payload {column_label(column)} holds a "
+                f"{type(value).__name__}, not a text or a label."
+            )
+        if max_chars is not None and isinstance(value, str):
+            value = value[: max_chars + 1]
+        out.append(value)
+    return out
 
 
 def collection_path(folder: Path, collection: str) -> Path:
@@ -262,24 +285,5 @@ class QdrantReader(VectorReader):
         return row_blocks(vectors, int(self.layout.dimension or 0))
 
     def column(self, column: str, max_rows: int | None = None, max_chars: int | None = None) -> list[Any]:
-        if column not in self.layout.scalar_columns:
-            raise CorpusError(
-                f"{self.name} has no column {column_label(column)} for texts or labels; "
-                f"its columns: {', '.join(self.layout.scalar_columns)}."
-            )
-        out: list[Any] = []
-        for row, fields in self._points(max_rows):
-            if column == "id":
-                value = fields.get("id")
-            else:
-                payload = fields.get("payload")
-                value = payload.get(column) if isinstance(payload, dict) else None
-                if not isinstance(value, SCALARS):
-                    raise CorpusError(
-                        f"{self.name}: row {row:,}'s payload {column_label(column)} holds a "
-                        f"{type(value).__name__}, not a text or a label."
-                    )
-            if max_chars is not None and isinstance(value, str):
-                value = value[: max_chars + 1]
-            out.append(value)
-        return out
+        points = ((fields.get("id"), fields.get("payload")) for _, fields in self._points(max_rows))
+        return point_column(self.name, column, self.layout.scalar_columns, points, max_chars)
