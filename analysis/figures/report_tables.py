@@ -97,10 +97,7 @@ def undefined_note(table: pd.DataFrame) -> str | None:
     """What a blank (None) cell of a geometry table means, when the table has one; else None."""
     if not table.isna().to_numpy().any():
         return None
-    return (
-        "None: the share of anisotropy is undefined there, since the anisotropy itself is about 0 "
-        "(as after whitening), and so is its change."
-    )
+    return "None: the share of anisotropy is undefined where the anisotropy itself is about 0 (as after whitening)."
 
 
 def postprocessing_comparison(before: GeometryViews, after: GeometryViews, view: str) -> pd.DataFrame:
