@@ -17,12 +17,13 @@ import pyarrow as pa
 import pytest
 
 from analysis.corpora import DEFAULT_CORPUS, load_builtin_corpus
-from analysis.pipeline import EncodeOptions, embeddings_key, get_stats
-from analysis.pipeline.cache import EmbeddingStore, build_key, default_store
+from analysis.pipeline import get_stats
+from analysis.pipeline.cache import build_key, default_store
 from analysis.vectors import open_vectors
 from analysis.vectors.sampling import sample_positions
 from analysis.vectors.stores import STORE_FORMS
 from tests.helpers import metrics, ok, open_page, texts
+from tests.test_app_vectors import minilm_raw as minilm_raw  # noqa: F401 - a fixture: the warm cache's MiniLM rows
 from tests.test_vector_stores import folder_digest, small_stores, write_lance  # noqa: F401 (a fixture)
 
 TABLE = "minilm"
@@ -32,16 +33,6 @@ TABLE = "minilm"
 def use_warm_cache(fresh_cache_dir, warm_cache_dir, monkeypatch):
     monkeypatch.setenv("DIMSCOPE_CACHE_DIR", str(warm_cache_dir))
     return warm_cache_dir
-
-
-@pytest.fixture(scope="module")
-def minilm_raw(warm_cache_dir, minilm) -> np.ndarray:
-    corpus = load_builtin_corpus(DEFAULT_CORPUS)
-    store = EmbeddingStore(warm_cache_dir)
-    raw = store.get_array(embeddings_key(minilm, corpus, EncodeOptions()))
-    store.close()
-    assert raw is not None and raw.shape == (len(corpus), 384)
-    return raw
 
 
 @pytest.fixture(scope="module")

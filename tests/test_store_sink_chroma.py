@@ -16,14 +16,13 @@ import json
 import numpy as np
 import pytest
 
-from analysis.corpora import load_retrieval_task
 from analysis.errors import OptionError
 from analysis.export.chroma_sink import write_chroma
 from analysis.export.store_check import check_in_store
 from analysis.export.store_sinks import parse_sink
 from analysis.pipeline.cache import default_store
 from tests.helpers import assert_bad_input, run_cli
-from tests.test_store_sinks import brute_force_recall_at_10
+from tests.test_store_sinks import brute_force_recall_at_10, labelled_task
 from tests.test_store_sinks import task as task  # noqa: F401 - the 150-pair fixture, shared
 
 # HNSW (M 16, search_ef 100) against the exact ranking: at most 2 of the 150 queries may lose a relevant
@@ -101,17 +100,9 @@ def test_float32_in_chroma_measures_the_prediction_within_hnsw_tolerance(minilm,
 @pytest.mark.slow
 def test_stored_vectors_are_the_variants_and_labels_are_metadata(minilm, tmp_path):
     """A labelled corpus (every text queries the others, its own document left out), at prefix-64."""
-    import csv
-
     from analysis.reports.compress import task_embeddings
 
-    full = load_retrieval_task("chatterbot-english")
-    path = tmp_path / "labelled.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["text", "label"])
-        writer.writerows(zip(full.documents.texts[:120], full.labels[:120], strict=True))
-    labelled = load_retrieval_task(str(path), text_column="text", label_column="label")
+    labelled = labelled_task(tmp_path)
     result = check_in_store(
         minilm,
         labelled,

@@ -115,16 +115,21 @@ def test_int8_and_binary_in_each_store_within_their_stated_tolerance(minilm, tas
 
 
 @pytest.mark.slow
-def test_a_labelled_task_leaves_each_querys_own_document_out_and_stores_labels(minilm, tmp_path):
+def labelled_task(folder: Path, n: int = 120):
+    """A labelled task of ``n`` chatterbot texts: every text queries the others, its own document left out."""
     import csv
 
     full = load_retrieval_task("chatterbot-english")
-    path = tmp_path / "labelled.csv"
+    path = folder / "labelled.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
-        writer.writerows(zip(full.documents.texts[:120], full.labels[:120], strict=True))
-    labelled = load_retrieval_task(str(path), text_column="text", label_column="label")
+        writer.writerows(zip(full.documents.texts[:n], full.labels[:n], strict=True))
+    return load_retrieval_task(str(path), text_column="text", label_column="label")
+
+
+def test_a_labelled_task_leaves_each_querys_own_document_out_and_stores_labels(minilm, tmp_path):
+    labelled = labelled_task(tmp_path)
     result = check_in_store(
         minilm,
         labelled,
